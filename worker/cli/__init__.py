@@ -1,0 +1,1 @@
+"""The `onair` command line."""

@@ -1,0 +1,6 @@
+"""`onair simulator`: FastPix on localhost."""
+
+
+def simulator() -> None:
+    """Run the FastPix simulator."""
+    raise NotImplementedError

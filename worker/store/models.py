@@ -1,0 +1,180 @@
+"""The schema. It is a public interface: operators write schedules with plain SQL (docs/schema.md).
+
+Schedules (streams, broadcasts, off_hours) are what people enter; actions is the ledger the planner
+derives from them; action_events is the history of everything that happened to an action.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from worker.store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite compares timestamps as text, and operators may type them in several ISO forms;
+# julianday() reads them all, so checks there compare instants, not strings.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _after(later: str, earlier: str, name: str) -> list[CheckConstraint]:
+    return [
+        CheckConstraint(f"{later} > {earlier}", name=name).ddl_if(dialect="postgresql"),
+        CheckConstraint(f"julianday({later}) > julianday({earlier})", name=name).ddl_if(dialect="sqlite"),
+    ]
+
+
+def _now() -> object:
+    return func.current_timestamp()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Stream(Base):
+    """A FastPix stream onair knows about (synced from the API, or registered by the CLI)."""
+
+    __tablename__ = "streams"
+
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(16))
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+
+
+class Broadcast(Base):
+    """A one-off broadcast slot: enable before it (lead), finish at its end."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        *_after("ends_at", "starts_at", "ends_after_start"),
+        CheckConstraint("lead_seconds >= 0", name="lead_not_negative"),
+        CheckConstraint(
+            "reconnect_window IS NULL OR reconnect_window BETWEEN 60 AND 1800", name="reconnect_window_range"
+        ),
+        Index(None, "stream_id", "starts_at"),
+        Index(None, "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lead_seconds: Mapped[int] = mapped_column(Integer, server_default=text("300"))
+    title: Mapped[str | None] = mapped_column(String(255))
+    # JSON object text, as FastPix takes it; kept as text so a bad hand-typed value is flagged, not fatal.
+    metadata_json: Mapped[str | None] = mapped_column("metadata", Text)
+    reconnect_window: Mapped[int | None] = mapped_column(Integer)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    invalid_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+
+
+class OffHours(Base):
+    """A recurring window (cron start in a zone, plus a duration) during which a stream is disabled."""
+
+    __tablename__ = "off_hours"
+    __table_args__ = (CheckConstraint("duration_seconds > 0", name="duration_positive"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # NULL means every known stream.
+    stream_id: Mapped[str | None] = mapped_column(String(64))
+    cron: Mapped[str] = mapped_column(String(255))
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64), server_default=text("'UTC'"))
+    label: Mapped[str | None] = mapped_column(String(255))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    invalid_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+
+
+class Action(Base):
+    """One planned action in the ledger: (stream, kind, instant), unique by idempotency_key."""
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        Index(None, "state", "next_attempt_at"),
+        Index(None, "stream_id", "due_at"),
+        Index(None, "source", "source_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    stream_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[int | None] = mapped_column(BigId)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Order of actions due at the same instant on one stream (finish before disable).
+    sequence: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    state: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    api_response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ActionEvent(Base):
+    """History: every state change and every API call, with who or what caused it."""
+
+    __tablename__ = "action_events"
+    __table_args__ = (Index(None, "action_id", "id"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    action_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("actions.id", ondelete="CASCADE"))
+    stream_id: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(255))
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    http_method: Mapped[str | None] = mapped_column(String(8))
+    http_path: Mapped[str | None] = mapped_column(String(255))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column()
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class SchedulerState(Base):
+    """Small key/value facts about the running scheduler: last tick, last sync."""
+
+    __tablename__ = "scheduler_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
