@@ -1,0 +1,384 @@
+"""A thin, synchronous FastPix live-stream client.
+
+One HTTP exchange per method call, never a retry: retrying is the scheduler's decision, made against
+its ledger and the action's deadline. Every call, good or bad, is reported to `on_call` as a CallRecord.
+Each call has explicit connect/read timeouts plus an overall deadline, checked between body chunks so a
+server that trickles bytes cannot hold a worker: a call ends at most one read timeout past its deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from worker.clock import Clock, SystemClock
+from worker.config import FastPixSettings
+from worker.fastpix import validation
+from worker.fastpix.errors import (
+    CallTimeout,
+    ConnectionDropped,
+    FastPixError,
+    InvalidRequest,
+    NetworkError,
+    UnexpectedResponse,
+    error_for_status,
+)
+from worker.fastpix.models import LiveStream, Page, Pagination, PlaybackId, ViewerCount
+from worker.fastpix.paging import iter_all
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call as the scheduler's history and metrics see it. `error` is the exception's message."""
+
+    method: str
+    path: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+
+
+OnCall = Callable[[CallRecord], None]
+
+
+class FastPixClient:
+    def __init__(
+        self,
+        base_url: str,
+        access_token_id: str,
+        secret_key: str,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 15.0,
+        call_deadline: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        on_call: OnCall | None = None,
+        clock: Clock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise InvalidRequest(f"FastPix API URL must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._call_deadline = call_deadline
+        self._on_call = on_call
+        self._clock: Clock = clock or SystemClock()
+        self._monotonic = monotonic
+        self._http = httpx.Client(
+            base_url=self.base_url + "/",
+            auth=httpx.BasicAuth(access_token_id, secret_key),
+            headers={"accept": "application/json", "user-agent": "onair"},
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: FastPixSettings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        on_call: OnCall | None = None,
+        clock: Clock | None = None,
+    ) -> FastPixClient:
+        """Raises worker.config.MissingSetting when the credentials are not configured."""
+        settings = settings or FastPixSettings()
+        token_id, secret = settings.credentials()
+        return cls(
+            settings.api_url,
+            token_id,
+            secret,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            call_deadline=settings.call_deadline,
+            transport=transport,
+            on_call=on_call,
+            clock=clock,
+        )
+
+    def __repr__(self) -> str:
+        return f"FastPixClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FastPixClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- streams -----------------------------------------------------------------------------------
+
+    def list_streams(self, limit: int = 10, offset: int = 1, order_by: str = "desc") -> Page[LiveStream]:
+        params: dict[str, str | int] = {
+            "limit": validation.page_size(limit),
+            "offset": validation.page_offset(offset),
+            "orderBy": validation.one_of("order_by", order_by, validation.ORDERS),
+        }
+        path = "/live/streams"
+        body = self._call("GET", path, params=params)
+        raw_items = body.get("data")
+        if not isinstance(raw_items, list):
+            raise UnexpectedResponse("GET", path, 200, "list answer has no data array")
+        items = [self._parse(LiveStream, item, "GET", path) for item in raw_items]
+        raw_pagination = body.get("pagination")
+        pagination = (
+            self._parse(Pagination, raw_pagination, "GET", path) if isinstance(raw_pagination, dict) else None
+        )
+        return Page[LiveStream](items=items, pagination=pagination)
+
+    def iter_streams(self, page_size: int = 50, order_by: str = "desc") -> Iterator[LiveStream]:
+        """Every stream, once each, paging until a short, empty or repeated page."""
+        validation.page_size(page_size)
+        validation.one_of("order_by", order_by, validation.ORDERS)
+
+        def fetch(offset: int, limit: int) -> list[LiveStream]:
+            return self.list_streams(limit=limit, offset=offset, order_by=order_by).items
+
+        return iter_all(fetch, page_size, key=lambda stream: stream.stream_id)
+
+    def get_stream(self, stream_id: str) -> LiveStream:
+        path = f"/live/streams/{validation.stream_id(stream_id)}"
+        return self._parse(LiveStream, self._data("GET", path), "GET", path)
+
+    def viewer_count(self, stream_id: str) -> int:
+        path = f"/live/streams/{validation.stream_id(stream_id)}/viewer-count"
+        return self._parse(ViewerCount, self._data("GET", path), "GET", path).views
+
+    def create_stream(
+        self,
+        *,
+        access_policy: str = "public",
+        max_resolution: str = "1080p",
+        reconnect_window: int = 60,
+        media_policy: str = "public",
+        metadata: Mapping[str, str] | None = None,
+        enable_dvr_mode: bool | None = None,
+        enable_recording: bool | None = None,
+        max_duration: int | None = None,
+    ) -> LiveStream:
+        """POST /live/streams. Not idempotent: a retried create makes a second stream."""
+        media: dict[str, Any] = {
+            "maxResolution": validation.one_of("max_resolution", max_resolution, validation.RESOLUTIONS),
+            "reconnectWindow": validation.reconnect_window(reconnect_window),
+            "mediaPolicy": validation.one_of("media_policy", media_policy, validation.ACCESS_POLICIES),
+        }
+        if metadata is not None:
+            media["metadata"] = validation.metadata(metadata)
+        if enable_dvr_mode is not None:
+            media["enableDvrMode"] = enable_dvr_mode
+        if enable_recording is not None:
+            media["enableRecording"] = enable_recording
+        if max_duration is not None:
+            media["maxDuration"] = validation.max_duration(max_duration)
+        payload = {
+            "playbackSettings": {
+                "accessPolicy": validation.one_of("access_policy", access_policy, validation.ACCESS_POLICIES)
+            },
+            "inputMediaSettings": media,
+        }
+        path = "/live/streams"
+        return self._parse(LiveStream, self._data("POST", path, json_body=payload), "POST", path)
+
+    def update_stream(
+        self,
+        stream_id: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        reconnect_window: int | None = None,
+    ) -> LiveStream:
+        path = f"/live/streams/{validation.stream_id(stream_id)}"
+        payload: dict[str, Any] = {}
+        if metadata is not None:
+            payload["metadata"] = validation.metadata(metadata)
+        if reconnect_window is not None:
+            payload["reconnectWindow"] = validation.reconnect_window(reconnect_window)
+        if not payload:
+            raise InvalidRequest("nothing to update: give metadata and/or a reconnect window")
+        return self._parse(LiveStream, self._data("PATCH", path, json_body=payload), "PATCH", path)
+
+    def enable_stream(self, stream_id: str) -> None:
+        self._call("PUT", f"/live/streams/{validation.stream_id(stream_id)}/live-enable")
+
+    def disable_stream(self, stream_id: str) -> None:
+        self._call("PUT", f"/live/streams/{validation.stream_id(stream_id)}/live-disable")
+
+    def finish_stream(self, stream_id: str) -> None:
+        self._call("PUT", f"/live/streams/{validation.stream_id(stream_id)}/finish")
+
+    def delete_stream(self, stream_id: str) -> None:
+        self._call("DELETE", f"/live/streams/{validation.stream_id(stream_id)}")
+
+    # -- playback ids ------------------------------------------------------------------------------
+
+    def create_playback_id(self, stream_id: str, access_policy: str = "public") -> PlaybackId:
+        path = f"/live/streams/{validation.stream_id(stream_id)}/playback-ids"
+        payload = {
+            "accessPolicy": validation.one_of("access_policy", access_policy, validation.ACCESS_POLICIES)
+        }
+        return self._parse(PlaybackId, self._data("POST", path, json_body=payload), "POST", path)
+
+    def get_playback_id(self, stream_id: str, playback_id: str) -> PlaybackId:
+        path = (
+            f"/live/streams/{validation.stream_id(stream_id)}/playback-ids/"
+            f"{validation.playback_id(playback_id)}"
+        )
+        return self._parse(PlaybackId, self._data("GET", path), "GET", path)
+
+    def delete_playback_id(self, stream_id: str, playback_id: str) -> None:
+        # The OpenAPI spec puts the playback id in the query string for DELETE, unlike GET.
+        path = f"/live/streams/{validation.stream_id(stream_id)}/playback-ids"
+        self._call("DELETE", path, params={"playbackId": validation.playback_id(playback_id)})
+
+    # -- one exchange ------------------------------------------------------------------------------
+
+    def _data(self, method: str, path: str, json_body: object = None) -> Any:
+        body = self._call(method, path, json_body=json_body)
+        if "data" not in body:
+            raise UnexpectedResponse(method, path, 200, "answer has no data")
+        return body["data"]
+
+    def _parse(self, model: type[ModelT], raw: object, method: str, path: str) -> ModelT:
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            # Only locations and reasons: pydantic's own text quotes input values, which may be secrets.
+            reasons = "; ".join(
+                f"{'.'.join(str(part) for part in err['loc']) or model.__name__}: {err['msg']}"
+                for err in exc.errors()[:5]
+            )
+            raise UnexpectedResponse(
+                method, path, 200, f"{model.__name__} did not parse: {reasons}"
+            ) from None
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json_body: object = None,
+    ) -> dict[str, Any]:
+        started = self._monotonic()
+        status: int | None = None
+        try:
+            status, body, retry_after_header = self._exchange(method, path, params, json_body, started)
+            if status >= 400:
+                raise error_for_status(method, path, status, body, retry_after_header, self._clock.now())
+            if not 200 <= status < 300:
+                raise UnexpectedResponse(method, path, status, "neither a success nor an error status")
+            if not isinstance(body, dict) or body.get("success") is False:
+                raise UnexpectedResponse(method, path, status, "success status without a success envelope")
+        except FastPixError as exc:
+            self._record(method, path, status, started, str(exc))
+            raise
+        self._record(method, path, status, started, None)
+        return body
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json_body: object,
+        started: float,
+    ) -> tuple[int, object, str | None]:
+        deadline = started + self._call_deadline
+        timeout = httpx.Timeout(
+            connect=min(self._connect_timeout, self._call_deadline),
+            read=min(self._read_timeout, self._call_deadline),
+            write=min(self._read_timeout, self._call_deadline),
+            pool=min(self._connect_timeout, self._call_deadline),
+        )
+        request_path = path.lstrip("/")
+        try:
+            with self._http.stream(
+                method, request_path, params=params, json=json_body, timeout=timeout
+            ) as response:
+                chunks: list[bytes] = []
+                size = 0
+                self._check_deadline(method, path, started, deadline)
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    self._check_deadline(method, path, started, deadline)
+                    if size > MAX_BODY_BYTES:
+                        raise UnexpectedResponse(
+                            method, path, response.status_code, f"body larger than {MAX_BODY_BYTES} bytes"
+                        )
+                return (
+                    response.status_code,
+                    _json_or_none(b"".join(chunks)),
+                    response.headers.get("retry-after"),
+                )
+        except httpx.TimeoutException as exc:
+            raise CallTimeout(method, path, _describe(exc, self._monotonic() - started)) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise ConnectionDropped(method, path, _describe(exc, self._monotonic() - started)) from exc
+        except httpx.TransportError as exc:
+            raise NetworkError(method, path, _describe(exc, self._monotonic() - started)) from exc
+
+    def _check_deadline(self, method: str, path: str, started: float, deadline: float) -> None:
+        now = self._monotonic()
+        if now > deadline:
+            raise CallTimeout(
+                method, path, f"no complete answer within the {self._call_deadline:g}s call deadline"
+            )
+
+    def _record(self, method: str, path: str, status: int | None, started: float, error: str | None) -> None:
+        if self._on_call is None:
+            return
+        record = CallRecord(
+            method=method,
+            path=path,
+            status_code=status,
+            latency_ms=round((self._monotonic() - started) * 1000.0, 3),
+            error=error,
+        )
+        try:
+            self._on_call(record)
+        except Exception:
+            # Bookkeeping must not turn a call that happened into one that "failed" and gets retried.
+            log.exception("on_call callback failed for %s %s", method, path)
+
+
+def _json_or_none(raw: bytes) -> object:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _describe(exc: httpx.TransportError, elapsed: float) -> str:
+    kind = {
+        httpx.ConnectTimeout: "connect timed out",
+        httpx.ReadTimeout: "read timed out",
+        httpx.WriteTimeout: "write timed out",
+        httpx.PoolTimeout: "no free connection",
+        httpx.RemoteProtocolError: "connection dropped",
+        httpx.ReadError: "connection dropped while reading",
+        httpx.WriteError: "connection dropped while sending",
+        httpx.ConnectError: "could not connect",
+    }.get(type(exc), type(exc).__name__)
+    detail = str(exc).strip()
+    return f"{kind} after {elapsed:.2f}s" + (f" ({detail})" if detail else "")
