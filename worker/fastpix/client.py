@@ -150,8 +150,9 @@ class FastPixClient:
         validation.page_size(page_size)
         validation.one_of("order_by", order_by, validation.ORDERS)
 
-        def fetch(offset: int, limit: int) -> list[LiveStream]:
-            return self.list_streams(limit=limit, offset=offset, order_by=order_by).items
+        def fetch(offset: int, limit: int) -> tuple[list[LiveStream], int | None]:
+            page = self.list_streams(limit=limit, offset=offset, order_by=order_by)
+            return page.items, page.pagination.total_records if page.pagination else None
 
         return iter_all(fetch, page_size, key=lambda stream: stream.stream_id)
 

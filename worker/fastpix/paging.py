@@ -3,8 +3,9 @@
 The spec and real answers treat `offset` as a page number starting at 1; the seed guide says it is a
 count of records to skip (default 0). We ask for pages 1, 2, ... and watch: if page 2 is page 1 shifted
 by one record, the server is skipping records, so we continue with skip counts and fetch the one record
-that `offset=1` skipped. Either way every record comes out once, and the walk stops at a short, empty or
-all-repeated page, or after MAX_PAGES, so a server that ignores `offset` cannot make it loop forever.
+that `offset=1` skipped (also when a short first page holds fewer records than `totalRecords` says).
+Either way every record comes out once, and the walk stops at a short, empty or all-repeated page, or
+after MAX_PAGES, so a server that ignores `offset` cannot make it loop forever.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import TypeVar
 ItemT = TypeVar("ItemT")
 MAX_PAGES = 10_000
 
-FetchPage = Callable[[int, int], list[ItemT]]  # (offset, limit) -> items
+# (offset, limit) -> (items, totalRecords when the server said)
+FetchPage = Callable[[int, int], tuple[list[ItemT], int | None]]
 
 
 def iter_all(fetch: FetchPage[ItemT], page_size: int, key: Callable[[ItemT], Hashable]) -> Iterator[ItemT]:
@@ -24,10 +26,12 @@ def iter_all(fetch: FetchPage[ItemT], page_size: int, key: Callable[[ItemT], Has
     offset = 1
     skipping = False
     for page_number in range(1, MAX_PAGES + 1):
-        items = fetch(offset, page_size)
+        items, total = fetch(offset, page_size)
         keys = [key(item) for item in items]
         if page_number == 1:
             first_page_keys = keys
+            if len(items) < page_size and total is not None and total > len(items):
+                skipping = True
         elif page_number == 2 and _shifted_by_one(first_page_keys, keys):
             skipping = True
         fresh = [item for item, item_key in zip(items, keys, strict=True) if item_key not in seen]
@@ -38,7 +42,7 @@ def iter_all(fetch: FetchPage[ItemT], page_size: int, key: Callable[[ItemT], Has
             break
         offset = offset + page_size if skipping else offset + 1
     if skipping:
-        for item in fetch(0, 1):
+        for item in fetch(0, 1)[0]:
             if key(item) not in seen:
                 seen.add(key(item))
                 yield item
