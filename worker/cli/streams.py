@@ -1,5 +1,216 @@
-"""`onair streams ...`: the operator's tool over the FastPix client."""
+"""`onair streams ...`: the operator's tool over the FastPix client.
+
+Reads print a table, or JSON with `--json`. Stream keys and SRT secrets are never printed. Expected
+failures (API answers, network trouble, missing credentials, bad input) end with one `error:` line
+on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
+
+from worker.cli import output
+from worker.config import FastPixSettings, MissingSetting
+from worker.fastpix import (
+    Classification,
+    FastPixClient,
+    FastPixError,
+    InvalidRequest,
+    LiveStream,
+    classify,
+)
 
 app = typer.Typer(help="Inspect and control FastPix live streams directly.", no_args_is_help=True)
+
+EXPECTED_FAILURES = (FastPixError, InvalidRequest, MissingSetting, ValidationError)
+
+StreamId = Annotated[str, typer.Argument(help="The stream id (32 hexadecimal characters).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+Metadata = Annotated[
+    list[str] | None,
+    typer.Option("--metadata", "-m", help="key=value; repeat for more (at most 10 keys)."),
+]
+ReconnectWindow = Annotated[
+    int | None,
+    typer.Option("--reconnect-window", help="Seconds to wait for the encoder to come back (60..1800)."),
+]
+
+
+@contextmanager
+def _client() -> Iterator[FastPixClient]:
+    with output.reporting(*EXPECTED_FAILURES), FastPixClient.from_settings(FastPixSettings()) as client:
+        yield client
+
+
+@app.command("list")
+def list_streams(
+    limit: Annotated[int, typer.Option(help="Page size used to fetch (1..50); every page is shown.")] = 50,
+    order: Annotated[str, typer.Option(help="asc (oldest first) or desc (newest first).")] = "desc",
+    as_json: AsJson = False,
+) -> None:
+    """List every stream in the workspace."""
+    with _client() as client:
+        streams = list(client.iter_streams(page_size=limit, order_by=order))
+    if as_json:
+        output.print_json([_public(stream) for stream in streams])
+        return
+    output.print_table(
+        ("id", "status", "resolution", "reconnect s", "created", "metadata"),
+        (
+            (s.stream_id, s.status, s.max_resolution, s.reconnect_window, _when(s), s.metadata)
+            for s in streams
+        ),
+        title=f"{len(streams)} stream{'s' if len(streams) != 1 else ''}",
+    )
+
+
+@app.command("get")
+def get_stream(stream_id: StreamId, as_json: AsJson = False) -> None:
+    """Show one stream."""
+    with _client() as client:
+        stream = client.get_stream(stream_id)
+    _show(stream, as_json)
+
+
+@app.command("create")
+def create_stream(
+    metadata: Metadata = None,
+    reconnect_window: ReconnectWindow = 60,
+    max_resolution: Annotated[str, typer.Option(help="1080p, 720p or 480p.")] = "1080p",
+    access_policy: Annotated[str, typer.Option(help="public or private playback.")] = "public",
+    as_json: AsJson = False,
+) -> None:
+    """Create a stream (not idempotent: running it twice makes two streams)."""
+    with _client() as client:
+        stream = client.create_stream(
+            metadata=_parse_metadata(metadata) if metadata else None,
+            reconnect_window=60 if reconnect_window is None else reconnect_window,
+            max_resolution=max_resolution,
+            access_policy=access_policy,
+            media_policy=access_policy,
+        )
+    _show(stream, as_json)
+
+
+@app.command("update")
+def update_stream(
+    stream_id: StreamId,
+    metadata: Metadata = None,
+    reconnect_window: ReconnectWindow = None,
+    as_json: AsJson = False,
+) -> None:
+    """Change a stream's metadata (replaces it) and/or reconnect window."""
+    with _client() as client:
+        stream = client.update_stream(
+            stream_id,
+            metadata=_parse_metadata(metadata) if metadata else None,
+            reconnect_window=reconnect_window,
+        )
+    _show(stream, as_json)
+
+
+@app.command("enable")
+def enable_stream(stream_id: StreamId) -> None:
+    """Enable a disabled stream (it becomes idle, ready for an encoder)."""
+    with _client() as client:
+        _act(client.enable_stream, stream_id, "enabled")
+
+
+@app.command("disable")
+def disable_stream(stream_id: StreamId) -> None:
+    """Disable a stream; a live broadcast on it ends at once."""
+    with _client() as client:
+        _act(client.disable_stream, stream_id, "disabled")
+
+
+@app.command("finish")
+def finish_stream(stream_id: StreamId) -> None:
+    """Complete the live broadcast on an active stream."""
+    with _client() as client:
+        client.finish_stream(stream_id)
+    output.info(f"stream {stream_id} finished")
+
+
+@app.command("delete")
+def delete_stream(
+    stream_id: StreamId,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a stream for good (even a live one)."""
+    if not yes and not typer.confirm(f"Delete stream {stream_id} permanently?", default=False):
+        output.fail("not deleted: not confirmed")
+    with _client() as client:
+        client.delete_stream(stream_id)
+    output.info(f"stream {stream_id} deleted")
+
+
+@app.command("viewers")
+def viewers(stream_id: StreamId, as_json: AsJson = False) -> None:
+    """Show a stream's approximate viewer count."""
+    with _client() as client:
+        views = client.viewer_count(stream_id)
+    if as_json:
+        output.print_json({"streamId": stream_id, "views": views})
+    else:
+        output.info(f"{views} viewer{'s' if views != 1 else ''}")
+
+
+def _act(action: Callable[[str], None], stream_id: str, done: str) -> None:
+    try:
+        action(stream_id)
+    except FastPixError as exc:
+        if classify(exc) is not Classification.ALREADY_IN_STATE:
+            raise
+        output.info(f"stream {stream_id} was already {done}; nothing changed")
+        return
+    output.info(f"stream {stream_id} {done}")
+
+
+def _parse_metadata(pairs: list[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidRequest(f"metadata must be given as key=value, got {pair!r}")
+        if key in parsed:
+            raise InvalidRequest(f"metadata key {key!r} given twice")
+        parsed[key] = value
+    return parsed
+
+
+def _public(stream: LiveStream) -> dict[str, Any]:
+    # Secret fields are left out entirely rather than shown masked: scripts should not see them at all.
+    return stream.model_dump(
+        mode="json",
+        by_alias=True,
+        exclude={"stream_key", "srt_secret", "srt_playback_response", "simulcast_responses"},
+    )
+
+
+def _when(stream: LiveStream) -> str:
+    return stream.created_at.strftime("%Y-%m-%d %H:%M:%SZ") if stream.created_at else ""
+
+
+def _show(stream: LiveStream, as_json: bool) -> None:
+    if as_json:
+        output.print_json(_public(stream))
+        return
+    output.print_fields(
+        [
+            ("id", stream.stream_id),
+            ("status", stream.status),
+            ("max resolution", stream.max_resolution),
+            ("reconnect window s", stream.reconnect_window),
+            ("max duration s", stream.max_duration),
+            ("recording", stream.enable_recording),
+            ("media policy", stream.media_policy),
+            ("created", _when(stream)),
+            ("metadata", stream.metadata),
+            ("playback ids", [f"{p.id} ({p.access_policy})" for p in stream.playback_ids]),
+        ]
+    )
