@@ -1,0 +1,120 @@
+"""Engines, sessions and transactions for SQLite and PostgreSQL, and the schema-version check.
+
+SQLite: WAL, a 30 s busy timeout, foreign keys on, and real transactions. The sqlite3 module's own
+transaction handling is switched off (isolation_level=None) and SQLAlchemy's "begin" event emits BEGIN
+itself, as the SQLAlchemy docs recommend; that is what makes `BEGIN IMMEDIATE` possible, so a writer
+takes the write lock up front instead of failing with SQLITE_BUSY when it upgrades a read lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# Execution option read by the "begin" hook: which BEGIN to emit on SQLite.
+_BEGIN_OPTION = "onair_sqlite_begin"
+
+
+class SchemaError(RuntimeError):
+    """The database schema does not match what this version of onair needs."""
+
+
+class SchemaMissing(SchemaError):
+    """The database has no onair schema at all."""
+
+
+class SchemaOutOfDate(SchemaError):
+    """The database schema is at another revision than this onair needs."""
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Plain `postgresql://` URLs mean psycopg 3 here (SQLAlchemy would pick psycopg2)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, **kwargs.pop("connect_args", {})}
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if url.database not in (None, "", ":memory:"):
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(engine: Engine, *, immediate: bool = False) -> Iterator[Session]:
+    """A session inside one transaction: committed on success, rolled back on error.
+
+    immediate=True takes SQLite's write lock at BEGIN (waiting up to the busy timeout); every
+    read-then-write transaction on SQLite should use it. On PostgreSQL it changes nothing: row locks
+    and advisory locks do that job there.
+    """
+    with Session(bind=engine, expire_on_commit=False) as session:
+        if immediate and engine.dialect.name == "sqlite":
+            session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+        with session.begin():
+            yield session
+
+
+def head_revision() -> str:
+    from worker.store.migrate import head_revision as _head
+
+    return _head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None when it has no alembic_version table."""
+    with engine.connect() as conn:
+        if not engine.dialect.has_table(conn, "alembic_version"):
+            return None
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return ",".join(sorted(rows)) if rows else None
+
+
+def ensure_schema_current(engine: Engine) -> None:
+    """Raise SchemaMissing / SchemaOutOfDate, each with the one-line fix, unless the schema is at head."""
+    wanted = head_revision()
+    found = current_revision(engine)
+    url = engine.url.render_as_string(hide_password=True)
+    if found is None:
+        raise SchemaMissing(f"database {url} has no onair schema: run `onair db upgrade`")
+    if found != wanted:
+        raise SchemaOutOfDate(f"database schema is at {found}, onair needs {wanted}: run `onair db upgrade`")
