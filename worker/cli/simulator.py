@@ -1,6 +1,47 @@
 """`onair simulator`: FastPix on localhost."""
 
+from __future__ import annotations
 
-def simulator() -> None:
-    """Run the FastPix simulator."""
-    raise NotImplementedError
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from worker.config import FastPixSettings, MissingSetting, OnairSettings
+
+
+def simulator(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    state_file: Path | None = typer.Option(
+        None, help="Where streams, faults and the call log persist (default: $ONAIR_DATA_DIR/simulator.json)."
+    ),
+    time_scale: float = typer.Option(
+        1.0, min=0.0, help="Multiplies reconnect windows, e.g. 0.01 turns 60 s into 0.6 s."
+    ),
+    connect_delay: float = typer.Option(1.0, min=0.0, help="Seconds an encoder spends in 'preparing'."),
+) -> None:
+    """Run the FastPix simulator: the /v1/live/streams API plus a /_sim control API.
+
+    Basic auth is checked against FASTPIX_ACCESS_TOKEN_ID / FASTPIX_SECRET_KEY, so a client
+    configured for the simulator (FASTPIX_API_URL=http://HOST:PORT/v1) just works.
+    """
+    from worker.simulator.app import create_app
+
+    try:
+        token_id, secret = FastPixSettings().credentials()
+    except MissingSetting as exc:
+        typer.echo(f"error: {exc}; the simulator checks Basic auth against it", err=True)
+        raise typer.Exit(2) from exc
+    path = state_file or Path(OnairSettings().data_dir) / "simulator.json"
+    app = create_app(path, token_id, secret, time_scale=time_scale, connect_delay=connect_delay)
+    typer.echo(
+        f"FastPix simulator: API http://{host}:{port}/v1, control http://{host}:{port}/_sim, state {path}"
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    try:
+        server.run()  # SIGTERM/SIGINT: graceful shutdown, whose lifespan hook flushes the state
+    finally:
+        app.state.close()
+    if not server.started:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""FastPix simulator (placeholder docstring, replaced below)."""
