@@ -1,0 +1,142 @@
+"""Check-then-act, as values: what to do given the stream's observed status, and what an error means.
+
+`decide` looks at the status read just before acting and returns either the call to make or a NoOp
+with its final state, so an action that is already in effect is never repeated. An unknown status
+leads to the call: FastPix is the authority, and `interpret_error` turns its refusal into an outcome.
+
+`supersedes` decides when a later action on a stream makes an earlier one, still retrying, pointless.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple, Protocol
+
+from worker.domain.types import KIND_SEQUENCE, ActionKind, ActionState
+
+ENABLED_STATUSES = frozenset({"idle", "preparing", "active"})
+LIVE_STATUSES = frozenset({"active", "preparing"})
+DISABLED = "disabled"
+
+ALREADY_ENABLED = "already enabled"
+ALREADY_DISABLED = "already disabled"
+NOT_LIVE_AT_END = "not live at end"
+UPDATE_REFUSED_DISABLED = "stream is disabled; metadata not applied"
+
+_NOT_COMPLETABLE = re.compile(r"cannot be completed|only active streams", re.IGNORECASE)
+_DISABLED_WORDING = re.compile(r"\bdisabled\b", re.IGNORECASE)
+
+
+class Endpoint(StrEnum):
+    ENABLE = "PUT /live/streams/{streamId}/live-enable"
+    DISABLE = "PUT /live/streams/{streamId}/live-disable"
+    FINISH = "PUT /live/streams/{streamId}/finish"
+    UPDATE = "PATCH /live/streams/{streamId}"
+
+
+_ENDPOINTS = {
+    ActionKind.ENABLE: Endpoint.ENABLE,
+    ActionKind.DISABLE: Endpoint.DISABLE,
+    ActionKind.FINISH: Endpoint.FINISH,
+    ActionKind.UPDATE: Endpoint.UPDATE,
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    endpoint: Endpoint
+    payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class NoOp:
+    outcome: str
+    state: ActionState
+
+
+class ErrorOutcome(NamedTuple):
+    """The final state an API refusal leads to; PENDING means "transient: retry"."""
+
+    state: ActionState
+    outcome: str
+
+
+def decide(kind: ActionKind, observed_status: str, payload: dict[str, Any] | None) -> Call | NoOp:
+    kind = ActionKind(kind)
+    status = observed_status.strip().lower()
+    if kind is ActionKind.ENABLE:
+        if status in ENABLED_STATUSES:
+            return NoOp(ALREADY_ENABLED, ActionState.SUCCEEDED)
+    elif kind is ActionKind.DISABLE:
+        if status == DISABLED:
+            return NoOp(ALREADY_DISABLED, ActionState.SUCCEEDED)
+    elif kind is ActionKind.FINISH:
+        if status in ("idle", DISABLED):
+            return NoOp(NOT_LIVE_AT_END, ActionState.SKIPPED)
+    else:
+        if not payload:
+            return NoOp("nothing to update", ActionState.SKIPPED)
+        # FastPix refuses PATCH on a disabled stream. Sequenced after the broadcast's enable, this only
+        # happens when that enable failed or someone disabled the stream: worth an alert, not a retry.
+        if status == DISABLED:
+            return NoOp(UPDATE_REFUSED_DISABLED, ActionState.FAILED)
+        return Call(_ENDPOINTS[kind], dict(payload))
+    return Call(_ENDPOINTS[kind])
+
+
+def interpret_error(kind: ActionKind, classification: str, message: str) -> ErrorOutcome:
+    """The outcome of a call FastPix refused. `classification` is retryable | permanent | already_in_state."""
+    kind = ActionKind(kind)
+    if classification == "retryable":
+        return ErrorOutcome(ActionState.PENDING, f"transient error, retry: {message}")
+    if classification == "already_in_state":
+        if kind is ActionKind.ENABLE:
+            return ErrorOutcome(ActionState.SUCCEEDED, ALREADY_ENABLED)
+        if kind is ActionKind.DISABLE:
+            return ErrorOutcome(ActionState.SUCCEEDED, ALREADY_DISABLED)
+    if kind is ActionKind.FINISH and (
+        _NOT_COMPLETABLE.search(message) or classification == "already_in_state"
+    ):
+        return ErrorOutcome(ActionState.SKIPPED, NOT_LIVE_AT_END)
+    if kind is ActionKind.UPDATE and _DISABLED_WORDING.search(message):
+        return ErrorOutcome(ActionState.FAILED, f"{UPDATE_REFUSED_DISABLED}: {message}")
+    return ErrorOutcome(ActionState.FAILED, message)
+
+
+class ActionLike(Protocol):
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def due_at(self) -> datetime: ...
+
+
+# What a later action makes pointless. A disable ends a live broadcast and refuses metadata, so it
+# outranks everything; an enable undoes a disable and must not be followed by a stale finish that
+# would end the next broadcast; a finish ends the slot the earlier enable/update were for; newer
+# metadata replaces older. An update never outranks the enable it needs.
+SUPERSEDES: dict[ActionKind, frozenset[ActionKind]] = {
+    ActionKind.DISABLE: frozenset(ActionKind),
+    ActionKind.ENABLE: frozenset({ActionKind.ENABLE, ActionKind.DISABLE, ActionKind.FINISH}),
+    ActionKind.FINISH: frozenset({ActionKind.ENABLE, ActionKind.FINISH, ActionKind.UPDATE}),
+    ActionKind.UPDATE: frozenset({ActionKind.UPDATE}),
+}
+
+
+def _order(action: ActionLike) -> tuple[datetime, int]:
+    return action.due_at, KIND_SEQUENCE[ActionKind(action.kind)]
+
+
+def supersedes(later: ActionLike, earlier: ActionLike) -> bool:
+    """True if `later` (same stream, after `earlier` in (due_at, sequence) order) makes `earlier` moot.
+
+    Meant for an earlier action still retrying when the later one falls due: the stream's single
+    timeline moves on instead of waiting behind a call that no longer matters.
+    """
+    if later.stream_id != earlier.stream_id or _order(later) <= _order(earlier):
+        return False
+    return ActionKind(earlier.kind) in SUPERSEDES[ActionKind(later.kind)]

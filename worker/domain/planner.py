@@ -1,0 +1,300 @@
+"""From schedules to planned actions. Pure: the caller passes the schedules, the known streams and `now`.
+
+The rules (docs/lifecycle.md has the reasoning and the deadline table):
+
+- Broadcast [start, end) with lead L on stream S: ENABLE at start - L, then (if it sets metadata or a
+  reconnect window) UPDATE at the same instant; FINISH at end, unless another slot on S carries the
+  stream on across that instant (overlapping or back-to-back broadcasts: only the last end finishes).
+- Off-hours windows on S are merged when they overlap or touch. At a group's start: DISABLE, unless a
+  broadcast slot on S covers that instant; for every broadcast stretch ending strictly inside the group:
+  DISABLE at its end; at the group's end: ENABLE (even if a broadcast covers it: enabling an enabled
+  stream is a no-op).
+- Idempotency keys name the schedule and the NOMINAL instant, never a shifted one, so they are stable
+  across ticks; due_at, deadline, payload and reason may change under a key, and the ledger updates
+  pending rows in place.
+- Only actions due in [now - lookback, now + horizon] are returned. The lookback lets actions that fell
+  due while the scheduler was down be planned late (and run if still before their deadline, or be
+  recorded as missed if not) instead of silently never existing.
+
+Callers pass every non-cancelled broadcast whose slot may touch [now - lookback - 1 h, now + horizon + 1 h]
+(more is harmless): finish deadlines and off-hours shifts look at neighbouring broadcasts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from worker.clock import ensure_utc
+from worker.domain import deadlines
+from worker.domain.recurrence import expand, next_fire_after
+from worker.domain.specs import (
+    BroadcastSpec,
+    OffHoursSpec,
+    check_broadcast,
+    check_off_hours,
+    parse_metadata,
+)
+from worker.domain.timeline import Busy, OffGroup, Window, busy_intervals, merge_windows
+from worker.domain.types import KIND_SEQUENCE, ActionKind, PlannedAction, Source
+
+DEFAULT_LOOKBACK = timedelta(hours=24)
+# Off-hours windows are expanded past the range so a window starting at its very edge still merges.
+_EXPAND_PAST_RANGE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The actions due in [window_start, window_end], and the schedule rows that could not be planned.
+
+    The ledger is authoritative only inside the window: a key absent from `actions` means "cancel"
+    only for pending rows due inside it.
+    """
+
+    actions: list[PlannedAction]
+    invalid: dict[tuple[Source, int], str]
+    window_start: datetime
+    window_end: datetime
+
+
+def plan(
+    broadcasts: Sequence[BroadcastSpec],
+    off_hours: Sequence[OffHoursSpec],
+    known_streams: Collection[str],
+    now: datetime,
+    horizon: timedelta,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+) -> PlanResult:
+    now = ensure_utc(now)
+    if horizon < timedelta(0) or lookback < timedelta(0):
+        raise ValueError("horizon and lookback must not be negative")
+    window_start, window_end = now - lookback, now + horizon
+    invalid: dict[tuple[Source, int], str] = {}
+
+    valid_broadcasts: list[BroadcastSpec] = []
+    for spec in broadcasts:
+        reasons = check_broadcast(spec, known_streams)
+        if reasons:
+            invalid[(Source.BROADCAST, spec.id)] = "; ".join(reasons)
+        else:
+            starts_at, ends_at = ensure_utc(spec.starts_at), ensure_utc(spec.ends_at)
+            valid_broadcasts.append(dataclasses.replace(spec, starts_at=starts_at, ends_at=ends_at))
+    valid_rules: list[OffHoursSpec] = []
+    for rule in off_hours:
+        reasons = check_off_hours(rule, known_streams)
+        if reasons:
+            invalid[(Source.OFF_HOURS, rule.id)] = "; ".join(reasons)
+        else:
+            valid_rules.append(rule)
+
+    by_stream: dict[str, list[BroadcastSpec]] = defaultdict(list)
+    for spec in valid_broadcasts:
+        by_stream[spec.stream_id].append(spec)
+    busy = {stream: busy_intervals(specs) for stream, specs in by_stream.items()}
+
+    actions: list[PlannedAction] = []
+    for spec in valid_broadcasts:
+        actions.extend(_broadcast_actions(spec, busy[spec.stream_id]))
+
+    expand_end = window_end + _EXPAND_PAST_RANGE
+    windows = {
+        rule.id: [
+            Window(start, start + rule.duration, rule)
+            for start in expand(rule.cron, rule.timezone, window_start - rule.duration, expand_end)
+        ]
+        for rule in valid_rules
+    }
+    for stream in sorted(known_streams):
+        rules = [r for r in valid_rules if r.stream_id in (None, stream)]
+        if rules:
+            stream_windows = [w for r in rules for w in windows[r.id]]
+            actions.extend(_off_hours_actions(stream, rules, stream_windows, busy.get(stream, [])))
+
+    kept = [a for a in actions if window_start <= a.due_at <= window_end]
+    kept.sort(key=lambda a: (a.due_at, a.stream_id, a.sequence, a.key))
+    return PlanResult(kept, invalid, window_start, window_end)
+
+
+def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAction]:
+    start, end = spec.starts_at, spec.ends_at
+    what = _describe_broadcast(spec)
+    actions = [
+        _action(
+            key=f"b:{spec.id}:enable:{iso(start)}",
+            spec=spec,
+            kind=ActionKind.ENABLE,
+            due=spec.slot_start,
+            deadline=deadlines.broadcast_enable_deadline(end),
+            reason=f"enable {_lead_phrase(spec.lead)} {what}",
+        )
+    ]
+    metadata, _ = parse_metadata(spec.metadata)
+    payload: dict[str, Any] = {}
+    if metadata:
+        payload["metadata"] = metadata
+    if spec.reconnect_window is not None:
+        payload["reconnectWindow"] = spec.reconnect_window
+    if payload:
+        actions.append(
+            _action(
+                key=f"b:{spec.id}:update:{iso(start)}",
+                spec=spec,
+                kind=ActionKind.UPDATE,
+                due=spec.slot_start,
+                deadline=deadlines.broadcast_update_deadline(end),
+                reason=f"set {_payload_phrase(payload)} for {what}",
+                payload=payload,
+            )
+        )
+    stretch = next(b for b in busy if any(m.id == spec.id for m in b.members))
+    if stretch.end == end and stretch.last.id == spec.id:
+        next_slot = next((b.start for b in busy if b.start > end), None)
+        actions.append(
+            _action(
+                key=f"b:{spec.id}:finish:{iso(end)}",
+                spec=spec,
+                kind=ActionKind.FINISH,
+                due=end,
+                deadline=deadlines.finish_deadline(end, next_slot),
+                reason=f"finish {what} at its end",
+            )
+        )
+    return [a for a in actions if _owed(a, spec.created_at)]
+
+
+def _off_hours_actions(
+    stream: str, rules: list[OffHoursSpec], windows: list[Window], busy: list[Busy]
+) -> list[PlannedAction]:
+    groups = merge_windows(windows)
+    actions: list[PlannedAction] = []
+    for index, group in enumerate(groups):
+        actions.extend(_group_disables(stream, group, busy))
+        if index + 1 < len(groups):
+            next_start: datetime | None = groups[index + 1].start
+        else:
+            upcoming = [next_fire_after(r.cron, r.timezone, group.end) for r in rules]
+            next_start = min((t for t in upcoming if t is not None), default=None)
+        closer = group.closer
+        enable = _action(
+            key=f"o:{closer.id}:{stream}:enable:{iso(group.end)}",
+            spec=closer,
+            stream=stream,
+            kind=ActionKind.ENABLE,
+            due=group.end,
+            deadline=deadlines.off_hours_enable_deadline(group.end, next_start),
+            reason=f"{group.describe_end()} ends",
+        )
+        if _owed(enable, closer.created_at):
+            actions.append(enable)
+    return actions
+
+
+def _group_disables(stream: str, group: OffGroup, busy: list[Busy]) -> list[PlannedAction]:
+    actions: list[PlannedAction] = []
+    deadline = deadlines.off_hours_disable_deadline(group.end)
+    if not any(b.covers(group.start) for b in busy):
+        opener = group.opener
+        actions.append(
+            _action(
+                key=f"o:{opener.id}:{stream}:disable:{iso(group.start)}",
+                spec=opener,
+                stream=stream,
+                kind=ActionKind.DISABLE,
+                due=group.start,
+                deadline=deadline,
+                reason=f"{group.describe()} starts",
+            )
+        )
+    for stretch in busy:
+        if group.start < stretch.end < group.end:
+            rule = group.rule_at(stretch.end)
+            last = stretch.last
+            actions.append(
+                _action(
+                    key=f"o:{rule.id}:{stream}:disable-after-b{last.id}:{iso(stretch.end)}",
+                    spec=rule,
+                    stream=stream,
+                    kind=ActionKind.DISABLE,
+                    due=stretch.end,
+                    deadline=deadline,
+                    reason=f"disable after broadcast #{last.id} ends inside off-hours #{rule.id}",
+                )
+            )
+    return [a for a in actions if _owed(a, group.rule_at(a.due_at).created_at)]
+
+
+def _action(
+    *,
+    key: str,
+    spec: BroadcastSpec | OffHoursSpec,
+    kind: ActionKind,
+    due: datetime,
+    deadline: datetime,
+    reason: str,
+    stream: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> PlannedAction:
+    source = Source.BROADCAST if isinstance(spec, BroadcastSpec) else Source.OFF_HOURS
+    stream_id = stream if stream is not None else spec.stream_id
+    assert stream_id is not None
+    return PlannedAction(
+        key=key,
+        stream_id=stream_id,
+        kind=kind,
+        source=source,
+        source_id=spec.id,
+        due_at=due,
+        deadline_at=deadline,
+        reason=reason,
+        payload=payload,
+        sequence=KIND_SEQUENCE[kind],
+    )
+
+
+def _owed(action: PlannedAction, created_at: datetime | None) -> bool:
+    """An action whose deadline passed before its schedule row existed was never owed."""
+    return created_at is None or action.deadline_at > ensure_utc(created_at)
+
+
+def iso(instant: datetime) -> str:
+    """The UTC form used in idempotency keys: 2026-11-27T18:00:00Z."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _describe_broadcast(spec: BroadcastSpec) -> str:
+    title = f" {spec.title!r}" if spec.title else ""
+    return f"broadcast #{spec.id}{title} ({_span(spec.starts_at, spec.ends_at)})"
+
+
+def _span(start: datetime, end: datetime) -> str:
+    if start.date() == end.date():
+        return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+
+def _lead_phrase(lead: timedelta) -> str:
+    if lead <= timedelta(0):
+        return "at the start of"
+    return f"{human_duration(lead)} before"
+
+
+def _payload_phrase(payload: dict[str, Any]) -> str:
+    parts = []
+    if "metadata" in payload:
+        parts.append("metadata")
+    if "reconnectWindow" in payload:
+        parts.append(f"reconnect window {payload['reconnectWindow']} s")
+    return " and ".join(parts)
+
+
+def human_duration(value: timedelta) -> str:
+    """5 min, 1 h 30 min, 90 s -> 1 min 30 s."""
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if n]
+    return " ".join(parts) or "0 s"
