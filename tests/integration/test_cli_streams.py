@@ -119,7 +119,7 @@ def test_delete_asks_first(simulator: Simulator) -> None:
         (("delete", UNKNOWN_ID, "--yes"), ("FastPix 404", "stream not found")),
         (("get", "nope"), ("invalid stream id",)),
         (("update", UNKNOWN_ID, "--reconnect-window", "5"), ("reconnect window must be 60..1800",)),
-        (("update", UNKNOWN_ID, *[f"-m=k{i}=v" for i in range(11)]), ("at most 10 keys",)),
+        (("update", UNKNOWN_ID, *[f"--metadata=k{i}=v" for i in range(11)]), ("at most 10 keys",)),
         (("update", UNKNOWN_ID, "-m", "novalue"), ("key=value",)),
         (("create", "--reconnect-window", "5"), ("reconnect window must be 60..1800",)),
     ],
