@@ -63,8 +63,13 @@ class Simulator:
         retry_after: float | str | None = None,
         delay: float | None = None,
         stream_id: str | None = None,
+        apply_effect: bool = False,
     ) -> None:
+        """Make the next `count` calls to `endpoint` fail with `kind`; with `apply_effect` the server
+        still does the work first (a lost answer rather than a refused call)."""
         spec: dict[str, Any] = {"endpoint": endpoint, "kind": kind, "count": count}
+        if apply_effect:
+            spec["apply_effect"] = True
         if retry_after is not None:
             spec["retry_after"] = retry_after
         if delay is not None:

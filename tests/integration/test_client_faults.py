@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.integration.simulator_fixture import Simulator
+from worker.clock import FixedClock
 from worker.fastpix import (
+    ApiError,
     CallRecord,
     CallTimeout,
     Classification,
@@ -47,7 +50,7 @@ def stream_id(client: FastPixClient) -> str:
     return sid
 
 
-@pytest.mark.parametrize("status", ["500", "524"])
+@pytest.mark.parametrize("status", ["500", "502", "503", "524"])
 def test_server_errors_are_retryable_and_change_nothing(
     simulator: Simulator, client: FastPixClient, stream_id: str, status: str
 ) -> None:
@@ -72,6 +75,15 @@ def test_429_carries_retry_after(
     assert records[-1].status_code == 429 and records[-1].error is not None
 
 
+def test_429_retry_after_as_an_http_date(simulator: Simulator, stream_id: str) -> None:
+    clock = FixedClock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+    simulator.inject_fault("enable", "429", count=1, retry_after="Fri, 27 Nov 2026 12:00:30 GMT")
+    client = FastPixClient(simulator.base_url, *simulator.credentials, clock=clock)
+    with client, pytest.raises(RateLimited) as caught:
+        client.enable_stream(stream_id)
+    assert retry_after(caught.value) == 30.0
+
+
 def test_slow_answer_is_a_call_timeout(
     simulator: Simulator, client: FastPixClient, stream_id: str, records: list[CallRecord]
 ) -> None:
@@ -91,6 +103,27 @@ def test_dropped_connection_is_connection_dropped(
     with pytest.raises(ConnectionDropped) as caught:
         client.disable_stream(stream_id)
     assert classify(caught.value) is Classification.RETRYABLE
+
+
+def test_the_call_deadline_caps_a_slow_answer(simulator: Simulator, stream_id: str) -> None:
+    simulator.inject_fault("get", "slow", count=1, delay=3.0)
+    client = FastPixClient(simulator.base_url, *simulator.credentials, read_timeout=30.0, call_deadline=0.3)
+    with client, pytest.raises(CallTimeout) as caught:
+        client.get_stream(stream_id)
+    assert classify(caught.value) is Classification.RETRYABLE
+
+
+def test_a_drop_after_the_work_was_done_then_reads_as_already_in_state(
+    simulator: Simulator, client: FastPixClient, stream_id: str
+) -> None:
+    # The server enabled the stream and then lost the answer: the retry must not count as a failure.
+    simulator.inject_fault("enable", "drop", count=1, apply_effect=True)
+    with pytest.raises(ConnectionDropped):
+        client.enable_stream(stream_id)
+    assert client.get_stream(stream_id).status == StreamStatus.IDLE
+    with pytest.raises(ApiError) as retried:
+        client.enable_stream(stream_id)
+    assert classify(retried.value) is Classification.ALREADY_IN_STATE
 
 
 def test_nothing_is_retried_by_the_client(
