@@ -1,7 +1,8 @@
 """A real FastPix simulator in a subprocess (`onair simulator`), shared by a test session.
 
 Tests talk to it over real HTTP exactly as production talks to FastPix, and steer it through its
-control API under /_sim. Call `reset()` at the start of each test that cares about state.
+control API under /_sim (through worker.simulator.control.SimulatorControl). Call `reset()` at the
+start of each test that cares about state.
 """
 
 from __future__ import annotations
@@ -12,25 +13,34 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+
+from worker.simulator.control import SimulatorControl
 
 ACCESS_TOKEN_ID = "onair-test-token"
 SECRET_KEY = "onair-test-secret"
 STARTUP_SECONDS = 20.0
 
 
-@dataclass
-class Simulator:
-    base_url: str
-    control_url: str
-    access_token_id: str
-    secret_key: str
-    process: subprocess.Popen[bytes]
+class Simulator(SimulatorControl):
+    """The running simulator: its URLs and credentials, plus the control client (reset, inject_fault,
+    calls, connect, ...) from worker.simulator.control."""
+
+    def __init__(
+        self, root_url: str, access_token_id: str, secret_key: str, process: subprocess.Popen[bytes]
+    ) -> None:
+        self.base_url = f"{root_url}/v1"
+        self.control_url = f"{root_url}/_sim"
+        self.access_token_id = access_token_id
+        self.secret_key = secret_key
+        self.process = process
+        super().__init__(self.control_url)
+
+    def __repr__(self) -> str:
+        return f"Simulator(base_url={self.base_url!r})"
 
     @property
     def credentials(self) -> tuple[str, str]:
@@ -44,52 +54,6 @@ class Simulator:
             "FASTPIX_ACCESS_TOKEN_ID": self.access_token_id,
             "FASTPIX_SECRET_KEY": self.secret_key,
         }
-
-    def _control(self, method: str, path: str, body: object = None) -> Any:
-        response = httpx.request(method, f"{self.control_url}{path}", json=body, timeout=10.0)
-        if response.status_code >= 400:
-            raise AssertionError(f"simulator control {method} {path}: {response.status_code} {response.text}")
-        return response.json() if response.content else None
-
-    def reset(self) -> None:
-        self._control("POST", "/reset")
-
-    def inject_fault(
-        self,
-        endpoint: str,
-        kind: str,
-        count: int = 1,
-        *,
-        retry_after: float | str | None = None,
-        delay: float | None = None,
-        stream_id: str | None = None,
-        apply_effect: bool = False,
-    ) -> None:
-        """Make the next `count` calls to `endpoint` fail with `kind`; with `apply_effect` the server
-        still does the work first (a lost answer rather than a refused call)."""
-        spec: dict[str, Any] = {"endpoint": endpoint, "kind": kind, "count": count}
-        if apply_effect:
-            spec["apply_effect"] = True
-        if retry_after is not None:
-            spec["retry_after"] = retry_after
-        if delay is not None:
-            spec["delay"] = delay
-        if stream_id is not None:
-            spec["stream_id"] = stream_id
-        self._control("POST", "/faults", spec)
-
-    def calls(self) -> list[dict[str, Any]]:
-        answer = self._control("GET", "/calls")
-        calls = answer.get("calls", answer) if isinstance(answer, dict) else answer
-        assert isinstance(calls, list)
-        return calls
-
-    def connect(self, stream_id: str, delay: float = 0.0) -> None:
-        """Simulate an encoder pushing to the stream (idle -> preparing -> active after `delay`)."""
-        self._control("POST", f"/streams/{stream_id}/connect", {"delay": delay})
-
-    def disconnect(self, stream_id: str) -> None:
-        self._control("POST", f"/streams/{stream_id}/disconnect", {})
 
 
 def _free_port() -> int:
@@ -138,19 +102,17 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
         str(port),
         "--state-file",
         str(workdir / "state.json"),
+        # An encoder "connect" makes the stream active at once: tests need no waiting.
+        "--connect-delay",
+        "0",
     ]
     with log.open("wb") as log_file:
         process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=workdir)
     root = f"http://127.0.0.1:{port}"
     try:
         _wait_until_answering(process, f"{root}/_sim/calls", log)
-        yield Simulator(
-            base_url=f"{root}/v1",
-            control_url=f"{root}/_sim",
-            access_token_id=ACCESS_TOKEN_ID,
-            secret_key=SECRET_KEY,
-            process=process,
-        )
+        with Simulator(root, ACCESS_TOKEN_ID, SECRET_KEY, process) as simulator:
+            yield simulator
     finally:
         process.terminate()
         try:

@@ -130,8 +130,8 @@ def test_nothing_is_retried_by_the_client(
     simulator: Simulator, client: FastPixClient, stream_id: str
 ) -> None:
     simulator.inject_fault("enable", "500", count=1)
-    before = len(simulator.calls())
+    before = simulator.last_seq()
     with pytest.raises(ServerError):
         client.enable_stream(stream_id)
-    enable_calls = [c for c in simulator.calls()[before:] if c.get("endpoint") == "enable"]
-    assert len(enable_calls) == 1
+    enable_calls = simulator.calls(before, endpoint="enable")
+    assert [(c.http_status, c.outcome) for c in enable_calls] == [(500, "fault:500")]
