@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -40,8 +41,8 @@ def night(
 
 
 def run(
-    broadcasts: list[BroadcastSpec] = [], off: list[OffHoursSpec] = [], now: datetime = NOW
-) -> PlanResult:  # noqa: B006
+    broadcasts: Sequence[BroadcastSpec] = (), off: Sequence[OffHoursSpec] = (), now: datetime = NOW
+) -> PlanResult:
     return plan(broadcasts, off, STREAMS, now, HORIZON)
 
 
