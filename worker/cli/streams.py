@@ -92,7 +92,6 @@ def create_stream(
             reconnect_window=60 if reconnect_window is None else reconnect_window,
             max_resolution=max_resolution,
             access_policy=access_policy,
-            media_policy=access_policy,
         )
     _show(stream, as_json)
 

@@ -2,13 +2,11 @@
 
 One HTTP exchange per method call, never a retry: retrying is the scheduler's decision, made against
 its ledger and the action's deadline. Every call, good or bad, is reported to `on_call` as a CallRecord.
-Each call has explicit connect/read timeouts plus an overall deadline, checked between body chunks so a
-server that trickles bytes cannot hold a worker: a call ends at most one read timeout past its deadline.
+Timeouts and the per-call deadline are enforced in worker.fastpix.exchange.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,21 +20,13 @@ from pydantic import BaseModel, ValidationError
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings
 from worker.fastpix import validation
-from worker.fastpix.errors import (
-    CallTimeout,
-    ConnectionDropped,
-    FastPixError,
-    InvalidRequest,
-    NetworkError,
-    UnexpectedResponse,
-    error_for_status,
-)
+from worker.fastpix.errors import FastPixError, InvalidRequest, UnexpectedResponse, error_for_status
+from worker.fastpix.exchange import Limits, exchange
 from worker.fastpix.models import LiveStream, Page, Pagination, PlaybackId, ViewerCount
 from worker.fastpix.paging import iter_all
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 8 * 1024 * 1024
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -72,9 +62,7 @@ class FastPixClient:
         if not base_url.startswith(("http://", "https://")):
             raise InvalidRequest(f"FastPix API URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._call_deadline = call_deadline
+        self._limits = Limits(connect_timeout, read_timeout, call_deadline)
         self._on_call = on_call
         self._clock: Clock = clock or SystemClock()
         self._monotonic = monotonic
@@ -281,9 +269,19 @@ class FastPixClient:
         started = self._monotonic()
         status: int | None = None
         try:
-            status, body, retry_after_header = self._exchange(method, path, params, json_body, started)
+            answer = exchange(
+                self._http,
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                limits=self._limits,
+                started=started,
+                monotonic=self._monotonic,
+            )
+            status, body = answer.status, answer.body
             if status >= 400:
-                raise error_for_status(method, path, status, body, retry_after_header, self._clock.now())
+                raise error_for_status(method, path, status, body, answer.retry_after, self._clock.now())
             if not 200 <= status < 300:
                 raise UnexpectedResponse(method, path, status, "neither a success nor an error status")
             if not isinstance(body, dict) or body.get("success") is False:
@@ -293,56 +291,6 @@ class FastPixClient:
             raise
         self._record(method, path, status, started, None)
         return body
-
-    def _exchange(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str | int] | None,
-        json_body: object,
-        started: float,
-    ) -> tuple[int, object, str | None]:
-        deadline = started + self._call_deadline
-        timeout = httpx.Timeout(
-            connect=min(self._connect_timeout, self._call_deadline),
-            read=min(self._read_timeout, self._call_deadline),
-            write=min(self._read_timeout, self._call_deadline),
-            pool=min(self._connect_timeout, self._call_deadline),
-        )
-        request_path = path.lstrip("/")
-        try:
-            with self._http.stream(
-                method, request_path, params=params, json=json_body, timeout=timeout
-            ) as response:
-                chunks: list[bytes] = []
-                size = 0
-                self._check_deadline(method, path, started, deadline)
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    self._check_deadline(method, path, started, deadline)
-                    if size > MAX_BODY_BYTES:
-                        raise UnexpectedResponse(
-                            method, path, response.status_code, f"body larger than {MAX_BODY_BYTES} bytes"
-                        )
-                return (
-                    response.status_code,
-                    _json_or_none(b"".join(chunks)),
-                    response.headers.get("retry-after"),
-                )
-        except httpx.TimeoutException as exc:
-            raise CallTimeout(method, path, _describe(exc, self._monotonic() - started)) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise ConnectionDropped(method, path, _describe(exc, self._monotonic() - started)) from exc
-        except httpx.TransportError as exc:
-            raise NetworkError(method, path, _describe(exc, self._monotonic() - started)) from exc
-
-    def _check_deadline(self, method: str, path: str, started: float, deadline: float) -> None:
-        now = self._monotonic()
-        if now > deadline:
-            raise CallTimeout(
-                method, path, f"no complete answer within the {self._call_deadline:g}s call deadline"
-            )
 
     def _record(self, method: str, path: str, status: int | None, started: float, error: str | None) -> None:
         if self._on_call is None:
@@ -359,27 +307,3 @@ class FastPixClient:
         except Exception:
             # Bookkeeping must not turn a call that happened into one that "failed" and gets retried.
             log.exception("on_call callback failed for %s %s", method, path)
-
-
-def _json_or_none(raw: bytes) -> object:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _describe(exc: httpx.TransportError, elapsed: float) -> str:
-    kind = {
-        httpx.ConnectTimeout: "connect timed out",
-        httpx.ReadTimeout: "read timed out",
-        httpx.WriteTimeout: "write timed out",
-        httpx.PoolTimeout: "no free connection",
-        httpx.RemoteProtocolError: "connection dropped",
-        httpx.ReadError: "connection dropped while reading",
-        httpx.WriteError: "connection dropped while sending",
-        httpx.ConnectError: "could not connect",
-    }.get(type(exc), type(exc).__name__)
-    detail = str(exc).strip()
-    return f"{kind} after {elapsed:.2f}s" + (f" ({detail})" if detail else "")
