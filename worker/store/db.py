@@ -47,7 +47,9 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         return _sqlite_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True, **kwargs)
-    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://"
+    )
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
@@ -80,18 +82,19 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(engine: Engine, *, immediate: bool = False) -> Iterator[Session]:
+def transaction(engine: Engine, *, immediate: bool = True) -> Iterator[Session]:
     """A session inside one transaction: committed on success, rolled back on error.
 
-    immediate=True takes SQLite's write lock at BEGIN (waiting up to the busy timeout); every
-    read-then-write transaction on SQLite should use it. On PostgreSQL it changes nothing: row locks
-    and advisory locks do that job there.
+    On SQLite, immediate=True (the default) takes the write lock at BEGIN, waiting up to the busy
+    timeout. A deferred transaction that reads and then writes fails at once with "database is
+    locked" when another connection wrote in between, so only pure readers should pass
+    immediate=False. On PostgreSQL the flag changes nothing: row and advisory locks do that job there.
     """
-    with Session(bind=engine, expire_on_commit=False) as session:
+    with Session(bind=engine, expire_on_commit=False) as session, session.begin():
         if immediate and engine.dialect.name == "sqlite":
+            # The connection (and so BEGIN) is taken lazily: this first use picks BEGIN IMMEDIATE.
             session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
-        with session.begin():
-            yield session
+        yield session
 
 
 def head_revision() -> str:

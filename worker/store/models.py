@@ -21,6 +21,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from worker.store.types import UTCDateTime
 
@@ -44,7 +45,7 @@ def _after(later: str, earlier: str, name: str) -> list[CheckConstraint]:
     ]
 
 
-def _now() -> object:
+def _now() -> ColumnElement[datetime]:
     return func.current_timestamp()
 
 

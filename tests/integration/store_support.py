@@ -1,0 +1,59 @@
+"""Shared by the store tests: one migrated database per test, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from worker.domain.types import KIND_SEQUENCE, ActionKind, PlannedAction, Source
+from worker.store.db import make_engine
+from worker.store.migrate import upgrade
+
+BACKENDS = ["sqlite", "postgresql"]
+T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+
+
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/onair.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(backend_url(request, tmp_path))
+    upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def planned(
+    stream: str,
+    kind: ActionKind,
+    due: datetime,
+    *,
+    source_id: int = 1,
+    source: Source = Source.BROADCAST,
+    deadline: timedelta = timedelta(hours=1),
+    key: str | None = None,
+    reason: str = "test",
+    payload: dict[str, object] | None = None,
+) -> PlannedAction:
+    return PlannedAction(
+        key=key or f"{source.value}:{source_id}:{stream}:{kind.value}:{due.isoformat()}",
+        stream_id=stream,
+        kind=kind,
+        source=source,
+        source_id=source_id,
+        due_at=due,
+        deadline_at=due + deadline,
+        reason=reason,
+        payload=payload,
+        sequence=KIND_SEQUENCE[kind],
+    )

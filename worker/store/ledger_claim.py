@@ -1,0 +1,214 @@
+"""Claiming due actions under a lease, and taking back leases that expired.
+
+One claimer at a time runs the per-stream ordering logic: on PostgreSQL a transaction-level advisory
+lock serialises claimers (rows are also locked FOR UPDATE SKIP LOCKED, against planners and reapers);
+on SQLite BEGIN IMMEDIATE does the same. Every UPDATE still says WHERE state = 'pending': that
+compare-and-set is the guard that holds whatever else goes wrong.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Engine, Row, func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from worker.clock import ensure_utc
+from worker.domain.types import ActionKind, ActionState
+from worker.store.db import transaction
+from worker.store.events import Event, insert_events
+from worker.store.sqlutil import actions, lock_in_state
+
+PENDING = ActionState.PENDING.value
+CLAIMED = ActionState.CLAIMED.value
+# pg_advisory_xact_lock key for claimers: 'onair' in ASCII.
+CLAIM_LOCK_KEY = 0x6F6E616972
+
+
+@dataclass(frozen=True)
+class Claim:
+    action_id: int
+    lease_token: str
+    stream_id: str
+    kind: ActionKind
+    due_at: datetime
+    next_attempt_at: datetime
+
+
+def claim_due(
+    engine: Engine, *, now: datetime, ahead: timedelta, lease: timedelta, owner: str, limit: int
+) -> list[Claim]:
+    """Claim up to `limit` actions due by now + ahead, at most one per stream, in their stream's order.
+
+    Per stream only the first pending row in (due_at, sequence, id) order can be claimed, and none while
+    the stream has a claimed row. A first row that is retrying (attempts > 0) is superseded by a later
+    pending row on its stream that is already due. Expired leases are reclaimed first, in the same
+    transaction, so a stream's earlier action is never overtaken because its lease ran out unnoticed.
+    """
+    now = ensure_utc(now)
+    cutoff = now + ahead
+    with transaction(engine, immediate=True) as session:
+        if engine.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+        reclaim_expired(session, now, actor=owner)
+        chosen, superseded = _choose(session, now, cutoff)
+        chosen.sort(key=lambda r: (r.next_attempt_at, r.sequence, r.id))
+        chosen = chosen[:limit]
+        streams = {r.stream_id for r in chosen}
+        superseded = [(old, new) for old, new in superseded if old.stream_id in streams]
+        held = lock_in_state(session, [r.id for r in chosen] + [old.id for old, _ in superseded], PENDING)
+        blocked = {r.stream_id for r in chosen if r.id not in held}
+        blocked |= {old.stream_id for old, _ in superseded if old.id not in held}
+        events: list[Event] = []
+        for old, new in superseded:
+            if old.stream_id not in blocked:
+                _supersede(session, old, new, now, owner, events)
+        claims = [
+            _claim(session, row, now, lease, owner, events) for row in chosen if row.stream_id not in blocked
+        ]
+        insert_events(session, events)
+    return [c for c in claims if c is not None]
+
+
+def _choose(
+    session: Session, now: datetime, cutoff: datetime
+) -> tuple[list[Row[Any]], list[tuple[Any, Any]]]:
+    due_streams = select(actions.c.stream_id).where(
+        actions.c.state == PENDING, actions.c.next_attempt_at <= cutoff
+    )
+    busy_streams = select(actions.c.stream_id).where(actions.c.state == CLAIMED)
+    position = (
+        func.row_number()
+        .over(partition_by=actions.c.stream_id, order_by=(actions.c.due_at, actions.c.sequence, actions.c.id))
+        .label("position")
+    )
+    ranked = (
+        select(
+            actions.c.id,
+            actions.c.stream_id,
+            actions.c.kind,
+            actions.c.due_at,
+            actions.c.sequence,
+            actions.c.attempts,
+            actions.c.next_attempt_at,
+            position,
+        )
+        .where(
+            actions.c.state == PENDING,
+            actions.c.stream_id.in_(due_streams),
+            actions.c.stream_id.not_in(busy_streams),
+        )
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked)
+        .where(or_(ranked.c.position == 1, ranked.c.due_at <= now))
+        .order_by(ranked.c.stream_id, ranked.c.position)
+    ).all()
+    chosen: list[Row[Any]] = []
+    superseded: list[tuple[Any, Any]] = []
+    for _stream, group in groupby(rows, key=lambda r: r.stream_id):
+        line = list(group)
+        first = line[0]
+        for later in line[1:]:
+            # `later` is due (only due rows follow the first); a retrying first row gives way to it.
+            if first.attempts == 0:
+                break
+            superseded.append((first, later))
+            first = later
+        if first.next_attempt_at <= cutoff:
+            chosen.append(first)
+    return chosen, superseded
+
+
+def _supersede(session: Session, old: Any, new: Any, now: datetime, actor: str, events: list[Event]) -> None:
+    outcome = f"superseded by action #{new.id}"
+    result = session.execute(
+        update(actions)
+        .where(actions.c.id == old.id, actions.c.state == PENDING)
+        .values(state=ActionState.SUPERSEDED.value, outcome=outcome, finished_at=now, updated_at=now)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        events.append(
+            Event(
+                old.id,
+                old.stream_id,
+                now,
+                actor,
+                "superseded",
+                PENDING,
+                ActionState.SUPERSEDED.value,
+                detail=f"{outcome}, due {new.due_at.isoformat()}, while it was still retrying",
+            )
+        )
+
+
+def _claim(
+    session: Session, row: Any, now: datetime, lease: timedelta, owner: str, events: list[Event]
+) -> Claim | None:
+    token = secrets.token_hex(16)
+    expires = max(now, row.next_attempt_at) + lease
+    result = session.execute(
+        update(actions)
+        .where(actions.c.id == row.id, actions.c.state == PENDING)
+        .values(state=CLAIMED, lease_token=token, lease_owner=owner, lease_expires_at=expires, updated_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    events.append(
+        Event(
+            row.id,
+            row.stream_id,
+            now,
+            owner,
+            "claimed",
+            PENDING,
+            CLAIMED,
+            attempt=row.attempts + 1,
+            detail=f"lease until {expires.isoformat()}",
+        )
+    )
+    return Claim(row.id, token, row.stream_id, ActionKind(row.kind), row.due_at, row.next_attempt_at)
+
+
+def reclaim_expired(session: Session, now: datetime, actor: str = "reaper") -> int:
+    """Claimed rows whose lease expired go back to pending, so a lost message or a dead worker loses
+    nothing. The attempt count is unchanged: only attempts the executor recorded are counted."""
+    now = ensure_utc(now)
+    rows = session.execute(
+        select(actions.c.id, actions.c.stream_id, actions.c.lease_owner, actions.c.lease_expires_at)
+        .where(actions.c.state == CLAIMED, actions.c.lease_expires_at < now)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return 0
+    session.execute(
+        update(actions)
+        .where(
+            actions.c.id.in_([r.id for r in rows]),
+            actions.c.state == CLAIMED,
+            actions.c.lease_expires_at < now,
+        )
+        .values(state=PENDING, lease_token=None, lease_owner=None, lease_expires_at=None, updated_at=now)
+    )
+    insert_events(
+        session,
+        (
+            Event(
+                r.id,
+                r.stream_id,
+                now,
+                actor,
+                "lease_expired",
+                CLAIMED,
+                PENDING,
+                detail=f"lease held by {r.lease_owner} expired at {r.lease_expires_at.isoformat()}",
+            )
+            for r in rows
+        ),
+    )
+    return len(rows)

@@ -1,0 +1,119 @@
+"""Reading schedules and writing the few facts the planner and the CLI keep: streams, invalid_reason,
+scheduler_state. Queries are index range scans, so a tick costs what is in its window, not the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from worker.clock import ensure_utc
+from worker.domain.types import Source
+from worker.store.models import Broadcast, OffHours, SchedulerState, Stream
+from worker.store.sqlutil import chunked
+
+# A broadcast is found by its ends_at (indexed) within [window_start, window_end + MAX_SPAN]: its lead
+# plus its duration must not exceed this, or the planner would not see it until its end came near.
+MAX_SPAN = timedelta(days=7)
+
+
+def load_broadcasts(
+    session: Session, window_start: datetime, window_end: datetime, *, max_span: timedelta = MAX_SPAN
+) -> list[Broadcast]:
+    """Broadcasts not cancelled whose [starts_at - lead, ends_at] touches [window_start, window_end],
+    including rows flagged invalid (the planner re-checks them, and clears the flag once fixed)."""
+    start, end = ensure_utc(window_start), ensure_utc(window_end)
+    rows = session.scalars(
+        select(Broadcast)
+        .where(
+            Broadcast.cancelled_at.is_(None),
+            Broadcast.ends_at >= start,
+            Broadcast.ends_at <= end + max_span,
+            Broadcast.starts_at <= end + max_span,
+        )
+        .order_by(Broadcast.starts_at, Broadcast.id)
+    ).all()
+    return [b for b in rows if b.starts_at - timedelta(seconds=max(b.lead_seconds, 0)) <= end]
+
+
+def load_off_hours(session: Session) -> list[OffHours]:
+    """Every off-hours rule not cancelled (a small table: rules, not occurrences)."""
+    return list(
+        session.scalars(select(OffHours).where(OffHours.cancelled_at.is_(None)).order_by(OffHours.id))
+    )
+
+
+def known_stream_ids(session: Session) -> set[str]:
+    return set(session.scalars(select(Stream.stream_id)))
+
+
+def upsert_stream(
+    session: Session, stream_id: str, *, name: str | None, status: str | None, seen_at: datetime
+) -> None:
+    """Record a stream onair knows about (from a sync with FastPix, or registered by the CLI)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    values: dict[str, Any] = {"name": name, "status": status, "last_seen_at": ensure_utc(seen_at)}
+    stmt = insert(Stream).values(stream_id=stream_id, created_at=ensure_utc(seen_at), **values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["stream_id"], set_=values))
+
+
+_TABLES: dict[Source, type[Broadcast] | type[OffHours]] = {
+    Source.BROADCAST: Broadcast,
+    Source.OFF_HOURS: OffHours,
+}
+
+
+def set_invalid_reason(session: Session, source: Source, source_id: int, reason: str | None) -> bool:
+    """Flag (or, with None, clear) a schedule row the planner cannot use. Writes only on change."""
+    table = _TABLES[Source(source)]
+    result = session.execute(
+        update(table)
+        .where(table.id == source_id, table.invalid_reason.is_distinct_from(reason))
+        .values(invalid_reason=reason)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def sync_invalid_reasons(
+    session: Session, invalid: Mapping[tuple[Source, int], str], checked: Collection[tuple[Source, int]]
+) -> int:
+    """After a planning pass: flag every row in `invalid`, clear the flag on the other `checked` rows
+    that still carry one. Returns how many rows changed."""
+    changed = sum(set_invalid_reason(session, s, i, reason) for (s, i), reason in invalid.items())
+    for source, table in _TABLES.items():
+        valid = [i for s, i in checked if s is source and (s, i) not in invalid]
+        for chunk in chunked(valid):
+            result = session.execute(
+                update(table)
+                .where(table.id.in_(chunk), table.invalid_reason.is_not(None))
+                .values(invalid_reason=None)
+            )
+            changed += result.rowcount  # type: ignore[attr-defined]
+    return changed
+
+
+def get_state(session: Session, key: str) -> str | None:
+    return session.scalar(select(SchedulerState.value).where(SchedulerState.key == key))
+
+
+def get_state_row(session: Session, key: str) -> tuple[str | None, datetime] | None:
+    """(value, updated_at) for a scheduler_state key: e.g. the heartbeat's last tick and when."""
+    row = session.execute(
+        select(SchedulerState.value, SchedulerState.updated_at).where(SchedulerState.key == key)
+    ).first()
+    return None if row is None else (row.value, row.updated_at)
+
+
+def set_state(session: Session, key: str, value: str | None, *, now: datetime) -> None:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(SchedulerState).values(key=key, value=value, updated_at=ensure_utc(now))
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["key"], set_={"value": value, "updated_at": ensure_utc(now)}
+        )
+    )

@@ -1,0 +1,39 @@
+"""Small SQL helpers shared by the ledger modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TypeVar, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from worker.store.models import Action, ActionEvent
+
+# Stay well under SQLite's and PostgreSQL's bound-parameter limits in IN (...) lists.
+CHUNK = 500
+T = TypeVar("T")
+actions = cast(Table, Action.__table__)
+events_table = cast(Table, ActionEvent.__table__)
+
+
+def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def lock_in_state(session: Session, ids: Sequence[int], state: str) -> set[int]:
+    """The ids among `ids` still in `state`, row-locked until commit.
+
+    On PostgreSQL rows another transaction holds are skipped (SKIP LOCKED): they are left for the next
+    tick rather than waited for. On SQLite the caller's BEGIN IMMEDIATE already excludes other writers.
+    """
+    held: set[int] = set()
+    for chunk in chunked(ids):
+        stmt = (
+            select(actions.c.id)
+            .where(actions.c.id.in_(chunk), actions.c.state == state)
+            .with_for_update(skip_locked=True)
+        )
+        held.update(session.execute(stmt).scalars())
+    return held
