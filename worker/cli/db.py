@@ -1,0 +1,76 @@
+"""`onair db ...`: create and upgrade the schema, and say where it stands."""
+
+from __future__ import annotations
+
+import typer
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
+
+from worker.config import onair_settings
+from worker.store import migrate
+from worker.store.db import current_revision, make_engine
+
+app = typer.Typer(help="Create, upgrade and inspect onair's database schema.", no_args_is_help=True)
+
+UrlOption = typer.Option(None, "--url", help="Database URL (default: ONAIR_DATABASE_URL).")
+
+
+def _url(url: str | None) -> str:
+    return url or onair_settings().database_url
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def upgrade(url: str | None = UrlOption, revision: str = typer.Argument("head")) -> None:
+    """Bring the schema up to REVISION (default: the newest). Safe to run again."""
+    engine = make_engine(_url(url))
+    try:
+        migrate.upgrade(engine, revision)
+        typer.echo(f"{_safe(_url(url))}: schema at {current_revision(engine)}")
+    except (CommandError, SQLAlchemyError, migrate.MigrationsNotFound) as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def downgrade(
+    revision: str = typer.Argument(..., help="Target revision; 'base' removes every table."),
+    url: str | None = UrlOption,
+) -> None:
+    """Take the schema back to REVISION. 'base' drops onair's tables and everything in them."""
+    engine = make_engine(_url(url))
+    try:
+        migrate.downgrade(engine, revision)
+        typer.echo(f"{_safe(_url(url))}: schema at {current_revision(engine) or 'base (no tables)'}")
+    except (CommandError, SQLAlchemyError, migrate.MigrationsNotFound) as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def current(url: str | None = UrlOption) -> None:
+    """Show the schema revision of the database and the one this onair needs."""
+    engine = make_engine(_url(url))
+    try:
+        found = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    finally:
+        engine.dispose()
+    wanted = migrate.head_revision()
+    status = "up to date" if found == wanted else "run `onair db upgrade`"
+    typer.echo(f"{_safe(_url(url))}: schema at {found or 'none'}, onair needs {wanted} ({status})")
+    if found != wanted:
+        raise typer.Exit(1)
