@@ -42,6 +42,8 @@ class OnairSettings(BaseSettings):
     data_dir: str = ".onair"
     horizon_hours: float = Field(default=24.0, gt=0)
     tick_seconds: float = Field(default=1.0, gt=0)
+    plan_seconds: float = Field(default=5.0, gt=0)
+    sync_seconds: float = Field(default=60.0, gt=0)
     claim_ahead_seconds: float = Field(default=2.0, ge=0)
     lease_seconds: float = Field(default=60.0, gt=0)
     default_lead_seconds: int = Field(default=300, ge=0)

@@ -1,0 +1,112 @@
+"""`onair run`: worker and beat for one machine, supervised, stopped cleanly on SIGTERM or Ctrl-C.
+
+Celery's own processes can die on broker trouble (notes.md §2: a Redis restart kills a 5.7 worker
+holding ETA tasks); the ledger loses nothing when that happens, and this supervisor restarts them.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+import typer
+
+from worker.config import onair_settings
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv)
+        self.started_at = time.monotonic()
+
+
+def celery_argv(role: str, concurrency: int, loglevel: str) -> list[str]:
+    base = [sys.executable, "-m", "celery", "-A", "worker.celery_app", role, "-l", loglevel]
+    if role == "worker":
+        return [
+            *base,
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "-Q",
+            "onair",
+            "-n",
+            "onair@%h",
+        ]
+    return base
+
+
+def supervise(children: list[Child], stop_after: float | None = None) -> int:
+    stopping = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    for child in children:
+        child.start()
+    deadline = None if stop_after is None else time.monotonic() + stop_after
+    while not stopping and (deadline is None or time.monotonic() < deadline):
+        for child in children:
+            assert child.proc is not None
+            code = child.proc.poll()
+            if code is None:
+                continue
+            # Back off a little if it keeps dying at once, so a broken config does not spin a core.
+            quick = time.monotonic() - child.started_at < 5
+            typer.echo(f"onair run: {child.name} exited with {code}; restarting", err=True)
+            time.sleep(2 if quick else 0.2)
+            child.restarts += 1
+            child.start()
+        time.sleep(0.2)
+    for child in children:
+        if child.proc and child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+    for child in children:
+        if child.proc:
+            try:
+                child.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+    return 0
+
+
+def run(
+    concurrency: int = typer.Option(None, help="Worker threads (default ONAIR_WORKER_CONCURRENCY)."),
+    loglevel: str = typer.Option("info", "--log-level", help="Celery log level."),
+    no_beat: bool = typer.Option(False, "--no-beat", help="Run only the worker (beat runs elsewhere)."),
+) -> None:
+    """Run the scheduler on this machine: a Celery worker and beat, restarted if they die."""
+    from worker.store.db import ensure_schema_current, make_engine
+
+    settings = onair_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        ensure_schema_current(engine)
+    except Exception as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    children = [Child("worker", celery_argv("worker", concurrency or settings.worker_concurrency, loglevel))]
+    if not no_beat:
+        children.append(Child("beat", celery_argv("beat", 0, loglevel)))
+    broker = "embedded (no server)" if not settings.broker_url else "configured broker"
+    typer.echo(
+        f"onair run: database {engine.url.render_as_string()}, broker {broker}; Ctrl-C stops", err=True
+    )
+    raise typer.Exit(supervise(children))

@@ -1,0 +1,1 @@
+"""Services: the planner tick, the dispatcher and the executor, wired to the store and the client."""

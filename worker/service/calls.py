@@ -1,0 +1,28 @@
+"""Collects the FastPix calls made while executing one action, so each lands in its history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from worker.fastpix.client import CallRecord
+
+_current: ContextVar[list[CallRecord] | None] = ContextVar("onair_calls", default=None)
+
+
+def record_call(call: CallRecord) -> None:
+    """The FastPix client's on_call hook."""
+    calls = _current.get()
+    if calls is not None:
+        calls.append(call)
+
+
+@contextmanager
+def collecting_calls() -> Iterator[list[CallRecord]]:
+    calls: list[CallRecord] = []
+    token = _current.set(calls)
+    try:
+        yield calls
+    finally:
+        _current.reset(token)

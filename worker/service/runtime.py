@@ -1,0 +1,55 @@
+"""One process's wiring: settings, database engine, FastPix client, clock and identity.
+
+Built lazily once per process (and again after a fork), so Celery tasks stay thin: they take ids and
+ask the runtime for what they need.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from worker.clock import Clock, SystemClock
+from worker.config import FastPixSettings, OnairSettings, fastpix_settings, onair_settings
+from worker.fastpix.client import FastPixClient
+from worker.service.calls import record_call
+from worker.store.db import make_engine
+
+
+@dataclass
+class Runtime:
+    settings: OnairSettings
+    fastpix: FastPixSettings
+    clock: Clock = field(default_factory=SystemClock)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def client(self) -> FastPixClient:
+        return FastPixClient.from_settings(self.fastpix, on_call=record_call, clock=self.clock)
+
+    @cached_property
+    def identity(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+_pid: int | None = None
+
+
+def runtime() -> Runtime:
+    """This process's runtime (rebuilt in a forked child, which must not share sockets)."""
+    global _runtime, _pid
+    with _lock:
+        if _runtime is None or _pid != os.getpid():
+            _runtime = Runtime(settings=onair_settings(), fastpix=fastpix_settings())
+            _pid = os.getpid()
+        return _runtime

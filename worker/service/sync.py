@@ -1,0 +1,24 @@
+"""Keep the `streams` table in step with FastPix, so the planner knows which streams exist."""
+
+from __future__ import annotations
+
+from worker.fastpix.models import LiveStream
+from worker.service.runtime import Runtime
+from worker.store import schedules
+from worker.store.db import transaction
+
+
+def stream_name(stream: LiveStream) -> str | None:
+    metadata = stream.metadata or {}
+    return metadata.get("livestream_name") or metadata.get("name")
+
+
+def sync_streams(rt: Runtime) -> int:
+    streams = list(rt.client.iter_streams())
+    now = rt.clock.now()
+    with transaction(rt.engine) as session:
+        for stream in streams:
+            schedules.upsert_stream(
+                session, stream.stream_id, name=stream_name(stream), status=stream.status, seen_at=now
+            )
+    return len(streams)
