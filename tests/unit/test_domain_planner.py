@@ -383,3 +383,32 @@ def test_same_instant_actions_on_a_stream_are_ordered_by_sequence() -> None:
 def test_negative_horizon_is_refused() -> None:
     with pytest.raises(ValueError, match="must not be negative"):
         plan([], [], STREAMS, NOW, timedelta(hours=-1))
+
+
+def test_specs_read_rows_as_stored() -> None:
+    from types import SimpleNamespace
+
+    row = SimpleNamespace(
+        id=7,
+        stream_id="s1",
+        starts_at=at(27, 18),
+        ends_at=at(27, 19),
+        lead_seconds=300,
+        title="Show",
+        metadata_json='{"a": "b"}',
+        reconnect_window=None,
+        created_at=at(26, 9),
+    )
+    spec = BroadcastSpec.from_row(row)
+    assert (spec.lead, spec.metadata, spec.slot_start) == (timedelta(minutes=5), '{"a": "b"}', at(27, 17, 55))
+    rule = SimpleNamespace(
+        id=2,
+        stream_id=None,
+        cron="0 22 * * *",
+        duration_seconds=28800,
+        timezone="UTC",
+        label="Night",
+        created_at=None,
+    )
+    off = OffHoursSpec.from_row(rule)
+    assert (off.duration, off.describe()) == (timedelta(hours=8), "off-hours #2 'Night' (0 22 * * * UTC)")

@@ -12,13 +12,55 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from worker.domain.recurrence import validate_cron, validate_timezone
 
 METADATA_MAX_KEYS = 10
 METADATA_MAX_VALUE_CHARS = 255
 RECONNECT_WINDOW_RANGE = (60, 1800)
+
+
+class BroadcastRow(Protocol):
+    """What `BroadcastSpec.from_row` reads: the `broadcasts` columns (an ORM row fits)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def stream_id(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def lead_seconds(self) -> int: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def metadata_json(self) -> str | None: ...
+    @property
+    def reconnect_window(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+
+
+class OffHoursRow(Protocol):
+    """What `OffHoursSpec.from_row` reads: the `off_hours` columns (an ORM row fits)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def stream_id(self) -> str | None: ...
+    @property
+    def cron(self) -> str: ...
+    @property
+    def duration_seconds(self) -> int: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -38,6 +80,21 @@ class BroadcastSpec:
     metadata: Mapping[str, Any] | str | None = None
     reconnect_window: int | None = None
     created_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: BroadcastRow) -> BroadcastSpec:
+        """Copy the raw values; nothing is validated here (the planner does, and reports reasons)."""
+        return cls(
+            id=row.id,
+            stream_id=row.stream_id,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            lead=timedelta(seconds=row.lead_seconds),
+            title=row.title,
+            metadata=row.metadata_json,
+            reconnect_window=row.reconnect_window,
+            created_at=row.created_at,
+        )
 
     @property
     def slot_start(self) -> datetime:
@@ -59,6 +116,18 @@ class OffHoursSpec:
     timezone: str
     label: str | None = None
     created_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: OffHoursRow) -> OffHoursSpec:
+        return cls(
+            id=row.id,
+            stream_id=row.stream_id,
+            cron=row.cron,
+            duration=timedelta(seconds=row.duration_seconds),
+            timezone=row.timezone,
+            label=row.label,
+            created_at=row.created_at,
+        )
 
     def describe(self) -> str:
         label = f" {self.label!r}" if self.label else ""
