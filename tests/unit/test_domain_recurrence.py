@@ -17,7 +17,7 @@ NEW_YORK = "America/New_York"
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[arg-type,misc]
 
 
 def test_unknown_time_zone_is_named() -> None:
