@@ -25,7 +25,11 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(backend_url(request, tmp_path))
+    yield from migrated(backend_url(request, tmp_path))
+
+
+def migrated(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
     upgrade(engine)
     try:
         yield engine
