@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import logging
 import threading
 from collections import deque
 from pathlib import Path
@@ -22,6 +23,7 @@ from worker.simulator.faults import FaultRule
 from worker.simulator.model import Stream
 
 SNAPSHOT_VERSION = 1
+logger = logging.getLogger(__name__)
 
 
 def calls_path_for(state_file: Path) -> Path:
@@ -50,6 +52,7 @@ class SimState:
         self._flush_interval = flush_interval
         self._flusher: threading.Thread | None = None
         if state_file is not None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
             self._load(state_file)
 
     # --- changes -----------------------------------------------------------------------------
@@ -137,17 +140,29 @@ class SimState:
                 compact = self._calls_in_file + len(pending) > self._calls_cap * 1.25
                 kept = list(self.calls) if compact else []
                 self._dirty = False
-            calls_file = calls_path_for(self._state_file)
-            if compact:
-                _atomic_write(calls_file, "".join(json.dumps(c) + "\n" for c in kept))
-                self._calls_in_file = len(kept)
-            elif pending:
-                with calls_file.open("a", encoding="utf-8") as handle:
-                    handle.write("".join(json.dumps(c) + "\n" for c in pending))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                self._calls_in_file += len(pending)
-            _atomic_write(self._state_file, text)
+            try:
+                self._write(pending, compact, kept, text)
+            except OSError:
+                with self.lock:
+                    self._pending_calls = pending + self._pending_calls
+                    self._dirty = True
+                raise
+
+    def _write(
+        self, pending: list[dict[str, Any]], compact: bool, kept: list[dict[str, Any]], text: str
+    ) -> None:
+        assert self._state_file is not None
+        calls_file = calls_path_for(self._state_file)
+        if compact:
+            _atomic_write(calls_file, "".join(json.dumps(c) + "\n" for c in kept))
+            self._calls_in_file = len(kept)
+        elif pending:
+            with calls_file.open("a", encoding="utf-8") as handle:
+                handle.write("".join(json.dumps(c) + "\n" for c in pending))
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._calls_in_file += len(pending)
+        _atomic_write(self._state_file, text)
 
     def start_flusher(self) -> None:
         if self._flusher is not None:
@@ -158,7 +173,11 @@ class SimState:
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self._flush_interval):
-            self.flush()
+            try:
+                self.flush()
+            except OSError as exc:
+                # Keep serving; the next flush retries (everything pending is still pending).
+                logger.error("simulator state could not be written: %s", exc)
 
     def close(self) -> None:
         """Stop the flusher and write everything still pending."""
