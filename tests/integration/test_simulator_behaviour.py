@@ -254,7 +254,7 @@ def test_disconnect_returns_to_idle_after_the_reconnect_window(
 def test_encoder_cannot_connect_to_a_disabled_stream(api: httpx.Client, control: SimulatorControl) -> None:
     sid = create(api)
     api.put(f"/live/streams/{sid}/live-disable")
-    with pytest.raises(ControlError, match="409.*disabled"):
+    with pytest.raises(ControlError, match=r"409.*disabled"):
         control.connect(sid)
     with pytest.raises(ControlError, match="404"):
         control.connect("f" * 32)
@@ -316,9 +316,9 @@ def test_slow_answers_late_but_the_effect_happens(
 ) -> None:
     sid = create(api)
     control.inject_fault("disable", "slow", delay=1.0)
-    with httpx.Client(auth=(sim.access_token_id, sim.secret_key), timeout=0.2) as impatient:
-        with pytest.raises(httpx.ReadTimeout):
-            impatient.put(f"{sim.base_url}/live/streams/{sid}/live-disable")
+    impatient = httpx.Client(auth=(sim.access_token_id, sim.secret_key), timeout=0.2)
+    with impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.put(f"{sim.base_url}/live/streams/{sid}/live-disable")
     assert status(api, sid) == "disabled"
 
 

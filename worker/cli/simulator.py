@@ -20,6 +20,9 @@ def simulator(
         1.0, min=0.0, help="Multiplies reconnect windows, e.g. 0.01 turns 60 s into 0.6 s."
     ),
     connect_delay: float = typer.Option(1.0, min=0.0, help="Seconds an encoder spends in 'preparing'."),
+    flush_interval: float = typer.Option(
+        0.05, min=0.001, help="At most this long between state writes; a kill -9 loses at most this much."
+    ),
 ) -> None:
     """Run the FastPix simulator: the /v1/live/streams API plus a /_sim control API.
 
@@ -34,7 +37,14 @@ def simulator(
         typer.echo(f"error: {exc}; the simulator checks Basic auth against it", err=True)
         raise typer.Exit(2) from exc
     path = state_file or Path(OnairSettings().data_dir) / "simulator.json"
-    app = create_app(path, token_id, secret, time_scale=time_scale, connect_delay=connect_delay)
+    app = create_app(
+        path,
+        token_id,
+        secret,
+        time_scale=time_scale,
+        connect_delay=connect_delay,
+        flush_interval=flush_interval,
+    )
     typer.echo(
         f"FastPix simulator: API http://{host}:{port}/v1, control http://{host}:{port}/_sim, state {path}"
     )

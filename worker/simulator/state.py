@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import logging
+import os
 import threading
 from collections import deque
 from pathlib import Path
