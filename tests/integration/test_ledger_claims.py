@@ -1,0 +1,244 @@
+"""claim_due, leases and fenced writes: per stream one timeline, nothing lost, no stale overwrite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from tests.integration.store_support import BACKENDS, T0, migrated_engine, planned
+from worker.domain.types import ActionKind, ActionState, PlannedAction, Source
+from worker.store import ledger
+from worker.store.db import transaction
+from worker.store.models import Action, ActionEvent
+
+MINUTE = timedelta(minutes=1)
+LEASE = timedelta(seconds=60)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    yield from migrated_engine(request, tmp_path)
+
+
+def _plan(engine: Engine, *actions: PlannedAction) -> dict[str, int]:
+    with transaction(engine) as session:
+        ledger.apply_plan(session, actions, scope_sources=[], window_start=T0 - timedelta(days=1), now=T0)
+        rows = session.execute(select(Action.idempotency_key, Action.id)).all()
+    return {key: action_id for key, action_id in rows}
+
+
+def _claim(
+    engine: Engine, now=T0, ahead=timedelta(0), limit: int = 100, owner: str = "w"
+) -> list[ledger.Claim]:  # type: ignore[no-untyped-def]
+    return ledger.claim_due(engine, now=now, ahead=ahead, lease=LEASE, owner=owner, limit=limit)
+
+
+def _action(engine: Engine, action_id: int) -> Action:
+    with transaction(engine, immediate=False) as session:
+        action = session.get(Action, action_id)
+        assert action is not None
+        return action
+
+
+def _succeed(engine: Engine, claim: ledger.Claim, now: datetime = T0) -> bool:
+    with transaction(engine) as session:
+        return ledger.complete(
+            session,
+            claim.action_id,
+            claim.lease_token,
+            state=ActionState.SUCCEEDED,
+            outcome="done",
+            error=None,
+            api_response='{"success":true}',
+            now=now,
+        )
+
+
+def test_one_claim_per_stream_in_due_order_and_the_next_only_after_the_first_finished(engine: Engine) -> None:
+    ids = _plan(
+        engine,
+        planned("a", ActionKind.ENABLE, T0, key="a1"),
+        planned(
+            "a", ActionKind.DISABLE, T0, key="a0"
+        ),  # same instant: disable (sequence 1) before enable (2)
+        planned("b", ActionKind.ENABLE, T0 - MINUTE, key="b1"),
+        planned("c", ActionKind.ENABLE, T0 + MINUTE, key="c1"),
+    )
+
+    first = _claim(engine)
+    assert [(c.action_id, c.stream_id) for c in first] == [(ids["b1"], "b"), (ids["a0"], "a")]
+    assert _claim(engine) == []  # a and b are busy, c is not due
+
+    assert _succeed(engine, first[1])
+    [second] = _claim(engine)
+    assert second.action_id == ids["a1"]
+    claimed = _action(engine, ids["a1"])
+    assert (claimed.state, claimed.lease_owner, claimed.lease_expires_at) == ("claimed", "w", T0 + LEASE)
+
+
+def test_claiming_ahead_leases_from_the_due_time_and_respects_the_limit(engine: Engine) -> None:
+    ids = _plan(
+        engine, *(planned(f"s{i}", ActionKind.ENABLE, T0 + i * timedelta(seconds=1)) for i in range(5))
+    )
+
+    claims = _claim(engine, ahead=timedelta(seconds=2), limit=2)
+
+    assert [c.stream_id for c in claims] == ["s0", "s1"]
+    assert _action(engine, claims[1].action_id).lease_expires_at == T0 + timedelta(seconds=1) + LEASE
+    assert [c.stream_id for c in _claim(engine, ahead=timedelta(seconds=2))] == ["s2"]
+    assert len(ids) == 5
+
+
+def test_a_retrying_action_is_superseded_by_a_later_due_one_on_its_stream(engine: Engine) -> None:
+    ids = _plan(
+        engine,
+        planned("s", ActionKind.ENABLE, T0 - 10 * MINUTE, key="enable"),
+        planned("s", ActionKind.DISABLE, T0, key="disable"),
+    )
+    [claim] = _claim(engine, now=T0 - 10 * MINUTE)
+    with transaction(engine) as session:
+        assert ledger.retry_later(
+            session, claim.action_id, claim.lease_token, next_attempt_at=T0 + MINUTE, error="HTTP 503", now=T0
+        )
+
+    [later] = _claim(engine, now=T0)
+
+    assert later.action_id == ids["disable"]
+    enable = _action(engine, ids["enable"])
+    assert (enable.state, enable.outcome, enable.attempts) == (
+        "superseded",
+        f"superseded by action #{ids['disable']}",
+        1,
+    )
+
+
+def test_a_first_attempt_is_never_superseded(engine: Engine) -> None:
+    ids = _plan(
+        engine,
+        planned("s", ActionKind.ENABLE, T0 - MINUTE, key="enable"),
+        planned("s", ActionKind.DISABLE, T0, key="disable"),
+    )
+
+    [claim] = _claim(engine, now=T0)
+
+    assert claim.action_id == ids["enable"]
+
+
+def test_an_expired_lease_is_reclaimed_and_the_stale_worker_cannot_write(engine: Engine) -> None:
+    ids = _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
+    [stale] = _claim(engine, owner="slow-worker")
+
+    with transaction(engine) as session:
+        assert ledger.reclaim_expired(session, T0 + LEASE) == 0  # not yet: expiry is exclusive
+        assert ledger.reclaim_expired(session, T0 + LEASE + timedelta(seconds=1)) == 1
+    assert _action(engine, ids["k"]).state == "pending"
+    [fresh] = _claim(engine, now=T0 + 2 * LEASE, owner="new-worker")
+    assert fresh.action_id == stale.action_id and fresh.lease_token != stale.lease_token
+
+    assert not _succeed(engine, stale, now=T0 + 2 * LEASE)
+    with transaction(engine) as session:
+        assert not ledger.retry_later(
+            session, stale.action_id, stale.lease_token, next_attempt_at=T0, error="late", now=T0 + 2 * LEASE
+        )
+        assert ledger.load_claimed(session, stale.action_id, stale.lease_token) is None
+    assert _succeed(engine, fresh, now=T0 + 2 * LEASE)
+
+    action = _action(engine, ids["k"])
+    assert (action.state, action.outcome, action.attempts, action.lease_token) == (
+        "succeeded",
+        "done",
+        1,
+        None,
+    )
+    with transaction(engine, immediate=False) as session:
+        events = session.scalars(
+            select(ActionEvent.event).where(ActionEvent.action_id == ids["k"]).order_by(ActionEvent.id)
+        ).all()
+    assert events == [
+        "planned",
+        "claimed",
+        "lease_expired",
+        "claimed",
+        "stale_write_rejected",
+        "stale_write_rejected",
+        "succeeded",
+    ]
+
+
+def test_claim_due_takes_back_expired_leases_itself(engine: Engine) -> None:
+    _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
+    [first] = _claim(engine)
+
+    [again] = _claim(engine, now=T0 + 2 * LEASE)
+
+    assert again.action_id == first.action_id and again.lease_token != first.lease_token
+
+
+def test_retry_later_counts_the_attempt_and_waits(engine: Engine) -> None:
+    ids = _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
+    [claim] = _claim(engine)
+    with transaction(engine) as session:
+        assert ledger.retry_later(
+            session, claim.action_id, claim.lease_token, next_attempt_at=T0 + MINUTE, error="HTTP 524", now=T0
+        )
+
+    assert _claim(engine, now=T0 + timedelta(seconds=59)) == []
+    [retry] = _claim(engine, now=T0 + MINUTE)
+    action = _action(engine, ids["k"])
+    assert (action.attempts, action.last_error, retry.next_attempt_at) == (1, "HTTP 524", T0 + MINUTE)
+
+
+def test_take_over_swaps_the_token_so_a_duplicate_message_finds_nothing(engine: Engine) -> None:
+    _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
+    [claim] = _claim(engine)
+
+    with transaction(engine) as session:
+        mine = ledger.take_over(
+            session, claim.action_id, claim.lease_token, new_token="t2", owner="exec", now=T0
+        )
+        duplicate = ledger.take_over(
+            session, claim.action_id, claim.lease_token, new_token="t3", owner="x", now=T0
+        )
+
+    assert mine is not None and mine.lease_token == "t2" and mine.lease_owner == "exec"
+    assert duplicate is None
+
+
+def test_release_gives_the_claim_back_uncounted(engine: Engine) -> None:
+    ids = _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
+    [claim] = _claim(engine)
+
+    with transaction(engine) as session:
+        assert ledger.release(session, claim.action_id, claim.lease_token, now=T0)
+
+    [again] = _claim(engine)
+    assert again.action_id == ids["k"] and _action(engine, ids["k"]).attempts == 0
+
+
+def test_complete_refuses_states_that_do_not_finish_an_action(engine: Engine) -> None:
+    _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
+    [claim] = _claim(engine)
+
+    with transaction(engine) as session, pytest.raises(ValueError, match="not cancelled"):
+        ledger.complete(
+            session,
+            claim.action_id,
+            claim.lease_token,
+            state=ActionState.CANCELLED,
+            outcome="x",
+            error=None,
+            api_response=None,
+            now=T0,
+        )
+
+
+def test_cancelled_schedules_are_not_claimed(engine: Engine) -> None:
+    _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k", source=Source.OFF_HOURS, source_id=99))
+    with transaction(engine) as session:  # off_hours #99 does not exist
+        ledger.apply_plan(session, [], scope_sources=[], window_start=T0 + timedelta(days=1), now=T0)
+
+    assert _claim(engine) == []
