@@ -1,0 +1,561 @@
+"""`onair broadcast ...` and `onair offhours ...`: the operator's schedules, written to SQL.
+
+Every input is checked before anything is written (the domain's own checks, the same the planner
+applies), a stream onair has never seen is looked up once at FastPix, and after every change the
+planner runs at once so `onair plan` shows the result immediately. Errors are one `error:` line, exit 1.
+Tables show times in the operator's zone with the offset; JSON carries ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from worker.cli import output
+from worker.cli.timeline import (
+    AsJson,
+    TzOption,
+    action_json,
+    action_row,
+    open_store,
+    replan,
+    stream_names,
+)
+from worker.cli.timeparse import (
+    BadInput,
+    display_zone,
+    iso_utc,
+    parse_duration,
+    parse_instant,
+    parse_metadata_pairs,
+    show_duration,
+    show_instant,
+)
+from worker.clock import SystemClock
+from worker.config import FastPixSettings, MissingSetting
+from worker.domain.recurrence import next_fire_after, validate_cron, validate_timezone
+from worker.domain.specs import (
+    BroadcastSpec,
+    OffHoursSpec,
+    check_broadcast,
+    check_off_hours,
+    parse_metadata,
+)
+from worker.domain.types import ActionState, Source
+from worker.fastpix import ApiError, FastPixClient, FastPixError, InvalidRequest, validation
+from worker.service.sync import stream_name
+from worker.store.db import transaction
+from worker.store.models import Action, Broadcast, OffHours, Stream
+from worker.store.schedules import MAX_SPAN, upsert_stream
+
+broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_args_is_help=True)
+offhours_app = typer.Typer(
+    help="Recurring off-hours windows during which streams are disabled.", no_args_is_help=True
+)
+
+TITLE_MAX_CHARS = 255
+ACTION_COLUMNS = ("id", "due", "kind", "deadline", "state", "attempts", "reason / outcome")
+
+StreamOption = Annotated[str, typer.Option("--stream", help="The FastPix stream id.")]
+BroadcastId = Annotated[int, typer.Argument(help="The broadcast id (from `onair broadcast list`).")]
+
+
+@broadcast_app.command("add")
+def add(
+    stream: StreamOption,
+    start: Annotated[str, typer.Option(help="Start: ISO 8601 with offset, or local time with --tz.")],
+    end: Annotated[str, typer.Option(help="End, in the same forms as --start.")],
+    lead: Annotated[
+        str | None, typer.Option(help="Enable this long before the start (e.g. 5m; default 5m).")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    metadata: Annotated[
+        list[str] | None, typer.Option("--metadata", "-m", help="key=value set on the stream; repeatable.")
+    ] = None,
+    reconnect_window: Annotated[
+        int | None,
+        typer.Option("--reconnect-window", help="Seconds FastPix waits for the encoder (60..1800)."),
+    ] = None,
+    tz: TzOption = None,
+    allow_past: Annotated[bool, typer.Option("--allow-past", help="Accept a start in the past.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Schedule a broadcast: enable the stream `lead` before START, finish it at END."""
+    now = SystemClock().now()
+    with open_store() as (settings, engine):
+        with output.reporting(BadInput):
+            zone = display_zone(tz)
+            starts_at = parse_instant(start, tz, what="start")
+            ends_at = parse_instant(end, tz, what="end")
+            lead_time = (
+                parse_duration(lead, what="lead", allow_zero=True)
+                if lead is not None
+                else timedelta(seconds=settings.default_lead_seconds)
+            )
+            pairs = parse_metadata_pairs(metadata)
+            spec = BroadcastSpec(
+                id=0,
+                stream_id=stream,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                lead=lead_time,
+                title=title,
+                metadata=pairs,
+                reconnect_window=reconnect_window,
+            )
+            _check_broadcast_input(spec, now, allow_past)
+            found = register_stream_if_needed(engine, stream)
+        with transaction(engine) as session:
+            if found is not None:
+                found.save(session, now)
+            row = Broadcast(
+                stream_id=stream,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                lead_seconds=int(lead_time.total_seconds()),
+                title=title,
+                metadata_json=json.dumps(pairs, sort_keys=True) if pairs else None,
+                reconnect_window=reconnect_window,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            broadcast_id = row.id
+        replan(settings, engine)
+        saved = _load(engine, broadcast_id)
+        actions = _actions_of(engine, broadcast_id)
+    if quiet:
+        output.info(str(broadcast_id))
+    elif as_json:
+        output.print_json({**broadcast_json(saved), "actions": [action_json(a) for a in actions]})
+    else:
+        output.info(
+            f"broadcast {broadcast_id} added: stream {stream}, {show_instant(starts_at, zone)} to "
+            f"{show_instant(ends_at, zone)}, enable {show_duration(lead_time.total_seconds())} before"
+        )
+        _say_plan(saved, actions, zone)
+
+
+def _check_broadcast_input(spec: BroadcastSpec, now: datetime, allow_past: bool) -> None:
+    reasons = [r for r in check_broadcast(spec, {spec.stream_id}) if "is not known to onair" not in r]
+    if reasons:
+        raise BadInput("; ".join(reasons))
+    if spec.title is not None and len(spec.title) > TITLE_MAX_CHARS:
+        raise BadInput(f"title has {len(spec.title)} characters; at most {TITLE_MAX_CHARS} are kept")
+    if spec.ends_at - spec.slot_start > MAX_SPAN:
+        raise BadInput(
+            f"lead plus duration is {show_duration((spec.ends_at - spec.slot_start).total_seconds())}; "
+            f"onair plans broadcasts of at most {show_duration(MAX_SPAN.total_seconds())}: split it"
+        )
+    if spec.starts_at < now and not allow_past:
+        raise BadInput(
+            f"start {spec.starts_at.isoformat()} is in the past (now {now.isoformat(timespec='seconds')}): "
+            f"pass --allow-past to record it anyway"
+        )
+
+
+def _say_plan(row: Broadcast, actions: list[Action], zone: Any) -> None:
+    if row.invalid_reason:
+        output.info(f"warning: the planner cannot use it: {row.invalid_reason}")
+    upcoming = [a for a in actions if a.state in (ActionState.PENDING, ActionState.CLAIMED)]
+    for action in upcoming:
+        output.info(f"  {action.kind:<8} due {show_instant(action.due_at, zone)} ({action.reason})")
+    if not upcoming and not row.invalid_reason:
+        output.info("  nothing planned yet: its actions enter the ledger once they are within the horizon")
+
+
+@broadcast_app.command("list")
+def list_broadcasts(
+    stream: Annotated[str | None, typer.Option("--stream", help="Only this stream.")] = None,
+    include_all: Annotated[
+        bool, typer.Option("--all", help="Include ended and cancelled broadcasts.")
+    ] = False,
+    tz: TzOption = None,
+    as_json: AsJson = False,
+) -> None:
+    """List upcoming and running broadcasts."""
+    now = SystemClock().now()
+    with open_store() as (_, engine):
+        with output.reporting(BadInput):
+            zone = display_zone(tz)
+        query = select(Broadcast).order_by(Broadcast.starts_at, Broadcast.id)
+        if stream is not None:
+            query = query.where(Broadcast.stream_id == stream)
+        if not include_all:
+            query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
+        with transaction(engine, immediate=False) as session:
+            rows = list(session.scalars(query))
+            names = stream_names(session)
+    if as_json:
+        output.print_json([broadcast_json(row) for row in rows])
+        return
+    output.print_table(
+        ("id", "stream", "start", "end", "lead", "title", "status"),
+        (
+            (
+                row.id,
+                names.get(row.stream_id) or row.stream_id,
+                show_instant(row.starts_at, zone),
+                show_instant(row.ends_at, zone),
+                show_duration(row.lead_seconds),
+                row.title,
+                broadcast_status(row, now),
+            )
+            for row in rows
+        ),
+        title=f"{len(rows)} broadcast{'s' if len(rows) != 1 else ''}",
+    )
+
+
+@broadcast_app.command("show")
+def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False) -> None:
+    """Show one broadcast, why it cannot be planned (if so), and its planned actions."""
+    now = SystemClock().now()
+    with open_store() as (_, engine):
+        with output.reporting(BadInput):
+            zone = display_zone(tz)
+            row = _load(engine, broadcast_id)
+        actions = _actions_of(engine, broadcast_id)
+    if as_json:
+        output.print_json({**broadcast_json(row), "actions": [action_json(a) for a in actions]})
+        return
+    metadata, _ = parse_metadata(row.metadata_json)
+    output.print_fields(
+        [
+            ("id", row.id),
+            ("stream", row.stream_id),
+            ("start", show_instant(row.starts_at, zone)),
+            ("end", show_instant(row.ends_at, zone)),
+            ("lead", show_duration(row.lead_seconds)),
+            ("title", row.title),
+            ("metadata", metadata if metadata is not None else row.metadata_json),
+            ("reconnect window s", row.reconnect_window),
+            ("status", broadcast_status(row, now)),
+            ("cancelled", show_instant(row.cancelled_at, zone)),
+            ("invalid reason", row.invalid_reason),
+        ],
+        title=f"broadcast {row.id}",
+    )
+    output.print_table(ACTION_COLUMNS, (action_row(a, zone) for a in actions), title="planned actions")
+
+
+@broadcast_app.command("cancel")
+def cancel(broadcast_id: BroadcastId) -> None:
+    """Cancel a broadcast; its pending actions are cancelled at once."""
+    now = SystemClock().now()
+    with open_store() as (settings, engine):
+        with output.reporting(BadInput):
+            row = _load(engine, broadcast_id)
+        if row.cancelled_at is not None:
+            output.info(f"broadcast {broadcast_id} was already cancelled at {row.cancelled_at.isoformat()}")
+            return
+        with transaction(engine) as session:
+            session.execute(
+                update(Broadcast)
+                .where(Broadcast.id == broadcast_id, Broadcast.cancelled_at.is_(None))
+                .values(cancelled_at=now, updated_at=now)
+            )
+        cancelled, running = cancel_outcome(engine, Source.BROADCAST, broadcast_id, settings)
+    output.info(f"broadcast {broadcast_id} cancelled; {_count(cancelled, 'planned action')} cancelled")
+    if running:
+        output.info(f"{_count(running, 'action')} already under way will run to its end")
+
+
+def cancel_outcome(engine: Engine, source: Source, source_id: int, settings: Any) -> tuple[int, int]:
+    """Re-plan after a cancellation: (actions the planner cancelled, actions under way it had to leave)."""
+    with transaction(engine, immediate=False) as session:
+        pending = set(
+            session.scalars(
+                select(Action.id).where(
+                    Action.source == source.value,
+                    Action.source_id == source_id,
+                    Action.state == ActionState.PENDING.value,
+                )
+            )
+        )
+    replan(settings, engine)
+    with transaction(engine, immediate=False) as session:
+        states = [
+            state
+            for action_id, state in session.execute(
+                select(Action.id, Action.state).where(
+                    Action.source == source.value, Action.source_id == source_id
+                )
+            )
+            if action_id in pending or state == ActionState.CLAIMED.value
+        ]
+    return states.count(ActionState.CANCELLED.value), states.count(ActionState.CLAIMED.value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _load(engine: Engine, broadcast_id: int) -> Broadcast:
+    with transaction(engine, immediate=False) as session:
+        row = session.get(Broadcast, broadcast_id)
+    if row is None:
+        raise BadInput(f"no broadcast with id {broadcast_id} (see `onair broadcast list --all`)")
+    return row
+
+
+def _actions_of(engine: Engine, broadcast_id: int) -> list[Action]:
+    with transaction(engine, immediate=False) as session:
+        return list(
+            session.scalars(
+                select(Action)
+                .where(Action.source == Source.BROADCAST.value, Action.source_id == broadcast_id)
+                .order_by(Action.due_at, Action.sequence, Action.id)
+            )
+        )
+
+
+def broadcast_status(row: Broadcast, now: datetime) -> str:
+    if row.cancelled_at is not None:
+        return "cancelled"
+    if row.invalid_reason:
+        return f"invalid: {row.invalid_reason}"
+    if row.ends_at <= now:
+        return "ended"
+    return "on air" if row.starts_at <= now else "scheduled"
+
+
+def broadcast_json(row: Broadcast) -> dict[str, Any]:
+    metadata, reason = parse_metadata(row.metadata_json)
+    return {
+        "id": row.id,
+        "stream_id": row.stream_id,
+        "starts_at": iso_utc(row.starts_at),
+        "ends_at": iso_utc(row.ends_at),
+        "lead_seconds": row.lead_seconds,
+        "title": row.title,
+        "metadata": row.metadata_json if reason else metadata,
+        "reconnect_window": row.reconnect_window,
+        "cancelled_at": iso_utc(row.cancelled_at),
+        "invalid_reason": row.invalid_reason,
+        "created_at": iso_utc(row.created_at),
+    }
+
+
+@dataclass(frozen=True)
+class FoundStream:
+    """A stream FastPix confirmed exists, to record in `streams` with the schedule that needs it."""
+
+    stream_id: str
+    name: str | None
+    status: str | None
+
+    def save(self, session: Session, now: datetime) -> None:
+        upsert_stream(session, self.stream_id, name=self.name, status=self.status, seen_at=now)
+
+
+def register_stream_if_needed(engine: Engine, stream_id: str) -> FoundStream | None:
+    """None if onair knows the stream; else ask FastPix once. BadInput when it cannot be confirmed."""
+    with transaction(engine, immediate=False) as session:
+        if session.get(Stream, stream_id) is not None:
+            return None
+    prefix = f"unknown stream {stream_id!r}"
+    try:
+        validation.stream_id(stream_id)
+    except InvalidRequest as exc:
+        raise BadInput(f"{prefix}: not in onair's streams table, and {exc}") from None
+    try:
+        with FastPixClient.from_settings(FastPixSettings()) as client:
+            stream = client.get_stream(stream_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise BadInput(f"{prefix}: FastPix has no such stream") from None
+        raise BadInput(f"{prefix}: {_NOT_ASKED} ({exc})") from None
+    except (FastPixError, InvalidRequest, MissingSetting, ValidationError) as exc:
+        raise BadInput(f"{prefix}: {_NOT_ASKED} ({exc})") from None
+    return FoundStream(stream.stream_id, stream_name(stream), stream.status)
+
+
+_NOT_ASKED = "not in onair's streams table and FastPix could not be asked"
+
+
+# -- off-hours -------------------------------------------------------------------------------------
+
+OffHoursId = Annotated[int, typer.Argument(help="The off-hours id (from `onair offhours list`).")]
+UPCOMING_WINDOWS = 3
+
+
+@offhours_app.command("add")
+def add_off_hours(
+    cron: Annotated[str, typer.Option(help="When each window starts, e.g. '0 22 * * *', read in --tz.")],
+    duration: Annotated[str, typer.Option(help="How long each window lasts, e.g. 8h or 1h30m.")],
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="IANA zone the cron rule is read in, e.g. Europe/Berlin.")
+    ] = None,
+    stream: Annotated[str | None, typer.Option("--stream", help="The stream to disable.")] = None,
+    all_streams: Annotated[bool, typer.Option("--all", help="Every stream onair knows.")] = False,
+    label: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Disable a stream (or every stream) for DURATION each time CRON fires in the zone."""
+    now = SystemClock().now()
+    with open_store() as (settings, engine):
+        with output.reporting(BadInput):
+            if (stream is None) == (not all_streams):
+                raise BadInput("give exactly one of --stream ID and --all")
+            if tz is None:
+                raise BadInput("give the zone the cron rule is read in: --tz Europe/Berlin (or --tz UTC)")
+            length = parse_duration(duration)
+            spec = OffHoursSpec(id=0, stream_id=stream, cron=cron, duration=length, timezone=tz, label=label)
+            reasons = check_off_hours(spec, {stream} if stream else set())
+            if reasons:
+                raise BadInput("; ".join(reasons))
+            if label is not None and len(label) > TITLE_MAX_CHARS:
+                raise BadInput(f"label has {len(label)} characters; at most {TITLE_MAX_CHARS} are kept")
+            found = register_stream_if_needed(engine, stream) if stream else None
+        with transaction(engine) as session:
+            if found is not None:
+                found.save(session, now)
+            row = OffHours(
+                stream_id=stream,
+                cron=cron.strip(),
+                duration_seconds=int(length.total_seconds()),
+                timezone=tz,
+                label=label,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            rule_id = row.id
+        replan(settings, engine)
+        saved = _load_off_hours(engine, rule_id)
+    windows = next_windows(saved, now)
+    if as_json:
+        output.print_json(off_hours_json(saved, windows))
+        return
+    output.info(f"off-hours {rule_id} added: {_describe(saved)}")
+    if saved.invalid_reason:
+        output.info(f"warning: the planner cannot use it: {saved.invalid_reason}")
+    zone = ZoneInfo(saved.timezone)
+    for start, end in windows:
+        output.info(f"  off {show_instant(start, zone)} until {show_instant(end, zone)}")
+
+
+@offhours_app.command("list")
+def list_off_hours(
+    include_all: Annotated[bool, typer.Option("--all", help="Include removed rules.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """List the off-hours rules, each with its next window in its own zone."""
+    now = SystemClock().now()
+    with open_store() as (_, engine):
+        query = select(OffHours).order_by(OffHours.id)
+        if not include_all:
+            query = query.where(OffHours.cancelled_at.is_(None))
+        with transaction(engine, immediate=False) as session:
+            rows = list(session.scalars(query))
+            names = stream_names(session)
+    if as_json:
+        output.print_json([off_hours_json(row, next_windows(row, now, 1)) for row in rows])
+        return
+    table = []
+    for row in rows:
+        upcoming = next_windows(row, now, 1)
+        zone = ZoneInfo(row.timezone) if validate_timezone(row.timezone) is None else None
+        table.append(
+            (
+                row.id,
+                "all streams" if row.stream_id is None else names.get(row.stream_id) or row.stream_id,
+                row.cron,
+                row.timezone,
+                show_duration(row.duration_seconds),
+                row.label,
+                show_instant(upcoming[0][0], zone) if upcoming and zone else "",
+                _off_hours_status(row),
+            )
+        )
+    output.print_table(
+        ("id", "stream", "cron", "zone", "duration", "label", "next off", "status"),
+        table,
+        title=f"{len(rows)} off-hours rule{'s' if len(rows) != 1 else ''}",
+    )
+
+
+@offhours_app.command("remove")
+def remove_off_hours(rule_id: OffHoursId) -> None:
+    """Remove an off-hours rule; its pending actions are cancelled at once."""
+    now = SystemClock().now()
+    with open_store() as (settings, engine):
+        with output.reporting(BadInput):
+            row = _load_off_hours(engine, rule_id)
+        if row.cancelled_at is not None:
+            output.info(f"off-hours {rule_id} was already removed at {row.cancelled_at.isoformat()}")
+            return
+        with transaction(engine) as session:
+            session.execute(
+                update(OffHours)
+                .where(OffHours.id == rule_id, OffHours.cancelled_at.is_(None))
+                .values(cancelled_at=now, updated_at=now)
+            )
+        cancelled, running = cancel_outcome(engine, Source.OFF_HOURS, rule_id, settings)
+    output.info(f"off-hours {rule_id} removed; {_count(cancelled, 'planned action')} cancelled")
+    if running:
+        output.info(f"{_count(running, 'action')} already under way will run to its end")
+
+
+def next_windows(
+    row: OffHours, now: datetime, count: int = UPCOMING_WINDOWS
+) -> list[tuple[datetime, datetime]]:
+    """The next `count` windows [start, end) of a usable rule (none for a broken or removed one)."""
+    if row.cancelled_at is not None or validate_cron(row.cron) or validate_timezone(row.timezone):
+        return []
+    windows: list[tuple[datetime, datetime]] = []
+    after = now
+    for _ in range(count):
+        start = next_fire_after(row.cron, row.timezone, after)
+        if start is None:
+            break
+        windows.append((start, start + timedelta(seconds=row.duration_seconds)))
+        after = start
+    return windows
+
+
+def _describe(row: OffHours) -> str:
+    target = "every stream" if row.stream_id is None else f"stream {row.stream_id}"
+    label = f" ({row.label})" if row.label else ""
+    return f"{target} off for {show_duration(row.duration_seconds)} at '{row.cron}' {row.timezone}{label}"
+
+
+def _off_hours_status(row: OffHours) -> str:
+    if row.cancelled_at is not None:
+        return "removed"
+    return f"invalid: {row.invalid_reason}" if row.invalid_reason else "active"
+
+
+def _load_off_hours(engine: Engine, rule_id: int) -> OffHours:
+    with transaction(engine, immediate=False) as session:
+        row = session.get(OffHours, rule_id)
+    if row is None:
+        raise BadInput(f"no off-hours rule with id {rule_id} (see `onair offhours list --all`)")
+    return row
+
+
+def off_hours_json(row: OffHours, windows: list[tuple[datetime, datetime]]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "stream_id": row.stream_id,
+        "cron": row.cron,
+        "timezone": row.timezone,
+        "duration_seconds": row.duration_seconds,
+        "label": row.label,
+        "cancelled_at": iso_utc(row.cancelled_at),
+        "invalid_reason": row.invalid_reason,
+        "created_at": iso_utc(row.created_at),
+        "next_windows": [{"start": iso_utc(start), "end": iso_utc(end)} for start, end in windows],
+    }

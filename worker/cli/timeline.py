@@ -1,0 +1,314 @@
+"""`onair plan` and `onair history`: the ledger as an operator reads it, plus the store access the
+scheduling commands share (opening the database, re-planning at once, showing actions).
+
+Tables show times in the operator's zone (`--tz`, default the machine's) with the UTC offset;
+JSON carries ISO 8601 UTC so scripts read the same text on every machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta, tzinfo
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from worker.cli import output
+from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_instant
+from worker.clock import SystemClock
+from worker.config import FastPixSettings, OnairSettings
+from worker.domain.types import ActionState
+from worker.service.planning import PlanReport, plan_tick
+from worker.service.runtime import Runtime
+from worker.store import schedules
+from worker.store.db import SchemaError, ensure_schema_current, make_engine, transaction
+from worker.store.models import Action, ActionEvent, Broadcast, OffHours, Stream
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+TzOption = Annotated[
+    str | None,
+    typer.Option("--tz", help="IANA zone for local times in and out (default: this machine's zone)."),
+]
+UNDER_WAY = (ActionState.PENDING.value, ActionState.CLAIMED.value)
+
+
+@contextmanager
+def open_store() -> Iterator[tuple[OnairSettings, Engine]]:
+    """Settings read afresh (not the cached process-wide ones) and an engine on a current schema;
+    database trouble becomes one `error:` line."""
+    try:
+        settings = OnairSettings()
+        engine = make_engine(settings.database_url)
+    except (ValidationError, ValueError, SQLAlchemyError) as exc:
+        output.fail(f"cannot open onair's database: {_first_line(exc)}")
+    try:
+        ensure_schema_current(engine)
+        yield settings, engine
+    except SchemaError as exc:
+        output.fail(str(exc))
+    except SQLAlchemyError as exc:
+        output.fail(f"database error: {_first_line(exc)}")
+    finally:
+        engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def replan(settings: OnairSettings, engine: Engine) -> PlanReport | None:
+    """Run the planner now, so the ledger reflects a schedule change at once. A failure here loses
+    nothing (the scheduler re-plans every few seconds), so it is a warning, not an error."""
+    rt = Runtime(settings, FastPixSettings())
+    rt.engine = engine
+    try:
+        return plan_tick(rt)
+    except (SQLAlchemyError, ValueError) as exc:
+        typer.echo(
+            f"warning: saved, but planning now failed ({_first_line(exc)}); the scheduler will plan it",
+            err=True,
+        )
+        return None
+
+
+def stream_names(session: Session) -> dict[str, str]:
+    return {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name)) if name}
+
+
+def action_json(row: Action, names: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "stream_id": row.stream_id,
+        "stream_name": (names or {}).get(row.stream_id),
+        "source": row.source,
+        "source_id": row.source_id,
+        "due_at": iso_utc(row.due_at),
+        "deadline_at": iso_utc(row.deadline_at),
+        "next_attempt_at": iso_utc(row.next_attempt_at),
+        "state": row.state,
+        "attempts": row.attempts,
+        "reason": row.reason,
+        "outcome": row.outcome,
+        "last_error": row.last_error,
+        "finished_at": iso_utc(row.finished_at),
+    }
+
+
+def action_row(row: Action, zone: tzinfo) -> tuple[object, ...]:
+    why = row.reason if row.outcome is None else f"{row.reason} -> {row.outcome}"
+    return (
+        row.id,
+        show_instant(row.due_at, zone),
+        row.kind,
+        show_instant(row.deadline_at, zone),
+        row.state,
+        row.attempts,
+        why,
+    )
+
+
+def _stream_label(stream_id: str, names: dict[str, str]) -> str:
+    name = names.get(stream_id)
+    return f"{name} ({stream_id})" if name else stream_id
+
+
+def plan(
+    hours: Annotated[float, typer.Option(help="How far ahead to look.", min=0)] = 24.0,
+    stream: Annotated[str | None, typer.Option("--stream", help="Only this stream.")] = None,
+    tz: TzOption = None,
+    as_json: AsJson = False,
+) -> None:
+    """What will happen, when, to which stream, and why: the ledger's pending and running actions."""
+    now = SystemClock().now()
+    until = now + timedelta(hours=hours)
+    with open_store() as (_, engine):
+        with output.reporting(BadInput):
+            zone = display_zone(tz)
+        query = (
+            select(Action)
+            .where(Action.state.in_(UNDER_WAY), Action.due_at <= until)
+            .order_by(Action.due_at, Action.sequence, Action.id)
+        )
+        if stream is not None:
+            query = query.where(Action.stream_id == stream)
+        with transaction(engine, immediate=False) as session:
+            rows = list(session.scalars(query))
+            names = stream_names(session)
+            invalid = _invalid_schedules(session, stream)
+            last_plan = schedules.get_state(session, "last_plan_at")
+    if as_json:
+        output.print_json(
+            {
+                "now": iso_utc(now),
+                "until": iso_utc(until),
+                "last_planned_at": last_plan,
+                "actions": [action_json(row, names) for row in rows],
+                "invalid_schedules": invalid,
+            }
+        )
+        return
+    output.print_table(
+        ("due", "kind", "stream", "deadline", "state", "attempts", "reason", "id"),
+        (
+            (
+                show_instant(row.due_at, zone),
+                row.kind,
+                _stream_label(row.stream_id, names),
+                show_instant(row.deadline_at, zone),
+                row.state
+                if row.attempts == 0
+                else f"{row.state} (retry {show_instant(row.next_attempt_at, zone)})",
+                row.attempts,
+                row.reason,
+                row.id,
+            )
+            for row in rows
+        ),
+        title=f"{len(rows)} action{'s' if len(rows) != 1 else ''} in the next {hours:g} h",
+    )
+    if invalid:
+        output.print_table(
+            ("schedule", "id", "stream", "why it is not planned"),
+            ((i["source"], i["id"], i["stream_id"] or "all streams", i["invalid_reason"]) for i in invalid),
+            title=f"{len(invalid)} schedule row{'s' if len(invalid) != 1 else ''} flagged invalid",
+        )
+    if last_plan is None:
+        output.info("the planner has never run on this database: start the scheduler (`onair run`)")
+
+
+def _invalid_schedules(session: Session, stream: str | None) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for source, table in (("broadcast", Broadcast), ("off_hours", OffHours)):
+        query = select(table.id, table.stream_id, table.invalid_reason).where(
+            table.invalid_reason.is_not(None), table.cancelled_at.is_(None)
+        )
+        if stream is not None:
+            query = query.where(or_(table.stream_id == stream, table.stream_id.is_(None)))
+        found.extend(
+            {"source": source, "id": i, "stream_id": s, "invalid_reason": r}
+            for i, s, r in session.execute(query.order_by(table.id))
+        )
+    return found
+
+
+def history(
+    stream: Annotated[str | None, typer.Option("--stream", help="Only this stream.")] = None,
+    action: Annotated[int | None, typer.Option("--action", help="One action, with its full history.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many actions, newest first.", min=1)] = 50,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also list each action's API calls and state changes.")
+    ] = False,
+    tz: TzOption = None,
+    as_json: AsJson = False,
+) -> None:
+    """What happened: finished and running actions with their outcome and attempts."""
+    with open_store() as (_, engine), output.reporting(BadInput):
+        zone = display_zone(tz)
+        with transaction(engine, immediate=False) as session:
+            rows = _history_rows(session, stream, action, limit)
+            names = stream_names(session)
+            events = _events(session, [r.id for r in rows]) if (verbose or action is not None) else None
+    if as_json:
+        output.print_json(
+            [
+                {
+                    **action_json(row, names),
+                    **({"events": _public(events[row.id])} if events is not None else {}),
+                }
+                for row in rows
+            ]
+        )
+        return
+    output.print_table(
+        ("id", "finished", "kind", "stream", "due", "state", "attempts", "outcome"),
+        (
+            (
+                row.id,
+                show_instant(row.finished_at, zone),
+                row.kind,
+                _stream_label(row.stream_id, names),
+                show_instant(row.due_at, zone),
+                row.state,
+                row.attempts,
+                row.outcome or row.last_error or row.reason,
+            )
+            for row in rows
+        ),
+        title=f"{len(rows)} action{'s' if len(rows) != 1 else ''}",
+    )
+    for row in rows:
+        if events is None:
+            break
+        output.print_table(
+            ("at", "actor", "event", "state", "attempt", "call", "status", "ms", "detail"),
+            (
+                (
+                    show_instant(e["at_dt"], zone),
+                    e["actor"],
+                    e["event"],
+                    f"{e['from_state'] or ''} -> {e['to_state']}" if e["to_state"] else "",
+                    e["attempt"],
+                    f"{e['http_method']} {e['http_path']}" if e["http_method"] else "",
+                    e["http_status"],
+                    f"{e['latency_ms']:.0f}" if e["latency_ms"] is not None else "",
+                    e["detail"],
+                )
+                for e in events[row.id]
+            ),
+            title=f"action {row.id}: {row.kind} {row.stream_id}",
+        )
+
+
+def _public(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: value for key, value in event.items() if key != "at_dt"} for event in events]
+
+
+def _history_rows(session: Session, stream: str | None, action_id: int | None, limit: int) -> list[Action]:
+    if action_id is not None:
+        found = session.get(Action, action_id)
+        if found is None:
+            raise BadInput(f"no action with id {action_id} (see `onair history` or `onair plan`)")
+        return [found]
+    retrying = (Action.state == ActionState.PENDING.value) & (Action.attempts > 0)
+    query = (
+        select(Action)
+        .where(or_(Action.state != ActionState.PENDING.value, retrying))
+        .order_by(func.coalesce(Action.finished_at, Action.updated_at).desc(), Action.id.desc())
+        .limit(limit)
+    )
+    if stream is not None:
+        query = query.where(Action.stream_id == stream)
+    return list(session.scalars(query))
+
+
+def _events(session: Session, action_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    grouped: dict[int, list[dict[str, Any]]] = {i: [] for i in action_ids}
+    if not action_ids:
+        return grouped
+    query = select(ActionEvent).where(ActionEvent.action_id.in_(action_ids)).order_by(ActionEvent.id)
+    for event in session.scalars(query):
+        assert event.action_id is not None
+        grouped[event.action_id].append(
+            {
+                "at": iso_utc(event.at),
+                "at_dt": event.at,
+                "actor": event.actor,
+                "event": event.event,
+                "from_state": event.from_state,
+                "to_state": event.to_state,
+                "attempt": event.attempt,
+                "http_method": event.http_method,
+                "http_path": event.http_path,
+                "http_status": event.http_status,
+                "latency_ms": event.latency_ms,
+                "detail": event.detail,
+            }
+        )
+    return grouped
