@@ -64,7 +64,8 @@ def test_the_window_query_uses_the_index_on_a_large_table(engine: Engine) -> Non
         fill = (
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)"
             " INSERT INTO broadcasts (stream_id, created_at, updated_at, starts_at, ends_at)"
-            " SELECT 'old', '2020-01-01 00:00:00.000', '2020-01-01 00:00:00.000', strftime('%Y-%m-%d %H:%M:%f', '2020-01-01', '+' || i || ' minutes'),"
+            " SELECT 'old', '2020-01-01 00:00:00.000', '2020-01-01 00:00:00.000',"
+            " strftime('%Y-%m-%d %H:%M:%f', '2020-01-01', '+' || i || ' minutes'),"
             " strftime('%Y-%m-%d %H:%M:%f', '2020-01-01', '+' || (i + 30) || ' minutes') FROM n"
         )
     else:
