@@ -33,9 +33,7 @@ def _broadcast(engine: Engine, stream: str = "s1") -> int:
         return int(conn.execute(text("SELECT max(id) FROM broadcasts")).scalar_one())
 
 
-def _apply(
-    engine: Engine, plan: list[ledger.PlannedAction] | list, scope: list[tuple[Source, int]]
-) -> ledger.PlanStats:
+def _apply(engine: Engine, plan: list[PlannedAction], scope: list[tuple[Source, int]]) -> ledger.PlanStats:
     with transaction(engine) as session:
         return ledger.apply_plan(session, plan, scope_sources=scope, window_start=WINDOW, now=T0)
 
