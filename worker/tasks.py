@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 
 from worker.celery_app import app
 from worker.service import dispatcher, executor, planning, sync
@@ -21,10 +21,19 @@ def _refuse_outdated_schema(**_: Any) -> None:
     ensure_schema_current(runtime().engine)
 
 
+@worker_ready.connect
+def _catch_up_at_start(**_: Any) -> None:
+    # Know the streams and the plan at once, rather than after the first periodic runs.
+    sync_streams.apply_async(retry=False)
+    plan.apply_async(retry=False)
+
+
 @app.task(name="onair.execute")
 def execute(action_id: int, lease_token: str) -> None:
     outcome = executor.execute(runtime(), action_id, lease_token)
     log.info("action #%s: %s", action_id, outcome.detail, extra={"action_id": action_id})
+    if outcome.follow_up:
+        dispatch.apply_async(retry=False)
 
 
 def _send(claim: Claim) -> None:

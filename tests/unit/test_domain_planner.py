@@ -334,11 +334,13 @@ def test_after_downtime_a_due_enable_is_planned_late_and_an_old_one_is_not() -> 
 
 
 def test_actions_that_expired_before_the_row_existed_are_not_owed() -> None:
-    # Entered at 11:00 for a window 22:00-06:00 last night: last night's disable was never owed;
-    # this morning's enable (useful until 22:00) still is.
+    # Entered at 11:00 for a window 22:00-06:00: last night's window closed before the rule existed,
+    # so neither its disable nor its closing enable is owed (enabling a stream an operator left
+    # disabled, for a window that never applied, would be a surprise); tonight's window is.
     keys = by_key(run([], [night(created_at=at(27, 11))]))
     assert "o:2:s1:disable:2026-11-26T22:00:00Z" not in keys
-    assert "o:2:s1:enable:2026-11-27T06:00:00Z" in keys
+    assert "o:2:s1:enable:2026-11-27T06:00:00Z" not in keys
+    assert "o:2:s1:disable:2026-11-27T22:00:00Z" in keys
     # A broadcast entered after its start still gets its enable: it is useful until its end.
     late = broadcast(4, at(27, 11), at(27, 13), created_at=at(27, 11, 30))
     assert "b:4:enable:2026-11-27T11:00:00Z" in by_key(run([late]))

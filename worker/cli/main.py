@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from worker.cli import simulator, streams
+from worker.cli import db, demo, run, simulator, streams
+from worker.cli.schedule import broadcast_app, offhours_app
+from worker.cli.timeline import history, plan
 
 app = typer.Typer(
     name="onair",
@@ -13,4 +15,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(streams.app, name="streams")
+app.add_typer(broadcast_app, name="broadcast")
+app.add_typer(offhours_app, name="offhours")
+app.command("plan")(plan)
+app.command("history")(history)
+app.add_typer(db.app, name="db")
 app.command("simulator")(simulator.simulator)
+app.command("run")(run.run)
+app.command("demo")(demo.demo)
+
+
+if __name__ == "__main__":
+    app()

@@ -188,7 +188,9 @@ def _off_hours_actions(
             deadline=deadlines.off_hours_enable_deadline(group.end, next_start),
             reason=f"{group.describe_end()} ends",
         )
-        if _owed(enable, closer.created_at):
+        # The enable closes a window: one that had already closed before the rule existed is not owed,
+        # even though its deadline (the next window) is still ahead.
+        if closer.created_at is None or group.end > ensure_utc(closer.created_at):
             actions.append(enable)
     return actions
 

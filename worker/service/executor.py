@@ -12,7 +12,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from worker.domain.decisions import Call, NoOp, decide, interpret_error
@@ -32,6 +32,8 @@ from worker.store.models import Action
 class Outcome:
     state: ActionState | None  # None: still pending (retry) or the message was stale
     detail: str
+    # Another action on the same stream is due now: dispatch it at once rather than on the next tick.
+    follow_up: bool = False
 
 
 def execute(rt: Runtime, action_id: int, lease_token: str, *, rng: random.Random | None = None) -> Outcome:
@@ -167,7 +169,10 @@ class _Run:
             alert_action(
                 self.rt, self.action.id, self.action.stream_id, self.action.kind, state, error or outcome
             )
-        return Outcome(state, outcome)
+        ahead = now + timedelta(seconds=self.rt.settings.claim_ahead_seconds)
+        with transaction(self.rt.engine, immediate=False) as session:
+            follow_up = ledger.has_due_on_stream(session, self.action.stream_id, ahead)
+        return Outcome(state, outcome, follow_up)
 
     def _record_calls(self, session: Any, calls: list[CallRecord]) -> None:
         for call in calls:

@@ -212,3 +212,19 @@ def reclaim_expired(session: Session, now: datetime, actor: str = "reaper") -> i
         ),
     )
     return len(rows)
+
+
+def has_due_on_stream(session: Session, stream_id: str, until: datetime) -> bool:
+    """Whether another pending action on this stream is due by `until` (so dispatch it now, not next tick)."""
+    return (
+        session.execute(
+            select(actions.c.id)
+            .where(
+                actions.c.stream_id == stream_id,
+                actions.c.state == PENDING,
+                actions.c.next_attempt_at <= ensure_utc(until),
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )

@@ -1,0 +1,186 @@
+"""The whole product against real processes: the CLI and plain SQL write schedules, real Celery worker
+and beat processes carry them out, and the FastPix simulator (over HTTP) counts every effect.
+
+Run once on the embedded default (SQLite, folder broker, `onair run`) and once on PostgreSQL + Redis
+(separate `celery worker` and `celery beat` processes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from tests.harness import Proc, celery_proc, migrate, onair_bin, running, scheduler_env, wait_for
+from tests.integration.simulator_fixture import Simulator
+from worker.fastpix.client import FastPixClient
+from worker.simulator.control import CallRecord
+from worker.store.db import make_engine
+
+pytestmark = pytest.mark.processes
+
+ON_TIME = timedelta(seconds=2)
+
+
+@dataclass
+class Backend:
+    name: str
+    database_url: str
+    broker_url: str
+
+
+@pytest.fixture(params=["embedded", "postgres+redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "embedded":
+        return Backend("embedded", f"sqlite:///{tmp_path}/onair.db", "")
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    redis_url: str = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(redis_url).flushdb()
+    return Backend("postgres+redis", postgres_url, redis_url)
+
+
+def scheduler_procs(backend: Backend, env: dict[str, str], log_dir: Path) -> tuple[Proc, ...]:
+    if backend.name == "embedded":
+        return (Proc("onair-run", [onair_bin(), "run"], env, log_dir / "onair-run.log"),)
+    return (celery_proc("worker", env, log_dir), celery_proc("beat", env, log_dir))
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat(timespec="seconds")
+
+
+def arrival(call: CallRecord) -> datetime:
+    return datetime.fromisoformat(call.time).astimezone(UTC)
+
+
+def assert_once_on_time(calls: list[CallRecord], due: datetime, what: str) -> None:
+    assert len(calls) == 1, f"{what}: expected exactly one call, got {len(calls)}: {calls}"
+    late = arrival(calls[0]) - due
+    assert timedelta(0) <= late <= ON_TIME, f"{what}: arrived {late.total_seconds():+.3f} s from due {due}"
+    assert calls[0].http_status == 200, f"{what}: {calls[0]}"
+
+
+def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simulator, tmp_path: Path) -> None:
+    simulator.reset()
+    api = FastPixClient(simulator.base_url, *simulator.credentials)
+    cli_stream, sql_stream, off_stream = (api.create_stream().stream_id for _ in range(3))
+    api.disable_stream(cli_stream)
+    api.disable_stream(sql_stream)
+
+    migrate(backend.database_url)
+    env = scheduler_env(
+        database_url=backend.database_url,
+        broker_url=backend.broker_url,
+        data_dir=tmp_path / "data",
+        fastpix=simulator.env,
+    )
+
+    now = datetime.now(UTC)
+    boundary = (now + timedelta(seconds=40)).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    if boundary - now > timedelta(seconds=85):
+        boundary -= timedelta(minutes=1)
+    lead = timedelta(seconds=5)
+    cli_start, cli_end = boundary - timedelta(seconds=10), boundary + timedelta(seconds=5)
+    sql_start, sql_end = boundary - timedelta(seconds=8), boundary + timedelta(seconds=6)
+    window = timedelta(seconds=10)
+
+    def onair(*args: str) -> str:
+        done = subprocess.run([onair_bin(), *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"onair {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    onair(
+        "broadcast",
+        "add",
+        "--stream",
+        cli_stream,
+        "--start",
+        iso(cli_start),
+        "--end",
+        iso(cli_end),
+        "--lead",
+        "5s",
+        "--title",
+        "CLI show",
+    )
+    onair(
+        "offhours",
+        "add",
+        "--stream",
+        off_stream,
+        "--cron",
+        f"{boundary.minute} {boundary.hour} * * *",
+        "--duration",
+        "10s",
+        "--tz",
+        "UTC",
+    )
+    engine = make_engine(backend.database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO broadcasts (stream_id, starts_at, ends_at, lead_seconds) VALUES (:s, :a, :b, 5)"
+            ),
+            {
+                "s": sql_stream,
+                "a": sql_start.strftime("%Y-%m-%d %H:%M:%S"),
+                "b": sql_end.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+        )
+
+    with running(*scheduler_procs(backend, env, tmp_path)) as procs:
+        wait_for(
+            "the CLI stream's enable",
+            lambda: simulator.calls(stream_id=cli_stream, endpoint="enable"),
+            timeout=(cli_start - lead - datetime.now(UTC)).total_seconds() + 10,
+            procs=procs,
+        )
+        simulator.connect(cli_stream, delay=0)
+        settle = (boundary + window - datetime.now(UTC)).total_seconds() + 4
+        wait_for(
+            "the off-hours re-enable",
+            lambda: simulator.calls(stream_id=off_stream, endpoint="enable"),
+            timeout=settle,
+            procs=procs,
+        )
+        wait_for(
+            "every action to finish",
+            lambda: (
+                engine.connect()
+                .execute(sa.text("SELECT count(*) FROM actions WHERE state IN ('pending', 'claimed')"))
+                .scalar()
+                == 0
+            ),
+            timeout=10,
+            procs=procs,
+        )
+
+    def calls(stream: str, endpoint: str) -> list[CallRecord]:
+        return simulator.calls(stream_id=stream, endpoint=endpoint)
+
+    assert_once_on_time(calls(cli_stream, "enable"), cli_start - lead, "CLI broadcast enable")
+    assert_once_on_time(calls(cli_stream, "finish"), cli_end, "CLI broadcast finish")
+    assert_once_on_time(calls(sql_stream, "enable"), sql_start - lead, "SQL broadcast enable")
+    assert calls(sql_stream, "finish") == [], "the SQL stream never went live: nothing to finish"
+    assert_once_on_time(calls(off_stream, "disable"), boundary, "off-hours disable")
+    assert_once_on_time(calls(off_stream, "enable"), boundary + window, "off-hours re-enable")
+    assert simulator.stream(cli_stream)["status"] == "idle"
+    assert simulator.stream(off_stream)["status"] == "idle"
+
+    with engine.connect() as conn:
+        outcomes = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT kind || ':' || stream_id, state FROM actions WHERE stream_id = :s "
+                    "AND kind = 'finish'"
+                ),
+                {"s": sql_stream},
+            ).all()
+        )
+    assert outcomes == {f"finish:{sql_stream}": "skipped"}
+    engine.dispose()
