@@ -247,7 +247,7 @@ def history(
         if events is None:
             break
         output.print_table(
-            ("at", "actor", "event", "state", "attempt", "call", "status", "ms", "detail"),
+            ("at", "actor", "event", "state", "attempt", "detail"),
             (
                 (
                     show_instant(e["at_dt"], zone),
@@ -255,15 +255,22 @@ def history(
                     e["event"],
                     f"{e['from_state'] or ''} -> {e['to_state']}" if e["to_state"] else "",
                     e["attempt"],
-                    f"{e['http_method']} {e['http_path']}" if e["http_method"] else "",
-                    e["http_status"],
-                    f"{e['latency_ms']:.0f}" if e["latency_ms"] is not None else "",
-                    e["detail"],
+                    _describe_event(e),
                 )
                 for e in events[row.id]
             ),
             title=f"action {row.id}: {row.kind} {row.stream_id}",
         )
+
+
+def _describe_event(event: dict[str, Any]) -> str:
+    """An API call reads `PUT /live/streams/x/live-enable -> 200 in 42 ms`; other events, their detail."""
+    if not event["http_method"]:
+        return str(event["detail"] or "")
+    status = event["http_status"] if event["http_status"] is not None else "no answer"
+    latency = f" in {event['latency_ms']:.0f} ms" if event["latency_ms"] is not None else ""
+    call = f"{event['http_method']} {event['http_path']} -> {status}{latency}"
+    return f"{call}: {event['detail']}" if event["detail"] else call
 
 
 def _public(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
