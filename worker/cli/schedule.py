@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ from worker.cli.timeparse import (
     show_instant,
 )
 from worker.clock import SystemClock
-from worker.config import FastPixSettings, MissingSetting
+from worker.config import FastPixSettings, MissingSetting, OnairSettings
 from worker.domain.recurrence import next_fire_after, validate_cron, validate_timezone
 from worker.domain.specs import (
     BroadcastSpec,
@@ -147,7 +147,8 @@ def add(
 
 
 def _check_broadcast_input(spec: BroadcastSpec, now: datetime, allow_past: bool) -> None:
-    reasons = [r for r in check_broadcast(spec, {spec.stream_id}) if "is not known to onair" not in r]
+    # The stream is checked separately (it may need FastPix), so here every stream counts as known.
+    reasons = check_broadcast(spec, {spec.stream_id})
     if reasons:
         raise BadInput("; ".join(reasons))
     if spec.title is not None and len(spec.title) > TITLE_MAX_CHARS:
@@ -164,7 +165,7 @@ def _check_broadcast_input(spec: BroadcastSpec, now: datetime, allow_past: bool)
         )
 
 
-def _say_plan(row: Broadcast, actions: list[Action], zone: Any) -> None:
+def _say_plan(row: Broadcast, actions: list[Action], zone: tzinfo) -> None:
     if row.invalid_reason:
         output.info(f"warning: the planner cannot use it: {row.invalid_reason}")
     upcoming = [a for a in actions if a.state in (ActionState.PENDING, ActionState.CLAIMED)]
@@ -271,7 +272,9 @@ def cancel(broadcast_id: BroadcastId) -> None:
         output.info(f"{_count(running, 'action')} already under way will run to its end")
 
 
-def cancel_outcome(engine: Engine, source: Source, source_id: int, settings: Any) -> tuple[int, int]:
+def cancel_outcome(
+    engine: Engine, source: Source, source_id: int, settings: OnairSettings
+) -> tuple[int, int]:
     """Re-plan after a cancellation: (actions the planner cancelled, actions under way it had to leave)."""
     with transaction(engine, immediate=False) as session:
         pending = set(

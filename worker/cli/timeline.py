@@ -243,9 +243,12 @@ def history(
         ),
         title=f"{len(rows)} action{'s' if len(rows) != 1 else ''}",
     )
+    if events is not None:
+        _print_events(rows, events, zone)
+
+
+def _print_events(rows: list[Action], events: dict[int, list[dict[str, Any]]], zone: tzinfo) -> None:
     for row in rows:
-        if events is None:
-            break
         output.print_table(
             ("at", "actor", "event", "state", "attempt", "detail"),
             (
