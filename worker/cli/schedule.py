@@ -74,7 +74,10 @@ def add(
     start: Annotated[str, typer.Option(help="Start: ISO 8601 with offset, or local time with --tz.")],
     end: Annotated[str, typer.Option(help="End, in the same forms as --start.")],
     lead: Annotated[
-        str | None, typer.Option(help="Enable this long before the start (e.g. 5m; default 5m).")
+        str | None,
+        typer.Option(
+            help="Enable this long before the start, e.g. 10m (default ONAIR_DEFAULT_LEAD_SECONDS: 5m)."
+        ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="A name for people.")] = None,
     metadata: Annotated[
