@@ -16,7 +16,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from tests.harness import Proc, celery_proc, migrate, onair_bin, running, scheduler_env, wait_for
+from tests.harness import Proc, celery_proc, migrate, onair_bin, running, scalar, scheduler_env, wait_for
 from tests.integration.simulator_fixture import Simulator
 from worker.fastpix.client import FastPixClient
 from worker.simulator.control import CallRecord
@@ -67,10 +67,10 @@ def assert_once_on_time(calls: list[CallRecord], due: datetime, what: str) -> No
 
 def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simulator, tmp_path: Path) -> None:
     simulator.reset()
-    api = FastPixClient(simulator.base_url, *simulator.credentials)
-    cli_stream, sql_stream, off_stream = (api.create_stream().stream_id for _ in range(3))
-    api.disable_stream(cli_stream)
-    api.disable_stream(sql_stream)
+    with FastPixClient(simulator.base_url, *simulator.credentials) as api:
+        cli_stream, sql_stream, off_stream = (api.create_stream().stream_id for _ in range(3))
+        api.disable_stream(cli_stream)
+        api.disable_stream(sql_stream)
 
     migrate(backend.database_url)
     env = scheduler_env(
@@ -151,9 +151,11 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
         wait_for(
             "every action to finish",
             lambda: (
-                engine.connect()
-                .execute(sa.text("SELECT count(*) FROM actions WHERE state IN ('pending', 'claimed')"))
-                .scalar()
+                scalar(
+                    engine,
+                    "SELECT count(*) FROM actions WHERE state IN ('pending', 'claimed') AND due_at < :t",
+                    t=boundary + window + timedelta(seconds=1),
+                )
                 == 0
             ),
             timeout=10,

@@ -116,6 +116,25 @@ def test_a_retrying_action_is_superseded_by_a_later_due_one_on_its_stream(engine
     )
 
 
+def test_an_update_never_supersedes_the_retrying_enable_it_needs(engine: Engine) -> None:
+    ids = _plan(
+        engine,
+        planned("s", ActionKind.ENABLE, T0, key="enable"),
+        planned("s", ActionKind.UPDATE, T0, key="update"),
+    )
+    [claim] = _claim(engine, now=T0)
+    with transaction(engine) as session:
+        assert ledger.retry_later(
+            session, claim.action_id, claim.lease_token, next_attempt_at=T0 + MINUTE, error="HTTP 503", now=T0
+        )
+
+    assert _claim(engine, now=T0 + MINUTE / 2) == []
+    [retry] = _claim(engine, now=T0 + MINUTE)
+
+    assert retry.action_id == ids["enable"]
+    assert _action(engine, ids["update"]).state == "pending"
+
+
 def test_a_first_attempt_is_never_superseded(engine: Engine) -> None:
     ids = _plan(
         engine,

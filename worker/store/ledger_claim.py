@@ -18,6 +18,7 @@ from sqlalchemy import Engine, Row, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
+from worker.domain.decisions import supersedes
 from worker.domain.types import ActionKind, ActionState
 from worker.store.db import transaction
 from worker.store.events import Event, insert_events
@@ -115,8 +116,9 @@ def _choose(
         line = list(group)
         first = line[0]
         for later in line[1:]:
-            # `later` is due (only due rows follow the first); a retrying first row gives way to it.
-            if first.attempts == 0:
+            # `later` is due (only due rows follow the first); a retrying first row gives way to it
+            # when the later action makes it pointless (never an update to the enable it needs).
+            if first.attempts == 0 or not supersedes(later, first):
                 break
             superseded.append((first, later))
             first = later

@@ -12,9 +12,8 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-import worker
 
-MIGRATIONS_DIR = Path(worker.__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 class MigrationsNotFound(RuntimeError):
