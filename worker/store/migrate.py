@@ -12,7 +12,6 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
