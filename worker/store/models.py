@@ -6,11 +6,12 @@ derives from them; action_events is the history of everything that happened to a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -18,8 +19,11 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    literal_column,
     text,
 )
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -65,8 +69,75 @@ class Stream(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
 
 
+DEFAULT_LEAD_SECONDS = 300
+
+
+def _slot_start(context: DefaultExecutionContext) -> datetime | None:
+    # The database computes slot_starts_at itself (a trigger on each backend); this gives ORM objects
+    # the same value at once, without a reload that SQLite's RETURNING (run before AFTER triggers) misses.
+    params: dict[str, object] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    starts_at = params.get("starts_at")
+    if not isinstance(starts_at, datetime):
+        return None
+    lead = params.get("lead_seconds")
+    return starts_at - timedelta(seconds=lead if isinstance(lead, int) else DEFAULT_LEAD_SECONDS)
+
+
+class Organiser(Base):
+    """Someone who books slots; authenticates with a token shown once, stored as its sha256 hex."""
+
+    __tablename__ = "organisers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BroadcastSeries(Base):
+    """A recurring broadcast: a cron start in a zone plus a duration, materialised as broadcasts rows."""
+
+    __tablename__ = "broadcast_series"
+    __table_args__ = (
+        CheckConstraint("duration_seconds > 0", name="duration_positive"),
+        CheckConstraint("lead_seconds >= 0", name="lead_not_negative"),
+        CheckConstraint(
+            "reconnect_window IS NULL OR reconnect_window BETWEEN 60 AND 1800", name="reconnect_window_range"
+        ),
+        CheckConstraint("occurrence_limit IS NULL OR occurrence_limit > 0", name="occurrence_limit_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String(64))
+    cron: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64), server_default=text("'UTC'"))
+    duration_seconds: Mapped[int] = mapped_column(Integer)
+    lead_seconds: Mapped[int] = mapped_column(Integer, server_default=text("300"))
+    title: Mapped[str | None] = mapped_column(String(255))
+    metadata_json: Mapped[str | None] = mapped_column("metadata", Text)
+    reconnect_window: Mapped[int | None] = mapped_column(Integer)
+    # No occurrence starts before starts_from, or after until; at most occurrence_limit in all.
+    starts_from: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    occurrence_limit: Mapped[int | None] = mapped_column(Integer)
+    # Comma-separated local dates (YYYY-MM-DD, in `timezone`) whose occurrence is skipped.
+    skip_dates: Mapped[str | None] = mapped_column(Text)
+    organiser_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisers.id"))
+    materialized_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    invalid_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
+
+
 class Broadcast(Base):
-    """A one-off broadcast slot: enable before it (lead), finish at its end."""
+    """A broadcast slot: enable before it (lead), finish at its end.
+
+    A booking when organiser_id is set, an occurrence of a series when series_id is set, else an ops
+    broadcast. No two non-cancelled slots [slot_starts_at, ends_at) on one stream overlap: the database
+    refuses it (an exclusion constraint on PostgreSQL, triggers on SQLite; see migration 0002).
+    """
 
     __tablename__ = "broadcasts"
     __table_args__ = (
@@ -76,7 +147,17 @@ class Broadcast(Base):
             "reconnect_window IS NULL OR reconnect_window BETWEEN 60 AND 1800", name="reconnect_window_range"
         ),
         Index(None, "stream_id", "starts_at"),
+        Index(None, "stream_id", "slot_starts_at"),
         Index(None, "ends_at"),
+        Index(None, "series_id"),
+        Index(None, "organiser_id"),
+        ExcludeConstraint(
+            (literal_column("stream_id"), "="),
+            (literal_column("tstzrange(slot_starts_at, ends_at, '[)')"), "&&"),
+            where=text("cancelled_at IS NULL"),
+            using="gist",
+            name="ex_broadcasts_no_overlap",
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -84,10 +165,17 @@ class Broadcast(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     lead_seconds: Mapped[int] = mapped_column(Integer, server_default=text("300"))
+    # starts_at - lead_seconds, kept by the database (the server default is only a placeholder the
+    # trigger replaces, so a plain-SQL INSERT need not name it).
+    slot_starts_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=_slot_start, server_default=_now(), server_onupdate=FetchedValue()
+    )
     title: Mapped[str | None] = mapped_column(String(255))
     # JSON object text, as FastPix takes it; kept as text so a bad hand-typed value is flagged, not fatal.
     metadata_json: Mapped[str | None] = mapped_column("metadata", Text)
     reconnect_window: Mapped[int | None] = mapped_column(Integer)
+    organiser_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisers.id"))
+    series_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("broadcast_series.id"))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     invalid_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
