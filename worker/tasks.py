@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery.signals import worker_init, worker_ready
@@ -10,7 +11,7 @@ from celery.signals import worker_init, worker_ready
 from worker.celery_app import app
 from worker.service import dispatcher, executor, planning, sync
 from worker.service.runtime import runtime
-from worker.store.db import ensure_schema_current
+from worker.store.db import SchemaError, ensure_schema_current
 from worker.store.ledger import Claim
 
 log = logging.getLogger("onair.tasks")
@@ -18,7 +19,12 @@ log = logging.getLogger("onair.tasks")
 
 @worker_init.connect
 def _refuse_outdated_schema(**_: Any) -> None:
-    ensure_schema_current(runtime().engine)
+    try:
+        ensure_schema_current(runtime().engine)
+    except SchemaError as exc:
+        # Celery logs and swallows exceptions from signal handlers; SystemExit is what stops it.
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(1) from None
 
 
 @worker_ready.connect

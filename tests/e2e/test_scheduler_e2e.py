@@ -133,6 +133,23 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
             },
         )
 
+        # Rows an operator got wrong: flagged with their reason, while every other row still runs.
+        conn.execute(
+            sa.text(
+                "INSERT INTO off_hours (stream_id, cron, duration_seconds, timezone) "
+                "VALUES (:s, '61 25 * * *', 60, 'Mars/Olympus_Mons')"
+            ),
+            {"s": off_stream},
+        )
+        conn.execute(
+            sa.text("INSERT INTO broadcasts (stream_id, starts_at, ends_at) VALUES ('0' || :s, :a, :b)"),
+            {
+                "s": "f" * 31,
+                "a": sql_start.strftime("%Y-%m-%d %H:%M:%S"),
+                "b": sql_end.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+        )
+
     with running(*scheduler_procs(backend, env, tmp_path)) as procs:
         wait_for(
             "the CLI stream's enable",
@@ -185,4 +202,13 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
             ).all()
         )
     assert outcomes == {f"finish:{sql_stream}": "skipped"}
+    with engine.connect() as conn:
+        bad_rule = conn.execute(
+            sa.text("SELECT invalid_reason FROM off_hours WHERE cron = '61 25 * * *'")
+        ).scalar()
+        bad_broadcast = conn.execute(
+            sa.text("SELECT invalid_reason FROM broadcasts WHERE stream_id = :s"), {"s": "0" + "f" * 31}
+        ).scalar()
+    assert bad_rule is not None and "61 25 * * *" in bad_rule and "Mars/Olympus_Mons" in bad_rule
+    assert bad_broadcast is not None and "not known to onair" in bad_broadcast
     engine.dispose()

@@ -1,0 +1,88 @@
+"""`onair run` and the worker as an operator meets them: refusing an outdated schema, ticking, and
+stopping cleanly on SIGTERM with no process left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import BIN, migrate, onair_bin, scheduler_env, wait_for
+from tests.integration.simulator_fixture import Simulator
+from worker.store import schedules
+from worker.store.db import make_engine, transaction
+
+pytestmark = pytest.mark.processes
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [onair_bin(), "run"],
+        [str(BIN / "celery"), "-A", "worker.celery_app", "worker", "--pool", "threads"],
+    ],
+    ids=["onair-run", "celery-worker"],
+)
+def test_a_schema_that_is_not_migrated_is_refused_with_a_one_line_hint(
+    argv: list[str], tmp_path: Path, simulator: Simulator
+) -> None:
+    env = scheduler_env(
+        database_url=f"sqlite:///{tmp_path}/onair.db", data_dir=tmp_path, fastpix=simulator.env
+    )
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "has no onair schema: run `onair db upgrade`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_onair_run_ticks_and_stops_cleanly_on_sigterm(tmp_path: Path, simulator: Simulator) -> None:
+    database_url = f"sqlite:///{tmp_path}/onair.db"
+    migrate(database_url)
+    env = scheduler_env(database_url=database_url, data_dir=tmp_path / "data", fastpix=simulator.env)
+    with (tmp_path / "run.log").open("wb") as log:
+        run = subprocess.Popen([onair_bin(), "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    engine = make_engine(database_url)
+
+    def ticked() -> str | None:
+        with transaction(engine, immediate=False) as session:
+            return schedules.get_state(session, "last_tick_at")
+
+    try:
+        wait_for("the first dispatcher tick", ticked, timeout=60)
+        children = children_of(run.pid)
+        assert len(children) == 2, "onair run supervises a worker and a beat"
+        started = time.monotonic()
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 0
+        assert time.monotonic() - started < 30
+        wait_for("the worker and beat to exit", lambda: not any(alive(pid) for pid in children), timeout=10)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        engine.dispose()
