@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 
 from worker.config import OnairSettings, onair_settings
+from worker.service import ops_hooks  # noqa: F401  (connects logging, metrics and watchdog signals)
 
 QUEUE = "onair"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from worker.cli import db, demo, run, simulator, streams
+from worker.cli import db, demo, doctor, run, simulator, streams
 from worker.cli.schedule import broadcast_app, offhours_app
 from worker.cli.timeline import history, plan
 
@@ -23,6 +23,7 @@ app.add_typer(db.app, name="db")
 app.command("simulator")(simulator.simulator)
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
+app.command("doctor")(doctor.doctor)
 
 
 if __name__ == "__main__":

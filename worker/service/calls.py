@@ -1,4 +1,5 @@
-"""Collects the FastPix calls made while executing one action, so each lands in its history."""
+"""Collects the FastPix calls made while executing one action, so each lands in its history, and
+times every call for the metrics."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from worker.fastpix.client import CallRecord
+from worker.service import metrics
 
 _current: ContextVar[list[CallRecord] | None] = ContextVar("onair_calls", default=None)
 
 
 def record_call(call: CallRecord) -> None:
     """The FastPix client's on_call hook."""
+    metrics.observe_call(call)
     calls = _current.get()
     if calls is not None:
         calls.append(call)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from worker.domain.types import ActionKind, ActionState
+from worker.service import metrics
 from worker.service.alerts import alert_action
 from worker.service.runtime import Runtime
 from worker.store import ledger, schedules
@@ -39,6 +40,7 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
         missed = ledger.mark_missed(session, now)
         schedules.set_state(session, "last_tick_at", now.isoformat(), now=now)
     for action in missed:
+        metrics.action_outcome(action.kind, ActionState.MISSED)
         alert_action(
             rt,
             action.id,

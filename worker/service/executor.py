@@ -20,8 +20,10 @@ from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import CallRecord, FastPixClient
 from worker.fastpix.errors import Classification, FastPixError, classify, retry_after
+from worker.service import metrics
 from worker.service.alerts import alert_action
 from worker.service.calls import collecting_calls
+from worker.service.context import action_scope
 from worker.service.runtime import Runtime
 from worker.store import ledger
 from worker.store.db import transaction
@@ -45,9 +47,12 @@ def execute(rt: Runtime, action_id: int, lease_token: str, *, rng: random.Random
         if action is None:
             return Outcome(None, "stale message: the action is no longer held by this lease")
         snapshot = _Snapshot.of(action)
-    _wait_until(rt, snapshot.next_attempt_at)
-    run = _Run(rt, snapshot, token, rng or random.Random())
-    return run.go()
+    kind = snapshot.kind.value
+    with action_scope(snapshot.id, snapshot.stream_id, kind, snapshot.due_at, snapshot.attempts + 1):
+        _wait_until(rt, snapshot.next_attempt_at)
+        outcome = _Run(rt, snapshot, token, rng or random.Random()).go()
+    metrics.action_outcome(kind, outcome.state, outcome.detail)
+    return outcome
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,37 @@
+"""`onair doctor`: is everything onair needs up? One line per check; exit 1 if any failed."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from worker.config import fastpix_settings, onair_settings
+from worker.service.health import CHECKS, Doctor
+from worker.service.logs import configure_cli
+from worker.service.ops_settings import ops_settings
+
+
+def doctor(
+    only: str = typer.Option(
+        "", "--only", help=f"Comma-separated checks to run (default all): {', '.join(CHECKS)}."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object with every check."),
+) -> None:
+    """Check the database, broker, FastPix credentials, beat, workers and backlog; exit 1 on a failure."""
+    settings = onair_settings()
+    configure_cli(settings.log_format)
+    names = [n.strip() for n in only.split(",") if n.strip()] or list(CHECKS)
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        typer.echo(f"error: unknown check {', '.join(unknown)}; known: {', '.join(CHECKS)}", err=True)
+        raise typer.Exit(2)
+    results = Doctor(settings, fastpix_settings(), ops_settings()).run(names)
+    healthy = all(r.ok for r in results)
+    if as_json:
+        checks = [{"check": r.name, "ok": r.ok, "detail": r.detail, **r.data} for r in results]
+        typer.echo(json.dumps({"ok": healthy, "checks": checks}, indent=2))
+    else:
+        for result in results:
+            typer.echo(result.line())
+    raise typer.Exit(0 if healthy else 1)

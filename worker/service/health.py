@@ -1,0 +1,238 @@
+"""The checks behind `onair doctor`: each answers ok or not, with one line of detail for a person.
+
+Every check is bounded in time (a few seconds), never raises, and never prints a secret, so the
+command can serve as a container health check. docs/operations.md lists them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from worker.clock import Clock, SystemClock
+from worker.config import FastPixSettings, MissingSetting, OnairSettings
+from worker.fastpix.client import FastPixClient
+from worker.fastpix.errors import FastPixError, HttpStatusError
+from worker.service import backlog
+from worker.service.logs import redact
+from worker.service.ops_settings import OpsSettings
+from worker.store.db import current_revision, head_revision, make_engine, normalise_url
+
+CONNECT_TIMEOUT_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return f"{'ok' if self.ok else 'FAIL':<4} {self.name}  {self.detail}"
+
+
+@dataclass
+class Doctor:
+    settings: OnairSettings
+    fastpix: FastPixSettings
+    ops: OpsSettings
+    clock: Clock = field(default_factory=SystemClock)
+    _engine: Engine | None = None
+
+    def run(self, names: list[str]) -> list[CheckResult]:
+        try:
+            return [self._guarded(name) for name in names]
+        finally:
+            if self._engine is not None:
+                self._engine.dispose()
+
+    def _guarded(self, name: str) -> CheckResult:
+        try:
+            return CHECKS[name](self)
+        except Exception as exc:
+            return CheckResult(name, False, _error(exc))
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            url = normalise_url(self.settings.database_url)
+            if _missing_sqlite_file(self.settings.database_url):
+                raise FileNotFoundError(f"database file {url.database} does not exist")
+            args: dict[str, Any] = {}
+            if url.get_backend_name() == "postgresql":
+                args = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}}
+            self._engine = make_engine(url, **args)
+        return self._engine
+
+    def database_label(self) -> str:
+        return make_url(self.settings.database_url).render_as_string(hide_password=True)
+
+    def check_database(self) -> CheckResult:
+        if _missing_sqlite_file(self.settings.database_url):  # connecting would create an empty file
+            return CheckResult("database", False, f"{self.database_label()}: the file does not exist")
+        found = current_revision(self.engine)
+        wanted = head_revision()
+        label = self.database_label()
+        if found is None:
+            return CheckResult("database", False, f"{label} has no onair schema: run `onair db upgrade`")
+        if found != wanted:
+            return CheckResult(
+                "database", False, f"{label} at {found}, onair needs {wanted}: run `onair db upgrade`"
+            )
+        return CheckResult("database", True, f"{label} at head {found}", {"revision": found})
+
+    def check_broker(self) -> CheckResult:
+        url = self.settings.broker_url
+        if not url:
+            folder = Path(self.settings.data_dir).resolve() / "broker"
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".doctor-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            return CheckResult("broker", True, f"embedded, folder {folder} writable")
+        label = _hide_password(url)
+        if urlsplit(url).scheme in ("redis", "rediss"):
+            import redis
+
+            client = redis.Redis.from_url(
+                url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS, socket_timeout=CONNECT_TIMEOUT_SECONDS
+            )
+            try:
+                client.ping()
+            finally:
+                client.close()
+            return CheckResult("broker", True, f"{label} answers PING")
+        from kombu.connection import Connection
+
+        with Connection(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:  # type: ignore[no-untyped-call]
+            conn.ensure_connection(max_retries=1)
+        return CheckResult("broker", True, f"{label} reachable")
+
+    def check_fastpix(self) -> CheckResult:
+        settings = self.fastpix.model_copy(
+            update={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": 5.0, "call_deadline": 6.0}
+        )
+        try:
+            client = FastPixClient.from_settings(settings)
+        except MissingSetting as exc:
+            return CheckResult("fastpix", False, str(exc))
+        started = time.monotonic()
+        with client:
+            try:
+                page = client.list_streams(limit=1)
+            except HttpStatusError as exc:
+                if exc.status in (401, 403):
+                    return CheckResult(
+                        "fastpix", False, f"{settings.api_url} rejected the credentials ({exc.status})"
+                    )
+                return CheckResult("fastpix", False, f"{settings.api_url}: {_error(exc)}")
+            except FastPixError as exc:
+                return CheckResult("fastpix", False, f"{settings.api_url} unreachable: {_error(exc)}")
+        ms = (time.monotonic() - started) * 1000
+        total = page.pagination.total_records if page.pagination else None
+        streams = "" if total is None else f", {total} streams"
+        return CheckResult("fastpix", True, f"{settings.api_url} credentials accepted ({ms:.0f} ms{streams})")
+
+    def check_beat(self) -> CheckResult:
+        limit = self.ops.stall_seconds
+        age = backlog.tick_age(self.engine, self.clock.now())
+        if age is None:
+            return CheckResult("beat", False, f"the dispatcher has never ticked (limit {limit:.0f} s)")
+        data = {"tick_age_seconds": round(age, 3), "limit_seconds": limit}
+        if age > limit:
+            return CheckResult("beat", False, f"last tick {age:.0f} s ago (limit {limit:.0f} s)", data)
+        return CheckResult("beat", True, f"last tick {age:.1f} s ago (limit {limit:.0f} s)", data)
+
+    def check_workers(self) -> CheckResult:
+        if self.settings.broker_url:
+            from worker.celery_app import make_celery
+
+            app = make_celery(self.settings)
+            app.conf.broker_connection_timeout = CONNECT_TIMEOUT_SECONDS
+            app.conf.broker_connection_retry = False
+            try:
+                replies = app.control.inspect(timeout=1.5).ping() or {}
+            finally:
+                app.close()
+            names = sorted(replies)
+            if not names:
+                return CheckResult("workers", False, "no worker answered a ping within 1.5 s")
+            return CheckResult(
+                "workers", True, f"{len(names)} answered a ping: {', '.join(names)}", {"workers": names}
+            )
+        now = self.clock.now()
+        fresh_within = 3 * self.ops.heartbeat_seconds
+        beats = backlog.worker_heartbeats(self.engine)
+        alive = sorted(n for n, at in beats.items() if (now - at).total_seconds() <= fresh_within)
+        if not alive:
+            return CheckResult(
+                "workers", False, f"no worker heartbeat in the last {fresh_within:.0f} s ({len(beats)} known)"
+            )
+        return CheckResult(
+            "workers",
+            True,
+            f"{len(alive)} with a heartbeat in the last {fresh_within:.0f} s: {', '.join(alive)}",
+            {"workers": alive},
+        )
+
+    def check_backlog(self) -> CheckResult:
+        now = self.clock.now()
+        work = backlog.read_backlog(self.engine, now)
+        oldest = work.oldest_due_age(now)
+        limit = self.ops.backlog_limit_seconds
+        data = {
+            "due": work.due,
+            "retrying": work.retrying,
+            "claimed": work.claimed,
+            "oldest_due_seconds": oldest,
+        }
+        summary = f"{work.due} due, {work.retrying} retrying, {work.claimed} claimed"
+        if oldest > limit:
+            return CheckResult(
+                "backlog",
+                False,
+                f"{summary}; oldest due {oldest:.0f} s ago, unclaimed (limit {limit:.0f} s)",
+                data,
+            )
+        return CheckResult("backlog", True, summary, data)
+
+
+CHECKS: dict[str, Callable[[Doctor], CheckResult]] = {
+    "database": Doctor.check_database,
+    "broker": Doctor.check_broker,
+    "fastpix": Doctor.check_fastpix,
+    "beat": Doctor.check_beat,
+    "workers": Doctor.check_workers,
+    "backlog": Doctor.check_backlog,
+}
+
+
+def _missing_sqlite_file(database_url: str) -> bool:
+    url = make_url(database_url)
+    on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    return on_disk and not Path(url.database or "").exists()
+
+
+def _hide_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _error(exc: BaseException) -> str:
+    if isinstance(exc, FastPixError):
+        return redact(str(exc))
+    # Drivers put the useful part first; later lines are SQL and links.
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return redact(f"{type(exc).__name__}: {first}"[:300])

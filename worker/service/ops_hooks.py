@@ -1,0 +1,37 @@
+"""Celery signal handlers for operations: log format in the worker and beat, and, in each worker
+process, the metrics endpoint and the watchdog. Imported by worker.celery_app, so every Celery
+process connects them before it sets up logging."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
+
+from worker.config import onair_settings
+from worker.service import logs, metrics, watchdog
+from worker.service.runtime import runtime
+
+log = logging.getLogger("onair.ops")
+
+
+def _format_logs(logger: logging.Logger, **_: Any) -> None:
+    logs.install(logger, onair_settings().log_format)
+
+
+def _start_watchers(sender: Any = None, **_: Any) -> None:
+    # The threads pool runs tasks in this very process: one metrics server and one watchdog per worker.
+    rt = runtime()
+    hostname = str(getattr(sender, "hostname", None) or socket.gethostname())
+    try:
+        metrics.start_server(rt.settings.metrics_port, rt.engine, rt.clock)
+    except OSError as exc:
+        log.error("metrics endpoint not started on port %d: %s", rt.settings.metrics_port, exc)
+    watchdog.start(rt, hostname)
+
+
+after_setup_logger.connect(_format_logs, weak=False)
+after_setup_task_logger.connect(_format_logs, weak=False)
+worker_ready.connect(_start_watchers, weak=False)
