@@ -47,6 +47,7 @@ class OnairSettings(BaseSettings):
     claim_ahead_seconds: float = Field(default=2.0, ge=0)
     lease_seconds: float = Field(default=60.0, gt=0)
     default_lead_seconds: int = Field(default=300, ge=0)
+    series_horizon_days: float = Field(default=365.0, gt=0)
     alert_webhook_url: str = ""
     log_format: str = "text"
     metrics_port: int = 0

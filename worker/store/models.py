@@ -125,6 +125,9 @@ class BroadcastSeries(Base):
     skip_dates: Mapped[str | None] = mapped_column(Text)
     organiser_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisers.id"))
     materialized_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The materialiser's bookkeeping (migration 0003): a hash of what shaped the occurrences, and when.
+    materialized_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    materialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     invalid_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
@@ -151,6 +154,15 @@ class Broadcast(Base):
         Index(None, "ends_at"),
         Index(None, "series_id"),
         Index(None, "organiser_id"),
+        # One live row per occurrence of a series (migration 0003).
+        Index(
+            None,
+            "series_id",
+            "starts_at",
+            unique=True,
+            postgresql_where=text("cancelled_at IS NULL"),
+            sqlite_where=text("cancelled_at IS NULL"),
+        ),
         ExcludeConstraint(
             (literal_column("stream_id"), "="),
             (literal_column("tstzrange(slot_starts_at, ends_at, '[)')"), "&&"),
@@ -177,6 +189,8 @@ class Broadcast(Base):
     organiser_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisers.id"))
     series_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("broadcast_series.id"))
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # NULL: cancelled by a person (or not cancelled); set when onair cancelled it (a series edit).
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
     invalid_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
