@@ -294,10 +294,10 @@ def _sqlite_broadcasts_table(name: str, *, with_bookings: bool) -> None:
             sa.Column("organiser_id", ID, nullable=True),
             sa.Column("series_id", ID, nullable=True),
             sa.ForeignKeyConstraint(
-                ["organiser_id"], ["organisers.id"], name="fk_broadcasts_organiser_id_organisers"
+                ["organiser_id"], ["organisers.id"], name=op.f("fk_broadcasts_organiser_id_organisers")
             ),
             sa.ForeignKeyConstraint(
-                ["series_id"], ["broadcast_series.id"], name="fk_broadcasts_series_id_broadcast_series"
+                ["series_id"], ["broadcast_series.id"], name=op.f("fk_broadcasts_series_id_broadcast_series")
             ),
         ]
     op.create_table(
@@ -315,12 +315,15 @@ def _sqlite_broadcasts_table(name: str, *, with_bookings: bool) -> None:
         sa.Column("created_at", TS, server_default=NOW, nullable=False),
         sa.Column("updated_at", TS, server_default=NOW, nullable=False),
         *extra,
-        sa.CheckConstraint("julianday(ends_at) > julianday(starts_at)", name="ends_after_start"),
-        sa.CheckConstraint("lead_seconds >= 0", name="lead_not_negative"),
         sa.CheckConstraint(
-            "reconnect_window IS NULL OR reconnect_window BETWEEN 60 AND 1800", name="reconnect_window_range"
+            "julianday(ends_at) > julianday(starts_at)", name=op.f("ck_broadcasts_ends_after_start")
         ),
-        sa.PrimaryKeyConstraint("id", name="pk_broadcasts"),
+        sa.CheckConstraint("lead_seconds >= 0", name=op.f("ck_broadcasts_lead_not_negative")),
+        sa.CheckConstraint(
+            "reconnect_window IS NULL OR reconnect_window BETWEEN 60 AND 1800",
+            name=op.f("ck_broadcasts_reconnect_window_range"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_broadcasts")),
     )
 
 

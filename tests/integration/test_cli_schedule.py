@@ -173,8 +173,9 @@ def test_add_json_and_quiet(onair_sqlite: Onair) -> None:
     assert [a["kind"] for a in row["actions"]] == ["enable", "finish"]
     assert row["actions"][0]["due_at"] == (start - timedelta(minutes=5)).isoformat()
 
+    later_start, later_end = upcoming_hour(4).isoformat(), upcoming_hour(5).isoformat()
     quiet = onair_sqlite.ok(
-        "broadcast", "add", "--stream", STREAM, "--start", start.isoformat(), "--end", end.isoformat(), "-q"
+        "broadcast", "add", "--stream", STREAM, "--start", later_start, "--end", later_end, "-q"
     )
     assert quiet.stdout.strip() == str(row["id"] + 1)
 

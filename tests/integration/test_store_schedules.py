@@ -59,18 +59,19 @@ def test_broadcasts_touching_the_window_including_by_their_lead(engine: Engine) 
 
 
 def test_the_window_query_uses_the_index_on_a_large_table(engine: Engine) -> None:
-    # 30,000 broadcasts in the past, a handful in the window: the query must not scan them all.
+    # 30,000 broadcasts in the past (each on its own stream: slots on one stream may not overlap),
+    # a handful in the window: the query must not scan them all.
     if engine.dialect.name == "sqlite":
         fill = (
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)"
             " INSERT INTO broadcasts (stream_id, created_at, updated_at, starts_at, ends_at)"
-            " SELECT 'old', '2020-01-01 00:00:00.000', '2020-01-01 00:00:00.000',"
+            " SELECT 'old-' || i, '2020-01-01 00:00:00.000', '2020-01-01 00:00:00.000',"
             " strftime('%Y-%m-%d %H:%M:%f', '2020-01-01', '+' || i || ' minutes'),"
             " strftime('%Y-%m-%d %H:%M:%f', '2020-01-01', '+' || (i + 30) || ' minutes') FROM n"
         )
     else:
         fill = (
-            "INSERT INTO broadcasts (stream_id, starts_at, ends_at) SELECT 'old',"
+            "INSERT INTO broadcasts (stream_id, starts_at, ends_at) SELECT 'old-' || i,"
             " timestamptz '2020-01-01Z' + i * interval '1 minute',"
             " timestamptz '2020-01-01Z' + (i + 30) * interval '1 minute' FROM generate_series(1, 30000) i"
         )
