@@ -44,8 +44,9 @@ def insert_once(engine: Engine, alert_key: str, body: dict[str, Any], status: st
     with transaction(engine) as session:
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         stmt = insert(SchedulerState).values(key=row_key(alert_key), value=value, updated_at=ensure_utc(now))
-        result = session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        # RETURNING, not rowcount: the ORM-enabled insert does not report skipped conflicts in rowcount.
+        inserted = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(SchedulerState.key)
+        return session.execute(inserted).first() is not None
 
 
 def set_status(
