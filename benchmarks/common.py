@@ -1,0 +1,437 @@
+"""Shared pieces of the benchmarks: the two backends, the simulator subprocess, the scheduler and
+baseline processes, and what /proc says about their CPU time and memory.
+
+Every benchmark cleans up what it started (processes, the PostgreSQL database, the Redis db) in
+`finally` blocks, and bounds its own waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import redis
+import sqlalchemy as sa
+from celery import Celery
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# A Redis db number of its own, flushed before and after: never the tests' db 0.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+TOKEN_ID, SECRET = "bench-token", "bench-secret"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> str:
+    model = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        "?",
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return f"nproc {os.cpu_count()}, {mem_kb / 1024 / 1024:.1f} GiB RAM, CPU {model}, load {loadavg()}"
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- backends -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Backend:
+    name: str
+    database_url: str
+    broker_url: str  # "" = the embedded folder broker
+
+
+@contextmanager
+def backend(name: str, workdir: Path) -> Iterator[Backend]:
+    """A fresh database (and broker) for one run, migrated; dropped / flushed afterwards."""
+    from worker.store import migrate
+    from worker.store.db import make_engine
+
+    if name == "embedded":
+        found = Backend(name, f"sqlite:///{workdir}/onair.db", "")
+        cleanup: Callable[[], None] = lambda: None  # noqa: E731 - the workdir goes with the run
+    elif name == "postgres":
+        db = f"onair_bench_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{db}"'))
+        url = sa.engine.make_url(PG_ADMIN).set(database=db).render_as_string(hide_password=False)
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        found = Backend(name, url, REDIS_URL)
+
+        def cleanup() -> None:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            admin.dispose()
+            redis.Redis.from_url(REDIS_URL).flushdb()
+    else:
+        raise ValueError(f"unknown backend {name!r}: embedded or postgres")
+    try:
+        engine = make_engine(found.database_url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield found
+    finally:
+        cleanup()
+
+
+def database_size(engine: sa.Engine) -> int:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one())
+    path = Path(str(engine.url.database))
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.popen.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+@contextmanager
+def running(*procs: Proc) -> Iterator[tuple[Proc, ...]]:
+    try:
+        for proc in procs:
+            proc.start()
+        yield procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def wait_for(what: str, probe: Callable[[], object], timeout: float, procs: Sequence[Proc] = ()) -> None:
+    give_up = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > give_up:
+            logs = "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in procs)
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
+        time.sleep(0.1)
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ONAIR_", "FASTPIX_"))}
+    env.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)})
+    env.update(extra)
+    return env
+
+
+def scheduler_procs(be: Backend, sim: Simulator, workdir: Path, **settings: str) -> list[Proc]:
+    """The scheduler as users run it: `onair run` on the embedded default, separate `celery worker`
+    and `celery beat` processes on PostgreSQL + Redis."""
+    env = base_env(
+        ONAIR_DATABASE_URL=be.database_url,
+        ONAIR_BROKER_URL=be.broker_url,
+        ONAIR_DATA_DIR=str(workdir / "data"),
+        **sim.env,
+        **settings,
+    )
+    if be.name == "embedded":
+        return [
+            Proc(
+                "onair-run",
+                [str(BIN / "onair"), "run", "--log-level", "warning"],
+                env,
+                workdir / "onair-run.log",
+            )
+        ]
+    celery = [str(BIN / "celery"), "-A", "worker.celery_app"]
+    worker = [*celery, "worker", "-l", "warning", "--pool", "threads", "-Q", "onair", "-n", "bench@%h"]
+    worker += ["--concurrency", env.get("ONAIR_WORKER_CONCURRENCY", "8")]
+    beat = [*celery, "beat", "-l", "warning", "--schedule", str(workdir / "beat-schedule")]
+    return [
+        Proc("worker", worker, env, workdir / "worker.log"),
+        Proc("beat", beat, env, workdir / "beat.log"),
+    ]
+
+
+def baseline_proc(be: Backend, sim: Simulator, workdir: Path, concurrency: int = 8) -> Proc:
+    env = base_env(
+        BASELINE_BROKER_URL=be.broker_url,
+        BASELINE_FOLDER=str(workdir / "baseline-broker"),
+        **sim.env,
+    )
+    argv = [str(BIN / "celery"), "-A", "benchmarks.baseline", "worker", "-l", "warning", "--pool", "threads"]
+    argv += ["--concurrency", str(concurrency), "-Q", "baseline", "-n", "baseline@%h"]
+    return Proc("baseline-worker", argv, env, workdir / "baseline.log")
+
+
+def baseline_sender(be: Backend, workdir: Path) -> Celery:
+    from benchmarks.baseline import make_app
+
+    return make_app(be.broker_url, str(workdir / "baseline-broker"))
+
+
+def warm_up_baseline(sim: Simulator, sender: Celery, stream: str, procs: Sequence[Proc]) -> None:
+    """Send one task and wait for its call: the baseline worker is then up and consuming."""
+    from benchmarks.baseline import TASK
+
+    since = sim.last_seq()
+    sender.send_task(TASK, (stream,))
+    wait_for("the baseline worker's first task", lambda: sim.calls(since, endpoint="enable"), 60, procs)
+
+
+def wait_ticking(engine: sa.Engine, procs: Sequence[Proc], timeout: float = 60) -> None:
+    def ticked() -> bool:
+        with engine.connect() as conn:
+            sql = "SELECT 1 FROM scheduler_state WHERE key = 'last_tick_at'"
+            return bool(conn.execute(sa.text(sql)).first())
+
+    wait_for("the scheduler's first tick", ticked, timeout, procs)
+
+
+# --- /proc ----------------------------------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def tree_pids(root: int) -> list[int]:
+    tree, found, todo = _children(), [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(tree.get(pid, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def tree_cpu(procs: Sequence[Proc]) -> float:
+    return sum(cpu_seconds(pid) for p in procs if p.popen for pid in tree_pids(p.pid))
+
+
+def peak_rss_mb(procs: Sequence[Proc]) -> dict[str, float]:
+    """VmHWM of each process in the trees, keyed by role (worker / beat / supervisor)."""
+    found: dict[str, float] = {}
+    for p in procs:
+        if not p.popen:
+            continue
+        for pid in tree_pids(p.pid):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            hwm = next((int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM")), 0)
+            role = "beat" if b"beat" in cmd else "worker" if b"worker" in cmd else "supervisor"
+            found[role] = max(found.get(role, 0.0), hwm / 1024)
+    return found
+
+
+# --- the simulator --------------------------------------------------------------------------------
+
+
+@dataclass
+class Simulator:
+    proc: Proc
+    root: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root}/v1"
+
+    def calls(self, since: int = 0, endpoint: str | None = None) -> list[dict[str, object]]:
+        params: dict[str, str | int] = {"since": since}
+        if endpoint:
+            params["endpoint"] = endpoint
+        answer = httpx.get(f"{self.root}/_sim/calls", params=params, timeout=60)
+        answer.raise_for_status()
+        calls: list[dict[str, object]] = answer.json()["calls"]
+        return calls
+
+    def last_seq(self) -> int:
+        answer = httpx.get(f"{self.root}/_sim/calls", params={"since": 2**62}, timeout=10)
+        return int(answer.json()["last_seq"])
+
+    def make_disabled_streams(self, count: int, threads: int = 8) -> list[str]:
+        from worker.fastpix.client import FastPixClient
+
+        def make(_: int) -> str:
+            with FastPixClient(self.base_url, TOKEN_ID, SECRET) as api:
+                ids = []
+                for _ in range(count // threads + 1):
+                    stream_id = api.create_stream().stream_id
+                    api.disable_stream(stream_id)
+                    ids.append(stream_id)
+                return ids
+
+        with ThreadPoolExecutor(threads) as pool:
+            made = [s for batch in pool.map(make, range(threads)) for s in batch]
+        return made[:count]
+
+    def disable(self, stream_ids: Sequence[str], threads: int = 8) -> None:
+        from worker.fastpix.client import FastPixClient
+
+        def run(part: Sequence[str]) -> None:
+            with FastPixClient(self.base_url, TOKEN_ID, SECRET) as api:
+                for stream_id in part:
+                    api.disable_stream(stream_id)
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, [stream_ids[i::threads] for i in range(threads)]))
+
+
+@contextmanager
+def simulator(workdir: Path) -> Iterator[Simulator]:
+    port = free_port()
+    env = base_env(FASTPIX_ACCESS_TOKEN_ID=TOKEN_ID, FASTPIX_SECRET_KEY=SECRET)
+    argv = [str(BIN / "onair"), "simulator", "--port", str(port), "--connect-delay", "0"]
+    argv += ["--state-file", str(workdir / "simulator.json")]
+    proc = Proc("simulator", argv, env, workdir / "simulator.log")
+    root = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{root}/_sim/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    with running(proc):
+        wait_for("the simulator", answers, 20, [proc])
+        yield Simulator(
+            proc,
+            root,
+            {
+                "FASTPIX_API_URL": f"{root}/v1",
+                "FASTPIX_ACCESS_TOKEN_ID": TOKEN_ID,
+                "FASTPIX_SECRET_KEY": SECRET,
+            },
+        )
+
+
+@contextmanager
+def workspace(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=f"onair-bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def arrival(call: dict[str, object]) -> datetime:
+    return datetime.fromisoformat(str(call["time"])).astimezone(UTC)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def lateness_summary(late_ms: Sequence[float]) -> dict[str, float]:
+    return {
+        "n": len(late_ms),
+        "p50_ms": round(statistics.median(late_ms), 2) if late_ms else float("nan"),
+        "p99_ms": round(percentile(late_ms, 99), 2),
+        "max_ms": round(max(late_ms), 2) if late_ms else float("nan"),
+        "earliest_ms": round(min(late_ms), 2) if late_ms else float("nan"),
+    }
+
+
+def emit(title: str, row: dict[str, object]) -> None:
+    """One line a human can read, then the same as JSON for tools."""
+    print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    print("JSON " + json.dumps({"benchmark": title, **row}), flush=True)
+
+
+def backends_from_argv(argv: Sequence[str]) -> list[str]:
+    names = [a for a in argv if a in ("embedded", "postgres")]
+    return names or ["embedded", "postgres"]
