@@ -223,7 +223,8 @@ def _group_disables(stream: str, group: OffGroup, busy: list[Busy]) -> list[Plan
                     kind=ActionKind.DISABLE,
                     due=stretch.end,
                     deadline=deadline,
-                    reason=f"disable after broadcast #{last.id} ends inside off-hours #{rule.id}",
+                    reason=f"disable after {_slot_label(last)} ends inside off-hours #{rule.id}"
+                    + (" (the booking overrode them)" if last.organiser else ""),
                 )
             )
     return [a for a in actions if _owed(a, group.rule_at(a.due_at).created_at)]
@@ -269,7 +270,11 @@ def iso(instant: datetime) -> str:
 
 def _describe_broadcast(spec: BroadcastSpec) -> str:
     title = f" {spec.title!r}" if spec.title else ""
-    return f"broadcast #{spec.id}{title} ({_span(spec.starts_at, spec.ends_at)})"
+    return f"{_slot_label(spec)}{title} ({_span(spec.starts_at, spec.ends_at)})"
+
+
+def _slot_label(spec: BroadcastSpec) -> str:
+    return f"booking #{spec.id} by {spec.organiser}" if spec.organiser else f"broadcast #{spec.id}"
 
 
 def _span(start: datetime, end: datetime) -> str:

@@ -80,6 +80,8 @@ class BroadcastSpec:
     metadata: Mapping[str, Any] | str | None = None
     reconnect_window: int | None = None
     created_at: datetime | None = None
+    # The organiser's name when the row is a booking (plans say whose booking overrides off-hours).
+    organiser: str | None = None
 
     @classmethod
     def from_row(cls, row: BroadcastRow) -> BroadcastSpec:

@@ -20,11 +20,12 @@ from sqlalchemy import (
     Text,
     func,
     literal_column,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.engine.default import DefaultExecutionContext
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from worker.store.types import UTCDateTime
@@ -188,6 +189,13 @@ class Broadcast(Base):
     reconnect_window: Mapped[int | None] = mapped_column(Integer)
     organiser_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisers.id"))
     series_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("broadcast_series.id"))
+    # Read-only, loaded with the row: who booked it (plans and conflict messages name them).
+    organiser_name: Mapped[str | None] = column_property(
+        select(Organiser.name)
+        .where(Organiser.id == organiser_id)
+        .correlate_except(Organiser)
+        .scalar_subquery()
+    )
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # NULL: cancelled by a person (or not cancelled); set when onair cancelled it (a series edit).
     cancel_reason: Mapped[str | None] = mapped_column(Text)

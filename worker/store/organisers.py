@@ -1,0 +1,104 @@
+"""Organisers: the people who book slots, each with their own API token.
+
+A token is `secrets.token_urlsafe(32)` (256 random bits), shown once when the organiser is created;
+only its sha256 hex is stored. A salt or a slow hash guards guessable secrets such as passwords; a
+random 256-bit token cannot be guessed, so a plain sha256 is enough and lets a lookup stay cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.store.models import Organiser
+
+TOKEN_BYTES = 32
+NAME_MAX_CHARS = 255
+
+
+class OrganiserError(ValueError):
+    """An organiser cannot be created, found or revoked; the message says why."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_name(name: str) -> str:
+    """The name as stored (surrounding blanks removed), or OrganiserError saying what is wrong."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise OrganiserError("organiser name is empty")
+    if len(cleaned) > NAME_MAX_CHARS:
+        raise OrganiserError(f"organiser name has {len(cleaned)} characters; at most {NAME_MAX_CHARS}")
+    if any(unicodedata.category(ch).startswith("C") for ch in cleaned):
+        raise OrganiserError("organiser name contains control characters")
+    return cleaned
+
+
+def create_organiser(session: Session, name: str, *, now: datetime) -> tuple[Organiser, str]:
+    """Add an organiser; returns the row and its plaintext token, which is not kept anywhere."""
+    cleaned = check_name(name)
+    existing = find_organiser(session, cleaned)
+    if existing is not None:
+        state = " (revoked)" if existing.revoked_at is not None else ""
+        raise OrganiserError(f"organiser {cleaned!r} already exists{state}: pick another name")
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    row = Organiser(name=cleaned, token_hash=hash_token(token), created_at=now)
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def authenticate(session: Session, token: str) -> Organiser | None:
+    """The active organiser this token belongs to, or None (unknown token, or organiser revoked)."""
+    if not token:
+        return None
+    presented = hash_token(token)
+    found: Organiser | None = None
+    # Every stored hash is compared, in constant time each, so timing says nothing about the token.
+    for row in session.scalars(select(Organiser)):
+        if hmac.compare_digest(presented, row.token_hash):
+            found = row
+    if found is None or found.revoked_at is not None:
+        return None
+    return found
+
+
+def find_organiser(session: Session, name: str) -> Organiser | None:
+    return session.scalars(select(Organiser).where(Organiser.name == name.strip())).first()
+
+
+def require_organiser(session: Session, name: str) -> Organiser:
+    """The active organiser of this name, or OrganiserError naming the fix."""
+    row = find_organiser(session, name)
+    if row is None:
+        raise OrganiserError(f"no organiser named {name.strip()!r} (see `onair organiser list`)")
+    if row.revoked_at is not None:
+        raise OrganiserError(f"organiser {row.name!r} was revoked at {row.revoked_at.isoformat()}")
+    return row
+
+
+def list_organisers(session: Session, *, include_revoked: bool = True) -> list[Organiser]:
+    query = select(Organiser).order_by(Organiser.name)
+    if not include_revoked:
+        query = query.where(Organiser.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def revoke_organiser(session: Session, name: str, *, now: datetime) -> Organiser:
+    """Revoke an organiser: their token stops working at once. Their bookings stay."""
+    row = find_organiser(session, name)
+    if row is None:
+        raise OrganiserError(f"no organiser named {name.strip()!r} (see `onair organiser list`)")
+    if row.revoked_at is not None:
+        raise OrganiserError(f"organiser {row.name!r} was already revoked at {row.revoked_at.isoformat()}")
+    row.revoked_at = now
+    session.flush()
+    return row
