@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +33,7 @@ class Proc:
     env: dict[str, str]
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+
     def start(self) -> Proc:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
             self.popen = subprocess.Popen(
@@ -129,6 +131,29 @@ def migrate(database_url: str) -> None:
         store_migrate.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def onair_run_proc(env: dict[str, str], log_dir: Path, suffix: str = "") -> Proc:
+    """`onair run`: worker and beat under onair's own supervisor (what users run)."""
+    return Proc(f"onair-run{suffix}", [onair_bin(), "run"], env, log_dir / f"onair-run{suffix}.log")
+
+
+def last_tick(engine: sa.Engine) -> datetime | None:
+    """When a dispatcher tick last ran (beat sent it and a worker ran it), from scheduler_state."""
+    value = scalar(engine, "SELECT value FROM scheduler_state WHERE key = 'last_tick_at'")
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def wait_ticking(
+    engine: sa.Engine, procs: tuple[Proc, ...], *, after: datetime | None = None, timeout: float = 60.0
+) -> datetime:
+    """Wait until the scheduler has ticked (after `after`, if given): beat and a worker are both up."""
+    return wait_for(
+        "the scheduler's first tick",
+        lambda: (t if (t := last_tick(engine)) and (after is None or t > after) else None),
+        timeout,
+        procs,
+    )
 
 
 def scalar(engine: sa.Engine, sql: str, **params: object) -> object:

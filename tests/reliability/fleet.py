@@ -1,0 +1,194 @@
+"""A fleet of disabled simulator streams, each with one broadcast whose enable falls due in a window,
+and the count of what happened to them: the simulator's call log says which calls changed a stream,
+the ledger says what onair recorded. Shared by the fault tests.
+
+"One effect" means one call that changed the stream's status in the simulator (status_before !=
+status_after): a dropped answer after the server did the work still counts, a refused call does not.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from tests.integration.simulator_fixture import Simulator
+from worker.fastpix.client import FastPixClient
+from worker.simulator.control import CallRecord
+from worker.store.types import to_sqlite_text
+
+CHANGING = ("enable", "disable", "finish", "delete")
+SETTLED = ("succeeded", "failed", "skipped", "missed", "superseded", "cancelled")
+
+
+def arrival(call: CallRecord) -> datetime:
+    return datetime.fromisoformat(call.time).astimezone(UTC)
+
+
+def sql_time(engine: sa.Engine, when: datetime) -> object:
+    """A bind value for a timestamp in plain SQL (SQLite keeps UTC text, PostgreSQL a timestamptz)."""
+    return to_sqlite_text(when) if engine.dialect.name == "sqlite" else when
+
+
+def disabled_streams(simulator: Simulator, count: int) -> list[str]:
+    """`count` new streams on the simulator, all disabled (what an enable must change)."""
+
+    def one(_: int) -> str:
+        with FastPixClient(simulator.base_url, *simulator.credentials) as api:
+            stream_id = api.create_stream().stream_id
+            api.disable_stream(stream_id)
+            return stream_id
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def schedule_enables(
+    engine: sa.Engine,
+    streams: list[str],
+    first_due: datetime,
+    spread: timedelta,
+    slot: timedelta = timedelta(minutes=30),
+) -> dict[str, datetime]:
+    """One broadcast per stream (lead 0), starts spread evenly over `spread` from `first_due`, written
+    in plain SQL as an operator would. The enable is due at the start; its deadline is the end."""
+    step = spread / max(1, len(streams) - 1) if len(streams) > 1 else timedelta(0)
+    due = {stream: first_due + step * i for i, stream in enumerate(streams)}
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO streams (stream_id, status, last_seen_at) VALUES (:s, 'disabled', :t)"),
+            [{"s": s, "t": sql_time(engine, now)} for s in streams],
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO broadcasts (stream_id, starts_at, ends_at, lead_seconds) VALUES (:s, :a, :b, 0)"
+            ),
+            [
+                {"s": s, "a": sql_time(engine, at), "b": sql_time(engine, at + slot)}
+                for s, at in due.items()
+            ],
+        )
+    return due
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    id: int
+    stream_id: str
+    state: str
+    outcome: str | None
+    last_error: str | None
+    attempts: int
+    due_at: datetime
+    deadline_at: datetime
+
+
+def enable_rows(engine: sa.Engine, streams: Iterable[str]) -> dict[str, ActionRow]:
+    wanted = set(streams)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, stream_id, state, outcome, last_error, attempts, due_at, deadline_at "
+                "FROM actions WHERE kind = 'enable'"
+            )
+        ).all()
+    found: dict[str, ActionRow] = {}
+    for r in rows:
+        if r.stream_id in wanted:
+            due, deadline = (
+                v if isinstance(v, datetime) else datetime.fromisoformat(v).replace(tzinfo=UTC)
+                for v in (r.due_at, r.deadline_at)
+            )
+            found[r.stream_id] = ActionRow(
+                r.id, r.stream_id, r.state, r.outcome, r.last_error, r.attempts, due, deadline
+            )
+    return found
+
+
+def all_settled(engine: sa.Engine, streams: list[str]) -> bool:
+    rows = enable_rows(engine, streams)
+    return len(rows) == len(streams) and all(r.state in SETTLED for r in rows.values())
+
+
+def event_count(engine: sa.Engine, event: str, action_ids: Iterable[int] | None = None) -> int:
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.text("SELECT action_id FROM action_events WHERE event = :e"), {"e": event})]
+    if action_ids is None:
+        return len(ids)
+    wanted = set(action_ids)
+    return sum(1 for i in ids if i in wanted)
+
+
+@dataclass
+class Tally:
+    """What happened to each stream's enable, from the simulator's log and the ledger."""
+
+    fault: str
+    calls: dict[str, list[CallRecord]]
+    rows: dict[str, ActionRow]
+    effects: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def take(cls, fault: str, simulator: Simulator, engine: sa.Engine, streams: list[str], since: int) -> Tally:
+        wanted = set(streams)
+        calls: dict[str, list[CallRecord]] = {s: [] for s in streams}
+        for call in simulator.calls(since):
+            if call.stream_id in wanted:
+                calls[call.stream_id].append(call)
+        tally = cls(fault, calls, enable_rows(engine, streams))
+        for stream, log in calls.items():
+            tally.effects[stream] = sum(
+                1 for c in log if c.endpoint in CHANGING and c.status_before != c.status_after
+            )
+        return tally
+
+    def exactly_once(self) -> list[str]:
+        return [s for s in self.calls if self.effects[s] == 1 and self._row_state(s) == "succeeded"]
+
+    def with_reason(self) -> list[str]:
+        return [
+            s
+            for s in self.calls
+            if self.effects[s] == 0 and self._row_state(s) in ("failed", "missed") and self.rows[s].outcome
+        ]
+
+    def _row_state(self, stream: str) -> str | None:
+        row = self.rows.get(stream)
+        return row.state if row else None
+
+    def summary(self, **extra: object) -> str:
+        doubled = sum(1 for s in self.calls if self.effects[s] > 1)
+        once, reasoned = len(self.exactly_once()), len(self.with_reason())
+        lost = len(self.calls) - once - reasoned - doubled
+        extras = "".join(f", {k}={v}" for k, v in extra.items())
+        return (
+            f"[fault: {self.fault}] actions={len(self.calls)} exactly_once={once} "
+            f"recorded_reason={reasoned} doubled={doubled} lost_or_unexplained={lost}{extras}"
+        )
+
+    def offenders(self, limit: int = 5) -> str:
+        bad = [
+            s for s in self.calls if s not in set(self.exactly_once()) | set(self.with_reason())
+        ][:limit]
+        lines = []
+        for s in bad:
+            row = self.rows.get(s)
+            state = f"{row.state} ({row.outcome}; {row.last_error})" if row else "no ledger row"
+            log = ", ".join(
+                f"{c.endpoint}:{c.http_status}:{c.status_before}->{c.status_after}" for c in self.calls[s]
+            )
+            lines.append(f"  {s[:8]}: effects={self.effects[s]} ledger={state} calls=[{log}]")
+        return "\n".join(lines)
+
+    def assert_no_loss_no_double(self, **extra: object) -> str:
+        """Every action had exactly one effect or ended failed/missed with a reason; print the count."""
+        line = self.summary(**extra)
+        print(line)
+        explained = set(self.exactly_once()) | set(self.with_reason())
+        assert len(explained) == len(self.calls), f"{line}\n{self.offenders()}"
+        return line
