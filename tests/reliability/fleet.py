@@ -117,7 +117,8 @@ def all_settled(engine: sa.Engine, streams: list[str]) -> bool:
 
 def event_count(engine: sa.Engine, event: str, action_ids: Iterable[int] | None = None) -> int:
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(sa.text("SELECT action_id FROM action_events WHERE event = :e"), {"e": event})]
+        query = sa.text("SELECT action_id FROM action_events WHERE event = :e")
+        ids = [r[0] for r in conn.execute(query, {"e": event})]
     if action_ids is None:
         return len(ids)
     wanted = set(action_ids)
@@ -134,7 +135,9 @@ class Tally:
     effects: Counter[str] = field(default_factory=Counter)
 
     @classmethod
-    def take(cls, fault: str, simulator: Simulator, engine: sa.Engine, streams: list[str], since: int) -> Tally:
+    def take(
+        cls, fault: str, simulator: Simulator, engine: sa.Engine, streams: list[str], since: int
+    ) -> Tally:
         wanted = set(streams)
         calls: dict[str, list[CallRecord]] = {s: [] for s in streams}
         for call in simulator.calls(since):

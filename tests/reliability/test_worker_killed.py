@@ -17,7 +17,6 @@ import pytest
 
 from tests.harness import celery_proc, migrate, running, scheduler_env, wait_for, wait_ticking
 from tests.integration.simulator_fixture import Simulator
-from tests.reliability.conftest import RedisServer
 from tests.reliability.fleet import Tally, all_settled, disabled_streams, event_count, schedule_enables
 from worker.store.db import make_engine
 
