@@ -10,6 +10,7 @@ from worker.domain.planner import DEFAULT_LOOKBACK, plan
 from worker.domain.specs import BroadcastSpec, OffHoursSpec
 from worker.domain.types import Source
 from worker.service.runtime import Runtime
+from worker.service.series import materialise_series
 from worker.store import ledger, schedules
 from worker.store.db import transaction
 from worker.store.models import Broadcast, OffHours
@@ -68,6 +69,8 @@ def plan_tick(rt: Runtime) -> PlanReport:
     horizon = timedelta(hours=rt.settings.horizon_hours)
     lookback = DEFAULT_LOOKBACK
     with transaction(rt.engine) as session:
+        series_horizon = timedelta(days=rt.settings.series_horizon_days)
+        materialise_series(session, now, series_horizon, schedules.known_stream_ids(session))
         broadcasts = schedules.load_broadcasts(session, now - lookback - _MARGIN, now + horizon + _MARGIN)
         rules = schedules.load_off_hours(session)
         known = schedules.known_stream_ids(session)

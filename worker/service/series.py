@@ -1,0 +1,281 @@
+"""The series materialiser: turns each recurring broadcast into real `broadcasts` rows (series_id set),
+one per occurrence, for a window ahead, so the planner and the no-overlap rule treat occurrences like
+every other broadcast. Runs at the start of every planner tick, in the tick's transaction.
+
+Per series, idempotently (docs/lifecycle.md, "Recurring broadcasts"):
+
+- Occurrences starting in (now, now + horizon + 1 day] are inserted if missing; at most MAX_AHEAD at
+  a time, so a minutely rule does not write half a million rows.
+- An occurrence is looked up by (series_id, starts_at) among live rows AND rows a person cancelled: a
+  cancelled occurrence is an exception to the series, never re-created. Rows onair cancelled itself
+  (cancel_reason set) do not count, so an edit that brings an occurrence back re-creates it.
+- Rows whose slot has begun (slot_starts_at <= now) are never touched: past and running occurrences
+  stay as they were. A not-yet-begun row that the series no longer produces is cancelled; one whose
+  start still stands but whose end, lead, title, metadata or reconnect window changed is updated in
+  place (the planner then re-plans its actions under the same keys); one on another stream is
+  cancelled and inserted afresh.
+- An occurrence that would overlap another slot is skipped; the series' invalid_reason names it and
+  what it collides with, and the next pass tries again.
+- A cancelled series cancels its rows whose slot has not begun. An invalid series (bad cron, unknown
+  zone...) gets its reasons in invalid_reason and its rows are left as they are.
+
+It is cheap when nothing changed: a series is skipped when the fingerprint of its columns equals the
+one stored at its last pass and its rows reach at least `horizon` ahead, so edits made with plain SQL
+are noticed too, and each series is otherwise revisited about once a day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from worker.domain.series import Occurrence, SeriesSpec, check_series, nth_firing, occurrences
+from worker.domain.specs import unknown_stream_reason
+from worker.store import occurrences as store
+from worker.store.models import Broadcast, BroadcastSeries
+
+MAX_AHEAD = 1000
+REFRESH = timedelta(days=1)
+CANCELLED = "cancelled"
+COLLISIONS_NAMED = 3
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass
+class SeriesReport:
+    checked: int = 0
+    inserted: int = 0
+    updated: int = 0
+    cancelled: int = 0
+    collisions: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated or self.cancelled)
+
+
+def series_spec(row: BroadcastSeries) -> SeriesSpec:
+    return SeriesSpec(
+        id=row.id,
+        stream_id=row.stream_id,
+        cron=row.cron,
+        timezone=row.timezone,
+        duration=timedelta(seconds=row.duration_seconds),
+        starts_from=row.starts_from,
+        until=row.until,
+        occurrence_limit=row.occurrence_limit,
+        skip_dates=row.skip_dates,
+        lead=timedelta(seconds=row.lead_seconds),
+        title=row.title,
+        metadata=row.metadata_json,
+        reconnect_window=row.reconnect_window,
+    )
+
+
+def fingerprint(row: BroadcastSeries) -> str:
+    """A hash of every column that shapes the series' rows; CANCELLED once it is cancelled."""
+    if row.cancelled_at is not None:
+        return CANCELLED
+    shaping = [
+        row.stream_id,
+        row.cron,
+        row.timezone,
+        row.duration_seconds,
+        row.lead_seconds,
+        row.title,
+        row.metadata_json,
+        row.reconnect_window,
+        row.starts_from.isoformat(),
+        row.until.isoformat() if row.until else None,
+        row.occurrence_limit,
+        row.skip_dates,
+        row.organiser_id,
+    ]
+    return hashlib.sha256(json.dumps(shaping).encode()).hexdigest()
+
+
+def is_due(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:
+    """Whether the series needs a pass: it changed, or its rows no longer reach `horizon` ahead."""
+    if row.materialized_fingerprint != fingerprint(row):
+        return True
+    if row.cancelled_at is not None:
+        return False
+    until, at = row.materialized_until, row.materialized_at
+    if until is None or at is None:
+        return True
+    if until >= now + horizon:
+        return False
+    capped = until < at + horizon
+    # A capped pass covered fewer than `horizon`: extend when half of what it covered has gone by.
+    return not capped or now >= at + (until - at) / 2
+
+
+def materialise_series(
+    session: Session, now: datetime, horizon: timedelta, known_streams: Collection[str]
+) -> SeriesReport:
+    """One pass over every series that needs one. Call inside a write transaction."""
+    report = SeriesReport()
+    for candidate in store.candidate_series(session, CANCELLED):
+        if not is_due(candidate, now, horizon):
+            continue
+        row = store.lock_series(session, candidate.id)
+        if row is None or not is_due(row, now, horizon):
+            continue
+        report.checked += 1
+        if row.cancelled_at is not None:
+            report.cancelled += store.cancel_future(
+                session, row.id, now=now, reason=f"series #{row.id} cancelled"
+            )
+            store.record_materialised(session, row.id, {"materialized_fingerprint": CANCELLED})
+            continue
+        spec = series_spec(row)
+        reasons = check_series(spec)
+        if spec.stream_id not in known_streams:
+            reasons.insert(0, unknown_stream_reason(spec.stream_id))
+        if reasons:
+            # Rows already there stay: a typo in an edit must not cancel a year of broadcasts.
+            store.record_materialised(
+                session, row.id, {"invalid_reason": "; ".join(reasons), "materialized_fingerprint": None}
+            )
+            continue
+        _Pass(session, row, spec, now, horizon, report).run()
+    return report
+
+
+class _Pass:
+    """One materialisation pass over one valid, live series."""
+
+    def __init__(
+        self,
+        session: Session,
+        row: BroadcastSeries,
+        spec: SeriesSpec,
+        now: datetime,
+        horizon: timedelta,
+        report: SeriesReport,
+    ) -> None:
+        self.session, self.row, self.spec, self.now, self.report = session, row, spec, now, report
+        self.horizon = horizon
+        self.collisions: list[str] = []
+
+    def run(self) -> None:
+        first = self.now + _TICK
+        window_end = self.now + self.horizon + REFRESH
+        cap = nth_firing(replace(self.spec, starts_from=max(first, self.spec.starts_from)), MAX_AHEAD + 1)
+        if cap is not None and cap < window_end:
+            window_end = cap
+        existing = store.future_rows(self.session, self.row.id, self.now)
+        compare_end = max([window_end, *(r.starts_at + _TICK for r in existing)])
+        wanted = {o.start_utc: o for o in occurrences(self.spec, first, compare_end)}
+        live = {r.starts_at: r for r in existing if r.cancelled_at is None}
+        kept_by_person = {r.starts_at for r in existing if r.cancelled_at is not None}
+
+        stale = [r.id for start, r in live.items() if start not in wanted and self._not_begun(r)]
+        self.report.cancelled += store.cancel_rows(
+            self.session, stale, now=self.now, reason=f"series #{self.row.id} edited: no longer an occurrence"
+        )
+        for start, occurrence in wanted.items():
+            if start in kept_by_person:
+                continue
+            current = live.get(start)
+            if current is not None:
+                self._reconcile(current, occurrence)
+            elif start < window_end:
+                self._insert(occurrence)
+        store.record_materialised(
+            self.session,
+            self.row.id,
+            {
+                "materialized_fingerprint": fingerprint(self.row),
+                "materialized_until": window_end,
+                "materialized_at": self.now,
+                "invalid_reason": self._collision_reason(),
+            },
+        )
+        self.report.collisions.extend(self.collisions)
+
+    def _not_begun(self, row: Broadcast) -> bool:
+        return row.slot_starts_at > self.now
+
+    def _values(self, occurrence: Occurrence) -> dict[str, Any]:
+        return {
+            "stream_id": self.spec.stream_id,
+            "ends_at": occurrence.end_utc,
+            "lead_seconds": self.row.lead_seconds,
+            "title": self.row.title,
+            "metadata_json": self.row.metadata_json,
+            "reconnect_window": self.row.reconnect_window,
+            "organiser_id": self.row.organiser_id,
+        }
+
+    def _insert(self, occurrence: Occurrence) -> None:
+        values = {
+            **self._values(occurrence),
+            "series_id": self.row.id,
+            "starts_at": occurrence.start_utc,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+        if self._collides(occurrence):
+            return
+        try:
+            store.insert_row(self.session, values)
+        except store.Refused as exc:
+            self._note(occurrence, f"refused by the database ({exc})")
+            return
+        self.report.inserted += 1
+
+    def _reconcile(self, current: Broadcast, occurrence: Occurrence) -> None:
+        if not self._not_begun(current):
+            return  # under way or over: left as it ran
+        values = self._values(occurrence)
+        differs = {k: v for k, v in values.items() if getattr(current, k) != v}
+        if not differs:
+            return
+        if "stream_id" in differs or self._collides(occurrence, not_id=current.id):
+            reason = f"series #{self.row.id} edited: replaced"
+            self.report.cancelled += store.cancel_rows(
+                self.session, [current.id], now=self.now, reason=reason
+            )
+            if "stream_id" in differs:
+                self._insert(occurrence)
+            return
+        try:
+            store.update_row(self.session, current.id, {**differs, "updated_at": self.now})
+        except store.Refused as exc:
+            self._note(occurrence, f"refused by the database ({exc})")
+            return
+        self.report.updated += 1
+
+    def _collides(self, occurrence: Occurrence, *, not_id: int | None = None) -> bool:
+        slot_start = occurrence.start_utc - timedelta(seconds=self.row.lead_seconds)
+        found = store.blocker(
+            self.session, self.spec.stream_id, slot_start, occurrence.end_utc, not_id=not_id
+        )
+        if found is None:
+            return False
+        self._note(occurrence, f"overlaps {found.describe()}")
+        return True
+
+    def _note(self, occurrence: Occurrence, why: str) -> None:
+        local = occurrence.start_utc.astimezone(ZoneInfo(self.spec.timezone))
+        self.collisions.append(f"{local.isoformat(sep=' ', timespec='minutes')} {why}")
+
+    def _collision_reason(self) -> str | None:
+        if not self.collisions:
+            return None
+        named = "; ".join(self.collisions[:COLLISIONS_NAMED])
+        more = len(self.collisions) - COLLISIONS_NAMED
+        count = len(self.collisions)
+        return (
+            f"{count} occurrence{'s' if count != 1 else ''} not scheduled because "
+            f"{'they overlap' if count != 1 else 'it overlaps'} another slot: {named}"
+            + (f" (and {more} more)" if more > 0 else "")
+        )
