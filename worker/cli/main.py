@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from worker.cli import db, demo, doctor, run, simulator, streams
+from worker.cli.book import book_app, organiser_app
 from worker.cli.schedule import broadcast_app, offhours_app
 from worker.cli.timeline import history, plan
 
@@ -17,6 +18,8 @@ app = typer.Typer(
 app.add_typer(streams.app, name="streams")
 app.add_typer(broadcast_app, name="broadcast")
 app.add_typer(offhours_app, name="offhours")
+app.add_typer(book_app, name="book")
+app.add_typer(organiser_app, name="organiser")
 app.command("plan")(plan)
 app.command("history")(history)
 app.add_typer(db.app, name="db")

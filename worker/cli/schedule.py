@@ -55,6 +55,7 @@ from worker.service.sync import stream_name
 from worker.store.db import transaction
 from worker.store.models import Action, Broadcast, OffHours, Stream
 from worker.store.schedules import MAX_SPAN, upsert_stream
+from worker.store.slots import SlotConflict, insert_slot
 
 broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_args_is_help=True)
 offhours_app = typer.Typer(
@@ -117,7 +118,7 @@ def add(
             )
             _check_broadcast_input(spec, now, allow_past)
             found = register_stream_if_needed(engine, stream)
-        with transaction(engine) as session:
+        with output.reporting(SlotConflict), transaction(engine) as session:
             if found is not None:
                 found.save(session, now)
             row = Broadcast(
@@ -131,8 +132,7 @@ def add(
                 created_at=now,
                 updated_at=now,
             )
-            session.add(row)
-            session.flush()
+            insert_slot(session, row)
             broadcast_id = row.id
         replan(settings, engine)
         saved = _load(engine, broadcast_id)

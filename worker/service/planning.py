@@ -49,6 +49,7 @@ def broadcast_spec(row: Broadcast) -> BroadcastSpec:
         metadata=row.metadata_json,
         reconnect_window=row.reconnect_window,
         created_at=row.created_at,
+        organiser=row.organiser_name,
     )
 
 

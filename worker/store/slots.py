@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from worker.store.models import DEFAULT_LEAD_SECONDS, Broadcast, Organiser
+from worker.store.models import DEFAULT_LEAD_SECONDS, Broadcast
 
 NO_OVERLAP_CONSTRAINT = "ex_broadcasts_no_overlap"
 SQLITE_OVERLAP_MESSAGE = "slot overlaps another slot on this stream"
@@ -112,7 +112,7 @@ def _refuse_conflicts(
 ) -> None:
     conflicts = find_conflicts(session, stream_id, start, end, exclude_id=exclude_id)
     if conflicts:
-        raise conflict_naming(session, conflicts)
+        raise conflict_naming(conflicts)
 
 
 def _write_or_conflict(
@@ -136,7 +136,7 @@ def _write_or_conflict(
         # Another writer's slot won the race (or was written by plain SQL): name it if it is there.
         conflicts = find_conflicts(session, stream_id, start, end, exclude_id=exclude_id)
         if conflicts:
-            raise conflict_naming(session, conflicts) from None
+            raise conflict_naming(conflicts) from None
         raise SlotConflict(f"{SQLITE_OVERLAP_MESSAGE} (lead included)") from None
     except BaseException:
         savepoint.rollback()
@@ -152,17 +152,16 @@ def is_overlap_refusal(error: IntegrityError) -> bool:
     return SQLITE_OVERLAP_MESSAGE in str(error.orig)
 
 
-def conflict_naming(session: Session, conflicts: Sequence[Broadcast]) -> SlotConflict:
-    organisers = _organiser_names(session, {c.organiser_id for c in conflicts if c.organiser_id is not None})
-    named = ", ".join(describe_slot(c, organisers.get(c.organiser_id or 0)) for c in conflicts[:MAX_NAMED])
+def conflict_naming(conflicts: Sequence[Broadcast]) -> SlotConflict:
+    named = ", ".join(describe_slot(c) for c in conflicts[:MAX_NAMED])
     more = f" and {len(conflicts) - MAX_NAMED} more" if len(conflicts) > MAX_NAMED else ""
     return SlotConflict(f"overlaps {named}{more} (lead included)", [c.id for c in conflicts])
 
 
-def describe_slot(row: Broadcast, organiser: str | None = None) -> str:
+def describe_slot(row: Broadcast) -> str:
     """`broadcast #12 'Morning show' 2026-12-01 09:55 to 11:00 UTC`, saying who booked it or its series."""
     if row.organiser_id is not None:
-        kind = f"booking #{row.id} by {organiser or f'organiser #{row.organiser_id}'}"
+        kind = f"booking #{row.id} by {row.organiser_name or f'organiser #{row.organiser_id}'}"
     elif row.series_id is not None:
         kind = f"occurrence #{row.id} of series #{row.series_id}"
     else:
@@ -177,9 +176,3 @@ def show_span(start: datetime, end: datetime) -> str:
     if start.date() == end.date():
         return f"{start:%Y-%m-%d} {start.strftime(clock)} to {end.strftime(clock)} UTC"
     return f"{start:%Y-%m-%d} {start.strftime(clock)} to {end:%Y-%m-%d} {end.strftime(clock)} UTC"
-
-
-def _organiser_names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(session.execute(select(Organiser.id, Organiser.name).where(Organiser.id.in_(ids))).tuples())

@@ -1,0 +1,283 @@
+"""`onair book ...` and `onair organiser ...`: organisers book slots on shared streams.
+
+A booking is a broadcasts row with its organiser set, so the planner treats it like any broadcast
+(and it overrides off-hours the same way). No two slots on a stream overlap, lead included: the
+database refuses it, and the refusal names the slot in the way. Inputs are checked before anything is
+written, the planner runs at once after a change, and errors are one `error:` line with exit 1.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from worker.cli import output
+from worker.cli.schedule import (
+    _actions_of,
+    _check_broadcast_input,
+    _load,
+    _say_plan,
+    broadcast_json,
+    broadcast_status,
+    cancel_outcome,
+    register_stream_if_needed,
+)
+from worker.cli.timeline import AsJson, TzOption, action_json, open_store, replan, stream_names
+from worker.cli.timeparse import (
+    BadInput,
+    display_zone,
+    iso_utc,
+    parse_duration,
+    parse_instant,
+    show_duration,
+    show_instant,
+)
+from worker.clock import SystemClock
+from worker.domain.specs import BroadcastSpec
+from worker.domain.types import Source
+from worker.store.db import transaction
+from worker.store.models import Broadcast, Organiser
+from worker.store.organisers import (
+    OrganiserError,
+    create_organiser,
+    find_organiser,
+    list_organisers,
+    require_organiser,
+    revoke_organiser,
+)
+from worker.store.slots import SlotConflict, insert_slot
+
+book_app = typer.Typer(help="Organisers' bookings of slots on shared streams.", no_args_is_help=True)
+organiser_app = typer.Typer(help="The people who book slots, each with an API token.", no_args_is_help=True)
+
+BookingId = Annotated[int, typer.Argument(help="The booking id (from `onair book list`).")]
+OrganiserName = Annotated[str, typer.Argument(help="The organiser's name, e.g. 'Jazz Club'.")]
+
+
+@book_app.command("add")
+def add(
+    stream: Annotated[str, typer.Option("--stream", help="The FastPix stream id.")],
+    start: Annotated[str, typer.Option(help="Start: ISO 8601 with offset, or local time with --tz.")],
+    end: Annotated[str, typer.Option(help="End, in the same forms as --start.")],
+    organiser: Annotated[str, typer.Option("--organiser", help="Who books it (`onair organiser add`).")],
+    title: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    lead: Annotated[
+        str | None,
+        typer.Option(
+            help="Enable this long before the start, e.g. 10m (default ONAIR_DEFAULT_LEAD_SECONDS)."
+        ),
+    ] = None,
+    tz: TzOption = None,
+    allow_past: Annotated[bool, typer.Option("--allow-past", help="Accept a start in the past.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Book [START - lead, END) on a stream for an organiser, unless it overlaps another slot."""
+    now = SystemClock().now()
+    with open_store() as (settings, engine):
+        with output.reporting(BadInput, OrganiserError):
+            zone = display_zone(tz)
+            starts_at = parse_instant(start, tz, what="start")
+            ends_at = parse_instant(end, tz, what="end")
+            lead_time = (
+                parse_duration(lead, what="lead", allow_zero=True)
+                if lead is not None
+                else timedelta(seconds=settings.default_lead_seconds)
+            )
+            spec = BroadcastSpec(
+                id=0, stream_id=stream, starts_at=starts_at, ends_at=ends_at, lead=lead_time, title=title
+            )
+            _check_broadcast_input(spec, now, allow_past)
+            with transaction(engine, immediate=False) as session:
+                organiser_id = require_organiser(session, organiser).id
+            found = register_stream_if_needed(engine, stream)
+        with output.reporting(SlotConflict), transaction(engine) as session:
+            if found is not None:
+                found.save(session, now)
+            row = insert_slot(
+                session,
+                Broadcast(
+                    stream_id=stream,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    lead_seconds=int(lead_time.total_seconds()),
+                    title=title,
+                    organiser_id=organiser_id,
+                    created_at=now,
+                    updated_at=now,
+                ),
+            )
+            booking_id = row.id
+        replan(settings, engine)
+        saved = _load(engine, booking_id)
+        actions = _actions_of(engine, booking_id)
+    if quiet:
+        output.info(str(booking_id))
+    elif as_json:
+        output.print_json({**booking_json(saved), "actions": [action_json(a) for a in actions]})
+    else:
+        output.info(
+            f"booking {booking_id} added for {saved.organiser_name}: stream {stream}, "
+            f"{show_instant(starts_at, zone)} to {show_instant(ends_at, zone)}, "
+            f"enable {show_duration(lead_time.total_seconds())} before"
+        )
+        _say_plan(saved, actions, zone)
+
+
+@book_app.command("list")
+def list_bookings(
+    organiser: Annotated[str | None, typer.Option("--organiser", help="Only this organiser's.")] = None,
+    stream: Annotated[str | None, typer.Option("--stream", help="Only this stream.")] = None,
+    include_all: Annotated[bool, typer.Option("--all", help="Include ended and cancelled bookings.")] = False,
+    tz: TzOption = None,
+    as_json: AsJson = False,
+) -> None:
+    """List upcoming and running bookings."""
+    now = SystemClock().now()
+    with open_store() as (_, engine), output.reporting(BadInput, OrganiserError):
+        zone = display_zone(tz)
+        query = (
+            select(Broadcast)
+            .where(Broadcast.organiser_id.is_not(None))
+            .order_by(Broadcast.starts_at, Broadcast.id)
+        )
+        if stream is not None:
+            query = query.where(Broadcast.stream_id == stream)
+        if not include_all:
+            query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
+        with transaction(engine, immediate=False) as session:
+            if organiser is not None:
+                query = query.where(Broadcast.organiser_id == _organiser_id(session, organiser))
+            rows = list(session.scalars(query))
+            names = stream_names(session)
+    if as_json:
+        output.print_json([booking_json(row) for row in rows])
+        return
+    output.print_table(
+        ("id", "organiser", "stream", "start", "end", "lead", "title", "status"),
+        (
+            (
+                row.id,
+                row.organiser_name,
+                names.get(row.stream_id) or row.stream_id,
+                show_instant(row.starts_at, zone),
+                show_instant(row.ends_at, zone),
+                show_duration(row.lead_seconds),
+                row.title,
+                broadcast_status(row, now),
+            )
+            for row in rows
+        ),
+        title=f"{len(rows)} booking{'s' if len(rows) != 1 else ''}",
+    )
+
+
+@book_app.command("cancel")
+def cancel(booking_id: BookingId) -> None:
+    """Cancel a booking; its slot is free at once and its pending actions are cancelled."""
+    now = SystemClock().now()
+    with open_store() as (settings, engine):
+        with output.reporting(BadInput):
+            row = _load(engine, booking_id)
+            if row.organiser_id is None:
+                raise BadInput(f"broadcast {booking_id} is not a booking: use `onair broadcast cancel`")
+        if row.cancelled_at is not None:
+            output.info(f"booking {booking_id} was already cancelled at {row.cancelled_at.isoformat()}")
+            return
+        with transaction(engine) as session:
+            session.execute(
+                update(Broadcast)
+                .where(Broadcast.id == booking_id, Broadcast.cancelled_at.is_(None))
+                .values(cancelled_at=now, updated_at=now)
+            )
+        cancelled, running = cancel_outcome(engine, Source.BROADCAST, booking_id, settings)
+    output.info(
+        f"booking {booking_id} of {row.organiser_name} cancelled; "
+        f"{cancelled} planned action{'' if cancelled == 1 else 's'} cancelled"
+    )
+    if running:
+        output.info(f"{running} action{'' if running == 1 else 's'} already under way will run to its end")
+
+
+def booking_json(row: Broadcast) -> dict[str, Any]:
+    return {**broadcast_json(row), "organiser": row.organiser_name, "organiser_id": row.organiser_id}
+
+
+def _organiser_id(session: Session, name: str) -> int:
+    row = find_organiser(session, name)
+    if row is None:
+        raise OrganiserError(f"no organiser named {name.strip()!r} (see `onair organiser list`)")
+    return row.id
+
+
+# -- organisers --------------------------------------------------------------------------------------
+
+
+@organiser_app.command("add")
+def add_organiser(
+    name: OrganiserName,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the token.")] = False,
+) -> None:
+    """Add an organiser and print their API token, once: only its hash is stored."""
+    now = SystemClock().now()
+    with open_store() as (_, engine), output.reporting(OrganiserError), transaction(engine) as session:
+        row, token = create_organiser(session, name, now=now)
+        saved_name = row.name
+    if quiet:
+        output.info(token)
+        return
+    output.info(f"organiser {saved_name!r} added. Their API token (it cannot be shown again; keep it safe):")
+    output.info(token)
+
+
+@organiser_app.command("list")
+def list_all(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Include revoked organisers.")] = False,
+    tz: TzOption = None,
+    as_json: AsJson = False,
+) -> None:
+    """List organisers (never their tokens)."""
+    with open_store() as (_, engine):
+        with output.reporting(BadInput):
+            zone = display_zone(tz)
+        with transaction(engine, immediate=False) as session:
+            rows = list_organisers(session, include_revoked=include_revoked)
+    if as_json:
+        output.print_json([organiser_json(row) for row in rows])
+        return
+    output.print_table(
+        ("id", "name", "created", "status"),
+        (
+            (
+                row.id,
+                row.name,
+                show_instant(row.created_at, zone),
+                "active" if row.revoked_at is None else f"revoked {show_instant(row.revoked_at, zone)}",
+            )
+            for row in rows
+        ),
+        title=f"{len(rows)} organiser{'s' if len(rows) != 1 else ''}",
+    )
+
+
+@organiser_app.command("revoke")
+def revoke(name: OrganiserName) -> None:
+    """Revoke an organiser's token at once; their bookings stay (cancel them with `onair book cancel`)."""
+    now = SystemClock().now()
+    with open_store() as (_, engine), output.reporting(OrganiserError), transaction(engine) as session:
+        row = revoke_organiser(session, name, now=now)
+        saved_name = row.name
+    output.info(f"organiser {saved_name!r} revoked: their token no longer works")
+
+
+def organiser_json(row: Organiser) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": iso_utc(row.created_at),
+        "revoked_at": iso_utc(row.revoked_at),
+    }
