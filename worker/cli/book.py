@@ -8,7 +8,6 @@ written, the planner runs at once after a change, and errors are one `error:` li
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -18,7 +17,6 @@ from sqlalchemy.orm import Session
 from worker.cli import output
 from worker.cli.schedule import (
     _actions_of,
-    _check_broadcast_input,
     _load,
     _say_plan,
     broadcast_json,
@@ -26,18 +24,10 @@ from worker.cli.schedule import (
     cancel_outcome,
     register_stream_if_needed,
 )
+from worker.cli.slot_input import read_slot, slot_row
 from worker.cli.timeline import AsJson, TzOption, action_json, open_store, replan, stream_names
-from worker.cli.timeparse import (
-    BadInput,
-    display_zone,
-    iso_utc,
-    parse_duration,
-    parse_instant,
-    show_duration,
-    show_instant,
-)
+from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_duration, show_instant
 from worker.clock import SystemClock
-from worker.domain.specs import BroadcastSpec
 from worker.domain.types import Source
 from worker.store.db import transaction
 from worker.store.models import Broadcast, Organiser
@@ -81,36 +71,24 @@ def add(
     with open_store() as (settings, engine):
         with output.reporting(BadInput, OrganiserError):
             zone = display_zone(tz)
-            starts_at = parse_instant(start, tz, what="start")
-            ends_at = parse_instant(end, tz, what="end")
-            lead_time = (
-                parse_duration(lead, what="lead", allow_zero=True)
-                if lead is not None
-                else timedelta(seconds=settings.default_lead_seconds)
+            spec = read_slot(
+                stream,
+                start,
+                end,
+                tz=tz,
+                lead=lead,
+                default_lead_seconds=settings.default_lead_seconds,
+                now=now,
+                allow_past=allow_past,
+                title=title,
             )
-            spec = BroadcastSpec(
-                id=0, stream_id=stream, starts_at=starts_at, ends_at=ends_at, lead=lead_time, title=title
-            )
-            _check_broadcast_input(spec, now, allow_past)
             with transaction(engine, immediate=False) as session:
                 organiser_id = require_organiser(session, organiser).id
             found = register_stream_if_needed(engine, stream)
         with output.reporting(SlotConflict), transaction(engine) as session:
             if found is not None:
                 found.save(session, now)
-            row = insert_slot(
-                session,
-                Broadcast(
-                    stream_id=stream,
-                    starts_at=starts_at,
-                    ends_at=ends_at,
-                    lead_seconds=int(lead_time.total_seconds()),
-                    title=title,
-                    organiser_id=organiser_id,
-                    created_at=now,
-                    updated_at=now,
-                ),
-            )
+            row = insert_slot(session, slot_row(spec, now=now, organiser_id=organiser_id))
             booking_id = row.id
         replan(settings, engine)
         saved = _load(engine, booking_id)
@@ -122,8 +100,8 @@ def add(
     else:
         output.info(
             f"booking {booking_id} added for {saved.organiser_name}: stream {stream}, "
-            f"{show_instant(starts_at, zone)} to {show_instant(ends_at, zone)}, "
-            f"enable {show_duration(lead_time.total_seconds())} before"
+            f"{show_instant(spec.starts_at, zone)} to {show_instant(spec.ends_at, zone)}, "
+            f"enable {show_duration(spec.lead.total_seconds())} before"
         )
         _say_plan(saved, actions, zone)
 
