@@ -16,6 +16,7 @@ from worker.domain.series import (
     SeriesSpec,
     check_series,
     format_skip_dates,
+    next_occurrences,
     nth_firing,
     occurrences,
     parse_skip_dates,
@@ -268,3 +269,17 @@ def test_occurrences_are_increasing_bounded_unskipped_and_split_stable(
         assert len(everything) <= limit
     split = min(window_start + timedelta(hours=split_hours), window_end)
     assert occurrences(spec, window_start, split) + occurrences(spec, split, window_end) == found
+
+
+def test_next_occurrences_look_ahead_as_far_as_needed() -> None:
+    weekly = series("30 1 * * SUN", NEW_YORK)
+    assert [o.start_utc for o in next_occurrences(weekly, utc(2026, 10, 26), 2)] == [
+        utc(2026, 11, 1, 5, 30),
+        utc(2026, 11, 8, 6, 30),
+    ]
+    leap = series("0 12 29 2 *", occurrence_limit=2)
+    assert [o.start_utc for o in next_occurrences(leap, utc(2026, 1, 1), 3)] == [
+        utc(2028, 2, 29, 12),
+        utc(2032, 2, 29, 12),
+    ]
+    assert next_occurrences(leap, utc(2032, 2, 29, 12), 3) == []

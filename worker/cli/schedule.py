@@ -9,6 +9,7 @@ Tables show times in the operator's zone with the offset; JSON carries ISO 8601 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Any
@@ -72,8 +73,10 @@ BroadcastId = Annotated[int, typer.Argument(help="The broadcast id (from `onair 
 @broadcast_app.command("add")
 def add(
     stream: StreamOption,
-    start: Annotated[str, typer.Option(help="Start: ISO 8601 with offset, or local time with --tz.")],
-    end: Annotated[str, typer.Option(help="End, in the same forms as --start.")],
+    start: Annotated[
+        str | None, typer.Option(help="Start: ISO 8601 with offset, or local time with --tz.")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="End, in the same forms as --start.")] = None,
     lead: Annotated[
         str | None,
         typer.Option(
@@ -92,11 +95,52 @@ def add(
     allow_past: Annotated[bool, typer.Option("--allow-past", help="Accept a start in the past.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")] = False,
     as_json: AsJson = False,
+    cron: Annotated[
+        str | None,
+        typer.Option(help="Recurring: when each occurrence starts, e.g. '0 19 * * MON-FRI', in --tz."),
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Recurring: length of each occurrence, e.g. 90m.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Recurring: last day (YYYY-MM-DD, in --tz) or time of an occurrence.")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(min=1, help="Recurring: at most this many occurrences.")
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option(help="Recurring: skip this local date (YYYY-MM-DD); repeatable.")
+    ] = None,
 ) -> None:
-    """Schedule a broadcast: enable the stream `lead` before START, finish it at END."""
+    """Schedule a broadcast: enable the stream `lead` before START, finish it at END. With --cron and
+    --duration instead of --start/--end, a recurring broadcast (see `onair series --help`)."""
+    recurring = {"--cron": cron, "--duration": duration, "--until": until, "--count": count, "--skip": skip}
+    if cron is not None or (start is None and end is None):
+        from worker.cli.series import add_series  # series.py builds on this module
+
+        with output.reporting(BadInput):
+            _one_form(start, end, recurring)
+        assert cron is not None
+        add_series(
+            stream=stream,
+            cron=cron,
+            duration=duration,
+            tz=tz,
+            until=until,
+            count=count,
+            skip=skip,
+            lead=lead,
+            title=title,
+            metadata=metadata,
+            reconnect_window=reconnect_window,
+            as_json=as_json,
+        )
+        return
     now = SystemClock().now()
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
+            _one_form(start, end, recurring)
+            assert start is not None and end is not None
             zone = display_zone(tz)
             starts_at = parse_instant(start, tz, what="start")
             ends_at = parse_instant(end, tz, what="end")
@@ -147,6 +191,30 @@ def add(
             f"{show_instant(ends_at, zone)}, enable {show_duration(lead_time.total_seconds())} before"
         )
         _say_plan(saved, actions, zone)
+
+
+def _one_form(start: str | None, end: str | None, recurring: Mapping[str, object]) -> None:
+    """A one-off broadcast (--start/--end) or a recurring one (--cron/--duration), never a mix."""
+    given = [name for name, value in recurring.items() if value]
+    if recurring["--cron"] is not None:
+        mixed = [name for name, value in (("--start", start), ("--end", end)) if value is not None]
+        if mixed:
+            raise BadInput(
+                f"{' and '.join(mixed)} {'is' if len(mixed) == 1 else 'are'} for a one-off broadcast, "
+                "--cron for a recurring one: give one form"
+            )
+        return
+    if start is None and end is None:
+        raise BadInput(
+            "give --start and --end for a one-off broadcast, or --cron and --duration for a recurring one"
+        )
+    if start is None or end is None:
+        raise BadInput(
+            "a one-off broadcast needs both --start and --end "
+            f"(missing {'--start' if start is None else '--end'})"
+        )
+    if given:
+        raise BadInput(f"{', '.join(given)}: only for a recurring broadcast; add --cron, or drop them")
 
 
 def _check_broadcast_input(spec: BroadcastSpec, now: datetime, allow_past: bool) -> None:
@@ -200,6 +268,9 @@ def list_broadcasts(
         with transaction(engine, immediate=False) as session:
             rows = list(session.scalars(query))
             names = stream_names(session)
+        from worker.cli.series import load_series, print_series  # series.py builds on this module
+
+        series, _ = load_series(engine, include_all=include_all)
     if as_json:
         output.print_json([broadcast_json(row) for row in rows])
         return
@@ -213,12 +284,15 @@ def list_broadcasts(
                 show_instant(row.ends_at, zone),
                 show_duration(row.lead_seconds),
                 row.title,
-                broadcast_status(row, now),
+                broadcast_status(row, now) + (f" (series {row.series_id})" if row.series_id else ""),
             )
             for row in rows
         ),
         title=f"{len(rows)} broadcast{'s' if len(rows) != 1 else ''}",
     )
+    series = [s for s in series if stream is None or s.stream_id == stream]
+    if series:
+        print_series(series, names, now)
 
 
 @broadcast_app.command("show")
@@ -350,6 +424,7 @@ def broadcast_json(row: Broadcast) -> dict[str, Any]:
         "cancelled_at": iso_utc(row.cancelled_at),
         "invalid_reason": row.invalid_reason,
         "created_at": iso_utc(row.created_at),
+        "series_id": row.series_id,
     }
 
 

@@ -180,3 +180,18 @@ def _firings(cron: str, tz_name: str, start: datetime) -> Iterator[datetime]:
             return
         cursor = following
         chunk = min(chunk * 2, _LARGEST_CHUNK)
+
+
+def next_occurrences(spec: SeriesSpec, after: datetime, count: int) -> list[Occurrence]:
+    """The first `count` occurrences starting strictly after `after` (fewer if the series ends),
+    found by looking ahead in growing windows rather than expanding a whole year of a minutely rule."""
+    start = ensure_utc(after) + _TICK
+    span = _FIRST_CHUNK
+    found: list[Occurrence] = []
+    last = last_firing(spec)
+    while len(found) < count:
+        found = occurrences(spec, start, start + span)
+        if (last is not None and start + span > last) or span > _LARGEST_CHUNK * 50:
+            break
+        span *= 4
+    return found[:count]
