@@ -7,6 +7,7 @@ import typer
 from worker.cli import db, demo, doctor, run, simulator, streams
 from worker.cli.book import book_app, organiser_app
 from worker.cli.schedule import broadcast_app, offhours_app
+from worker.cli.series import series_app
 from worker.cli.timeline import history, plan
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.add_typer(streams.app, name="streams")
 app.add_typer(broadcast_app, name="broadcast")
 app.add_typer(offhours_app, name="offhours")
+app.add_typer(series_app, name="series")
 app.add_typer(book_app, name="book")
 app.add_typer(organiser_app, name="organiser")
 app.command("plan")(plan)
