@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.config import fastpix_settings
-from worker.service.context import current_action
+from worker.service.context import current_action, stream_of
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # A FastPix stream key or SRT secret: 32 hex characters, `k`, then the 32-hex stream id.
@@ -49,6 +49,9 @@ class ContextFilter(logging.Filter):
                 record.action_id = scope.action_id
             if getattr(record, "stream_id", None) is None:
                 record.stream_id = scope.stream_id
+        action_id = getattr(record, "action_id", None)
+        if isinstance(action_id, int) and getattr(record, "stream_id", None) is None:
+            record.stream_id = stream_of(action_id)
         message = record.getMessage()
         clean = redact(message)
         if clean != message or record.args:
@@ -76,6 +79,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class RedactingFormatter(logging.Formatter):
+    """Keeps another formatter's layout (Celery's colours, its task prefix) and scrubs the result,
+    tracebacks included."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
+
+
 def install(logger: logging.Logger, log_format: str) -> None:
     """Give every handler of `logger` onair's filter, and the JSON formatter when asked for."""
     for handler in logger.handlers:
@@ -83,6 +98,8 @@ def install(logger: logging.Logger, log_format: str) -> None:
             handler.addFilter(ContextFilter())
         if log_format == "json":
             handler.setFormatter(JsonFormatter())
+        elif not isinstance(handler.formatter, RedactingFormatter | JsonFormatter):
+            handler.setFormatter(RedactingFormatter(handler.formatter))
 
 
 def configure_cli(log_format: str, level: int = logging.WARNING) -> None:

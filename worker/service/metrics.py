@@ -38,7 +38,7 @@ RETRIES = Counter(
 )
 LATENESS = Histogram(
     "onair_action_lateness_seconds",
-    "Start of an action's first FastPix call minus its due time (first attempt only).",
+    "Start of an action's act call (PUT/PATCH) minus its due time, first attempt only.",
     ["kind"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
     registry=REGISTRY,
@@ -65,8 +65,9 @@ def observe_call(call: CallRecord, now: datetime | None = None) -> None:
     status = "error" if call.status_code is None else str(call.status_code)
     API_LATENCY.labels(endpoint_label(call.path), call.method, status).observe(seconds)
     scope = current_action()
-    if scope is not None and scope.attempt == 1 and not scope.first_call_seen:
-        scope.first_call_seen = True
+    # Lateness is that of the effect: the act (PUT/PATCH), not the state check read just before it.
+    if scope is not None and scope.attempt == 1 and call.method != "GET" and not scope.act_seen:
+        scope.act_seen = True
         started = (now or datetime.now(UTC)) - timedelta(seconds=seconds)
         LATENESS.labels(scope.kind).observe(max(0.0, (started - scope.due_at).total_seconds()))
 
