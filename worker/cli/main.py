@@ -9,6 +9,7 @@ from worker.cli.book import book_app, organiser_app
 from worker.cli.schedule import broadcast_app, offhours_app
 from worker.cli.series import series_app
 from worker.cli.timeline import history, plan
+from worker.service.logs import configure_cli_logging
 
 app = typer.Typer(
     name="onair",
@@ -16,6 +17,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _logging() -> None:
+    """Runs FastPix live streams on schedule, unattended."""
+    configure_cli_logging()
+
+
 app.add_typer(streams.app, name="streams")
 app.add_typer(broadcast_app, name="broadcast")
 app.add_typer(offhours_app, name="offhours")

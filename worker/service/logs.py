@@ -111,3 +111,17 @@ def configure_cli(log_format: str, level: int = logging.WARNING) -> None:
         root.addHandler(handler)
         root.setLevel(level)
     install(root, log_format)
+
+
+def configure_cli_logging() -> None:
+    """The `onair` command's logging, per ONAIR_LOG_FORMAT. A bad setting is left for the command
+    that needs it to report; logging falls back to text."""
+    from pydantic import ValidationError
+
+    from worker.config import onair_settings
+
+    try:
+        log_format = onair_settings().log_format
+    except ValidationError:
+        log_format = "text"
+    configure_cli(log_format)
