@@ -1,0 +1,135 @@
+"""Rows as the API shows them, to one caller: their own bookings in full, everyone else's as "busy".
+
+Another organiser's name or title never leaves here: a slot that is not the caller's shows only its
+times, and an action that is not for the caller's booking gets a neutral reason (the planner's own
+reasons name bookings and their organisers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.api.schemas import ActionOut, BookingOut, BusySlot, FreeSlot
+from worker.api.times import iso_z, local_iso
+from worker.domain.types import Source
+from worker.store.models import Action, Broadcast
+
+_NEUTRAL_REASONS = {
+    (Source.BROADCAST.value, "enable"): "enable before a slot on this stream",
+    (Source.BROADCAST.value, "update"): "apply a slot's stream settings at its start",
+    (Source.BROADCAST.value, "finish"): "finish a slot at its end",
+    (Source.OFF_HOURS.value, "disable"): "disable the stream for off-hours",
+    (Source.OFF_HOURS.value, "enable"): "enable the stream when off-hours end",
+}
+
+
+def status_of(row: Broadcast, now: datetime) -> str:
+    if row.cancelled_at is not None:
+        return "cancelled"
+    if row.ends_at <= now:
+        return "ended"
+    return "on_air" if row.starts_at <= now else "scheduled"
+
+
+def busy_slot(row: Broadcast, caller_id: int, zone: tzinfo | None) -> BusySlot:
+    mine = row.organiser_id == caller_id
+    return BusySlot(
+        start=iso_z(row.slot_starts_at),
+        end=iso_z(row.ends_at),
+        start_local=local_iso(row.slot_starts_at, zone),
+        end_local=local_iso(row.ends_at, zone),
+        mine=mine,
+        booking_id=row.id if mine else None,
+        title=row.title if mine else None,
+    )
+
+
+def free_slot(start: datetime, end: datetime, zone: tzinfo | None) -> FreeSlot:
+    return FreeSlot(
+        start=iso_z(start), end=iso_z(end), start_local=local_iso(start, zone), end_local=local_iso(end, zone)
+    )
+
+
+def action_out(
+    row: Action, caller_id: int, owners: Mapping[int, int | None], zone: tzinfo | None
+) -> ActionOut:
+    is_booking = row.source == Source.BROADCAST.value and row.source_id is not None
+    mine = is_booking and row.source_id is not None and owners.get(row.source_id) == caller_id
+    reason = row.reason if mine else _NEUTRAL_REASONS.get((row.source, row.kind), f"{row.kind} the stream")
+    return ActionOut(
+        id=row.id,
+        due_at=iso_z(row.due_at),
+        due_at_local=local_iso(row.due_at, zone),
+        kind=row.kind,
+        stream_id=row.stream_id,
+        state=row.state,
+        reason=reason,
+        mine=mine,
+        booking_id=row.source_id if mine else None,
+    )
+
+
+def owners_of(session: Session, actions: Iterable[Action]) -> dict[int, int | None]:
+    """Who booked each broadcast these actions come from (None for an ops broadcast)."""
+    ids = {a.source_id for a in actions if a.source == Source.BROADCAST.value and a.source_id is not None}
+    if not ids:
+        return {}
+    query = select(Broadcast.id, Broadcast.organiser_id).where(Broadcast.id.in_(ids))
+    return dict(session.execute(query).tuples())
+
+
+def actions_of(session: Session, booking_ids: list[int]) -> dict[int, list[Action]]:
+    """Each booking's actions in the ledger, earliest first."""
+    grouped: dict[int, list[Action]] = {i: [] for i in booking_ids}
+    if not booking_ids:
+        return grouped
+    query = (
+        select(Action)
+        .where(Action.source == Source.BROADCAST.value, Action.source_id.in_(booking_ids))
+        .order_by(Action.due_at, Action.sequence, Action.id)
+    )
+    for action in session.scalars(query):
+        assert action.source_id is not None
+        grouped[action.source_id].append(action)
+    return grouped
+
+
+def booking_out(row: Broadcast, actions: list[Action], zone: tzinfo | None, now: datetime) -> BookingOut:
+    assert row.organiser_id is not None
+    owners = {row.id: row.organiser_id}
+    return BookingOut(
+        id=row.id,
+        stream_id=row.stream_id,
+        start=iso_z(row.starts_at),
+        end=iso_z(row.ends_at),
+        slot_start=iso_z(row.slot_starts_at),
+        start_local=local_iso(row.starts_at, zone),
+        end_local=local_iso(row.ends_at, zone),
+        lead_seconds=row.lead_seconds,
+        title=row.title,
+        status=status_of(row, now),
+        cancelled_at=iso_z(row.cancelled_at) if row.cancelled_at is not None else None,
+        created_at=iso_z(row.created_at),
+        actions=[action_out(a, row.organiser_id, owners, zone) for a in actions],
+    )
+
+
+def free_between(
+    busy: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The gaps in [start, end) not covered by any busy interval (which may overlap or stick out)."""
+    gaps: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for busy_start, busy_end in sorted(busy):
+        if busy_start > cursor:
+            gaps.append((cursor, min(busy_start, end)))
+        cursor = max(cursor, busy_end)
+        if cursor >= end:
+            break
+    if cursor < end:
+        gaps.append((cursor, end))
+    return [(a, b) for a, b in gaps if a < b]
