@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from worker.cli import db, demo, doctor, run, simulator, streams
+from worker.cli.api import api
 from worker.cli.book import book_app, organiser_app
 from worker.cli.schedule import broadcast_app, offhours_app
 from worker.cli.series import series_app
@@ -38,6 +39,7 @@ app.command("simulator")(simulator.simulator)
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
 app.command("doctor")(doctor.doctor)
+app.command("api")(api)
 
 
 if __name__ == "__main__":
