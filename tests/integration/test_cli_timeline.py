@@ -104,7 +104,9 @@ def test_plan_shows_what_happens_when_in_the_operators_zone(onair: Onair) -> Non
     assert local(start - timedelta(minutes=5), BERLIN) in onair.ok("plan", "--tz", "Europe/Berlin").stdout
 
     plan = onair.json("plan", "--tz", "Asia/Kolkata")
-    assert set(plan) == {"now", "until", "last_planned_at", "actions", "invalid_schedules"}
+    assert set(plan) == {
+        "now", "until", "timezone", "last_planned_at", "actions", "streams", "invalid_schedules"
+    }  # fmt: skip
     assert plan["last_planned_at"] is not None and plan["invalid_schedules"] == []
     dues = [a["due_at"] for a in plan["actions"]]
     assert dues == sorted(dues)

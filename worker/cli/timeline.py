@@ -7,6 +7,7 @@ JSON carries ISO 8601 UTC so scripts read the same text on every machine.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta, tzinfo
@@ -19,6 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from worker.cli import output
+from worker.cli.agenda import Agenda, build_agenda
+from worker.cli.agenda_view import agenda_calendar, print_agenda, streams_json
 from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_instant
 from worker.clock import SystemClock
 from worker.config import FastPixSettings, OnairSettings
@@ -35,6 +38,7 @@ TzOption = Annotated[
     typer.Option("--tz", help="IANA zone for local times in and out (default: this machine's zone)."),
 ]
 UNDER_WAY = (ActionState.PENDING.value, ActionState.CLAIMED.value)
+DEFAULT_PLAN_HOURS = 24.0
 
 
 @contextmanager
@@ -120,59 +124,57 @@ def _stream_label(stream_id: str, names: dict[str, str]) -> str:
 
 
 def plan(
-    hours: Annotated[float, typer.Option(help="How far ahead to look.", min=0)] = 24.0,
+    hours: Annotated[
+        float | None, typer.Option(help="How far ahead to look, in hours (default 24).", min=0)
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(help="How far ahead to look, in days (instead of --hours).", min=0)
+    ] = None,
     stream: Annotated[str | None, typer.Option("--stream", help="Only this stream.")] = None,
     tz: TzOption = None,
     as_json: AsJson = False,
+    ics_to: Annotated[
+        str | None,
+        typer.Option(
+            "--ics",
+            metavar="FILE",
+            help="Write the slots and off-hours windows as iCalendar to FILE (`-` for stdout).",
+        ),
+    ] = None,
 ) -> None:
-    """What will happen, when, to which stream, and why: the ledger's pending and running actions."""
+    """Per stream: broadcasts, bookings, series occurrences, off-hours windows (and the slots that
+    override them), and every action that will run, when and why."""
     now = SystemClock().now()
-    until = now + timedelta(hours=hours)
+    with output.reporting(BadInput):
+        span = _span(hours, days)
+        if as_json and ics_to is not None:
+            raise BadInput("give one of --json and --ics")
+    until = now + span
     with open_store() as (_, engine):
         with output.reporting(BadInput):
             zone = display_zone(tz)
-        query = (
-            select(Action)
-            .where(Action.state.in_(UNDER_WAY), Action.due_at <= until)
-            .order_by(Action.due_at, Action.sequence, Action.id)
-        )
-        if stream is not None:
-            query = query.where(Action.stream_id == stream)
         with transaction(engine, immediate=False) as session:
-            rows = list(session.scalars(query))
+            agenda = build_agenda(session, now, until, stream)
             names = stream_names(session)
             invalid = _invalid_schedules(session, stream)
             last_plan = schedules.get_state(session, "last_plan_at")
+    if ics_to is not None:
+        _write_ics(agenda, ics_to)
+        return
     if as_json:
         output.print_json(
             {
                 "now": iso_utc(now),
                 "until": iso_utc(until),
+                "timezone": str(zone),
                 "last_planned_at": last_plan,
-                "actions": [action_json(row, names) for row in rows],
+                "actions": [action_json(row, names) for row in agenda.ledger_actions],
+                "streams": streams_json(agenda),
                 "invalid_schedules": invalid,
             }
         )
         return
-    output.print_table(
-        ("due", "kind", "stream", "deadline", "state", "attempts", "reason", "id"),
-        (
-            (
-                show_instant(row.due_at, zone),
-                row.kind,
-                _stream_label(row.stream_id, names),
-                show_instant(row.deadline_at, zone),
-                row.state
-                if row.attempts == 0
-                else f"{row.state} (retry {show_instant(row.next_attempt_at, zone)})",
-                row.attempts,
-                row.reason,
-                row.id,
-            )
-            for row in rows
-        ),
-        title=f"{len(rows)} action{'s' if len(rows) != 1 else ''} in the next {hours:g} h",
-    )
+    print_agenda(agenda, zone, _span_words(span))
     if invalid:
         output.print_table(
             ("schedule", "id", "stream", "why it is not planned"),
@@ -181,6 +183,33 @@ def plan(
         )
     if last_plan is None:
         output.info("the planner has never run on this database: start the scheduler (`onair run`)")
+
+
+def _span(hours: float | None, days: float | None) -> timedelta:
+    if hours is not None and days is not None:
+        raise BadInput("give --hours or --days, not both")
+    if days is not None:
+        return timedelta(days=days)
+    return timedelta(hours=DEFAULT_PLAN_HOURS if hours is None else hours)
+
+
+def _span_words(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours / 24:g} days" if hours >= 48 and hours % 24 == 0 else f"{hours:g} h"
+
+
+def _write_ics(agenda: Agenda, target: str) -> None:
+    text = agenda_calendar(agenda)
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        with open(target, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as exc:
+        output.fail(f"cannot write {target}: {exc.strerror or exc}")
+    events = text.count("BEGIN:VEVENT")
+    output.info(f"wrote {events} event{'' if events == 1 else 's'} to {target}")
 
 
 def _invalid_schedules(session: Session, stream: str | None) -> list[dict[str, Any]]:
