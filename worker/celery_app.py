@@ -60,6 +60,9 @@ def beat_schedule(settings: OnairSettings) -> dict[str, dict[str, Any]]:
 def make_celery(settings: OnairSettings | None = None) -> Celery:
     settings = settings or onair_settings()
     url, transport_options = broker_options(settings)
+    data_dir = Path(settings.data_dir).resolve()
+    # Beat keeps its schedule file here; without the folder it dies at start, on every restart.
+    data_dir.mkdir(parents=True, exist_ok=True)
     app = Celery("onair", include=["worker.tasks"])
     app.conf.update(
         broker_url=url,
@@ -85,7 +88,7 @@ def make_celery(settings: OnairSettings | None = None) -> Celery:
         enable_utc=True,
         beat_schedule=beat_schedule(settings),
         beat_max_loop_interval=settings.tick_seconds,
-        beat_schedule_filename=str(Path(settings.data_dir).resolve() / "celerybeat-schedule"),
+        beat_schedule_filename=str(data_dir / "celerybeat-schedule"),
     )
     return app
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from tests.harness import Proc, wait_for
 from tests.integration.simulator_fixture import Simulator
 from worker.fastpix.client import FastPixClient
 from worker.simulator.control import CallRecord
@@ -113,6 +114,12 @@ def enable_rows(engine: sa.Engine, streams: Iterable[str]) -> dict[str, ActionRo
 def all_settled(engine: sa.Engine, streams: list[str]) -> bool:
     rows = enable_rows(engine, streams)
     return len(rows) == len(streams) and all(r.state in SETTLED for r in rows.values())
+
+
+def wait_settled(
+    engine: sa.Engine, streams: list[str], procs: tuple[Proc, ...], after: str, timeout: float = 90.0
+) -> None:
+    wait_for(f"every enable to settle after {after}", lambda: all_settled(engine, streams), timeout, procs)
 
 
 def event_count(engine: sa.Engine, event: str, action_ids: Iterable[int] | None = None) -> int:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import celery_proc, migrate, running, scheduler_env, wait_for, wait_ticking
+from tests.harness import celery_proc, migrate, running, scheduler_env, wait_ticking
 from tests.integration.simulator_fixture import Simulator
-from tests.reliability.fleet import Tally, all_settled, disabled_streams, event_count, schedule_enables
+from tests.reliability.fleet import Tally, disabled_streams, event_count, schedule_enables, wait_settled
 from worker.store.db import make_engine
 
 pytestmark = pytest.mark.processes
@@ -61,7 +61,7 @@ def test_kill_9_worker_mid_flight_every_action_exactly_once(
         landed = len(simulator.calls(since, endpoint="enable"))
         time.sleep(1.0)
         worker.start()
-        wait_for("every enable to settle after the restart", lambda: all_settled(engine, streams), 90, procs)
+        wait_settled(engine, streams, procs, "the worker's restart")
 
     tally = Tally.take(f"SIGKILL of the worker ({backend})", simulator, engine, streams, since)
     ids = [r.id for r in tally.rows.values()]
