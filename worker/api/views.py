@@ -79,7 +79,7 @@ def owners_of(session: Session, actions: Iterable[Action]) -> dict[int, int | No
     if not ids:
         return {}
     query = select(Broadcast.id, Broadcast.organiser_id).where(Broadcast.id.in_(ids))
-    return dict(session.execute(query).tuples())
+    return {row_id: owner for row_id, owner in session.execute(query)}
 
 
 def actions_of(session: Session, booking_ids: list[int]) -> dict[int, list[Action]]:
