@@ -8,7 +8,6 @@ Tables show times in the operator's zone with the offset; JSON carries ISO 8601 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -21,6 +20,8 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from worker.cli import output
+from worker.cli.slot_input import TITLE_MAX_CHARS as TITLE_MAX_CHARS  # series.py reads it here
+from worker.cli.slot_input import read_slot, slot_row
 from worker.cli.timeline import (
     AsJson,
     TzOption,
@@ -35,7 +36,6 @@ from worker.cli.timeparse import (
     display_zone,
     iso_utc,
     parse_duration,
-    parse_instant,
     parse_metadata_pairs,
     show_duration,
     show_instant,
@@ -44,9 +44,7 @@ from worker.clock import SystemClock
 from worker.config import FastPixSettings, MissingSetting, OnairSettings
 from worker.domain.recurrence import next_fire_after, validate_cron, validate_timezone
 from worker.domain.specs import (
-    BroadcastSpec,
     OffHoursSpec,
-    check_broadcast,
     check_off_hours,
     parse_metadata,
 )
@@ -55,7 +53,7 @@ from worker.fastpix import ApiError, FastPixClient, FastPixError, InvalidRequest
 from worker.service.sync import stream_name
 from worker.store.db import transaction
 from worker.store.models import Action, Broadcast, OffHours, Stream
-from worker.store.schedules import MAX_SPAN, upsert_stream
+from worker.store.schedules import upsert_stream
 from worker.store.slots import SlotConflict, insert_slot
 
 broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_args_is_help=True)
@@ -63,7 +61,6 @@ offhours_app = typer.Typer(
     help="Recurring off-hours windows during which streams are disabled.", no_args_is_help=True
 )
 
-TITLE_MAX_CHARS = 255
 ACTION_COLUMNS = ("id", "due", "kind", "deadline", "state", "attempts", "reason / outcome")
 
 StreamOption = Annotated[str, typer.Option("--stream", help="The FastPix stream id.")]
@@ -142,40 +139,24 @@ def add(
             _one_form(start, end, recurring)
             assert start is not None and end is not None
             zone = display_zone(tz)
-            starts_at = parse_instant(start, tz, what="start")
-            ends_at = parse_instant(end, tz, what="end")
-            lead_time = (
-                parse_duration(lead, what="lead", allow_zero=True)
-                if lead is not None
-                else timedelta(seconds=settings.default_lead_seconds)
-            )
-            pairs = parse_metadata_pairs(metadata)
-            spec = BroadcastSpec(
-                id=0,
-                stream_id=stream,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                lead=lead_time,
+            spec = read_slot(
+                stream,
+                start,
+                end,
+                tz=tz,
+                lead=lead,
+                default_lead_seconds=settings.default_lead_seconds,
+                now=now,
+                allow_past=allow_past,
                 title=title,
-                metadata=pairs,
+                metadata=parse_metadata_pairs(metadata),
                 reconnect_window=reconnect_window,
             )
-            _check_broadcast_input(spec, now, allow_past)
             found = register_stream_if_needed(engine, stream)
         with output.reporting(SlotConflict), transaction(engine) as session:
             if found is not None:
                 found.save(session, now)
-            row = Broadcast(
-                stream_id=stream,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                lead_seconds=int(lead_time.total_seconds()),
-                title=title,
-                metadata_json=json.dumps(pairs, sort_keys=True) if pairs else None,
-                reconnect_window=reconnect_window,
-                created_at=now,
-                updated_at=now,
-            )
+            row = slot_row(spec, now=now)
             insert_slot(session, row)
             broadcast_id = row.id
         replan(settings, engine)
@@ -187,8 +168,8 @@ def add(
         output.print_json({**broadcast_json(saved), "actions": [action_json(a) for a in actions]})
     else:
         output.info(
-            f"broadcast {broadcast_id} added: stream {stream}, {show_instant(starts_at, zone)} to "
-            f"{show_instant(ends_at, zone)}, enable {show_duration(lead_time.total_seconds())} before"
+            f"broadcast {broadcast_id} added: stream {stream}, {show_instant(spec.starts_at, zone)} to "
+            f"{show_instant(spec.ends_at, zone)}, enable {show_duration(spec.lead.total_seconds())} before"
         )
         _say_plan(saved, actions, zone)
 
@@ -215,25 +196,6 @@ def _one_form(start: str | None, end: str | None, recurring: Mapping[str, object
         )
     if given:
         raise BadInput(f"{', '.join(given)}: only for a recurring broadcast; add --cron, or drop them")
-
-
-def _check_broadcast_input(spec: BroadcastSpec, now: datetime, allow_past: bool) -> None:
-    # The stream is checked separately (it may need FastPix), so here every stream counts as known.
-    reasons = check_broadcast(spec, {spec.stream_id})
-    if reasons:
-        raise BadInput("; ".join(reasons))
-    if spec.title is not None and len(spec.title) > TITLE_MAX_CHARS:
-        raise BadInput(f"title has {len(spec.title)} characters; at most {TITLE_MAX_CHARS} are kept")
-    if spec.ends_at - spec.slot_start > MAX_SPAN:
-        raise BadInput(
-            f"lead plus duration is {show_duration((spec.ends_at - spec.slot_start).total_seconds())}; "
-            f"onair plans broadcasts of at most {show_duration(MAX_SPAN.total_seconds())}: split it"
-        )
-    if spec.starts_at < now and not allow_past:
-        raise BadInput(
-            f"start {spec.starts_at.isoformat()} is in the past (now {now.isoformat(timespec='seconds')}): "
-            f"pass --allow-past to record it anyway"
-        )
 
 
 def _say_plan(row: Broadcast, actions: list[Action], zone: tzinfo) -> None:
