@@ -87,6 +87,8 @@ def stack(
         created = api.create_stream()
         api.disable_stream(created.stream_id)
     assert created.stream_key is not None
+    # Its enable fails once with a 503 and is retried: the retries counter must see it.
+    simulator.inject_fault("enable", "503", count=1, stream_id=created.stream_id)
     stream_key = created.stream_key.get_secret_value()
 
     start = datetime.now(UTC) + timedelta(seconds=4)
@@ -279,7 +281,18 @@ def test_metrics_endpoint_counts_actions_calls_and_the_backlog(stack: Stack) -> 
         )
         == 1
     )
-    enable = dict(endpoint="/live/streams/{streamId}/live-enable", method="PUT", status="200")
+    assert value("onair_action_retries", "onair_action_retries_total", kind="enable") == 1
+    enable = dict(endpoint="/live/streams/{streamId}/live-enable", method="PUT")
+    assert (
+        value(
+            "onair_fastpix_request_duration_seconds",
+            "onair_fastpix_request_duration_seconds_count",
+            status="503",
+            **enable,
+        )
+        == 1
+    )
+    enable["status"] = "200"
     assert (
         value(
             "onair_fastpix_request_duration_seconds", "onair_fastpix_request_duration_seconds_count", **enable
