@@ -8,15 +8,17 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import sqlalchemy as sa
 
 from tests.integration.simulator_fixture import Simulator, simulator
+from worker.store.db import make_engine
 
 __all__ = ["Simulator", "simulator"]
 
@@ -88,6 +90,24 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+Engines = Callable[[str], sa.Engine]
+
+
+@pytest.fixture
+def engines() -> Iterator[Engines]:
+    """Open engines on a database URL; every one is disposed at teardown, even when the test fails."""
+    opened: list[sa.Engine] = []
+
+    def open_engine(url: str) -> sa.Engine:
+        engine = make_engine(url)
+        opened.append(engine)
+        return engine
+
+    yield open_engine
+    for engine in opened:
+        engine.dispose()
 
 
 class AlertReceiver:

@@ -62,7 +62,11 @@ def schedule_enables(
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
-            sa.text("INSERT INTO streams (stream_id, status, last_seen_at) VALUES (:s, 'disabled', :t)"),
+            # The scheduler's stream sync may have seen them first.
+            sa.text(
+                "INSERT INTO streams (stream_id, status, last_seen_at) SELECT :s, 'disabled', :t "
+                "WHERE NOT EXISTS (SELECT 1 FROM streams WHERE stream_id = :s)"
+            ),
             [{"s": s, "t": sql_time(engine, now)} for s in streams],
         )
         conn.execute(

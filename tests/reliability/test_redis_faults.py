@@ -15,7 +15,7 @@ import pytest
 
 from tests.harness import celery_proc, migrate, onair_run_proc, running, scheduler_env, wait_for, wait_ticking
 from tests.integration.simulator_fixture import Simulator
-from tests.reliability.conftest import RedisServer
+from tests.reliability.conftest import Engines, RedisServer
 from tests.reliability.fleet import (
     Tally,
     arrival,
@@ -24,7 +24,6 @@ from tests.reliability.fleet import (
     schedule_enables,
     wait_settled,
 )
-from worker.store.db import make_engine
 
 pytestmark = pytest.mark.processes
 
@@ -32,13 +31,13 @@ LEASE = "6"
 
 
 def test_redis_restarted_without_persistence_under_onair_run(
-    simulator: Simulator, redis_server: RedisServer, postgres_url: str, tmp_path: Path
+    simulator: Simulator, redis_server: RedisServer, postgres_url: str, tmp_path: Path, engines: Engines
 ) -> None:
     """Check 2, through `onair run` (what users run): whatever Celery's worker or beat does when Redis
     comes back empty, every action completes once."""
     streams = disabled_streams(simulator, 120)
     migrate(postgres_url)
-    engine = make_engine(postgres_url)
+    engine = engines(postgres_url)
     env = scheduler_env(
         database_url=postgres_url,
         broker_url=redis_server.url,
@@ -60,7 +59,6 @@ def test_redis_restarted_without_persistence_under_onair_run(
         restarts = run.tail(200_000).count("exited with")
 
     tally = Tally.take("Redis restarted empty (onair run)", simulator, engine, streams, since)
-    engine.dispose()
     tally.assert_no_loss_no_double(enables_before_restart=landed, celery_processes_restarted=restarts)
     assert len(tally.exactly_once()) == len(streams)
     assert 0 < landed < len(streams), f"the restart did not land mid-flight ({landed} enables had run)"
@@ -72,14 +70,14 @@ RECOVERY_BOUND = timedelta(seconds=12)
 
 
 def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
-    simulator: Simulator, redis_server: RedisServer, postgres_url: str, tmp_path: Path
+    simulator: Simulator, redis_server: RedisServer, postgres_url: str, tmp_path: Path, engines: Engines
 ) -> None:
     """Check 3: Redis down for 30 s while actions fall due. The worker and beat processes do not exit
     (broker_connection_max_retries=None), and every action due in the outage runs once, soon after
     Redis returns: late but inside its deadline."""
     streams = disabled_streams(simulator, 40)
     migrate(postgres_url)
-    engine = make_engine(postgres_url)
+    engine = engines(postgres_url)
     env = scheduler_env(
         database_url=postgres_url,
         broker_url=redis_server.url,
@@ -106,7 +104,6 @@ def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
         assert (worker.popen.pid, beat.popen.pid) == pids
 
     tally = Tally.take(f"Redis down for {OUTAGE:.0f} s", simulator, engine, streams, since)
-    engine.dispose()
     enables = [c for s in streams for c in tally.calls[s] if c.endpoint == "enable"]
     latest = max(arrival(c) for c in enables)
     tally.assert_no_loss_no_double(
@@ -120,4 +117,3 @@ def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
         f"due actions ran {(latest - back).total_seconds():.1f} s after Redis returned "
         f"(bound {RECOVERY_BOUND.total_seconds():.0f} s)"
     )
-

@@ -17,8 +17,8 @@ import pytest
 
 from tests.harness import celery_proc, migrate, running, scheduler_env, wait_ticking
 from tests.integration.simulator_fixture import Simulator
+from tests.reliability.conftest import Engines
 from tests.reliability.fleet import Tally, disabled_streams, event_count, schedule_enables, wait_settled
-from worker.store.db import make_engine
 
 pytestmark = pytest.mark.processes
 
@@ -29,7 +29,12 @@ LEASE = "6"
     ("backend", "actions"), [("postgres+redis", 300), ("embedded", 150)], ids=["postgres+redis", "embedded"]
 )
 def test_kill_9_worker_mid_flight_every_action_exactly_once(
-    backend: str, actions: int, simulator: Simulator, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str,
+    actions: int,
+    simulator: Simulator,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    engines: Engines,
 ) -> None:
     if backend == "embedded":
         database_url, broker_url = f"sqlite:///{tmp_path}/onair.db", ""
@@ -39,7 +44,7 @@ def test_kill_9_worker_mid_flight_every_action_exactly_once(
     assert isinstance(database_url, str) and isinstance(broker_url, str)
     streams = disabled_streams(simulator, actions)
     migrate(database_url)
-    engine = make_engine(database_url)
+    engine = engines(database_url)
     env = scheduler_env(
         database_url=database_url,
         broker_url=broker_url,
@@ -66,7 +71,6 @@ def test_kill_9_worker_mid_flight_every_action_exactly_once(
     tally = Tally.take(f"SIGKILL of the worker ({backend})", simulator, engine, streams, since)
     ids = [r.id for r in tally.rows.values()]
     expired = event_count(engine, "lease_expired", ids)
-    engine.dispose()
     tally.assert_no_loss_no_double(
         enables_before_kill=landed,
         killed_at=killed_at.strftime("%H:%M:%S.%f")[:-3],
