@@ -198,7 +198,7 @@ def test_doctor_fails_on_the_broker_line_when_redis_is_unreachable(stack: Stack)
     assert line_of(lines, "broker").startswith(
         "FAIL broker  ConnectionError: Error 111 connecting to 127.0.0.1"
     )
-    assert line_of(lines, "workers").startswith("FAIL workers")
+    assert line_of(lines, "workers").startswith("FAIL workers  cannot ping them, the broker is down")
     assert line_of(lines, "database").startswith("ok")
 
 

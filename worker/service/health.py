@@ -154,6 +154,9 @@ class Doctor:
 
     def check_workers(self) -> CheckResult:
         if self.settings.broker_url:
+            broker = self._guarded("broker")
+            if not broker.ok:  # Celery would retry the connection for many seconds
+                return CheckResult("workers", False, f"cannot ping them, the broker is down: {broker.detail}")
             from worker.celery_app import make_celery
 
             app = make_celery(self.settings)
