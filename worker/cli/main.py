@@ -7,6 +7,7 @@ import typer
 from worker.cli import db, demo, doctor, run, simulator, streams
 from worker.cli.api import api
 from worker.cli.book import book_app, organiser_app
+from worker.cli.importer import import_file
 from worker.cli.schedule import broadcast_app, offhours_app
 from worker.cli.series import series_app
 from worker.cli.timeline import history, plan
@@ -34,6 +35,7 @@ app.add_typer(book_app, name="book")
 app.add_typer(organiser_app, name="organiser")
 app.command("plan")(plan)
 app.command("history")(history)
+app.command("import")(import_file)
 app.add_typer(db.app, name="db")
 app.command("simulator")(simulator.simulator)
 app.command("run")(run.run)
