@@ -81,7 +81,10 @@ def error_response(error: ApiError) -> JSONResponse:
             }
         )
     )
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), error.status, headers=error.headers)
+    data = body.model_dump(mode="json")
+    if error.conflicts is None:
+        del data["error"]["conflicts"]
+    return JSONResponse(data, error.status, headers=error.headers)
 
 
 async def on_api_error(_request: Request, exc: Exception) -> Response:
