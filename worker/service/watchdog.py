@@ -17,6 +17,8 @@ from worker.service.runtime import Runtime
 
 log = logging.getLogger("onair.watchdog")
 
+SWEEP_SECONDS = 60.0
+
 
 class Watchdog:
     def __init__(self, rt: Runtime, hostname: str, settings: OpsSettings) -> None:
@@ -24,6 +26,7 @@ class Watchdog:
         self.hostname = hostname
         self.settings = settings
         self.started = time.monotonic()
+        self._next_sweep = self.started
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="onair-watchdog", daemon=True)
 
@@ -47,7 +50,10 @@ class Watchdog:
         rt = self.rt
         now = rt.clock.now()
         backlog.write_worker_heartbeat(rt.engine, self.hostname, now)
-        alerts.resend_abandoned(rt.engine, rt.settings.alert_webhook_url, now)
+        # Abandoned alerts are rare: look for them about once a minute, not on every heartbeat.
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_SECONDS
+            alerts.resend_abandoned(rt.engine, rt.settings.alert_webhook_url, now)
         limit = self.settings.stall_seconds
         tick = backlog.last_tick(rt.engine)
         age = None if tick is None else (now - tick).total_seconds()
