@@ -18,6 +18,7 @@ from worker.api.errors import ApiError, on_api_error, on_crash, on_http_error
 from worker.api.openapi import build_document
 from worker.api.routes import bookings, health, plan, streams
 from worker.api.routing import Endpoint
+from worker.api.routing import routes as endpoint_routes
 from worker.clock import Clock, SystemClock
 from worker.config import OnairSettings
 from worker.store.db import make_engine
@@ -54,7 +55,7 @@ def create_app(
     async def docs(_request: Request) -> Response:
         return HTMLResponse(page)
 
-    routes = [endpoint.route(ctx) for endpoint in ENDPOINTS]
+    routes = endpoint_routes(ENDPOINTS, ctx)
     routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
     app = Starlette(
         routes=routes,

@@ -8,7 +8,7 @@ run in Starlette's thread pool and the event loop stays free.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -93,14 +93,14 @@ class Endpoint:
             found[422] = "invalid input; `fields` names each field at fault"
         return dict(sorted(found.items()))
 
-    def route(self, ctx: ApiContext) -> Route:
-        async def endpoint(request: Request) -> Response:
+    def responder(self, ctx: ApiContext) -> Callable[[Request], Awaitable[Response]]:
+        async def respond(request: Request) -> Response:
             raw = await request.body() if self.body is not None else b""
             call = await run_in_threadpool(self._prepare, ctx, request, raw)
             reply = await run_in_threadpool(self.handler, call)
             return JSONResponse(reply.body.model_dump(mode="json", by_alias=True), reply.status)
 
-        return Route(self.path, endpoint, methods=[self.method], name=self.operation_id)
+        return respond
 
     def _prepare(self, ctx: ApiContext, request: Request, raw: bytes) -> Call:
         caller = None
@@ -149,3 +149,21 @@ def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
         return model.model_validate(data)
     except ValidationError as exc:
         raise invalid(fields_of(exc)) from None
+
+
+def routes(endpoints: Sequence[Endpoint], ctx: ApiContext) -> list[Route]:
+    """One Starlette route per path, dispatching on the method, so a 405 names every allowed method."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for endpoint in endpoints:
+        by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint.responder(ctx)
+    found = []
+    for path, handlers in by_path.items():
+
+        async def dispatch(
+            request: Request, handlers: dict[str, Callable[[Request], Awaitable[Response]]] = handlers
+        ) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handlers[method](request)
+
+        found.append(Route(path, dispatch, methods=list(handlers)))
+    return found
