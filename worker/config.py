@@ -49,6 +49,16 @@ class OnairSettings(BaseSettings):
     default_lead_seconds: int = Field(default=300, ge=0)
     series_horizon_days: float = Field(default=365.0, gt=0)
     alert_webhook_url: str = ""
+    # Watchdog, alerts and `onair doctor` (docs/operations.md).
+    # The scheduler counts as stopped when the dispatcher has not ticked for this long.
+    stall_seconds: float = Field(default=30.0, gt=0)
+    # `onair doctor` fails when an action has been due and unclaimed for this long.
+    backlog_limit_seconds: float = Field(default=60.0, gt=0)
+    # How often each worker writes its heartbeat and runs the watchdog; a worker is dead after 3 misses.
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # Webhook delivery: attempts per alert and the first back-off (doubled each time).
+    alert_attempts: int = Field(default=5, ge=1, le=10)
+    alert_backoff_seconds: float = Field(default=1.0, ge=0)
     log_format: str = "text"
     metrics_port: int = 0
     worker_concurrency: int = Field(default=8, gt=0)

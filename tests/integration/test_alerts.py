@@ -17,7 +17,6 @@ from worker.clock import FixedClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.domain.types import ActionKind, ActionState
 from worker.service import alert_outbox, alerts
-from worker.service.ops_settings import OpsSettings
 from worker.service.runtime import Runtime
 from worker.service.watchdog import Watchdog
 from worker.store import schedules
@@ -161,7 +160,7 @@ def test_a_stalled_scheduler_is_alerted_once_however_many_workers_watch(
 ) -> None:
     clock = FixedClock(NOW)
     rt = make_runtime(postgres_url, receiver.url, clock)
-    ops = OpsSettings(stall_seconds=30, heartbeat_seconds=1)
+    ops = OnairSettings(stall_seconds=30, heartbeat_seconds=1)
     with transaction(rt.engine) as session:
         schedules.set_state(
             session, "last_tick_at", (NOW - timedelta(seconds=5)).isoformat(), now=NOW - timedelta(seconds=5)

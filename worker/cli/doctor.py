@@ -9,7 +9,6 @@ import typer
 from worker.config import fastpix_settings, onair_settings
 from worker.service.health import CHECKS, Doctor
 from worker.service.logs import configure_cli
-from worker.service.ops_settings import ops_settings
 
 
 def doctor(
@@ -26,7 +25,7 @@ def doctor(
     if unknown:
         typer.echo(f"error: unknown check {', '.join(unknown)}; known: {', '.join(CHECKS)}", err=True)
         raise typer.Exit(2)
-    results = Doctor(settings, fastpix_settings(), ops_settings()).run(names)
+    results = Doctor(settings, fastpix_settings()).run(names)
     healthy = all(r.ok for r in results)
     if as_json:
         checks = [{"check": r.name, "ok": r.ok, "detail": r.detail, **r.data} for r in results]

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from sqlalchemy import Engine
 
+from worker.config import onair_settings
 from worker.domain.types import ActionKind, ActionState
 from worker.service import alert_outbox
 from worker.service.logs import redact
-from worker.service.ops_settings import ops_settings
 
 if TYPE_CHECKING:
     from worker.service.runtime import Runtime
@@ -209,6 +209,6 @@ def sender() -> AlertSender:
     global _sender
     with _lock:
         if _sender is None or not _sender._thread.is_alive():
-            settings = ops_settings()
+            settings = onair_settings()
             _sender = AlertSender(settings.alert_attempts, settings.alert_backoff_seconds)
         return _sender

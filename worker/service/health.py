@@ -23,7 +23,6 @@ from worker.fastpix.client import FastPixClient
 from worker.fastpix.errors import FastPixError, HttpStatusError
 from worker.service import backlog
 from worker.service.logs import redact
-from worker.service.ops_settings import OpsSettings
 from worker.store.db import current_revision, head_revision, make_engine, normalise_url
 
 CONNECT_TIMEOUT_SECONDS = 3
@@ -44,7 +43,6 @@ class CheckResult:
 class Doctor:
     settings: OnairSettings
     fastpix: FastPixSettings
-    ops: OpsSettings
     clock: Clock = field(default_factory=SystemClock)
     _engine: Engine | None = None
 
@@ -143,7 +141,7 @@ class Doctor:
         return CheckResult("fastpix", True, f"{settings.api_url} credentials accepted ({ms:.0f} ms{streams})")
 
     def check_beat(self) -> CheckResult:
-        limit = self.ops.stall_seconds
+        limit = self.settings.stall_seconds
         age = backlog.tick_age(self.engine, self.clock.now())
         if age is None:
             return CheckResult("beat", False, f"the dispatcher has never ticked (limit {limit:.0f} s)")
@@ -173,7 +171,7 @@ class Doctor:
                 "workers", True, f"{len(names)} answered a ping: {', '.join(names)}", {"workers": names}
             )
         now = self.clock.now()
-        fresh_within = 3 * self.ops.heartbeat_seconds
+        fresh_within = 3 * self.settings.heartbeat_seconds
         beats = backlog.worker_heartbeats(self.engine)
         alive = sorted(n for n, at in beats.items() if (now - at).total_seconds() <= fresh_within)
         if not alive:
@@ -191,7 +189,7 @@ class Doctor:
         now = self.clock.now()
         work = backlog.read_backlog(self.engine, now)
         oldest = work.oldest_due_age(now)
-        limit = self.ops.backlog_limit_seconds
+        limit = self.settings.backlog_limit_seconds
         data = {
             "due": work.due,
             "retrying": work.retrying,

@@ -11,8 +11,8 @@ import logging
 import threading
 import time
 
+from worker.config import OnairSettings, onair_settings
 from worker.service import alerts, backlog
-from worker.service.ops_settings import OpsSettings, ops_settings
 from worker.service.runtime import Runtime
 
 log = logging.getLogger("onair.watchdog")
@@ -21,7 +21,7 @@ SWEEP_SECONDS = 60.0
 
 
 class Watchdog:
-    def __init__(self, rt: Runtime, hostname: str, settings: OpsSettings) -> None:
+    def __init__(self, rt: Runtime, hostname: str, settings: OnairSettings) -> None:
         self.rt = rt
         self.hostname = hostname
         self.settings = settings
@@ -75,6 +75,6 @@ def start(rt: Runtime, hostname: str) -> Watchdog:
     global _watchdog
     with _lock:
         if _watchdog is None:
-            _watchdog = Watchdog(rt, hostname, ops_settings()).start()
+            _watchdog = Watchdog(rt, hostname, onair_settings()).start()
             log.info("watchdog started for %s", hostname)
         return _watchdog
