@@ -65,9 +65,9 @@ def schedule_enables(
             # The scheduler's stream sync may have seen them first.
             sa.text(
                 "INSERT INTO streams (stream_id, status, last_seen_at) SELECT :s, 'disabled', :t "
-                "WHERE NOT EXISTS (SELECT 1 FROM streams WHERE stream_id = :s)"
+                "WHERE NOT EXISTS (SELECT 1 FROM streams WHERE stream_id = :same)"
             ),
-            [{"s": s, "t": sql_time(engine, now)} for s in streams],
+            [{"s": s, "same": s, "t": sql_time(engine, now)} for s in streams],
         )
         conn.execute(
             sa.text(
