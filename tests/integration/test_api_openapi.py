@@ -4,7 +4,12 @@ real answers of each kind match the schema it documents for their status."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from tests.integration.api_support import ApiServer, api_server, booking_body, hour
+from tests.integration.store_support import migrated
 from worker.api.app import ENDPOINTS
 
 # The OpenAPI Initiative's JSON Schema for OpenAPI 3.1 documents (Apache-2.0), as shipped by
@@ -132,3 +138,40 @@ def test_health_docs_unknown_paths_and_wrong_methods_answer_without_a_token(api:
         wrong = anonymous.put("/v1/bookings")
         assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
         assert "GET" in wrong.headers["allow"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_onair_api_serves_a_migrated_database_and_refuses_one_that_is_not(tmp_path: Path) -> None:
+    onair = str(Path(sys.executable).parent / "onair")
+    bare = {**os.environ, "ONAIR_DATABASE_URL": f"sqlite:///{tmp_path}/bare.db"}
+    refused = subprocess.run([onair, "api"], env=bare, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "onair db upgrade" in refused.stderr
+
+    url = f"sqlite:///{tmp_path}/onair.db"
+    for _ in migrated(url):
+        pass
+    port = _free_port()
+    env = {**os.environ, "ONAIR_DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [onair, "api", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        answer = None
+        for _ in range(300):
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.05)
+        assert answer is not None and answer.json() == {"status": "ok", "database": "sqlite"}
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/streams").status_code == 401
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
