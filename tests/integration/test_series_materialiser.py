@@ -178,7 +178,7 @@ def test_a_title_or_duration_edit_updates_rows_in_place(engine: Engine) -> None:
     sql(
         engine,
         "UPDATE broadcast_series SET title = 'Late news', duration_seconds = 3600,"
-        " metadata = '{\"a\": \"b\"}' WHERE id = :i",
+        ' metadata = \'{"a": "b"}\' WHERE id = :i',
         i=series_id,
     )
 

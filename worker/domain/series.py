@@ -28,9 +28,9 @@ from worker.clock import ensure_utc
 from worker.domain.recurrence import expand, next_fire_after, validate_cron, validate_timezone
 from worker.domain.specs import RECONNECT_WINDOW_RANGE, parse_metadata
 
-# Counting firings towards a limit walks forward in chunks: a day first, doubling up to a year, so a
+# Counting firings towards a limit walks forward in chunks: an hour first, doubling up to a year, so a
 # minutely rule and a yearly one both take few expansions.
-_FIRST_CHUNK = timedelta(days=1)
+_FIRST_CHUNK = timedelta(hours=1)
 _LARGEST_CHUNK = timedelta(days=366)
 _TICK = timedelta(microseconds=1)
 
