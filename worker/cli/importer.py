@@ -119,7 +119,7 @@ def import_file(
                         f"was checked ({len(late)} row{'s' if len(late) != 1 else ''} in all)"
                     )
                 ids = _write(session, good, organiser_ids, now, lambda n: progress.advance(writing, n))
-    replan(settings, engine)
+        replan(settings, engine)
     what = kind.value if len(ids) != 1 else kind.value[:-1]
     output.info(f"imported {len(ids)} {what} from {file} (ids {min(ids)} to {max(ids)})")
     for note in read.skipped:
