@@ -181,9 +181,9 @@ def cancel_booking(session: Session, row: Broadcast, *, now: datetime) -> Broadc
 def replan_now(settings: OnairSettings, engine: Engine, clock: Clock) -> PlanReport | None:
     """Run the planner at once after a change. A failure loses nothing (the scheduler re-plans every
     few seconds), so it is logged, not raised."""
-    rt = Runtime(settings, FastPixSettings(), clock=clock)
-    rt.engine = engine
     try:
+        rt = Runtime(settings, FastPixSettings(), clock=clock)
+        rt.engine = engine
         return plan_tick(rt)
     except (SQLAlchemyError, ValueError) as exc:
         log.warning("saved, but planning now failed (%s); the scheduler will plan it", type(exc).__name__)
