@@ -386,7 +386,6 @@ def broadcast_json(row: Broadcast) -> dict[str, Any]:
         "cancelled_at": iso_utc(row.cancelled_at),
         "invalid_reason": row.invalid_reason,
         "created_at": iso_utc(row.created_at),
-        "series_id": row.series_id,
     }
 
 
