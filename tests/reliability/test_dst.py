@@ -51,7 +51,9 @@ NIGHTS = [
 WINDOW = timedelta(hours=1)
 
 
-@pytest.mark.parametrize(("zone", "cron", "direction", "expected"), NIGHTS, ids=[f"{n[0]}-{n[2]}" for n in NIGHTS])
+@pytest.mark.parametrize(
+    ("zone", "cron", "direction", "expected"), NIGHTS, ids=[f"{n[0]}-{n[2]}" for n in NIGHTS]
+)
 def test_off_hours_across_dst_fire_once_at_the_right_instant(
     zone: str,
     cron: str,
