@@ -400,9 +400,11 @@ def test_specs_read_rows_as_stored() -> None:
         metadata_json='{"a": "b"}',
         reconnect_window=None,
         created_at=at(26, 9),
+        organiser_name="Jazz Club",
     )
     spec = BroadcastSpec.from_row(row)
     assert (spec.lead, spec.metadata, spec.slot_start) == (timedelta(minutes=5), '{"a": "b"}', at(27, 17, 55))
+    assert spec.organiser == "Jazz Club"
     rule = SimpleNamespace(
         id=2,
         stream_id=None,

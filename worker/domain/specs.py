@@ -42,6 +42,8 @@ class BroadcastRow(Protocol):
     def reconnect_window(self) -> int | None: ...
     @property
     def created_at(self) -> datetime | None: ...
+    @property
+    def organiser_name(self) -> str | None: ...
 
 
 class OffHoursRow(Protocol):
@@ -96,6 +98,7 @@ class BroadcastSpec:
             metadata=row.metadata_json,
             reconnect_window=row.reconnect_window,
             created_at=row.created_at,
+            organiser=row.organiser_name,
         )
 
     @property

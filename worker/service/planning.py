@@ -13,7 +13,6 @@ from worker.service.runtime import Runtime
 from worker.service.series import materialise_series
 from worker.store import ledger, schedules
 from worker.store.db import transaction
-from worker.store.models import Broadcast, OffHours
 
 # Neighbouring broadcasts decide finish deadlines and off-hours shifts, so read a little past the window.
 _MARGIN = timedelta(hours=1)
@@ -38,31 +37,9 @@ class PlanReport:
         )
 
 
-def broadcast_spec(row: Broadcast) -> BroadcastSpec:
-    return BroadcastSpec(
-        id=row.id,
-        stream_id=row.stream_id,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        lead=timedelta(seconds=row.lead_seconds),
-        title=row.title,
-        metadata=row.metadata_json,
-        reconnect_window=row.reconnect_window,
-        created_at=row.created_at,
-        organiser=row.organiser_name,
-    )
-
-
-def off_hours_spec(row: OffHours) -> OffHoursSpec:
-    return OffHoursSpec(
-        id=row.id,
-        stream_id=row.stream_id,
-        cron=row.cron,
-        duration=timedelta(seconds=row.duration_seconds),
-        timezone=row.timezone,
-        label=row.label,
-        created_at=row.created_at,
-    )
+# The planner reads raw rows as they are: validation happens in the planner, which reports reasons.
+broadcast_spec = BroadcastSpec.from_row
+off_hours_spec = OffHoursSpec.from_row
 
 
 def plan_tick(rt: Runtime) -> PlanReport:
@@ -71,10 +48,10 @@ def plan_tick(rt: Runtime) -> PlanReport:
     lookback = DEFAULT_LOOKBACK
     with transaction(rt.engine) as session:
         series_horizon = timedelta(days=rt.settings.series_horizon_days)
-        materialise_series(session, now, series_horizon, schedules.known_stream_ids(session))
+        known = schedules.known_stream_ids(session)
+        materialise_series(session, now, series_horizon, known)
         broadcasts = schedules.load_broadcasts(session, now - lookback - _MARGIN, now + horizon + _MARGIN)
         rules = schedules.load_off_hours(session)
-        known = schedules.known_stream_ids(session)
         result = plan(
             [broadcast_spec(b) for b in broadcasts],
             [off_hours_spec(r) for r in rules],
