@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 
 from worker.domain.planner import plan as forecast_plan
 from worker.domain.recurrence import expand
-from worker.domain.specs import check_off_hours
+from worker.domain.specs import BroadcastSpec, OffHoursSpec, check_off_hours
 from worker.domain.types import ActionState
-from worker.service.planning import broadcast_spec, off_hours_spec
 from worker.store import schedules
 from worker.store.models import Action, Broadcast, OffHours, Stream
 
@@ -132,7 +131,7 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
     for row in shown:
         if stream is None or row.stream_id == stream:
             agenda_of(row.stream_id).slots.append(row)
-    valid_rules = [r for r in rules if not check_off_hours(off_hours_spec(r), set(names))]
+    valid_rules = [r for r in rules if not check_off_hours(OffHoursSpec.from_row(r), set(names))]
     streams_in_view = sorted(set(names) if stream is None else {stream} & set(names))
     for stream_id in streams_in_view:
         slots = [b for b in shown if b.stream_id == stream_id and not b.invalid_reason]
@@ -144,8 +143,8 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
     for action in ledger_rows:
         agenda_of(action.stream_id).actions.append(_ledger_entry(action))
     forecast = forecast_plan(
-        [broadcast_spec(b) for b in nearby],
-        [off_hours_spec(r) for r in rules],
+        [BroadcastSpec.from_row(b) for b in nearby],
+        [OffHoursSpec.from_row(r) for r in rules],
         set(names),
         now,
         until - now,
