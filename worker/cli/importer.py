@@ -43,7 +43,7 @@ from worker.clock import SystemClock
 from worker.store.db import transaction
 from worker.store.models import Broadcast
 from worker.store.schedules import known_stream_ids
-from worker.store.slots import SlotConflict, _lock_stream, is_overlap_refusal
+from worker.store.slots import SlotConflict, is_overlap_refusal, lock_stream
 
 WRITE_CHUNK = 1000
 PROGRESS_EVERY = 250
@@ -110,7 +110,7 @@ def import_file(
                 for stream in found.values():
                     stream.save(session, now)
                 for stream_id in sorted({c.spec.stream_id for c in good}):
-                    _lock_stream(session, stream_id)
+                    lock_stream(session, stream_id)
                 # Under the locks now: a slot stored since the check above fails the whole import.
                 late = overlaps_with_stored(session, good)
                 if late:

@@ -64,7 +64,7 @@ def insert_slot(session: Session, row: Broadcast) -> Broadcast:
     Raises SlotConflict, naming the slots in the way, when it would overlap one; the session's
     transaction stays usable either way.
     """
-    _lock_stream(session, row.stream_id)
+    lock_stream(session, row.stream_id)
     start = slot_start(row.starts_at, row.lead_seconds)
     if row.cancelled_at is None:
         _refuse_conflicts(session, row.stream_id, start, row.ends_at, exclude_id=None)
@@ -88,7 +88,7 @@ def move_slot(
     row = session.get(Broadcast, broadcast_id)
     if row is None:
         raise LookupError(f"no broadcast with id {broadcast_id}")
-    _lock_stream(session, row.stream_id)
+    lock_stream(session, row.stream_id)
     lead = row.lead_seconds if lead_seconds is None else lead_seconds
     start = slot_start(starts_at, lead)
     if row.cancelled_at is None:
@@ -102,7 +102,7 @@ def move_slot(
     return row
 
 
-def _lock_stream(session: Session, stream_id: str) -> None:
+def lock_stream(session: Session, stream_id: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:stream))"), {"stream": stream_id})
 
