@@ -23,6 +23,13 @@ from worker.store.db import make_engine
 __all__ = ["Simulator", "simulator"]
 
 
+@pytest.fixture(autouse=True)
+def _no_lingering_faults(simulator: Simulator) -> Iterator[None]:
+    """Fault rules this test injected must not reach the next test's streams."""
+    yield
+    simulator.clear_faults()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -62,12 +62,12 @@ def schedule_enables(
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
-            # The scheduler's stream sync may have seen them first.
+            # The scheduler's stream sync may have seen them first (both backends know ON CONFLICT).
             sa.text(
-                "INSERT INTO streams (stream_id, status, last_seen_at) SELECT :s, 'disabled', :t "
-                "WHERE NOT EXISTS (SELECT 1 FROM streams WHERE stream_id = :same)"
+                "INSERT INTO streams (stream_id, status, last_seen_at) VALUES (:s, 'disabled', :t) "
+                "ON CONFLICT (stream_id) DO NOTHING"
             ),
-            [{"s": s, "same": s, "t": sql_time(engine, now)} for s in streams],
+            [{"s": s, "t": sql_time(engine, now)} for s in streams],
         )
         conn.execute(
             sa.text(
