@@ -32,6 +32,9 @@ from worker.service import dispatcher, executor, planning
 from worker.service.runtime import Runtime
 from worker.store.ledger import Claim
 
+# The simulator runs as a process; worker and beat do not (see the module docstring).
+pytestmark = pytest.mark.processes
+
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
