@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Proc, celery_proc, migrate, onair_run_proc, running, scheduler_env, wait_ticking
+from tests.harness import (
+    Proc,
+    celery_proc,
+    migrate,
+    onair_run_proc,
+    running,
+    scheduler_env,
+    wait_for,
+    wait_ticking,
+)
 from tests.integration.simulator_fixture import Simulator
 from tests.reliability.conftest import Engines
 from tests.reliability.fleet import Tally, disabled_streams, event_count, schedule_enables, wait_settled
@@ -55,9 +64,14 @@ def test_two_beats_and_two_workers_claim_each_row_once(
         procs = [celery_proc(role, env, tmp_path, suffix=str(n)) for role in roles for n in (1, 2)]
         injected = "two beats and two workers on PostgreSQL + Redis"
     engine = engines(database_url)
+    workers = [p for p in procs if "beat" not in p.name]
     since = simulator.last_seq()
     with running(*procs) as started:
         wait_ticking(engine, started)
+        # Both schedulers up before anything falls due, so each has a fair chance to claim.
+        wait_for(
+            "every worker to be ready", lambda: all("ready." in p.tail(200_000) for p in workers), 60, started
+        )
         schedule_enables(engine, streams, datetime.now(UTC) + timedelta(seconds=3), timedelta(seconds=8))
         wait_settled(engine, streams, started, "the due window", 60)
         takers = {p.name: p.tail(1_000_000).count(": enabled") for p in started}
