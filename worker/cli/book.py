@@ -15,16 +15,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker.cli import output
-from worker.cli.schedule import (
-    _actions_of,
-    _load,
-    _say_plan,
+from worker.cli.broadcast import (
+    actions_of,
     broadcast_json,
     broadcast_status,
-    cancel_outcome,
-    register_stream_if_needed,
+    load_broadcast,
+    say_plan,
 )
+from worker.cli.cancelling import cancel_outcome
 from worker.cli.slot_input import read_slot, slot_row
+from worker.cli.stream_check import register_stream_if_needed
 from worker.cli.timeline import AsJson, TzOption, action_json, open_store, replan, stream_names
 from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_duration, show_instant
 from worker.clock import SystemClock
@@ -91,8 +91,8 @@ def add(
             row = insert_slot(session, slot_row(spec, now=now, organiser_id=organiser_id))
             booking_id = row.id
         replan(settings, engine)
-        saved = _load(engine, booking_id)
-        actions = _actions_of(engine, booking_id)
+        saved = load_broadcast(engine, booking_id)
+        actions = actions_of(engine, booking_id)
     if quiet:
         output.info(str(booking_id))
     elif as_json:
@@ -103,7 +103,7 @@ def add(
             f"{show_instant(spec.starts_at, zone)} to {show_instant(spec.ends_at, zone)}, "
             f"enable {show_duration(spec.lead.total_seconds())} before"
         )
-        _say_plan(saved, actions, zone)
+        say_plan(saved, actions, zone)
 
 
 @book_app.command("list")
@@ -160,7 +160,7 @@ def cancel(booking_id: BookingId) -> None:
     now = SystemClock().now()
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
-            row = _load(engine, booking_id)
+            row = load_broadcast(engine, booking_id)
             if row.organiser_id is None:
                 raise BadInput(f"broadcast {booking_id} is not a booking: use `onair broadcast cancel`")
         if row.cancelled_at is not None:

@@ -35,8 +35,8 @@ from worker.cli.import_check import (
     overlaps_within,
 )
 from worker.cli.import_read import ImportFileError, read_file
-from worker.cli.schedule import FoundStream, register_stream_if_needed
 from worker.cli.slot_input import slot_values
+from worker.cli.stream_check import FoundStream, register_stream_if_needed
 from worker.cli.timeline import TzOption, open_store, replan
 from worker.cli.timeparse import BadInput, zone_named
 from worker.clock import SystemClock

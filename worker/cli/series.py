@@ -1,6 +1,6 @@
 """Recurring broadcasts on the command line.
 
-`onair broadcast add --cron ... --duration ... --tz ZONE` creates a series (schedule.py hands the
+`onair broadcast add --cron ... --duration ... --tz ZONE` creates a series (broadcast.py hands the
 recurring form over to `add_series`); `onair series list|show|edit|cancel` manage it. One occurrence
 is an ordinary broadcast row: `onair broadcast cancel ID` cancels just that one, and the series never
 brings it back. Every change re-plans at once, which materialises the occurrences (worker/service/series.py).
@@ -17,7 +17,8 @@ import typer
 from sqlalchemy import Engine, func, select, update
 
 from worker.cli import output
-from worker.cli.schedule import TITLE_MAX_CHARS, register_stream_if_needed
+from worker.cli.slot_input import TITLE_MAX_CHARS
+from worker.cli.stream_check import register_stream_if_needed
 from worker.cli.timeline import AsJson, open_store, replan, stream_names
 from worker.cli.timeparse import (
     BadInput,

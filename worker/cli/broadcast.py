@@ -1,0 +1,342 @@
+"""`onair broadcast ...`: one-off broadcasts on a stream, written to SQL.
+
+Every input is checked before anything is written (the domain's own checks, the same the planner
+applies), a stream onair has never seen is looked up once at FastPix, and after every change the
+planner runs at once so `onair plan` shows the result immediately. Errors are one `error:` line, exit 1.
+Tables show times in the operator's zone with the offset; JSON carries ISO 8601 UTC. The recurring form
+(`onair broadcast add --cron ...`) is handed over to series.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import Engine, select, update
+
+from worker.cli import output
+from worker.cli.cancelling import cancel_outcome, counted
+from worker.cli.slot_input import read_slot, slot_row
+from worker.cli.stream_check import register_stream_if_needed
+from worker.cli.timeline import (
+    AsJson,
+    TzOption,
+    action_json,
+    action_row,
+    open_store,
+    replan,
+    stream_names,
+)
+from worker.cli.timeparse import (
+    BadInput,
+    display_zone,
+    iso_utc,
+    parse_metadata_pairs,
+    show_duration,
+    show_instant,
+)
+from worker.clock import SystemClock
+from worker.domain.specs import parse_metadata
+from worker.domain.types import ActionState, Source
+from worker.store.db import transaction
+from worker.store.models import Action, Broadcast
+from worker.store.slots import SlotConflict, insert_slot
+
+broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_args_is_help=True)
+
+ACTION_COLUMNS = ("id", "due", "kind", "deadline", "state", "attempts", "reason / outcome")
+
+StreamOption = Annotated[str, typer.Option("--stream", help="The FastPix stream id.")]
+BroadcastId = Annotated[int, typer.Argument(help="The broadcast id (from `onair broadcast list`).")]
+
+
+@broadcast_app.command("add")
+def add(
+    stream: StreamOption,
+    start: Annotated[
+        str | None, typer.Option(help="Start: ISO 8601 with offset, or local time with --tz.")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="End, in the same forms as --start.")] = None,
+    lead: Annotated[
+        str | None,
+        typer.Option(
+            help="Enable this long before the start, e.g. 10m (default ONAIR_DEFAULT_LEAD_SECONDS: 5m)."
+        ),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    metadata: Annotated[
+        list[str] | None, typer.Option("--metadata", "-m", help="key=value set on the stream; repeatable.")
+    ] = None,
+    reconnect_window: Annotated[
+        int | None,
+        typer.Option("--reconnect-window", help="Seconds FastPix waits for the encoder (60..1800)."),
+    ] = None,
+    tz: TzOption = None,
+    allow_past: Annotated[bool, typer.Option("--allow-past", help="Accept a start in the past.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")] = False,
+    as_json: AsJson = False,
+    cron: Annotated[
+        str | None,
+        typer.Option(help="Recurring: when each occurrence starts, e.g. '0 19 * * MON-FRI', in --tz."),
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Recurring: length of each occurrence, e.g. 90m.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Recurring: last day (YYYY-MM-DD, in --tz) or time of an occurrence.")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(min=1, help="Recurring: at most this many occurrences.")
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option(help="Recurring: skip this local date (YYYY-MM-DD); repeatable.")
+    ] = None,
+) -> None:
+    """Schedule a broadcast: enable the stream `lead` before START, finish it at END. With --cron and
+    --duration instead of --start/--end, a recurring broadcast (see `onair series --help`)."""
+    recurring = {"--cron": cron, "--duration": duration, "--until": until, "--count": count, "--skip": skip}
+    if cron is not None or (start is None and end is None):
+        from worker.cli.series import add_series  # series.py builds on this module
+
+        with output.reporting(BadInput):
+            _one_form(start, end, recurring)
+        assert cron is not None
+        add_series(
+            stream=stream,
+            cron=cron,
+            duration=duration,
+            tz=tz,
+            until=until,
+            count=count,
+            skip=skip,
+            lead=lead,
+            title=title,
+            metadata=metadata,
+            reconnect_window=reconnect_window,
+            as_json=as_json,
+        )
+        return
+    now = SystemClock().now()
+    with open_store() as (settings, engine):
+        with output.reporting(BadInput):
+            _one_form(start, end, recurring)
+            assert start is not None and end is not None
+            zone = display_zone(tz)
+            spec = read_slot(
+                stream,
+                start,
+                end,
+                tz=tz,
+                lead=lead,
+                default_lead_seconds=settings.default_lead_seconds,
+                now=now,
+                allow_past=allow_past,
+                title=title,
+                metadata=parse_metadata_pairs(metadata),
+                reconnect_window=reconnect_window,
+            )
+            found = register_stream_if_needed(engine, stream)
+        with output.reporting(SlotConflict), transaction(engine) as session:
+            if found is not None:
+                found.save(session, now)
+            row = slot_row(spec, now=now)
+            insert_slot(session, row)
+            broadcast_id = row.id
+        replan(settings, engine)
+        saved = load_broadcast(engine, broadcast_id)
+        actions = actions_of(engine, broadcast_id)
+    if quiet:
+        output.info(str(broadcast_id))
+    elif as_json:
+        output.print_json({**broadcast_json(saved), "actions": [action_json(a) for a in actions]})
+    else:
+        output.info(
+            f"broadcast {broadcast_id} added: stream {stream}, {show_instant(spec.starts_at, zone)} to "
+            f"{show_instant(spec.ends_at, zone)}, enable {show_duration(spec.lead.total_seconds())} before"
+        )
+        say_plan(saved, actions, zone)
+
+
+def _one_form(start: str | None, end: str | None, recurring: Mapping[str, object]) -> None:
+    """A one-off broadcast (--start/--end) or a recurring one (--cron/--duration), never a mix."""
+    given = [name for name, value in recurring.items() if value]
+    if recurring["--cron"] is not None:
+        mixed = [name for name, value in (("--start", start), ("--end", end)) if value is not None]
+        if mixed:
+            raise BadInput(
+                f"{' and '.join(mixed)} {'is' if len(mixed) == 1 else 'are'} for a one-off broadcast, "
+                "--cron for a recurring one: give one form"
+            )
+        return
+    if start is None and end is None:
+        raise BadInput(
+            "give --start and --end for a one-off broadcast, or --cron and --duration for a recurring one"
+        )
+    if start is None or end is None:
+        raise BadInput(
+            "a one-off broadcast needs both --start and --end "
+            f"(missing {'--start' if start is None else '--end'})"
+        )
+    if given:
+        raise BadInput(f"{', '.join(given)}: only for a recurring broadcast; add --cron, or drop them")
+
+
+def say_plan(row: Broadcast, actions: list[Action], zone: tzinfo) -> None:
+    if row.invalid_reason:
+        output.info(f"warning: the planner cannot use it: {row.invalid_reason}")
+    upcoming = [a for a in actions if a.state in (ActionState.PENDING, ActionState.CLAIMED)]
+    for action in upcoming:
+        output.info(f"  {action.kind:<8} due {show_instant(action.due_at, zone)} ({action.reason})")
+    if not upcoming and not row.invalid_reason:
+        output.info("  nothing planned yet: its actions enter the ledger once they are within the horizon")
+
+
+@broadcast_app.command("list")
+def list_broadcasts(
+    stream: Annotated[str | None, typer.Option("--stream", help="Only this stream.")] = None,
+    include_all: Annotated[
+        bool, typer.Option("--all", help="Include ended and cancelled broadcasts.")
+    ] = False,
+    tz: TzOption = None,
+    as_json: AsJson = False,
+) -> None:
+    """List upcoming and running broadcasts."""
+    now = SystemClock().now()
+    with open_store() as (_, engine):
+        with output.reporting(BadInput):
+            zone = display_zone(tz)
+        query = select(Broadcast).order_by(Broadcast.starts_at, Broadcast.id)
+        if stream is not None:
+            query = query.where(Broadcast.stream_id == stream)
+        if not include_all:
+            query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
+        with transaction(engine, immediate=False) as session:
+            rows = list(session.scalars(query))
+            names = stream_names(session)
+        from worker.cli.series import load_series, print_series  # series.py builds on this module
+
+        series, _ = load_series(engine, include_all=include_all)
+    if as_json:
+        output.print_json([broadcast_json(row) for row in rows])
+        return
+    output.print_table(
+        ("id", "stream", "start", "end", "lead", "title", "status"),
+        (
+            (
+                row.id,
+                names.get(row.stream_id) or row.stream_id,
+                show_instant(row.starts_at, zone),
+                show_instant(row.ends_at, zone),
+                show_duration(row.lead_seconds),
+                row.title,
+                broadcast_status(row, now) + (f" (series {row.series_id})" if row.series_id else ""),
+            )
+            for row in rows
+        ),
+        title=f"{len(rows)} broadcast{'s' if len(rows) != 1 else ''}",
+    )
+    series = [s for s in series if stream is None or s.stream_id == stream]
+    if series:
+        print_series(series, names, now)
+
+
+@broadcast_app.command("show")
+def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False) -> None:
+    """Show one broadcast, why it cannot be planned (if so), and its planned actions."""
+    now = SystemClock().now()
+    with open_store() as (_, engine):
+        with output.reporting(BadInput):
+            zone = display_zone(tz)
+            row = load_broadcast(engine, broadcast_id)
+        actions = actions_of(engine, broadcast_id)
+    if as_json:
+        output.print_json({**broadcast_json(row), "actions": [action_json(a) for a in actions]})
+        return
+    metadata, _ = parse_metadata(row.metadata_json)
+    output.print_fields(
+        [
+            ("id", row.id),
+            ("stream", row.stream_id),
+            ("start", show_instant(row.starts_at, zone)),
+            ("end", show_instant(row.ends_at, zone)),
+            ("lead", show_duration(row.lead_seconds)),
+            ("title", row.title),
+            ("metadata", metadata if metadata is not None else row.metadata_json),
+            ("reconnect window s", row.reconnect_window),
+            ("status", broadcast_status(row, now)),
+            ("cancelled", show_instant(row.cancelled_at, zone)),
+            ("invalid reason", row.invalid_reason),
+        ],
+        title=f"broadcast {row.id}",
+    )
+    output.print_table(ACTION_COLUMNS, (action_row(a, zone) for a in actions), title="planned actions")
+
+
+@broadcast_app.command("cancel")
+def cancel(broadcast_id: BroadcastId) -> None:
+    """Cancel a broadcast; its pending actions are cancelled at once."""
+    now = SystemClock().now()
+    with open_store() as (settings, engine):
+        with output.reporting(BadInput):
+            row = load_broadcast(engine, broadcast_id)
+        if row.cancelled_at is not None:
+            output.info(f"broadcast {broadcast_id} was already cancelled at {row.cancelled_at.isoformat()}")
+            return
+        with transaction(engine) as session:
+            session.execute(
+                update(Broadcast)
+                .where(Broadcast.id == broadcast_id, Broadcast.cancelled_at.is_(None))
+                .values(cancelled_at=now, updated_at=now)
+            )
+        cancelled, running = cancel_outcome(engine, Source.BROADCAST, broadcast_id, settings)
+    output.info(f"broadcast {broadcast_id} cancelled; {counted(cancelled, 'planned action')} cancelled")
+    if running:
+        output.info(f"{counted(running, 'action')} already under way will run to its end")
+
+
+def load_broadcast(engine: Engine, broadcast_id: int) -> Broadcast:
+    with transaction(engine, immediate=False) as session:
+        row = session.get(Broadcast, broadcast_id)
+    if row is None:
+        raise BadInput(f"no broadcast with id {broadcast_id} (see `onair broadcast list --all`)")
+    return row
+
+
+def actions_of(engine: Engine, broadcast_id: int) -> list[Action]:
+    with transaction(engine, immediate=False) as session:
+        return list(
+            session.scalars(
+                select(Action)
+                .where(Action.source == Source.BROADCAST.value, Action.source_id == broadcast_id)
+                .order_by(Action.due_at, Action.sequence, Action.id)
+            )
+        )
+
+
+def broadcast_status(row: Broadcast, now: datetime) -> str:
+    if row.cancelled_at is not None:
+        return "cancelled"
+    if row.invalid_reason:
+        return f"invalid: {row.invalid_reason}"
+    if row.ends_at <= now:
+        return "ended"
+    return "on air" if row.starts_at <= now else "scheduled"
+
+
+def broadcast_json(row: Broadcast) -> dict[str, Any]:
+    metadata, reason = parse_metadata(row.metadata_json)
+    return {
+        "id": row.id,
+        "stream_id": row.stream_id,
+        "starts_at": iso_utc(row.starts_at),
+        "ends_at": iso_utc(row.ends_at),
+        "lead_seconds": row.lead_seconds,
+        "title": row.title,
+        "metadata": row.metadata_json if reason else metadata,
+        "reconnect_window": row.reconnect_window,
+        "cancelled_at": iso_utc(row.cancelled_at),
+        "invalid_reason": row.invalid_reason,
+        "created_at": iso_utc(row.created_at),
+    }

@@ -1,0 +1,59 @@
+"""The stream a new schedule names: onair's own `streams` table first, else one look-up at FastPix.
+
+`onair broadcast add`, `onair book add`, `onair offhours add --stream` and `onair import` all check
+their stream here before writing, so an unknown or mistyped id is refused with the same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from worker.cli.timeparse import BadInput
+from worker.config import FastPixSettings, MissingSetting
+from worker.fastpix import ApiError, FastPixClient, FastPixError, InvalidRequest, validation
+from worker.service.sync import stream_name
+from worker.store.db import transaction
+from worker.store.models import Stream
+from worker.store.schedules import upsert_stream
+
+
+@dataclass(frozen=True)
+class FoundStream:
+    """A stream FastPix confirmed exists, to record in `streams` with the schedule that needs it."""
+
+    stream_id: str
+    name: str | None
+    status: str | None
+
+    def save(self, session: Session, now: datetime) -> None:
+        upsert_stream(session, self.stream_id, name=self.name, status=self.status, seen_at=now)
+
+
+def register_stream_if_needed(engine: Engine, stream_id: str) -> FoundStream | None:
+    """None if onair knows the stream; else ask FastPix once. BadInput when it cannot be confirmed."""
+    with transaction(engine, immediate=False) as session:
+        if session.get(Stream, stream_id) is not None:
+            return None
+    prefix = f"unknown stream {stream_id!r}"
+    try:
+        validation.stream_id(stream_id)
+    except InvalidRequest as exc:
+        raise BadInput(f"{prefix}: not in onair's streams table, and {exc}") from None
+    try:
+        with FastPixClient.from_settings(FastPixSettings()) as client:
+            stream = client.get_stream(stream_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise BadInput(f"{prefix}: FastPix has no such stream") from None
+        raise BadInput(f"{prefix}: {_NOT_ASKED} ({exc})") from None
+    except (FastPixError, InvalidRequest, MissingSetting, ValidationError) as exc:
+        raise BadInput(f"{prefix}: {_NOT_ASKED} ({exc})") from None
+    return FoundStream(stream.stream_id, stream_name(stream), stream.status)
+
+
+_NOT_ASKED = "not in onair's streams table and FastPix could not be asked"
