@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 from celery import Celery
 
+from worker import folder_broker
+
 QUEUE = "baseline"
 
 
@@ -25,7 +27,8 @@ def make_app(broker: str, folder: str) -> Celery:
     else:
         Path(folder).mkdir(parents=True, exist_ok=True)
         app.conf.update(
-            broker_url="filesystem://",
+            # onair's atomic folder transport: kombu's own crashes the worker on half-written files.
+            broker_url=f"{folder_broker.SCHEME}://",
             broker_transport_options={
                 "data_folder_in": folder,
                 "data_folder_out": folder,

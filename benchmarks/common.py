@@ -7,6 +7,7 @@ Every benchmark cleans up what it started (processes, the PostgreSQL database, t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -353,11 +354,13 @@ class Simulator:
 
     def disable(self, stream_ids: Sequence[str], threads: int = 8) -> None:
         from worker.fastpix.client import FastPixClient
+        from worker.fastpix.errors import ApiError
 
         def run(part: Sequence[str]) -> None:
             with FastPixClient(self.base_url, TOKEN_ID, SECRET) as api:
                 for stream_id in part:
-                    api.disable_stream(stream_id)
+                    with contextlib.suppress(ApiError):  # already disabled
+                        api.disable_stream(stream_id)
 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, [stream_ids[i::threads] for i in range(threads)]))

@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import Celery
 
+from worker import folder_broker
 from worker.config import OnairSettings, onair_settings
 from worker.service import ops_hooks  # noqa: F401  (connects logging, metrics and watchdog signals)
 
@@ -28,7 +29,7 @@ def broker_options(settings: OnairSettings) -> tuple[str, dict[str, Any]]:
     (folder / "control").mkdir(parents=True, exist_ok=True)
     # The embedded broker: message files in a folder, shared by the worker and beat on one machine.
     # It acks on fetch, so a killed worker loses what it held; the ledger's lease expiry recovers it.
-    return "filesystem://", {
+    return f"{folder_broker.SCHEME}://", {
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
         "control_folder": str(folder / "control"),

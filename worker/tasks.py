@@ -44,7 +44,7 @@ def execute(action_id: int, lease_token: str) -> None:
 
 def _send(claim: Claim) -> None:
     rt = runtime()
-    eta = claim.next_attempt_at if claim.next_attempt_at > rt.clock.now() else None
+    eta = dispatcher.wake_at(claim, rt.clock.now())
     execute.apply_async((claim.action_id, claim.lease_token), eta=eta, retry=False)
 
 

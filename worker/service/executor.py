@@ -27,7 +27,11 @@ from worker.service.context import action_scope
 from worker.service.runtime import Runtime
 from worker.store import ledger
 from worker.store.db import transaction
+from worker.store.events import Event, insert_events
 from worker.store.models import Action
+
+# The stream is read at most this long before the due instant, and the act is sent at the instant.
+CHECK_AHEAD = timedelta(milliseconds=100)
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,6 @@ def execute(rt: Runtime, action_id: int, lease_token: str, *, rng: random.Random
         snapshot = _Snapshot.of(action)
     kind = snapshot.kind.value
     with action_scope(snapshot.id, snapshot.stream_id, kind, snapshot.due_at, snapshot.attempts + 1):
-        _wait_until(rt, snapshot.next_attempt_at)
         outcome = _Run(rt, snapshot, token, rng or random.Random()).go()
     metrics.action_outcome(kind, outcome.state, outcome.detail)
     return outcome
@@ -81,7 +84,8 @@ class _Snapshot:
 
 
 def _wait_until(rt: Runtime, when: datetime) -> None:
-    """Never act early: a message may arrive before its instant (the dispatcher claims ahead)."""
+    """Never act early: the message arrives a little before its instant (the dispatcher claims ahead and
+    wakes the worker early, so the take-over and the check are done when the instant comes)."""
     delay = (when - rt.clock.now()).total_seconds()
     if delay > 0:
         time.sleep(min(delay, 30.0))
@@ -96,6 +100,9 @@ class _Run:
         self.attempt = action.attempts + 1
 
     def go(self) -> Outcome:
+        # A message that waited long in the broker may be early by more than the wake-up margin:
+        # check close to the instant, so the state read is fresh.
+        _wait_until(self.rt, self.action.next_attempt_at - CHECK_AHEAD)
         now = self.rt.clock.now()
         if now >= self.action.deadline_at:
             return self._finish(
@@ -110,6 +117,7 @@ class _Run:
                 decision = decide(self.action.kind, stream.status, self.action.payload)
                 if isinstance(decision, NoOp):
                     return self._finish(decision.state, decision.outcome, calls)
+                _wait_until(self.rt, self.action.next_attempt_at)
                 self._call(client, decision)
             except FastPixError as exc:
                 return self._failed_call(exc, calls)
@@ -168,33 +176,38 @@ class _Run:
                 api_response=None,
                 now=now,
             )
+            # Read in the same transaction: one commit per action, not two.
+            ahead = now + timedelta(seconds=self.rt.settings.claim_ahead_seconds)
+            follow_up = kept and ledger.has_due_on_stream(session, self.action.stream_id, ahead)
         if not kept:
             return Outcome(None, "lease lost: a newer attempt owns this action")
         if state in (ActionState.FAILED, ActionState.MISSED):
             alert_action(
                 self.rt, self.action.id, self.action.stream_id, self.action.kind, state, error or outcome
             )
-        ahead = now + timedelta(seconds=self.rt.settings.claim_ahead_seconds)
-        with transaction(self.rt.engine, immediate=False) as session:
-            follow_up = ledger.has_due_on_stream(session, self.action.stream_id, ahead)
         return Outcome(state, outcome, follow_up)
 
     def _record_calls(self, session: Any, calls: list[CallRecord]) -> None:
-        for call in calls:
-            ledger.record_event(
-                session,
-                action_id=self.action.id,
-                stream_id=self.action.stream_id,
-                actor=self.rt.identity,
-                event="api_call",
-                attempt=self.attempt,
-                http_method=call.method,
-                http_path=call.path,
-                http_status=call.status_code,
-                latency_ms=call.latency_ms,
-                detail=call.error,
-                now=self.rt.clock.now(),
-            )
+        now = self.rt.clock.now()
+        insert_events(
+            session,
+            [
+                Event(
+                    action_id=self.action.id,
+                    stream_id=self.action.stream_id,
+                    at=now,
+                    actor=self.rt.identity,
+                    event="api_call",
+                    attempt=self.attempt,
+                    http_method=call.method,
+                    http_path=call.path,
+                    http_status=call.status_code,
+                    latency_ms=call.latency_ms,
+                    detail=call.error,
+                )
+                for call in calls
+            ],
+        )
 
 
 _DONE = {

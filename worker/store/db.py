@@ -8,6 +8,8 @@ takes the write lock up front instead of failing with SQLITE_BUSY when it upgrad
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -90,11 +92,29 @@ def transaction(engine: Engine, *, immediate: bool = True) -> Iterator[Session]:
     locked" when another connection wrote in between, so only pure readers should pass
     immediate=False. On PostgreSQL the flag changes nothing: row and advisory locks do that job there.
     """
-    with Session(bind=engine, expire_on_commit=False) as session, session.begin():
-        if immediate and engine.dialect.name == "sqlite":
-            # The connection (and so BEGIN) is taken lazily: this first use picks BEGIN IMMEDIATE.
-            session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+    if not (immediate and engine.dialect.name == "sqlite"):
+        with Session(bind=engine, expire_on_commit=False) as session, session.begin():
+            yield session
+        return
+    # Writers in one process queue on a Python lock, woken the moment it is free; SQLite's own busy
+    # handler sleeps up to 100 ms between retries, which made a busy worker wait far longer than the
+    # writes took. Other processes are still kept out by BEGIN IMMEDIATE and the busy timeout.
+    with _writer_lock(engine), Session(bind=engine, expire_on_commit=False) as session, session.begin():
+        # The connection (and so BEGIN) is taken lazily: this first use picks BEGIN IMMEDIATE.
+        session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
         yield session
+
+
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    with _writer_locks_guard:
+        lock = _writer_locks.get(engine)
+        if lock is None:
+            lock = _writer_locks[engine] = threading.RLock()
+        return lock
 
 
 def head_revision() -> str:

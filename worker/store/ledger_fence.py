@@ -93,10 +93,14 @@ def take_over(
     if lease is not None:
         current = session.execute(select(actions.c.next_attempt_at).where(actions.c.id == action_id)).scalar()
         values["lease_expires_at"] = max(now, current or now) + lease
-    if not _fenced_update(session, action_id, lease_token, values, what="take over", now=now):
-        return None
-    action = load_claimed(session, action_id, new_token)
-    if action is not None:
+    # One statement: the fenced swap hands back the row it swapped.
+    action = session.scalars(
+        update(Action).where(_fence(action_id, lease_token)).values(**values).returning(Action),
+        execution_options={"synchronize_session": False},
+    ).one_or_none()
+    if action is None:
+        _reject(session, action_id, "take over", now)
+    else:
         record_event(
             session,
             action_id=action_id,
@@ -164,13 +168,14 @@ def complete(
     if error is not None:
         values["last_error"] = error
     row = session.execute(
-        select(actions.c.stream_id, actions.c.attempts).where(_fence(action_id, lease_token))
+        update(actions)
+        .where(_fence(action_id, lease_token))
+        .values(**values)
+        .returning(actions.c.stream_id, actions.c.attempts)
     ).first()
-    if not _fenced_update(
-        session, action_id, lease_token, values, what=f"completion as {state.value}", now=now
-    ):
+    if row is None:
+        _reject(session, action_id, f"completion as {state.value}", now)
         return False
-    assert row is not None
     record_event(
         session,
         action_id=action_id,
@@ -179,7 +184,7 @@ def complete(
         event=state.value,
         from_state=CLAIMED,
         to_state=state.value,
-        attempt=row.attempts + (1 if counted else 0),
+        attempt=row.attempts,  # as updated
         detail=outcome if error is None else f"{outcome}: {error}",
         now=now,
     )
