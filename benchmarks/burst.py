@@ -1,0 +1,130 @@
+"""Burst and cost: N actions (default 10,000) due at the same instant, one enable per disabled stream.
+Figures: seconds from the instant to the last call, actions per second, and CPU seconds of the worker
+and beat per 1,000 actions; then the naive baseline (Celery eta=instant, one PUT) on the same streams.
+
+The broadcasts are bulk-inserted and planned once before the scheduler starts (the planner then keeps
+re-planning them every tick, as it would in production).
+
+    .venv/bin/python -m benchmarks.burst [embedded] [postgres] [--actions N]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from benchmarks.baseline import TASK
+from benchmarks.common import (
+    Proc,
+    Simulator,
+    backend,
+    backends_from_argv,
+    baseline_proc,
+    baseline_sender,
+    emit,
+    loadavg,
+    machine,
+    peak_rss_mb,
+    running,
+    scheduler_procs,
+    simulator,
+    tree_cpu,
+    wait_for,
+    wait_ticking,
+    warm_up_baseline,
+    workspace,
+)
+from benchmarks.lateness import enable_arrivals, register_broadcasts, register_streams
+
+START_AHEAD = timedelta(seconds=25)  # scheduler start-up (two processes importing Celery) fits in this
+DRAIN_LIMIT = 240.0
+
+
+def drain(
+    sim: Simulator, since: int, streams: list[str], due: datetime, procs: Sequence[Proc]
+) -> dict[str, object]:
+    wanted = set(streams)
+    found: dict[str, datetime] = {}
+    cpu0 = tree_cpu(procs)
+
+    def done() -> bool:
+        nonlocal found
+        if datetime.now(UTC) < due:
+            return False
+        found = enable_arrivals(sim, since, wanted)
+        return len(found) == len(wanted)
+
+    try:
+        wait_for("every enable call", done, DRAIN_LIMIT + (due - datetime.now(UTC)).total_seconds(), procs)
+    except TimeoutError:
+        found = enable_arrivals(sim, since, wanted)
+    cpu = tree_cpu(procs) - cpu0
+    last = max(found.values()) if found else due
+    seconds = (last - due).total_seconds()
+    early = sum(1 for t in found.values() if t < due)
+    return {
+        "actions": len(streams),
+        "done": len(found),
+        "early": early,
+        "drain_s": round(seconds, 2),
+        "actions_per_s": round(len(found) / seconds) if seconds > 0 else None,
+        "cpu_s_per_1000": round(cpu * 1000 / max(len(found), 1), 2),
+        "rss_mb": {k: round(v) for k, v in peak_rss_mb(procs).items()},
+        "load": loadavg(),
+    }
+
+
+def run(name: str, count: int) -> None:
+    from worker.service import planning
+    from worker.service.runtime import Runtime
+    from worker.store.db import make_engine
+
+    with workspace(f"burst-{name}") as work, simulator(work) as sim, backend(name, work) as be:
+        streams = sim.make_disabled_streams(count)
+        engine = make_engine(be.database_url)
+        register_streams(engine, streams)
+        due = datetime.now(UTC) + START_AHEAD
+        register_broadcasts(engine, [(s, due) for s in streams])
+        planning.plan_tick(_runtime(be, sim, Runtime))
+        procs = scheduler_procs(be, sim, work)
+        with running(*procs):
+            wait_ticking(engine, procs)
+            since = sim.last_seq()
+            if datetime.now(UTC) >= due - timedelta(seconds=3):
+                print("  warning: the scheduler started late; the burst is measured from its due time anyway")
+            emit(f"burst onair {name}", drain(sim, since, streams, due, procs))
+        engine.dispose()
+
+        sim.disable(streams)
+        base = baseline_proc(be, sim, work)
+        with running(base):
+            sender = baseline_sender(be, work)
+            warm_up_baseline(sim, sender, streams[0], [base])
+            since = sim.last_seq()
+            due = datetime.now(UTC) + timedelta(seconds=max(5, count / 1000))
+            for stream in streams:
+                sender.send_task(TASK, (stream,), eta=due)
+            emit(f"burst baseline {name}", drain(sim, since, streams, due, [base]))
+
+
+def _runtime(be: object, sim: Simulator, runtime_cls: type) -> object:
+    from worker.config import FastPixSettings, OnairSettings
+
+    settings = OnairSettings(database_url=be.database_url, broker_url=be.broker_url)  # type: ignore[attr-defined]
+    fastpix = FastPixSettings(api_url=sim.base_url, access_token_id="x", secret_key="x")  # type: ignore[arg-type]
+    return runtime_cls(settings=settings, fastpix=fastpix)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("backends", nargs="*", default=[])
+    parser.add_argument("--actions", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    print(f"machine: {machine()}", flush=True)
+    for name in backends_from_argv(args.backends):
+        run(name, args.actions)
+
+
+if __name__ == "__main__":
+    main()
