@@ -1,0 +1,187 @@
+"""Scale and memory: 1,000 / 100,000 / 1,000,000 stored broadcasts on 1,000 streams, bulk-inserted
+with one SQL statement: half in the past (each with its two succeeded actions in the ledger), half
+far in the future (3 days on), plus 300 inside the 24 h horizon. Figures: set-up time, planner tick and
+dispatcher tick (median of repeated in-process ticks), database size, and the peak RSS of a real worker
+and beat run against that database for 20 s.
+
+    .venv/bin/python -m benchmarks.scale [embedded] [postgres] [--sizes 1000,100000,1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from benchmarks.common import (
+    backend,
+    backends_from_argv,
+    database_size,
+    emit,
+    loadavg,
+    machine,
+    peak_rss_mb,
+    running,
+    scheduler_procs,
+    simulator,
+    wait_ticking,
+    workspace,
+)
+
+STREAMS = 1000
+IN_HORIZON = 300
+SETUP_LIMIT = 600.0  # seconds; a bigger size is skipped once one set-up took longer than this
+RSS_SECONDS = 20.0
+
+_PG_TIME = (
+    "CASE WHEN (g / {streams}) % 2 = 0"
+    " THEN now() - interval '2 days' - (g / {streams} / 2) * interval '1 hour'"
+    " ELSE now() + interval '3 days' + (g / {streams} / 2) * interval '1 hour' END"
+)
+_SQLITE_TIME = (
+    "CASE WHEN (g / {streams}) % 2 = 0"
+    " THEN strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 days', '-' || (g / {streams} / 2) || ' hours')"
+    " ELSE strftime('%Y-%m-%d %H:%M:%f', 'now', '+3 days', '+' || (g / {streams} / 2) || ' hours') END"
+)
+
+
+def bulk_insert(engine: sa.Engine, count: int) -> None:
+    pg = engine.dialect.name == "postgresql"
+    series = (
+        f"SELECT g FROM generate_series(0, {count - 1}) AS g"
+        if pg
+        else f"WITH RECURSIVE s(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM s WHERE g < {count - 1}) "
+        "SELECT g FROM s"
+    )
+    starts = (_PG_TIME if pg else _SQLITE_TIME).format(streams=STREAMS)
+    plus_30m = (
+        "starts_at + interval '30 minutes'"
+        if pg
+        else "strftime('%Y-%m-%d %H:%M:%f', starts_at, '+30 minutes')"
+    )
+    now = "now()" if pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO streams (stream_id, name, status, created_at) "
+                f"SELECT 'st' || g, 'st' || g, 'idle', {now} FROM ({series}) AS q WHERE g < {STREAMS}"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO broadcasts (stream_id, starts_at, ends_at, lead_seconds, title) "
+                f"SELECT stream_id, starts_at, {plus_30m}, 300, 'scale' FROM (SELECT 'st' || (g % {STREAMS})"
+                f" AS stream_id, {starts} AS starts_at FROM ({series}) AS q) AS b"
+            )
+        )
+        for kind, at in (("enable", "slot_starts_at"), ("finish", "ends_at")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO actions (idempotency_key, stream_id, kind, source, source_id, due_at, "
+                    "deadline_at, sequence, state, attempts, next_attempt_at, reason, outcome, created_at, "
+                    "updated_at, finished_at) "
+                    f"SELECT 'b:' || id || '/{kind}', stream_id, '{kind}', 'broadcast', id, {at}, {at}, 0, "
+                    f"'succeeded', 1, {at}, 'scale', 'done', {at}, {at}, {at} "
+                    f"FROM broadcasts WHERE starts_at < {now}"
+                )
+            )
+    # The few hundred inside the horizon, on distinct streams, between 2 h and 20 h from now.
+    from worker.store.models import Broadcast
+
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(Broadcast.__table__),  # type: ignore[arg-type]
+            [
+                {
+                    "stream_id": f"st{i}",
+                    "starts_at": soon + timedelta(minutes=3 * i),
+                    "ends_at": soon + timedelta(minutes=3 * i + 30),
+                    "lead_seconds": 300,
+                    "title": "in horizon",
+                }
+                for i in range(IN_HORIZON)
+            ],
+        )
+        if pg:
+            conn.execute(sa.text("ANALYZE"))
+        else:
+            conn.execute(sa.text("ANALYZE"))
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall milliseconds of `repeat` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def measure(name: str, count: int) -> float:
+    from worker.config import FastPixSettings, OnairSettings
+    from worker.service import dispatcher, planning
+    from worker.service.runtime import Runtime
+    from worker.store.db import make_engine
+
+    with workspace(f"scale-{name}") as work, simulator(work) as sim, backend(name, work) as be:
+        engine = make_engine(be.database_url)
+        start = time.perf_counter()
+        bulk_insert(engine, count)
+        setup = time.perf_counter() - start
+        settings = OnairSettings(database_url=be.database_url, broker_url=be.broker_url, data_dir=str(work))
+        fastpix = FastPixSettings(api_url=sim.base_url, access_token_id="x", secret_key="x")  # type: ignore[arg-type]
+        rt = Runtime(settings=settings, fastpix=fastpix)
+        first_plan = timed(lambda: planning.plan_tick(rt), 1)
+        plan_ms = timed(lambda: planning.plan_tick(rt), 5)
+        dispatch_ms = timed(lambda: dispatcher.dispatch_tick(rt, lambda claim: None), 20)
+        with engine.connect() as conn:
+            pending = conn.execute(sa.text("SELECT count(*) FROM actions WHERE state = 'pending'")).scalar()
+            total = conn.execute(sa.text("SELECT count(*) FROM actions")).scalar()
+        size_mb = round(database_size(engine) / 1024 / 1024, 1)
+        procs = scheduler_procs(be, sim, work)
+        with running(*procs):
+            wait_ticking(engine, procs, timeout=120)
+            time.sleep(RSS_SECONDS)
+            rss = {k: round(v) for k, v in peak_rss_mb(procs).items()}
+        rt.engine.dispose()
+        engine.dispose()
+        emit(
+            f"scale {name} {count}",
+            {
+                "broadcasts": count + IN_HORIZON,
+                "actions": total,
+                "pending_in_horizon": pending,
+                "setup_s": round(setup, 1),
+                "first_plan_ms": first_plan,
+                "plan_tick_ms": plan_ms,
+                "dispatch_tick_ms": dispatch_ms,
+                "db_mb": size_mb,
+                "rss_mb": rss,
+                "load": loadavg(),
+            },
+        )
+        return setup
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("backends", nargs="*", default=[])
+    parser.add_argument("--sizes", default="1000,100000,1000000")
+    args = parser.parse_args(argv)
+    print(f"machine: {machine()}", flush=True)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for name in backends_from_argv(args.backends):
+        for count in sizes:
+            if measure(name, count) > SETUP_LIMIT:
+                print(f"scale {name}: set-up took over {SETUP_LIMIT:.0f} s; larger sizes skipped", flush=True)
+                break
+
+
+if __name__ == "__main__":
+    main()
