@@ -101,8 +101,10 @@ class _Run:
 
     def go(self) -> Outcome:
         # A message that waited long in the broker may be early by more than the wake-up margin:
-        # check close to the instant, so the state read is fresh.
-        _wait_until(self.rt, self.action.next_attempt_at - CHECK_AHEAD)
+        # check close to the instant, so the state read is fresh. A retry reads no earlier than its
+        # time: that time may be a server's Retry-After, which covers every request, the read too.
+        ahead = CHECK_AHEAD if self.action.attempts == 0 else timedelta(0)
+        _wait_until(self.rt, self.action.next_attempt_at - ahead)
         now = self.rt.clock.now()
         if now >= self.action.deadline_at:
             return self._finish(
