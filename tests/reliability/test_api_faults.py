@@ -98,6 +98,14 @@ def test_hangs_drops_5xx_524_429_retry_within_deadline_and_take_effect_once(
                 engine, [stream], first_due, timedelta(0), slot=short.get(name, timedelta(minutes=30))
             )
         wait_settled(engine, streams, procs, "the faults", 60)
+        alerted_for = ("429_past_deadline", "503_until_deadline", "404_gone")
+        # Alerts are posted by a background sender: give it a moment.
+        wait_for(
+            "the alerts",
+            lambda: all(ids[n] in " ".join(alert_receiver.texts()) for n in alerted_for),
+            15,
+            procs,
+        )
 
     tally = Tally.take("API faults (hang, drop, 5xx, 524, 429)", simulator, engine, streams, since)
     calls = {name: tally.calls[ids[name]] for name in names}
@@ -132,7 +140,7 @@ def test_hangs_drops_5xx_524_429_retry_within_deadline_and_take_effect_once(
     assert [(c.endpoint, c.http_status) for c in calls["404_gone"]] == [("get", 404)], "404: one call"
     assert rows["404_gone"].state == "failed" and "not found" in (rows["404_gone"].last_error or "")
     alerted = " ".join(alert_receiver.texts())
-    for name in ("429_past_deadline", "503_until_deadline", "404_gone"):
+    for name in alerted_for:
         assert ids[name] in alerted, f"no alert for {name}: {alert_receiver.texts()}"
 
 
@@ -160,6 +168,7 @@ def test_bad_credentials_fail_once_with_the_api_message_and_an_alert(
         wait_ticking(engine, procs)
         schedule_enables(engine, streams, datetime.now(UTC) + timedelta(seconds=2), timedelta(seconds=1))
         wait_settled(engine, streams, procs, "401s", 30)
+        wait_for("the alerts", lambda: all(s in " ".join(alert_receiver.texts()) for s in streams), 15, procs)
 
     tally = Tally.take("401 unauthorized (wrong secret key)", simulator, engine, streams, since)
     tally.assert_no_loss_no_double(alerts=len(alert_receiver.bodies))
