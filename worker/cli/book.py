@@ -11,21 +11,25 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from worker.cli import output
 from worker.cli.broadcast import (
-    actions_of,
+    AllowPast,
+    Quiet,
+    StreamOption,
+    TitleOption,
     broadcast_json,
     broadcast_status,
     load_broadcast,
-    say_plan,
+    save_slot,
+    say_added,
+    slots_query,
 )
-from worker.cli.cancelling import cancel_outcome
-from worker.cli.slot_input import read_slot, slot_row
+from worker.cli.cancelling import cancel_outcome, mark_cancelled, say_cancelled
+from worker.cli.slot_input import read_slot
 from worker.cli.stream_check import register_stream_if_needed
-from worker.cli.timeline import AsJson, TzOption, action_json, open_store, replan, stream_names
+from worker.cli.timeline import AsJson, TzOption, action_json, open_store, stream_names
 from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_duration, show_instant
 from worker.clock import SystemClock
 from worker.domain.types import Source
@@ -39,7 +43,6 @@ from worker.store.organisers import (
     require_organiser,
     revoke_organiser,
 )
-from worker.store.slots import SlotConflict, insert_slot
 
 book_app = typer.Typer(help="Organisers' bookings of slots on shared streams.", no_args_is_help=True)
 organiser_app = typer.Typer(help="The people who book slots, each with an API token.", no_args_is_help=True)
@@ -50,11 +53,11 @@ OrganiserName = Annotated[str, typer.Argument(help="The organiser's name, e.g. '
 
 @book_app.command("add")
 def add(
-    stream: Annotated[str, typer.Option("--stream", help="The FastPix stream id.")],
+    stream: StreamOption,
     start: Annotated[str, typer.Option(help="Start: ISO 8601 with offset, or local time with --tz.")],
     end: Annotated[str, typer.Option(help="End, in the same forms as --start.")],
     organiser: Annotated[str, typer.Option("--organiser", help="Who books it (`onair organiser add`).")],
-    title: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    title: TitleOption = None,
     lead: Annotated[
         str | None,
         typer.Option(
@@ -62,8 +65,8 @@ def add(
         ),
     ] = None,
     tz: TzOption = None,
-    allow_past: Annotated[bool, typer.Option("--allow-past", help="Accept a start in the past.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")] = False,
+    allow_past: AllowPast = False,
+    quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
     """Book [START - lead, END) on a stream for an organiser, unless it overlaps another slot."""
@@ -85,25 +88,13 @@ def add(
             with transaction(engine, immediate=False) as session:
                 organiser_id = require_organiser(session, organiser).id
             found = register_stream_if_needed(engine, stream)
-        with output.reporting(SlotConflict), transaction(engine) as session:
-            if found is not None:
-                found.save(session, now)
-            row = insert_slot(session, slot_row(spec, now=now, organiser_id=organiser_id))
-            booking_id = row.id
-        replan(settings, engine)
-        saved = load_broadcast(engine, booking_id)
-        actions = actions_of(engine, booking_id)
+        saved, actions = save_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
     if quiet:
-        output.info(str(booking_id))
+        output.info(str(saved.id))
     elif as_json:
         output.print_json({**booking_json(saved), "actions": [action_json(a) for a in actions]})
     else:
-        output.info(
-            f"booking {booking_id} added for {saved.organiser_name}: stream {stream}, "
-            f"{show_instant(spec.starts_at, zone)} to {show_instant(spec.ends_at, zone)}, "
-            f"enable {show_duration(spec.lead.total_seconds())} before"
-        )
-        say_plan(saved, actions, zone)
+        say_added(f"booking {saved.id} added for {saved.organiser_name}", spec, saved, actions, zone)
 
 
 @book_app.command("list")
@@ -118,15 +109,9 @@ def list_bookings(
     now = SystemClock().now()
     with open_store() as (_, engine), output.reporting(BadInput, OrganiserError):
         zone = display_zone(tz)
-        query = (
-            select(Broadcast)
-            .where(Broadcast.organiser_id.is_not(None))
-            .order_by(Broadcast.starts_at, Broadcast.id)
+        query = slots_query(stream=stream, include_all=include_all, now=now).where(
+            Broadcast.organiser_id.is_not(None)
         )
-        if stream is not None:
-            query = query.where(Broadcast.stream_id == stream)
-        if not include_all:
-            query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
         with transaction(engine, immediate=False) as session:
             if organiser is not None:
                 query = query.where(Broadcast.organiser_id == _organiser_id(session, organiser))
@@ -163,22 +148,10 @@ def cancel(booking_id: BookingId) -> None:
             row = load_broadcast(engine, booking_id)
             if row.organiser_id is None:
                 raise BadInput(f"broadcast {booking_id} is not a booking: use `onair broadcast cancel`")
-        if row.cancelled_at is not None:
-            output.info(f"booking {booking_id} was already cancelled at {row.cancelled_at.isoformat()}")
+        if not mark_cancelled(engine, row, what=f"booking {booking_id}", now=now):
             return
-        with transaction(engine) as session:
-            session.execute(
-                update(Broadcast)
-                .where(Broadcast.id == booking_id, Broadcast.cancelled_at.is_(None))
-                .values(cancelled_at=now, updated_at=now)
-            )
         cancelled, running = cancel_outcome(engine, Source.BROADCAST, booking_id, settings)
-    output.info(
-        f"booking {booking_id} of {row.organiser_name} cancelled; "
-        f"{cancelled} planned action{'' if cancelled == 1 else 's'} cancelled"
-    )
-    if running:
-        output.info(f"{running} action{'' if running == 1 else 's'} already under way will run to its end")
+    say_cancelled(f"booking {booking_id} of {row.organiser_name} cancelled", cancelled, running)
 
 
 def booking_json(row: Broadcast) -> dict[str, Any]:

@@ -14,12 +14,12 @@ from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Select, select
 
 from worker.cli import output
-from worker.cli.cancelling import cancel_outcome, counted
+from worker.cli.cancelling import cancel_outcome, mark_cancelled, say_cancelled
 from worker.cli.slot_input import read_slot, slot_row
-from worker.cli.stream_check import register_stream_if_needed
+from worker.cli.stream_check import FoundStream, register_stream_if_needed
 from worker.cli.timeline import (
     AsJson,
     TzOption,
@@ -38,7 +38,8 @@ from worker.cli.timeparse import (
     show_instant,
 )
 from worker.clock import SystemClock
-from worker.domain.specs import parse_metadata
+from worker.config import OnairSettings
+from worker.domain.specs import BroadcastSpec, parse_metadata
 from worker.domain.types import ActionState, Source
 from worker.store.db import transaction
 from worker.store.models import Action, Broadcast
@@ -49,6 +50,9 @@ broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_
 ACTION_COLUMNS = ("id", "due", "kind", "deadline", "state", "attempts", "reason / outcome")
 
 StreamOption = Annotated[str, typer.Option("--stream", help="The FastPix stream id.")]
+TitleOption = Annotated[str | None, typer.Option(help="A name for people.")]
+AllowPast = Annotated[bool, typer.Option("--allow-past", help="Accept a start in the past.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")]
 BroadcastId = Annotated[int, typer.Argument(help="The broadcast id (from `onair broadcast list`).")]
 
 
@@ -65,7 +69,7 @@ def add(
             help="Enable this long before the start, e.g. 10m (default ONAIR_DEFAULT_LEAD_SECONDS: 5m)."
         ),
     ] = None,
-    title: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    title: TitleOption = None,
     metadata: Annotated[
         list[str] | None, typer.Option("--metadata", "-m", help="key=value set on the stream; repeatable.")
     ] = None,
@@ -74,8 +78,8 @@ def add(
         typer.Option("--reconnect-window", help="Seconds FastPix waits for the encoder (60..1800)."),
     ] = None,
     tz: TzOption = None,
-    allow_past: Annotated[bool, typer.Option("--allow-past", help="Accept a start in the past.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")] = False,
+    allow_past: AllowPast = False,
+    quiet: Quiet = False,
     as_json: AsJson = False,
     cron: Annotated[
         str | None,
@@ -138,25 +142,13 @@ def add(
                 reconnect_window=reconnect_window,
             )
             found = register_stream_if_needed(engine, stream)
-        with output.reporting(SlotConflict), transaction(engine) as session:
-            if found is not None:
-                found.save(session, now)
-            row = slot_row(spec, now=now)
-            insert_slot(session, row)
-            broadcast_id = row.id
-        replan(settings, engine)
-        saved = load_broadcast(engine, broadcast_id)
-        actions = actions_of(engine, broadcast_id)
+        saved, actions = save_slot(settings, engine, spec, found, now=now)
     if quiet:
-        output.info(str(broadcast_id))
+        output.info(str(saved.id))
     elif as_json:
         output.print_json({**broadcast_json(saved), "actions": [action_json(a) for a in actions]})
     else:
-        output.info(
-            f"broadcast {broadcast_id} added: stream {stream}, {show_instant(spec.starts_at, zone)} to "
-            f"{show_instant(spec.ends_at, zone)}, enable {show_duration(spec.lead.total_seconds())} before"
-        )
-        say_plan(saved, actions, zone)
+        say_added(f"broadcast {saved.id} added", spec, saved, actions, zone)
 
 
 def _one_form(start: str | None, end: str | None, recurring: Mapping[str, object]) -> None:
@@ -183,6 +175,33 @@ def _one_form(start: str | None, end: str | None, recurring: Mapping[str, object
         raise BadInput(f"{', '.join(given)}: only for a recurring broadcast; add --cron, or drop them")
 
 
+def save_slot(
+    settings: OnairSettings,
+    engine: Engine,
+    spec: BroadcastSpec,
+    found: FoundStream | None,
+    *,
+    now: datetime,
+    organiser_id: int | None = None,
+) -> tuple[Broadcast, list[Action]]:
+    """Write a checked slot (with the stream FastPix just confirmed, if any), re-plan, and read the row
+    back with its planned actions. A collision is one `error:` line naming the slot in the way."""
+    with output.reporting(SlotConflict), transaction(engine) as session:
+        if found is not None:
+            found.save(session, now)
+        slot_id = insert_slot(session, slot_row(spec, now=now, organiser_id=organiser_id)).id
+    replan(settings, engine)
+    return load_broadcast(engine, slot_id), actions_of(engine, slot_id)
+
+
+def say_added(head: str, spec: BroadcastSpec, row: Broadcast, actions: list[Action], zone: tzinfo) -> None:
+    output.info(
+        f"{head}: stream {spec.stream_id}, {show_instant(spec.starts_at, zone)} to "
+        f"{show_instant(spec.ends_at, zone)}, enable {show_duration(spec.lead.total_seconds())} before"
+    )
+    say_plan(row, actions, zone)
+
+
 def say_plan(row: Broadcast, actions: list[Action], zone: tzinfo) -> None:
     if row.invalid_reason:
         output.info(f"warning: the planner cannot use it: {row.invalid_reason}")
@@ -207,11 +226,7 @@ def list_broadcasts(
     with open_store() as (_, engine):
         with output.reporting(BadInput):
             zone = display_zone(tz)
-        query = select(Broadcast).order_by(Broadcast.starts_at, Broadcast.id)
-        if stream is not None:
-            query = query.where(Broadcast.stream_id == stream)
-        if not include_all:
-            query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
+        query = slots_query(stream=stream, include_all=include_all, now=now)
         with transaction(engine, immediate=False) as session:
             rows = list(session.scalars(query))
             names = stream_names(session)
@@ -281,19 +296,21 @@ def cancel(broadcast_id: BroadcastId) -> None:
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
             row = load_broadcast(engine, broadcast_id)
-        if row.cancelled_at is not None:
-            output.info(f"broadcast {broadcast_id} was already cancelled at {row.cancelled_at.isoformat()}")
+        if not mark_cancelled(engine, row, what=f"broadcast {broadcast_id}", now=now):
             return
-        with transaction(engine) as session:
-            session.execute(
-                update(Broadcast)
-                .where(Broadcast.id == broadcast_id, Broadcast.cancelled_at.is_(None))
-                .values(cancelled_at=now, updated_at=now)
-            )
         cancelled, running = cancel_outcome(engine, Source.BROADCAST, broadcast_id, settings)
-    output.info(f"broadcast {broadcast_id} cancelled; {counted(cancelled, 'planned action')} cancelled")
-    if running:
-        output.info(f"{counted(running, 'action')} already under way will run to its end")
+    say_cancelled(f"broadcast {broadcast_id} cancelled", cancelled, running)
+
+
+def slots_query(*, stream: str | None, include_all: bool, now: datetime) -> Select[Broadcast]:
+    """Broadcasts rows in start order, on one stream if given; only upcoming and running ones unless
+    `include_all` (ended and cancelled too)."""
+    query = select(Broadcast).order_by(Broadcast.starts_at, Broadcast.id)
+    if stream is not None:
+        query = query.where(Broadcast.stream_id == stream)
+    if not include_all:
+        query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
+    return query
 
 
 def load_broadcast(engine: Engine, broadcast_id: int) -> Broadcast:

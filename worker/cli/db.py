@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 from alembic.util import CommandError
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.config import onair_settings
@@ -33,14 +36,7 @@ def _safe(url: str) -> str:
 @app.command()
 def upgrade(url: str | None = UrlOption, revision: str = typer.Argument("head")) -> None:
     """Bring the schema up to REVISION (default: the newest). Safe to run again."""
-    engine = make_engine(_url(url))
-    try:
-        migrate.upgrade(engine, revision)
-        typer.echo(f"{_safe(_url(url))}: schema at {current_revision(engine)}")
-    except (CommandError, SQLAlchemyError, migrate.MigrationsNotFound) as exc:
-        raise _fail(str(exc).splitlines()[0]) from None
-    finally:
-        engine.dispose()
+    _migrate(url, lambda engine: migrate.upgrade(engine, revision), shown=str)
 
 
 @app.command()
@@ -49,10 +45,17 @@ def downgrade(
     url: str | None = UrlOption,
 ) -> None:
     """Take the schema back to REVISION. 'base' drops onair's tables and everything in them."""
+    _migrate(
+        url, lambda engine: migrate.downgrade(engine, revision), shown=lambda at: at or "base (no tables)"
+    )
+
+
+def _migrate(url: str | None, move: Callable[[Engine], None], *, shown: Callable[[str | None], str]) -> None:
+    """Run one migration step, then say where the schema stands; a failure is one `error:` line."""
     engine = make_engine(_url(url))
     try:
-        migrate.downgrade(engine, revision)
-        typer.echo(f"{_safe(_url(url))}: schema at {current_revision(engine) or 'base (no tables)'}")
+        move(engine)
+        typer.echo(f"{_safe(_url(url))}: schema at {shown(current_revision(engine))}")
     except (CommandError, SQLAlchemyError, migrate.MigrationsNotFound) as exc:
         raise _fail(str(exc).splitlines()[0]) from None
     finally:

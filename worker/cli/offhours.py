@@ -12,12 +12,12 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from worker.cli import output
-from worker.cli.cancelling import cancel_outcome, counted
+from worker.cli.cancelling import cancel_outcome, mark_cancelled, say_cancelled
 from worker.cli.slot_input import TITLE_MAX_CHARS
-from worker.cli.stream_check import register_stream_if_needed
+from worker.cli.stream_check import register_stream_if_needed, save_with_stream
 from worker.cli.timeline import AsJson, open_store, replan, stream_names
 from worker.cli.timeparse import BadInput, iso_utc, parse_duration, show_duration, show_instant
 from worker.clock import SystemClock
@@ -63,21 +63,16 @@ def add_off_hours(
             if label is not None and len(label) > TITLE_MAX_CHARS:
                 raise BadInput(f"label has {len(label)} characters; at most {TITLE_MAX_CHARS} are kept")
             found = register_stream_if_needed(engine, stream) if stream else None
-        with transaction(engine) as session:
-            if found is not None:
-                found.save(session, now)
-            row = OffHours(
-                stream_id=stream,
-                cron=cron.strip(),
-                duration_seconds=int(length.total_seconds()),
-                timezone=tz,
-                label=label,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            session.flush()
-            rule_id = row.id
+        row = OffHours(
+            stream_id=stream,
+            cron=cron.strip(),
+            duration_seconds=int(length.total_seconds()),
+            timezone=tz,
+            label=label,
+            created_at=now,
+            updated_at=now,
+        )
+        rule_id = save_with_stream(engine, row, found, now)
         replan(settings, engine)
         saved = _load_off_hours(engine, rule_id)
     windows = next_windows(saved, now)
@@ -139,19 +134,10 @@ def remove_off_hours(rule_id: OffHoursId) -> None:
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
             row = _load_off_hours(engine, rule_id)
-        if row.cancelled_at is not None:
-            output.info(f"off-hours {rule_id} was already removed at {row.cancelled_at.isoformat()}")
+        if not mark_cancelled(engine, row, what=f"off-hours {rule_id}", verb="removed", now=now):
             return
-        with transaction(engine) as session:
-            session.execute(
-                update(OffHours)
-                .where(OffHours.id == rule_id, OffHours.cancelled_at.is_(None))
-                .values(cancelled_at=now, updated_at=now)
-            )
         cancelled, running = cancel_outcome(engine, Source.OFF_HOURS, rule_id, settings)
-    output.info(f"off-hours {rule_id} removed; {counted(cancelled, 'planned action')} cancelled")
-    if running:
-        output.info(f"{counted(running, 'action')} already under way will run to its end")
+    say_cancelled(f"off-hours {rule_id} removed", cancelled, running)
 
 
 def next_windows(

@@ -17,8 +17,9 @@ import typer
 from sqlalchemy import Engine, func, select, update
 
 from worker.cli import output
+from worker.cli.cancelling import mark_cancelled
 from worker.cli.slot_input import TITLE_MAX_CHARS
-from worker.cli.stream_check import register_stream_if_needed
+from worker.cli.stream_check import register_stream_if_needed, save_with_stream
 from worker.cli.timeline import AsJson, open_store, replan, stream_names
 from worker.cli.timeparse import (
     BadInput,
@@ -129,28 +130,23 @@ def add_series(
             )
             _checked(spec)
             found = register_stream_if_needed(engine, stream)
-        with transaction(engine) as session:
-            if found is not None:
-                found.save(session, now)
-            row = BroadcastSeries(
-                stream_id=stream,
-                cron=spec.cron,
-                timezone=tz,
-                duration_seconds=int(spec.duration.total_seconds()),
-                lead_seconds=int(spec.lead.total_seconds()),
-                title=title,
-                metadata_json=json.dumps(pairs, sort_keys=True) if pairs else None,
-                reconnect_window=reconnect_window,
-                starts_from=now,
-                until=spec.until,
-                occurrence_limit=count,
-                skip_dates=spec.skip_dates,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            session.flush()
-            series_id = row.id
+        row = BroadcastSeries(
+            stream_id=stream,
+            cron=spec.cron,
+            timezone=tz,
+            duration_seconds=int(spec.duration.total_seconds()),
+            lead_seconds=int(spec.lead.total_seconds()),
+            title=title,
+            metadata_json=json.dumps(pairs, sort_keys=True) if pairs else None,
+            reconnect_window=reconnect_window,
+            starts_from=now,
+            until=spec.until,
+            occurrence_limit=count,
+            skip_dates=spec.skip_dates,
+            created_at=now,
+            updated_at=now,
+        )
+        series_id = save_with_stream(engine, row, found, now)
         replan(settings, engine)
         saved = _load(engine, series_id)
     _say(saved, "added", now, as_json)
@@ -239,15 +235,8 @@ def cancel(series_id: SeriesId) -> None:
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
             row = _load(engine, series_id)
-        if row.cancelled_at is not None:
-            output.info(f"series {series_id} was already cancelled at {row.cancelled_at.isoformat()}")
+        if not mark_cancelled(engine, row, what=f"series {series_id}", now=now):
             return
-        with transaction(engine) as session:
-            session.execute(
-                update(BroadcastSeries)
-                .where(BroadcastSeries.id == series_id, BroadcastSeries.cancelled_at.is_(None))
-                .values(cancelled_at=now, updated_at=now)
-            )
         replan(settings, engine)
         with transaction(engine, immediate=False) as session:
             cancelled = session.scalar(

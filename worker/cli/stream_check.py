@@ -18,7 +18,7 @@ from worker.config import FastPixSettings, MissingSetting
 from worker.fastpix import ApiError, FastPixClient, FastPixError, InvalidRequest, validation
 from worker.service.sync import stream_name
 from worker.store.db import transaction
-from worker.store.models import Stream
+from worker.store.models import BroadcastSeries, OffHours, Stream
 from worker.store.schedules import upsert_stream
 
 
@@ -32,6 +32,18 @@ class FoundStream:
 
     def save(self, session: Session, now: datetime) -> None:
         upsert_stream(session, self.stream_id, name=self.name, status=self.status, seen_at=now)
+
+
+def save_with_stream(
+    engine: Engine, row: OffHours | BroadcastSeries, found: FoundStream | None, now: datetime
+) -> int:
+    """Write a new schedule row and the stream it needs in one transaction; the row's new id."""
+    with transaction(engine) as session:
+        if found is not None:
+            found.save(session, now)
+        session.add(row)
+        session.flush()
+        return row.id
 
 
 def register_stream_if_needed(engine: Engine, stream_id: str) -> FoundStream | None:
