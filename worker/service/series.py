@@ -30,7 +30,7 @@ import hashlib
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,7 @@ from worker.domain.series import Occurrence, SeriesSpec, check_series, nth_firin
 from worker.domain.specs import unknown_stream_reason
 from worker.store import occurrences as store
 from worker.store.models import Broadcast, BroadcastSeries
+from worker.store.slots import find_conflicts, slot_start
 
 MAX_AHEAD = 1000
 REFRESH = timedelta(days=1)
@@ -149,6 +150,18 @@ def materialise_series(
     return report
 
 
+def _blocking(row: Broadcast) -> str:
+    """`broadcast #1 'Football' 2026-11-29 18:00 to 19:00 UTC (lead included)`: the form of the series'
+    invalid_reason (docs/lifecycle.md), which leaves out the stream (the series' own) that
+    store.slots.describe_slot names."""
+    title = f" {row.title!r}" if row.title else ""
+    start = row.slot_starts_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    end = row.ends_at.astimezone(UTC).strftime(
+        "%H:%M" if row.ends_at.date() == row.slot_starts_at.date() else "%Y-%m-%d %H:%M"
+    )
+    return f"broadcast #{row.id}{title} {start} to {end} UTC (lead included)"
+
+
 class _Pass:
     """One materialisation pass over one valid, live series."""
 
@@ -255,13 +268,13 @@ class _Pass:
         self.report.updated += 1
 
     def _collides(self, occurrence: Occurrence, *, not_id: int | None = None) -> bool:
-        slot_start = occurrence.start_utc - timedelta(seconds=self.row.lead_seconds)
-        found = store.blocker(
-            self.session, self.spec.stream_id, slot_start, occurrence.end_utc, not_id=not_id
+        start = slot_start(occurrence.start_utc, self.row.lead_seconds)
+        found = find_conflicts(
+            self.session, self.spec.stream_id, start, occurrence.end_utc, exclude_id=not_id
         )
-        if found is None:
+        if not found:
             return False
-        self._note(occurrence, f"overlaps {found.describe()}")
+        self._note(occurrence, f"overlaps {_blocking(found[0])}")
         return True
 
     def _note(self, occurrence: Occurrence, why: str) -> None:

@@ -1,12 +1,12 @@
 """SQL for materialised occurrences: the `broadcasts` rows of a series, written one at a time inside a
-SAVEPOINT so that a row the database refuses (an overlapping slot) leaves the others in place."""
+SAVEPOINT so that a row the database refuses (an overlapping slot) leaves the others in place. Which
+slot an occurrence would collide with is asked of store.slots.find_conflicts, the one overlap rule."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
@@ -18,25 +18,6 @@ from worker.store.models import Broadcast, BroadcastSeries
 
 class Refused(Exception):
     """The database refused a write (the no-overlap rule, or one live row per occurrence)."""
-
-
-@dataclass(frozen=True)
-class Blocker:
-    """A slot that an occurrence would overlap."""
-
-    id: int
-    title: str | None
-    slot_start: datetime
-    end: datetime
-    series_id: int | None
-
-    def describe(self) -> str:
-        title = f" {self.title!r}" if self.title else ""
-        start = self.slot_start.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-        end = self.end.astimezone(UTC).strftime(
-            "%H:%M" if self.end.date() == self.slot_start.date() else "%Y-%m-%d %H:%M"
-        )
-        return f"broadcast #{self.id}{title} {start} to {end} UTC (lead included)"
 
 
 def candidate_series(session: Session, cancelled_marker: str) -> list[BroadcastSeries]:
@@ -80,24 +61,6 @@ def future_rows(session: Session, series_id: int, after: datetime) -> list[Broad
             .order_by(Broadcast.starts_at, Broadcast.id)
         )
     )
-
-
-def blocker(
-    session: Session, stream_id: str, slot_start: datetime, end: datetime, *, not_id: int | None = None
-) -> Blocker | None:
-    """The first live slot on the stream overlapping [slot_start, end), if any."""
-    query = select(Broadcast).where(
-        Broadcast.stream_id == stream_id,
-        Broadcast.cancelled_at.is_(None),
-        Broadcast.slot_starts_at < end,
-        Broadcast.ends_at > slot_start,
-    )
-    if not_id is not None:
-        query = query.where(Broadcast.id != not_id)
-    row = session.scalars(query.order_by(Broadcast.slot_starts_at).limit(1)).first()
-    if row is None:
-        return None
-    return Blocker(row.id, row.title, row.slot_starts_at, row.ends_at, row.series_id)
 
 
 @contextmanager
