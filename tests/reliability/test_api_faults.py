@@ -3,14 +3,12 @@
 * 7: hangs past the read timeout, drops the connection (before or after doing the work), answers
   500/503/524, or 429 with Retry-After: retries wait at least what the server asked, stop at the
   deadline, and the stream changes once.
-* 8: permanent refusals (401 bad credentials, 404 stream gone): one call, no retry, the API's message
-  recorded, an alert posted.
+* 8: permanent refusals (400, 401 bad credentials, 404 stream gone, 422): one call, no retry, the
+  API's message recorded, an alert posted.
 * 10: a lease that runs out under a slow call: the stale worker's late write is refused
   (stale_write_rejected) and the newer outcome stands.
 
-400 and 422 take the same path as 401/404 (classify() says PERMANENT; tests/unit/test_fastpix_errors.py
-and test_domain_decisions.py cover the mapping): the simulator has no fault kind that answers them for
-a well-formed enable, so they are not driven through processes here.
+400 and 422 are injected as simulator faults on an otherwise valid enable.
 """
 
 from __future__ import annotations
@@ -59,6 +57,8 @@ def test_hangs_drops_5xx_524_429_retry_within_deadline_and_take_effect_once(
         "429_past_deadline",
         "503_until_deadline",
         "404_gone",
+        "400_refused",
+        "422_refused",
     ]
     ids = dict(zip(names, disabled_streams(simulator, len(names)), strict=True))
     faults = {
@@ -71,6 +71,8 @@ def test_hangs_drops_5xx_524_429_retry_within_deadline_and_take_effect_once(
         "429": dict(endpoint="enable", kind="429", retry_after=RETRY_AFTER, count=1),
         "429_past_deadline": dict(endpoint="enable", kind="429", retry_after=120, count=1),
         "503_until_deadline": dict(endpoint="enable", kind="503", fraction=1.0),
+        "400_refused": dict(endpoint="enable", kind="400", count=1),
+        "422_refused": dict(endpoint="enable", kind="422", count=1),
     }
     for name, spec in faults.items():
         simulator.inject_fault(stream_id=ids[name], **spec)  # type: ignore[arg-type]
@@ -98,7 +100,7 @@ def test_hangs_drops_5xx_524_429_retry_within_deadline_and_take_effect_once(
                 engine, [stream], first_due, timedelta(0), slot=short.get(name, timedelta(minutes=30))
             )
         wait_settled(engine, streams, procs, "the faults", 60)
-        alerted_for = ("429_past_deadline", "503_until_deadline", "404_gone")
+        alerted_for = ("429_past_deadline", "503_until_deadline", "404_gone", "400_refused", "422_refused")
         # Alerts are posted by a background sender: give it a moment.
         wait_for(
             "the alerts",
@@ -139,6 +141,9 @@ def test_hangs_drops_5xx_524_429_retry_within_deadline_and_take_effect_once(
     assert rows["503_until_deadline"].state in ("failed", "missed")
     assert [(c.endpoint, c.http_status) for c in calls["404_gone"]] == [("get", 404)], "404: one call"
     assert rows["404_gone"].state == "failed" and "not found" in (rows["404_gone"].last_error or "")
+    for name, message in (("400_refused", "bad request"), ("422_refused", "payload validation failed")):
+        assert [c.endpoint for c in calls[name]] == ["get", "enable"], f"{name}: one refused call, no retry"
+        assert rows[name].state == "failed" and message in (rows[name].last_error or ""), rows[name]
     alerted = " ".join(alert_receiver.texts())
     for name in alerted_for:
         assert ids[name] in alerted, f"no alert for {name}: {alert_receiver.texts()}"

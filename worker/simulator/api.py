@@ -84,6 +84,11 @@ def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | N
 
 
 def fault_response(rule: FaultRule) -> Response:
+    if rule.kind == "400":
+        return json_response(400, ops.error_body(400, "bad request", "The request could not be processed."))
+    if rule.kind == "422":
+        field = {"field": "streamId", "message": "injected validation failure"}
+        return json_response(422, ops.validation_body([field]))
     if rule.kind == "500":
         return json_response(
             500, ops.error_body(500, "internal server error", "Something went wrong on our end.")

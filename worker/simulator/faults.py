@@ -2,6 +2,7 @@
 
 A rule matches an endpoint name (or "*") and optionally one stream, and fires either for the next
 `count` matching calls or for a `fraction` of them (drawn from its own seeded RNG). Kinds:
+"400" and "422" (a refusal in FastPix's own error body: a permanent error for the caller),
 "500", "502", "503", "524" (an error status), "429" (with an optional Retry-After), "slow" (the
 call is carried out, then answered after `delay` seconds) and "drop" (the connection is closed
 with no HTTP response at all). With `apply_effect` a 5xx/429/drop still changes state first, like a
@@ -14,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("500", "502", "503", "524", "429", "slow", "drop")
+KINDS = ("400", "422", "500", "502", "503", "524", "429", "slow", "drop")
 ENDPOINTS = (
     "create",
     "list",
