@@ -11,30 +11,27 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.integration.test_cli_schedule import (
+from tests.integration.cli_support import (
     STREAM,
     Onair,
     assert_one_line_error,
-    migrated,
+    migrated_on_backend,
+    migrated_sqlite,
     upcoming_hour,
 )
+from tests.integration.store_support import BACKENDS
 
 LEAD = timedelta(minutes=5)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def onair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Onair]:
-    url = (
-        f"sqlite:///{tmp_path}/onair.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    yield from migrated(url)
+    yield from migrated_on_backend(request, tmp_path)
 
 
 @pytest.fixture
 def onair_sqlite(tmp_path: Path) -> Iterator[Onair]:
-    yield from migrated(f"sqlite:///{tmp_path}/onair.db")
+    yield from migrated_sqlite(tmp_path)
 
 
 def book(onair: Onair, hours: tuple[int, int], organiser: str = "Alice", *extra: str) -> list[str]:

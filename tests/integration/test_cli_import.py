@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import Result
 
-from tests.integration.test_cli_schedule import OTHER, STREAM, Onair, migrated, upcoming_hour
+from tests.integration.cli_support import (
+    OTHER,
+    STREAM,
+    Onair,
+    migrated_on_backend,
+    upcoming_hour,
+)
+from tests.integration.store_support import BACKENDS
 from worker.store.db import transaction
 from worker.store.models import Broadcast
 
@@ -20,14 +27,9 @@ BERLIN = ZoneInfo("Europe/Berlin")
 HEADER = ["stream_id", "start", "end", "title", "lead", "organiser", "metadata", "reconnect_window"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def onair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Onair]:
-    url = (
-        f"sqlite:///{tmp_path}/onair.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    for instance in migrated(url):
+    for instance in migrated_on_backend(request, tmp_path):
         instance.add_stream(STREAM, name="morning show")
         instance.add_stream(OTHER, name=None)
         instance.ok("organiser", "add", "Jazz Club", "-q")

@@ -11,27 +11,23 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.test_cli_schedule import (
+from tests.integration.cli_support import (
     STREAM,
     Onair,
     add_broadcast,
     assert_one_line_error,
-    migrated,
+    migrated_on_backend,
     upcoming_hour,
 )
+from tests.integration.store_support import BACKENDS
 from worker.cli.ics import read_events
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def onair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Onair]:
-    url = (
-        f"sqlite:///{tmp_path}/onair.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    yield from migrated(url)
+    yield from migrated_on_backend(request, tmp_path)
 
 
 def berlin_evening(days_ahead: int, hour: int, minute: int = 0) -> datetime:

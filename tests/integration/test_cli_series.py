@@ -12,7 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from tests.integration.test_cli_schedule import STREAM, Onair, assert_one_line_error, migrated
+from tests.integration.cli_support import (
+    STREAM,
+    Onair,
+    assert_one_line_error,
+    migrated_on_backend,
+)
+from tests.integration.store_support import BACKENDS
 from worker.store.db import transaction
 from worker.store.models import Broadcast, BroadcastSeries
 
@@ -20,14 +26,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 WEEKDAYS = ("--stream", STREAM, "--cron", "0 19 * * MON-FRI", "--duration", "90m", "--tz", "America/New_York")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Onair]:
-    url = (
-        f"sqlite:///{tmp_path}/onair.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    for onair in migrated(url):
+    for onair in migrated_on_backend(request, tmp_path):
         onair.add_stream()
         yield onair
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.integration.cli_support import assert_one_line_error
 from tests.integration.simulator_fixture import Simulator
 from worker.cli.main import app
 from worker.fastpix import FastPixClient
@@ -22,18 +23,6 @@ def onair(simulator: Simulator, *args: str, stdin: str | None = None, **env: str
 def ok_json(result: Result) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def assert_one_line_error(result: Result, *expected: str) -> str:
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit)
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(autouse=True)

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from tests.integration.test_cli_schedule import (
+from tests.integration.cli_support import (
     OTHER,
     STREAM,
     Onair,
     add_broadcast,
     assert_one_line_error,
-    migrated,
+    migrated_sqlite,
     upcoming_hour,
 )
 from worker.domain.types import ActionState
@@ -30,7 +30,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 @pytest.fixture
 def onair(tmp_path: Path) -> Iterator[Onair]:
-    for instance in migrated(f"sqlite:///{tmp_path}/onair.db"):
+    for instance in migrated_sqlite(tmp_path):
         instance.add_stream(STREAM, name="morning show")
         instance.add_stream(OTHER, name=None)
         yield instance
