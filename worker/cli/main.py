@@ -7,8 +7,9 @@ import typer
 from worker.cli import db, demo, doctor, run, simulator, streams
 from worker.cli.api import api
 from worker.cli.book import book_app, organiser_app
+from worker.cli.broadcast import broadcast_app
 from worker.cli.importer import import_file
-from worker.cli.schedule import broadcast_app, offhours_app
+from worker.cli.offhours import offhours_app
 from worker.cli.series import series_app
 from worker.cli.timeline import history, plan
 from worker.service.logs import configure_cli_logging
