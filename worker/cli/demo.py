@@ -132,11 +132,11 @@ def _print_ledger(engine: object) -> None:
 
     from worker.store.models import Action
 
-    typer.echo("\nThe ledger, as `onair history` shows it:")
+    typer.echo("\nThe ledger (tomorrow's off-hours window is already planned and pending):")
     with transaction(engine) as session:  # type: ignore[arg-type]
         for action in session.scalars(select(Action).order_by(Action.due_at, Action.sequence)):
             typer.echo(
-                f"  {action.due_at:%H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
+                f"  {action.due_at:%Y-%m-%d %H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
                 f"{action.outcome or ''}  — {action.reason}"
             )
 
