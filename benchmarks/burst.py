@@ -35,7 +35,7 @@ from benchmarks.common import (
     warm_up_baseline,
     workspace,
 )
-from benchmarks.lateness import enable_arrivals, register_broadcasts, register_streams
+from benchmarks.lateness import register_broadcasts, register_streams
 
 START_AHEAD = timedelta(seconds=25)  # scheduler start-up (two processes importing Celery) fits in this
 DRAIN_LIMIT = 240.0
@@ -45,20 +45,18 @@ def drain(
     sim: Simulator, since: int, streams: list[str], due: datetime, procs: Sequence[Proc]
 ) -> dict[str, object]:
     wanted = set(streams)
-    found: dict[str, datetime] = {}
+    log = sim.arrivals(since, "enable")
     cpu0 = tree_cpu(procs)
 
     def done() -> bool:
-        nonlocal found
-        if datetime.now(UTC) < due:
-            return False
-        found = enable_arrivals(sim, since, wanted)
-        return len(found) == len(wanted)
+        return datetime.now(UTC) >= due and wanted <= log.poll().keys()
 
+    limit = DRAIN_LIMIT + (due - datetime.now(UTC)).total_seconds()
     try:
-        wait_for("every enable call", done, DRAIN_LIMIT + (due - datetime.now(UTC)).total_seconds(), procs)
+        wait_for("every enable call", done, limit, procs, every=0.5)
     except TimeoutError:
-        found = enable_arrivals(sim, since, wanted)
+        log.poll()
+    found = {s: t for s, t in log.first.items() if s in wanted}
     cpu = tree_cpu(procs) - cpu0
     last = max(found.values()) if found else due
     seconds = (last - due).total_seconds()

@@ -40,6 +40,15 @@ TOKEN_ID, SECRET = "bench-token", "bench-secret"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # `timeout` and CI send SIGTERM: turn it into an exception so every `finally` stops its processes
+    # and drops its database instead of leaving them behind.
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+
 def machine() -> str:
     model = next(
         (
@@ -175,13 +184,15 @@ def running(*procs: Proc) -> Iterator[tuple[Proc, ...]]:
             proc.stop()
 
 
-def wait_for(what: str, probe: Callable[[], object], timeout: float, procs: Sequence[Proc] = ()) -> None:
+def wait_for(
+    what: str, probe: Callable[[], object], timeout: float, procs: Sequence[Proc] = (), every: float = 0.1
+) -> None:
     give_up = time.monotonic() + timeout
     while not probe():
         if time.monotonic() > give_up:
             logs = "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in procs)
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
-        time.sleep(0.1)
+        time.sleep(every)
 
 
 def base_env(**extra: str) -> dict[str, str]:
@@ -332,6 +343,9 @@ class Simulator:
         calls: list[dict[str, object]] = answer.json()["calls"]
         return calls
 
+    def arrivals(self, since: int, endpoint: str) -> ArrivalLog:
+        return ArrivalLog(self, since, endpoint)
+
     def last_seq(self) -> int:
         answer = httpx.get(f"{self.root}/_sim/calls", params={"since": 2**62}, timeout=10)
         return int(answer.json()["last_seq"])
@@ -366,12 +380,28 @@ class Simulator:
             list(pool.map(run, [stream_ids[i::threads] for i in range(threads)]))
 
 
+class ArrivalLog:
+    """The first arrival of `endpoint` per stream, read from the simulator's call log incrementally
+    (asking for the whole log on every poll would load the simulator the benchmark is measuring)."""
+
+    def __init__(self, sim: Simulator, since: int, endpoint: str) -> None:
+        self.sim, self.since, self.endpoint = sim, since, endpoint
+        self.first: dict[str, datetime] = {}
+
+    def poll(self) -> dict[str, datetime]:
+        for call in self.sim.calls(self.since, endpoint=self.endpoint):
+            self.since = max(self.since, int(str(call["seq"])))
+            self.first.setdefault(str(call["stream_id"]), arrival(call))
+        return self.first
+
+
 @contextmanager
 def simulator(workdir: Path) -> Iterator[Simulator]:
     port = free_port()
     env = base_env(FASTPIX_ACCESS_TOKEN_ID=TOKEN_ID, FASTPIX_SECRET_KEY=SECRET)
     argv = [str(BIN / "onair"), "simulator", "--port", str(port), "--connect-delay", "0"]
-    argv += ["--state-file", str(workdir / "simulator.json")]
+    # Its state is not needed after the run: write it rarely, so the writes do not slow the API down.
+    argv += ["--state-file", str(workdir / "simulator.json"), "--flush-interval", "5"]
     proc = Proc("simulator", argv, env, workdir / "simulator.log")
     root = f"http://127.0.0.1:{port}"
 

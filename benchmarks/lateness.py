@@ -19,7 +19,6 @@ from benchmarks.baseline import TASK
 from benchmarks.common import (
     Proc,
     Simulator,
-    arrival,
     backend,
     backends_from_argv,
     baseline_proc,
@@ -83,35 +82,24 @@ def register_broadcasts(engine: sa.Engine, plan: Sequence[tuple[str, datetime]])
         )
 
 
-def enable_arrivals(sim: Simulator, since: int, streams: set[str]) -> dict[str, datetime]:
-    first: dict[str, datetime] = {}
-    for call in sim.calls(since, endpoint="enable"):
-        stream = str(call["stream_id"])
-        if stream in streams and stream not in first:
-            first[stream] = arrival(call)
-    return first
-
-
 def collect(
     sim: Simulator, since: int, plan: Sequence[tuple[str, datetime]], procs: Sequence[Proc]
 ) -> dict[str, datetime]:
     streams = {s for s, _ in plan}
     last_due = max(d for _, d in plan)
-    found: dict[str, datetime] = {}
+    log = sim.arrivals(since, "enable")
 
     def all_arrived() -> bool:
-        nonlocal found
-        if datetime.now(UTC) < last_due:
-            return False
-        found = enable_arrivals(sim, since, streams)
-        return len(found) == len(streams)
+        return datetime.now(UTC) >= last_due and streams <= log.poll().keys()
 
     try:
-        wait_for("every enable call", all_arrived, RUN_LIMIT, procs)
+        wait_for("every enable call", all_arrived, RUN_LIMIT, procs, every=0.5)
     except TimeoutError:
-        found = enable_arrivals(sim, since, streams)
-        print(f"  warning: only {len(found)} of {len(streams)} enables arrived", flush=True)
-    return found
+        print(
+            f"  warning: only {len(streams & log.poll().keys())} of {len(streams)} enables arrived",
+            flush=True,
+        )
+    return {s: t for s, t in log.first.items() if s in streams}
 
 
 def figures(plan: Sequence[tuple[str, datetime]], found: dict[str, datetime]) -> dict[str, object]:

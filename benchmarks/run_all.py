@@ -31,10 +31,17 @@ def main() -> int:
     for module, args, quick_args, limit in BENCHMARKS:
         argv = [sys.executable, "-m", module, *backends, *(quick_args if quick else args)]
         print(f"$ {' '.join(argv[1:])}", flush=True)
+        child = subprocess.Popen(argv, cwd=ROOT)
         try:
-            failed += subprocess.run(argv, cwd=ROOT, timeout=limit).returncode != 0
+            failed += child.wait(timeout=limit) != 0
         except subprocess.TimeoutExpired:
             print(f"{module}: stopped after {limit} s", flush=True)
+            child.terminate()  # SIGTERM: the benchmark stops its processes and drops its database
+            try:
+                child.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
             failed += 1
     return 1 if failed else 0
 

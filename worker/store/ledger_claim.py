@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Engine, Row, func, or_, select, text, update
+from sqlalchemy import Engine, Row, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
@@ -22,7 +22,8 @@ from worker.domain.decisions import supersedes
 from worker.domain.types import ActionKind, ActionState
 from worker.store.db import transaction
 from worker.store.events import Event, insert_events
-from worker.store.sqlutil import actions, lock_in_state
+from worker.store.sqlutil import actions, chunked, lock_in_state
+from worker.store.types import UTCDateTime
 
 PENDING = ActionState.PENDING.value
 CLAIMED = ActionState.CLAIMED.value
@@ -68,11 +69,10 @@ def claim_due(
         for old, new in superseded:
             if old.stream_id not in blocked:
                 _supersede(session, old, new, now, owner, events)
-        claims = [
-            _claim(session, row, now, lease, owner, events) for row in chosen if row.stream_id not in blocked
-        ]
+        free = [r for r in chosen if r.stream_id not in blocked]
+        claims = _claim_all(session, free, now, lease, owner, events)
         insert_events(session, events)
-    return [c for c in claims if c is not None]
+    return claims
 
 
 def _choose(
@@ -149,32 +149,63 @@ def _supersede(session: Session, old: Any, new: Any, now: datetime, actor: str, 
         )
 
 
-def _claim(
-    session: Session, row: Any, now: datetime, lease: timedelta, owner: str, events: list[Event]
-) -> Claim | None:
-    token = secrets.token_hex(16)
-    expires = max(now, row.next_attempt_at) + lease
-    result = session.execute(
-        update(actions)
-        .where(actions.c.id == row.id, actions.c.state == PENDING)
-        .values(state=CLAIMED, lease_token=token, lease_owner=owner, lease_expires_at=expires, updated_at=now)
+_CLAIM = (
+    update(actions)
+    .where(actions.c.id == bindparam("b_id"), actions.c.state == PENDING)
+    .values(
+        state=CLAIMED,
+        lease_token=bindparam("b_token"),
+        lease_owner=bindparam("b_owner"),
+        lease_expires_at=bindparam("b_expires", type_=UTCDateTime()),
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    events.append(
-        Event(
-            row.id,
-            row.stream_id,
-            now,
-            owner,
-            "claimed",
-            PENDING,
-            CLAIMED,
-            attempt=row.attempts + 1,
-            detail=f"lease until {expires.isoformat()}",
+)
+
+
+def _claim_all(
+    session: Session, rows: list[Any], now: datetime, lease: timedelta, owner: str, events: list[Event]
+) -> list[Claim]:
+    """Claim the rows with one executemany (a fresh token each), then read back which of them carry
+    the token this call wrote: only those are claims, whatever the row count says."""
+    if not rows:
+        return []
+    tokens = {row.id: secrets.token_hex(16) for row in rows}
+    expiry = {row.id: max(now, row.next_attempt_at) + lease for row in rows}
+    session.connection().execute(
+        _CLAIM,
+        [
+            {"b_id": r.id, "b_token": tokens[r.id], "b_owner": owner, "b_expires": expiry[r.id], "b_now": now}
+            for r in rows
+        ],
+    )
+    held: set[int] = set()
+    for chunk in chunked([r.id for r in rows]):
+        found = session.execute(
+            select(actions.c.id, actions.c.lease_token).where(
+                actions.c.id.in_(chunk), actions.c.state == CLAIMED
+            )
         )
-    )
-    return Claim(row.id, token, row.stream_id, ActionKind(row.kind), row.due_at, row.next_attempt_at)
+        held.update(i for i, token in found if token == tokens[i])
+    claims = []
+    for row in rows:
+        if row.id not in held:
+            continue
+        events.append(
+            Event(
+                row.id,
+                row.stream_id,
+                now,
+                owner,
+                "claimed",
+                PENDING,
+                CLAIMED,
+                attempt=row.attempts + 1,
+                detail=f"lease until {expiry[row.id].isoformat()}",
+            )
+        )
+        kind = ActionKind(row.kind)
+        claims.append(Claim(row.id, tokens[row.id], row.stream_id, kind, row.due_at, row.next_attempt_at))
+    return claims
 
 
 def reclaim_expired(session: Session, now: datetime, actor: str = "reaper") -> int:
