@@ -35,6 +35,9 @@ def load_broadcasts(
             Broadcast.ends_at >= start,
             Broadcast.ends_at <= end + max_span,
             Broadcast.starts_at <= end + max_span,
+            # Filtered in SQL, not after loading: rows ending within max_span of the window but
+            # starting after it (a busy week ahead) cost an index entry each, not an ORM object.
+            Broadcast.slot_starts_at <= end,
         )
         .order_by(Broadcast.starts_at, Broadcast.id)
     ).all()
