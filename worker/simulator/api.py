@@ -118,6 +118,7 @@ class LiveStreamApi:
         endpoint, operation, stream_id, sub_id = self._route(method, path)
         raw = await _read_body(receive)
         with self._state.lock:
+            generation = self._state.generation
             rule = self._fault_for(endpoint, stream_id)
             before = ops.status_of(self._state, stream_id, arrived)
         effect = rule is None or rule.apply_effect
@@ -141,19 +142,20 @@ class LiveStreamApi:
             outcome = f"fault:{rule.kind}"
         with self._state.lock:
             after = ops.status_of(self._state, stream_id, self._clock.now()) if effect else before
-            self._state.record_call(
-                {
-                    "time": iso_micro(arrived),
-                    "method": method,
-                    "path": path,
-                    "endpoint": endpoint,
-                    "stream_id": stream_id,
-                    "http_status": status,
-                    "outcome": outcome,
-                    "status_before": before,
-                    "status_after": after,
-                }
-            )
+            if generation == self._state.generation:
+                self._state.record_call(
+                    {
+                        "time": iso_micro(arrived),
+                        "method": method,
+                        "path": path,
+                        "endpoint": endpoint,
+                        "stream_id": stream_id,
+                        "http_status": status,
+                        "outcome": outcome,
+                        "status_before": before,
+                        "status_after": after,
+                    }
+                )
         if response is None:
             await _drop(send)
             return

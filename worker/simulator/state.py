@@ -39,6 +39,7 @@ class SimState:
         self.faults: list[FaultRule] = []
         self.calls: deque[dict[str, Any]] = deque(maxlen=calls_cap)
         self.next_seq = 1
+        self.generation = 0  # bumped by reset()
         self.next_rule_id = 1
         self.time_scale = 1.0
         self.connect_delay = 1.0
@@ -71,6 +72,8 @@ class SimState:
 
     def reset(self) -> None:
         with self.lock:
+            # A call still in flight (a slow fault) answers after the reset: it belongs to the old log.
+            self.generation += 1
             self.streams.clear()
             self.faults.clear()
             self.calls.clear()
