@@ -22,7 +22,7 @@ from worker.domain.decisions import supersedes
 from worker.domain.types import ActionKind, ActionState
 from worker.store.db import transaction
 from worker.store.events import Event, insert_events
-from worker.store.sqlutil import actions, chunked, lock_in_state
+from worker.store.sqlutil import IN_LIVE_INDEX, actions, chunked, lock_in_state
 from worker.store.types import UTCDateTime
 
 PENDING = ActionState.PENDING.value
@@ -79,9 +79,9 @@ def _choose(
     session: Session, now: datetime, cutoff: datetime
 ) -> tuple[list[Row[Any]], list[tuple[Any, Any]]]:
     due_streams = select(actions.c.stream_id).where(
-        actions.c.state == PENDING, actions.c.next_attempt_at <= cutoff
+        IN_LIVE_INDEX, actions.c.state == PENDING, actions.c.next_attempt_at <= cutoff
     )
-    busy_streams = select(actions.c.stream_id).where(actions.c.state == CLAIMED)
+    busy_streams = select(actions.c.stream_id).where(IN_LIVE_INDEX, actions.c.state == CLAIMED)
     position = (
         func.row_number()
         .over(partition_by=actions.c.stream_id, order_by=(actions.c.due_at, actions.c.sequence, actions.c.id))
@@ -99,6 +99,7 @@ def _choose(
             position,
         )
         .where(
+            IN_LIVE_INDEX,
             actions.c.state == PENDING,
             actions.c.stream_id.in_(due_streams),
             actions.c.stream_id.not_in(busy_streams),
@@ -214,7 +215,7 @@ def reclaim_expired(session: Session, now: datetime, actor: str = "reaper") -> i
     now = ensure_utc(now)
     rows = session.execute(
         select(actions.c.id, actions.c.stream_id, actions.c.lease_owner, actions.c.lease_expires_at)
-        .where(actions.c.state == CLAIMED, actions.c.lease_expires_at < now)
+        .where(IN_LIVE_INDEX, actions.c.state == CLAIMED, actions.c.lease_expires_at < now)
         .with_for_update(skip_locked=True)
     ).all()
     if not rows:

@@ -20,7 +20,7 @@ from worker.clock import ensure_utc
 from worker.domain.types import ActionState, PlannedAction, Source
 from worker.store.events import Event, insert_events
 from worker.store.models import Broadcast, OffHours
-from worker.store.sqlutil import actions, chunked, lock_in_state
+from worker.store.sqlutil import IN_LIVE_INDEX, actions, chunked, lock_in_state
 from worker.store.types import UTCDateTime
 
 CANCEL_OUTCOME = "schedule changed or cancelled"
@@ -324,7 +324,7 @@ def mark_missed(session: Session, now: datetime, actor: str = "planner") -> list
     now = ensure_utc(now)
     rows = session.execute(
         select(actions.c.id, actions.c.stream_id, actions.c.kind, actions.c.deadline_at, actions.c.attempts)
-        .where(actions.c.state == PENDING, actions.c.deadline_at <= now)
+        .where(IN_LIVE_INDEX, actions.c.state == PENDING, actions.c.deadline_at <= now)
         .with_for_update(skip_locked=True)
     ).all()
     if not rows:

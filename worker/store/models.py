@@ -229,6 +229,14 @@ class Action(Base):
     __tablename__ = "actions"
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
+        # The live rows only, which the dispatcher, reaper and missed-marker read (migration 0004).
+        Index(
+            "ix_actions_live_state_next_attempt_at",
+            "state",
+            "next_attempt_at",
+            postgresql_where=text("state IN ('pending', 'claimed')"),
+            sqlite_where=text("state IN ('pending', 'claimed')"),
+        ),
         Index(None, "stream_id", "due_at"),
         Index(None, "source", "source_id"),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TypeVar, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Table, literal_column, select
 from sqlalchemy.orm import Session
 
 from worker.store.models import Action, ActionEvent
@@ -14,6 +14,11 @@ from worker.store.models import Action, ActionEvent
 CHUNK = 500
 T = TypeVar("T")
 actions = cast(Table, Action.__table__)
+# Repeats the partial index's WHERE (migration 0004) with literal values: SQLite uses a partial index
+# only when the query's WHERE names its condition, and `state = 'pending'` alone does not.
+IN_LIVE_INDEX: ColumnElement[bool] = actions.c.state.in_(
+    [literal_column("'pending'"), literal_column("'claimed'")]
+)
 events_table = cast(Table, ActionEvent.__table__)
 
 
