@@ -61,7 +61,8 @@ class OnairSettings(BaseSettings):
     alert_backoff_seconds: float = Field(default=1.0, ge=0)
     log_format: str = "text"
     metrics_port: int = 0
-    worker_concurrency: int = Field(default=8, gt=0)
+    # Threads per worker process: they mostly wait on HTTP and on the due instant, not on the CPU.
+    worker_concurrency: int = Field(default=32, gt=0)
 
 
 @lru_cache

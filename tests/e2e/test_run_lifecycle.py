@@ -66,7 +66,9 @@ def test_onair_run_ticks_and_stops_cleanly_on_sigterm(tmp_path: Path, simulator:
     migrate(database_url)
     env = scheduler_env(database_url=database_url, data_dir=tmp_path / "data", fastpix=simulator.env)
     with (tmp_path / "run.log").open("wb") as log:
-        run = subprocess.Popen([onair_bin(), "run"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        run = subprocess.Popen(
+            [onair_bin(), "run", "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     engine = make_engine(database_url)
 
     def ticked() -> str | None:
@@ -76,12 +78,12 @@ def test_onair_run_ticks_and_stops_cleanly_on_sigterm(tmp_path: Path, simulator:
     try:
         wait_for("the first dispatcher tick", ticked, timeout=60)
         children = children_of(run.pid)
-        assert len(children) == 2, "onair run supervises a worker and a beat"
+        assert len(children) == 3, "onair run supervises the two workers asked for and a beat"
         started = time.monotonic()
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=30) == 0
         assert time.monotonic() - started < 30
-        wait_for("the worker and beat to exit", lambda: not any(alive(pid) for pid in children), timeout=10)
+        wait_for("the workers and beat to exit", lambda: not any(alive(pid) for pid in children), timeout=10)
     finally:
         if run.poll() is None:
             run.kill()

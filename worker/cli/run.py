@@ -1,4 +1,7 @@
-"""`onair run`: worker and beat for one machine, supervised, stopped cleanly on SIGTERM or Ctrl-C.
+"""`onair run`: workers and beat for one machine, supervised, stopped cleanly on SIGTERM or Ctrl-C.
+
+One threads-pool worker per CPU by default: a worker is one process with one GIL, and its threads spend
+CPU in the ledger and HTTP code, so a single worker cannot use a second core (docs/performance.md).
 
 Celery's own processes can die on broker trouble (notes.md §2: a Redis restart kills a 5.7 worker
 holding ETA tasks); the ledger loses nothing when that happens, and this supervisor restarts them.
@@ -6,6 +9,7 @@ holding ETA tasks); the ledger loses nothing when that happens, and this supervi
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -22,16 +26,17 @@ from worker.config import onair_settings
 class Child:
     name: str
     argv: list[str]
+    env: dict[str, str] | None = None
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = field(default=0.0)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv)
+        self.proc = subprocess.Popen(self.argv, env=self.env)
         self.started_at = time.monotonic()
 
 
-def celery_argv(role: str, concurrency: int, loglevel: str) -> list[str]:
+def celery_argv(role: str, concurrency: int, loglevel: str, node: str = "onair-0@%h") -> list[str]:
     base = [sys.executable, "-m", "celery", "-A", "worker.celery_app", role, "-l", loglevel]
     if role == "worker":
         return [
@@ -43,7 +48,7 @@ def celery_argv(role: str, concurrency: int, loglevel: str) -> list[str]:
             "-Q",
             "onair",
             "-n",
-            "onair@%h",
+            node,
         ]
     return base
 
@@ -85,12 +90,26 @@ def supervise(children: list[Child], stop_after: float | None = None) -> int:
     return 0
 
 
+def worker_children(count: int, concurrency: int, loglevel: str) -> list[Child]:
+    """`count` threads-pool workers with unique node names; only the first serves the metrics port
+    (the figures come from the shared database, and the others could not bind it)."""
+    children = []
+    for index in range(count):
+        env = None if index == 0 else {**os.environ, "ONAIR_METRICS_PORT": "0"}
+        argv = celery_argv("worker", concurrency, loglevel, node=f"onair-{index}@%h")
+        children.append(Child(f"worker {index}", argv, env=env))
+    return children
+
+
 def run(
     concurrency: int = typer.Option(None, help="Worker threads (default ONAIR_WORKER_CONCURRENCY)."),
     loglevel: str = typer.Option("info", "--log-level", help="Celery log level."),
-    no_beat: bool = typer.Option(False, "--no-beat", help="Run only the worker (beat runs elsewhere)."),
+    workers: int = typer.Option(
+        None, "--workers", min=1, help="Worker processes (default: the number of CPUs)."
+    ),
+    no_beat: bool = typer.Option(False, "--no-beat", help="Run only the workers (beat runs elsewhere)."),
 ) -> None:
-    """Run the scheduler on this machine: a Celery worker and beat, restarted if they die."""
+    """Run the scheduler on this machine: Celery workers and beat, restarted if they die."""
     from worker.store.db import ensure_schema_current, make_engine
 
     settings = onair_settings()
@@ -102,7 +121,9 @@ def run(
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
-    children = [Child("worker", celery_argv("worker", concurrency or settings.worker_concurrency, loglevel))]
+    children = worker_children(
+        workers or os.cpu_count() or 1, concurrency or settings.worker_concurrency, loglevel
+    )
     if not no_beat:
         children.append(Child("beat", celery_argv("beat", 0, loglevel)))
     broker = "embedded (no server)" if not settings.broker_url else "configured broker"
