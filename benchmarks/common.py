@@ -222,13 +222,14 @@ def scheduler_procs(be: Backend, sim: Simulator, workdir: Path, **settings: str)
             )
         ]
     celery = [str(BIN / "celery"), "-A", "worker.celery_app"]
-    worker = [*celery, "worker", "-l", "warning", "--pool", "threads", "-Q", "onair", "-n", "bench@%h"]
-    worker += ["--concurrency", env.get("ONAIR_WORKER_CONCURRENCY", "8")]
+    # One worker process per CPU, as `onair run` and the compose file's replicas run them.
+    workers = []
+    for index in range(os.cpu_count() or 1):
+        worker = [*celery, "worker", "-l", "warning", "--pool", "threads", "-Q", "onair"]
+        worker += ["-n", f"bench-{index}@%h", "--concurrency", env.get("ONAIR_WORKER_CONCURRENCY", "32")]
+        workers.append(Proc(f"worker-{index}", worker, env, workdir / f"worker-{index}.log"))
     beat = [*celery, "beat", "-l", "warning", "--schedule", str(workdir / "beat-schedule")]
-    return [
-        Proc("worker", worker, env, workdir / "worker.log"),
-        Proc("beat", beat, env, workdir / "beat.log"),
-    ]
+    return [*workers, Proc("beat", beat, env, workdir / "beat.log")]
 
 
 def baseline_proc(be: Backend, sim: Simulator, workdir: Path, concurrency: int = 8) -> Proc:
