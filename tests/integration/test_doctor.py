@@ -353,7 +353,7 @@ def test_doctor_on_the_embedded_broker_sees_workers_by_their_heartbeat(
         fastpix=simulator.env,
         ONAIR_HEARTBEAT_SECONDS="0.5",
     )
-    run = Proc("onair-run", [onair_bin(), "run"], env, tmp_path / "onair-run.log").start()
+    run = Proc("onair-run", [onair_bin(), "run", "--workers", "1"], env, tmp_path / "onair-run.log").start()
     engine = make_engine(database_url)
 
     def doctor() -> tuple[int, list[str]]:
@@ -372,7 +372,7 @@ def test_doctor_on_the_embedded_broker_sees_workers_by_their_heartbeat(
         code, lines = doctor()
         assert code == 0, lines
         assert line_of(lines, "workers").startswith(
-            "ok   workers  1 with a heartbeat in the last 2 s: onair@"
+            "ok   workers  1 with a heartbeat in the last 2 s: onair-0@"
         )
         assert line_of(lines, "broker").startswith("ok   broker  embedded, folder ")
     finally:
