@@ -29,7 +29,13 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url)
+        url = self.settings.database_url
+        if url.startswith("sqlite"):
+            return make_engine(url)
+        # Every worker thread may hold a connection briefly; the default pool (5 + 10) would make
+        # threads queue for one under a burst.
+        threads = self.settings.worker_concurrency
+        return make_engine(url, pool_size=min(threads, 16), max_overflow=threads)
 
     @cached_property
     def client(self) -> FastPixClient:
