@@ -203,42 +203,54 @@ def retry_later(
 ) -> bool:
     """Back to pending after a failed call, counted as one attempt, to run again at next_attempt_at."""
     now, when = ensure_utc(now), ensure_utc(next_attempt_at)
-    row = session.execute(
-        select(actions.c.stream_id, actions.c.attempts).where(_fence(action_id, lease_token))
-    ).first()
-    values: dict[str, Any] = {
-        "state": ActionState.PENDING.value,
-        "attempts": actions.c.attempts + 1,
-        "next_attempt_at": when,
-        "last_error": error,
-        "lease_token": None,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "updated_at": now,
-    }
-    if not _fenced_update(session, action_id, lease_token, values, what="retry", now=now):
-        return False
-    assert row is not None
-    record_event(
+    attempts = session.execute(select(actions.c.attempts).where(_fence(action_id, lease_token))).scalar()
+    attempt = (attempts or 0) + 1
+    return _back_to_pending(
         session,
-        action_id=action_id,
-        stream_id=row.stream_id,
-        actor=actor,
+        action_id,
+        lease_token,
+        {"attempts": actions.c.attempts + 1, "next_attempt_at": when, "last_error": error},
+        what="retry",
         event="retry_scheduled",
-        from_state=CLAIMED,
-        to_state=ActionState.PENDING.value,
-        attempt=row.attempts + 1,
-        detail=f"attempt {row.attempts + 1} failed ({error}); next attempt at {when.isoformat()}",
+        attempt=attempt,
+        detail=f"attempt {attempt} failed ({error}); next attempt at {when.isoformat()}",
         now=now,
+        actor=actor,
     )
-    return True
 
 
 def release(
     session: Session, action_id: int, lease_token: str, *, now: datetime, actor: str = "dispatcher"
 ) -> bool:
     """Give a claim back at once, uncounted (its message could not be sent): pending again, same time."""
-    now = ensure_utc(now)
+    return _back_to_pending(
+        session,
+        action_id,
+        lease_token,
+        {},
+        what="release",
+        event="released",
+        attempt=None,
+        detail="claim given back: the wake-up message could not be sent",
+        now=ensure_utc(now),
+        actor=actor,
+    )
+
+
+def _back_to_pending(
+    session: Session,
+    action_id: int,
+    lease_token: str,
+    changes: dict[str, Any],
+    *,
+    what: str,
+    event: str,
+    attempt: int | None,
+    detail: str,
+    now: datetime,
+    actor: str,
+) -> bool:
+    """claimed -> pending with the lease cleared, fenced by the token, and the event recorded."""
     row = session.execute(select(actions.c.stream_id).where(_fence(action_id, lease_token))).first()
     values: dict[str, Any] = {
         "state": ActionState.PENDING.value,
@@ -246,8 +258,9 @@ def release(
         "lease_owner": None,
         "lease_expires_at": None,
         "updated_at": now,
+        **changes,
     }
-    if not _fenced_update(session, action_id, lease_token, values, what="release", now=now):
+    if not _fenced_update(session, action_id, lease_token, values, what=what, now=now):
         return False
     assert row is not None
     record_event(
@@ -255,10 +268,11 @@ def release(
         action_id=action_id,
         stream_id=row.stream_id,
         actor=actor,
-        event="released",
+        event=event,
         from_state=CLAIMED,
         to_state=ActionState.PENDING.value,
-        detail="claim given back: the wake-up message could not be sent",
+        attempt=attempt,
+        detail=detail,
         now=now,
     )
     return True
