@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from worker.store.events import Event, insert_events, record_event
 from worker.store.ledger_claim import Claim, claim_due, has_due_on_stream, reclaim_expired
-from worker.store.ledger_fence import complete, extend_lease, load_claimed, release, retry_later, take_over
+from worker.store.ledger_fence import complete, load_claimed, release, retry_later, take_over
 from worker.store.ledger_plan import CANCEL_OUTCOME, MissedAction, PlanStats, apply_plan, mark_missed
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
     "apply_plan",
     "claim_due",
     "complete",
-    "extend_lease",
     "has_due_on_stream",
     "insert_events",
     "load_claimed",

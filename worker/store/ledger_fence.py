@@ -115,25 +115,6 @@ def take_over(
     return action
 
 
-def extend_lease(
-    session: Session, action_id: int, lease_token: str, *, until: datetime, now: datetime
-) -> bool:
-    """Push the lease expiry out (a slow call still running); never shortens it."""
-    now, until = ensure_utc(now), ensure_utc(until)
-    current = session.execute(
-        select(actions.c.lease_expires_at).where(_fence(action_id, lease_token))
-    ).scalar()
-    target = max(until, current) if current is not None else until
-    return _fenced_update(
-        session,
-        action_id,
-        lease_token,
-        {"lease_expires_at": target, "updated_at": now},
-        what="lease extension",
-        now=now,
-    )
-
-
 def complete(
     session: Session,
     action_id: int,
