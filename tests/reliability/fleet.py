@@ -67,7 +67,9 @@ def schedule_enables(
                 "INSERT INTO streams (stream_id, status, last_seen_at) VALUES (:s, 'disabled', :t) "
                 "ON CONFLICT (stream_id) DO NOTHING"
             ),
-            [{"s": s, "t": sql_time(engine, now)} for s in streams],
+            # In stream id order, as the scheduler's sync writes them: two writers never lock in
+            # opposite orders (which PostgreSQL ends as a deadlock).
+            [{"s": s, "t": sql_time(engine, now)} for s in sorted(streams)],
         )
         conn.execute(
             sa.text(

@@ -17,7 +17,9 @@ def sync_streams(rt: Runtime) -> int:
     streams = list(rt.client.iter_streams())
     now = rt.clock.now()
     with transaction(rt.engine) as session:
-        for stream in streams:
+        # Stream id order: concurrent syncs (one per worker at start) then lock rows in the same order,
+        # so PostgreSQL never sees two upserts waiting on each other.
+        for stream in sorted(streams, key=lambda s: s.stream_id):
             schedules.upsert_stream(
                 session, stream.stream_id, name=stream_name(stream), status=stream.status, seen_at=now
             )
