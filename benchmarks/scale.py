@@ -64,6 +64,19 @@ def bulk_insert(engine: sa.Engine, count: int) -> None:
         else "strftime('%Y-%m-%d %H:%M:%f', starts_at, '+30 minutes')"
     )
     now = "now()" if pg else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    # SQLite: give slot_starts_at, created_at and updated_at in the canonical form the triggers would
+    # write. Their defaults (CURRENT_TIMESTAMP, no milliseconds) are not canonical, so each row would
+    # otherwise be inserted and then updated twice by the AFTER INSERT triggers, each update firing the
+    # update triggers (the overlap check among them) again: 3x slower, 104 s instead of 50 s at 1M rows.
+    # The BEFORE INSERT checks (timestamps, no overlap) still run on every row.
+    kept = (
+        ("", "")
+        if pg
+        else (
+            ", slot_starts_at, created_at, updated_at",
+            f", strftime('%Y-%m-%d %H:%M:%f', starts_at, '-300 seconds'), {now}, {now}",
+        )
+    )
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -73,8 +86,9 @@ def bulk_insert(engine: sa.Engine, count: int) -> None:
         )
         conn.execute(
             sa.text(
-                "INSERT INTO broadcasts (stream_id, starts_at, ends_at, lead_seconds, title) "
-                f"SELECT stream_id, starts_at, {plus_30m}, 300, 'scale' FROM (SELECT 'st' || (g % {STREAMS})"
+                f"INSERT INTO broadcasts (stream_id, starts_at, ends_at, lead_seconds, title{kept[0]}) "
+                f"SELECT stream_id, starts_at, {plus_30m}, 300, 'scale'{kept[1]}"
+                f" FROM (SELECT 'st' || (g % {STREAMS})"
                 f" AS stream_id, {starts} AS starts_at FROM ({series}) AS q) AS b"
             )
         )
