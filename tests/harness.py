@@ -150,7 +150,7 @@ def wait_ticking(
     """Wait until the scheduler has ticked (after `after`, if given): beat and a worker are both up."""
     return wait_for(
         "the scheduler's first tick",
-        lambda: (t if (t := last_tick(engine)) and (after is None or t > after) else None),
+        lambda: t if (t := last_tick(engine)) and (after is None or t > after) else None,
         timeout,
         procs,
     )

@@ -46,6 +46,8 @@ class OnairSettings(BaseSettings):
     sync_seconds: float = Field(default=60.0, gt=0)
     claim_ahead_seconds: float = Field(default=2.0, ge=0)
     lease_seconds: float = Field(default=60.0, gt=0)
+    # Most actions one worker message carries (they run in parallel threads of one worker).
+    batch_size: int = Field(default=50, gt=0)
     default_lead_seconds: int = Field(default=300, ge=0)
     series_horizon_days: float = Field(default=365.0, gt=0)
     alert_webhook_url: str = ""

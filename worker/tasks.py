@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from celery.signals import worker_init, worker_ready
@@ -34,18 +35,20 @@ def _catch_up_at_start(**_: Any) -> None:
     plan.apply_async(retry=False)
 
 
-@app.task(name="onair.execute")
-def execute(action_id: int, lease_token: str) -> None:
-    outcome = executor.execute(runtime(), action_id, lease_token)
-    log.info("action #%s: %s", action_id, outcome.detail, extra={"action_id": action_id})
-    if outcome.follow_up:
+@app.task(name="onair.execute_batch")
+def execute_batch(leases: list[tuple[int, str]]) -> None:
+    pairs = [(int(action_id), str(token)) for action_id, token in leases]
+    outcomes = executor.execute_batch(runtime(), pairs)
+    for (action_id, _), outcome in zip(pairs, outcomes, strict=True):
+        log.info("action #%s: %s", action_id, outcome.detail, extra={"action_id": action_id})
+    if any(outcome.follow_up for outcome in outcomes):
         dispatch.apply_async(retry=False)
 
 
-def _send(claim: Claim) -> None:
-    rt = runtime()
-    eta = dispatcher.wake_at(claim, rt.clock.now())
-    execute.apply_async((claim.action_id, claim.lease_token), eta=eta, retry=False)
+def _send(batch: Sequence[Claim]) -> None:
+    eta = dispatcher.wake_at(batch, runtime().clock.now())
+    leases = [(claim.action_id, claim.lease_token) for claim in batch]
+    execute_batch.apply_async((leases,), eta=eta, retry=False)
 
 
 @app.task(name="onair.dispatch")

@@ -216,15 +216,15 @@ def test_take_over_swaps_the_token_so_a_duplicate_message_finds_nothing(engine: 
     [claim] = _claim(engine)
 
     with transaction(engine) as session:
-        mine = ledger.take_over(
-            session, claim.action_id, claim.lease_token, new_token="t2", owner="exec", now=T0
+        [mine] = ledger.take_over(
+            session, [(claim.action_id, claim.lease_token)], new_token="t2", owner="exec", now=T0
         )
         duplicate = ledger.take_over(
-            session, claim.action_id, claim.lease_token, new_token="t3", owner="x", now=T0
+            session, [(claim.action_id, claim.lease_token)], new_token="t3", owner="x", now=T0
         )
 
-    assert mine is not None and mine.lease_token == "t2" and mine.lease_owner == "exec"
-    assert duplicate is None
+    assert (mine.id, mine.lease_token, mine.lease_owner) == (claim.action_id, "t2", "exec")
+    assert duplicate == []
 
 
 def test_release_gives_the_claim_back_uncounted(engine: Engine) -> None:

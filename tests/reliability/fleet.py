@@ -75,10 +75,7 @@ def schedule_enables(
             sa.text(
                 "INSERT INTO broadcasts (stream_id, starts_at, ends_at, lead_seconds) VALUES (:s, :a, :b, 0)"
             ),
-            [
-                {"s": s, "a": sql_time(engine, at), "b": sql_time(engine, at + slot)}
-                for s, at in due.items()
-            ],
+            [{"s": s, "a": sql_time(engine, at), "b": sql_time(engine, at + slot)} for s, at in due.items()],
         )
     return due
 
@@ -188,9 +185,7 @@ class Tally:
         )
 
     def offenders(self, limit: int = 5) -> str:
-        bad = [
-            s for s in self.calls if s not in set(self.exactly_once()) | set(self.with_reason())
-        ][:limit]
+        bad = [s for s in self.calls if s not in set(self.exactly_once()) | set(self.with_reason())][:limit]
         lines = []
         for s in bad:
             row = self.rows.get(s)

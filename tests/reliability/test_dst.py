@@ -15,6 +15,7 @@ them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,9 +101,10 @@ def test_off_hours_across_dst_fire_once_at_the_right_instant(
     rt.engine = engine  # the test's engine, disposed by the fixture
     acted: list[tuple[str, datetime]] = []
 
-    def run_now(claim: Claim) -> None:
-        acted.append((claim.kind.value, clock.now()))
-        executor.execute(rt, claim.action_id, claim.lease_token)
+    def run_now(batch: Sequence[Claim]) -> None:
+        for claim in batch:
+            acted.append((claim.kind.value, clock.now()))
+            executor.execute(rt, claim.action_id, claim.lease_token)
 
     since = simulator.last_seq()
     end = expected[-1] + WINDOW + timedelta(hours=1)

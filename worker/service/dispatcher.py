@@ -1,5 +1,6 @@
 """The dispatcher tick: recover expired leases, mark what can no longer run as missed, claim what is
-due (a little ahead of time) and hand each claimed row id to a worker.
+due (a little ahead of time) and hand the claimed row ids to workers, in batches of actions due within
+moments of each other (one message, one take-over and one write per batch, not per action).
 
 The broker only carries the wake-up: if a send fails the claim is released at once, and if a message
 is lost after it was sent the lease expires and the row is claimed again.
@@ -8,7 +9,7 @@ is lost after it was sent the lease expires and the row is claimed again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,9 +22,12 @@ from worker.store.db import transaction
 
 log = logging.getLogger("onair.dispatcher")
 
-Send = Callable[[ledger.Claim], None]
+Send = Callable[[Sequence[ledger.Claim]], None]
 # Take-over and GET take a few ms (tens under load); the executor then sleeps to the instant.
 WAKE_EARLY = timedelta(milliseconds=100)
+# A batch holds actions due within this long of its first: all are read before the first instant,
+# and each is sent on its own instant.
+BATCH_SPREAD = timedelta(milliseconds=50)
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,23 @@ class DispatchReport:
     send_failures: int
 
 
-def wake_at(claim: ledger.Claim, now: datetime) -> datetime | None:
-    """When the worker should get the message (None: at once): a little before the due instant, so the
-    take-over and the state check are done by then and the act leaves on the instant."""
-    wake = claim.next_attempt_at - WAKE_EARLY
+def wake_at(batch: Sequence[ledger.Claim], now: datetime) -> datetime | None:
+    """When the worker should get the message (None: at once): a little before the first due instant,
+    so the take-over and the state checks are done by then and each act leaves on its instant."""
+    wake = min(claim.next_attempt_at for claim in batch) - WAKE_EARLY
     return wake if wake > now else None
+
+
+def batches(claims: Sequence[ledger.Claim], size: int) -> list[list[ledger.Claim]]:
+    """Group claims, in due order, into batches of at most `size` due within BATCH_SPREAD."""
+    grouped: list[list[ledger.Claim]] = []
+    for claim in sorted(claims, key=lambda c: c.next_attempt_at):
+        last = grouped[-1] if grouped else None
+        if last and len(last) < size and claim.next_attempt_at - last[0].next_attempt_at <= BATCH_SPREAD:
+            last.append(claim)
+        else:
+            grouped.append([claim])
+    return grouped
 
 
 def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchReport:
@@ -67,12 +83,14 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
         limit=limit,
     )
     failures = 0
-    for claim in claims:
+    for batch in batches(claims, settings.batch_size):
         try:
-            send(claim)
-        except Exception as exc:  # any broker error: give the row back now rather than at lease expiry
-            failures += 1
-            log.warning("could not send action #%s to the broker (%s); released", claim.action_id, exc)
+            send(batch)
+        except Exception as exc:  # any broker error: give the rows back now rather than at lease expiry
+            failures += len(batch)
+            ids = ", ".join(f"#{claim.action_id}" for claim in batch)
+            log.warning("could not send actions %s to the broker (%s); released", ids, exc)
             with transaction(rt.engine) as session:
-                ledger.release(session, claim.action_id, claim.lease_token, now=rt.clock.now())
+                for claim in batch:
+                    ledger.release(session, claim.action_id, claim.lease_token, now=rt.clock.now())
     return DispatchReport(reclaimed, len(missed), len(claims), failures)

@@ -1,17 +1,24 @@
-"""Execute one claimed action: check the stream, act only if needed, record what happened.
+"""Execute claimed actions: check each stream, act only if needed, record what happened.
 
-The lease is the fence: the executor first swaps the dispatcher's token for its own (a redelivered or
-duplicated message finds the token gone and stops), and every later write names that token, so a
+The dispatcher hands over actions in batches due within moments of each other. The executor takes over
+the whole batch in one transaction, runs each action in a thread of its own (one hanging call delays
+nothing else), and records the outcomes together, in as few transactions as the calls allow.
+
+The lease is the fence: the executor first swaps the dispatcher's tokens for its own (a redelivered or
+duplicated message finds its token gone and stops), and every later write names that token, so a
 stale worker whose lease expired cannot overwrite a newer outcome.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import secrets
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from concurrent.futures import Future, wait
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,35 +34,58 @@ from worker.service.context import action_scope
 from worker.service.runtime import Runtime
 from worker.store import ledger
 from worker.store.db import transaction
-from worker.store.events import Event, insert_events
-from worker.store.models import Action
+from worker.store.events import Event
+
+log = logging.getLogger("onair.executor")
 
 # The stream is read at most this long before the due instant, and the act is sent at the instant.
 CHECK_AHEAD = timedelta(milliseconds=100)
+# Outcomes are written together once the whole batch is done, or every this often while a slow call
+# holds the rest of the batch back.
+RECORD_EVERY_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
 class Outcome:
-    state: ActionState | None  # None: still pending (retry) or the message was stale
+    state: ActionState | None  # None: still pending (retry), the message was stale, or it broke
     detail: str
     # Another action on the same stream is due now: dispatch it at once rather than on the next tick.
     follow_up: bool = False
 
 
+STALE = Outcome(None, "stale message: the action is no longer held by this lease")
+
+
 def execute(rt: Runtime, action_id: int, lease_token: str, *, rng: random.Random | None = None) -> Outcome:
+    [outcome] = execute_batch(rt, [(action_id, lease_token)], rng=rng)
+    return outcome
+
+
+def execute_batch(
+    rt: Runtime, leases: Sequence[tuple[int, str]], *, rng: random.Random | None = None
+) -> list[Outcome]:
+    """Run each (action id, dispatcher's lease token); the outcomes in the same order."""
     token = secrets.token_hex(16)
     with transaction(rt.engine) as session:
-        action = ledger.take_over(
-            session, action_id, lease_token, new_token=token, owner=rt.identity, now=rt.clock.now()
-        )
-        if action is None:
-            return Outcome(None, "stale message: the action is no longer held by this lease")
-        snapshot = _Snapshot.of(action)
-    kind = snapshot.kind.value
-    with action_scope(snapshot.id, snapshot.stream_id, kind, snapshot.due_at, snapshot.attempts + 1):
-        outcome = _Run(rt, snapshot, token, rng or random.Random()).go()
-    metrics.action_outcome(kind, outcome.state, outcome.detail)
-    return outcome
+        rows = ledger.take_over(session, leases, new_token=token, owner=rt.identity, now=rt.clock.now())
+    rng = rng or random.Random()
+    runs = {
+        rt.action_pool.submit(_Run(rt, _Snapshot.of(row), token, rng).go): row.id
+        for row in sorted(rows, key=lambda r: r.next_attempt_at)
+    }
+    outcomes: dict[int, Outcome] = {}
+    pending: set[Future[_Result]] = set(runs)
+    while pending:
+        done, pending = wait(pending, timeout=RECORD_EVERY_SECONDS)
+        results = []
+        for future in done:
+            try:
+                results.append(future.result())
+            except Exception:  # a bug, not an API error: the lease runs out and the action is retried
+                log.exception("action #%s broke the executor; its lease will expire", runs[future])
+                outcomes[runs[future]] = Outcome(None, "executor error: see the worker log")
+        outcomes.update(_record(rt, token, results))
+    return [outcomes.get(action_id, STALE) for action_id, _ in leases]
 
 
 @dataclass(frozen=True)
@@ -70,17 +100,29 @@ class _Snapshot:
     payload: dict[str, Any] | None
 
     @classmethod
-    def of(cls, action: Action) -> _Snapshot:
+    def of(cls, row: Any) -> _Snapshot:
         return cls(
-            id=action.id,
-            stream_id=action.stream_id,
-            kind=ActionKind(action.kind),
-            due_at=action.due_at,
-            deadline_at=action.deadline_at,
-            next_attempt_at=action.next_attempt_at,
-            attempts=action.attempts,
-            payload=json.loads(action.payload) if action.payload else None,
+            id=row.id,
+            stream_id=row.stream_id,
+            kind=ActionKind(row.kind),
+            due_at=row.due_at,
+            deadline_at=row.deadline_at,
+            next_attempt_at=row.next_attempt_at,
+            attempts=row.attempts,
+            payload=json.loads(row.payload) if row.payload else None,
         )
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What one run came to, before it is written: a finish, or a retry at `retry_at`."""
+
+    action: _Snapshot
+    state: ActionState | None
+    detail: str
+    calls: list[CallRecord] = field(default_factory=list)
+    error: str | None = None
+    retry_at: datetime | None = None
 
 
 def _wait_until(rt: Runtime, when: datetime) -> None:
@@ -99,7 +141,12 @@ class _Run:
         self.rng = rng
         self.attempt = action.attempts + 1
 
-    def go(self) -> Outcome:
+    def go(self) -> _Result:
+        a = self.action
+        with action_scope(a.id, a.stream_id, a.kind.value, a.due_at, self.attempt):
+            return self._go()
+
+    def _go(self) -> _Result:
         # A message that waited long in the broker may be early by more than the wake-up margin:
         # check close to the instant, so the state read is fresh. A retry reads no earlier than its
         # time: that time may be a server's Retry-After, which covers every request, the read too.
@@ -107,7 +154,7 @@ class _Run:
         _wait_until(self.rt, self.action.next_attempt_at - ahead)
         now = self.rt.clock.now()
         if now >= self.action.deadline_at:
-            return self._finish(
+            return self._result(
                 ActionState.MISSED,
                 f"deadline {self.action.deadline_at:%Y-%m-%d %H:%M:%S} UTC passed before it could run",
                 [],
@@ -118,12 +165,12 @@ class _Run:
                 stream = client.get_stream(self.action.stream_id)
                 decision = decide(self.action.kind, stream.status, self.action.payload)
                 if isinstance(decision, NoOp):
-                    return self._finish(decision.state, decision.outcome, calls)
+                    return self._result(decision.state, decision.outcome, calls)
                 _wait_until(self.rt, self.action.next_attempt_at)
                 self._call(client, decision)
             except FastPixError as exc:
                 return self._failed_call(exc, calls)
-            return self._finish(ActionState.SUCCEEDED, _DONE[self.action.kind], calls)
+            return self._result(ActionState.SUCCEEDED, _DONE[self.action.kind], calls)
 
     def _call(self, client: FastPixClient, decision: Call) -> None:
         stream_id = self.action.stream_id
@@ -140,76 +187,78 @@ class _Run:
                 stream_id, metadata=payload.get("metadata"), reconnect_window=payload.get("reconnectWindow")
             )
 
-    def _failed_call(self, exc: FastPixError, calls: list[CallRecord]) -> Outcome:
+    def _failed_call(self, exc: FastPixError, calls: list[CallRecord]) -> _Result:
         classification = classify(exc)
         if classification is not Classification.RETRYABLE:
             state, outcome = interpret_error(self.action.kind, classification, str(exc))
-            return self._finish(
-                state, outcome, calls, error=None if state is not ActionState.FAILED else str(exc)
-            )
+            return self._result(state, outcome, calls, None if state is not ActionState.FAILED else str(exc))
         now = self.rt.clock.now()
         decision = decide_retry(
             self.attempt, now, self.action.deadline_at, retry_after(exc), RetryPolicy(), self.rng
         )
         if isinstance(decision, GiveUp):
-            return self._finish(ActionState.FAILED, decision.reason, calls, error=str(exc))
-        with transaction(self.rt.engine) as session:
-            self._record_calls(session, calls)
-            kept = ledger.retry_later(
-                session, self.action.id, self.token, next_attempt_at=decision.when, error=str(exc), now=now
-            )
-        if not kept:
-            return Outcome(None, "lease lost: a newer attempt owns this action")
-        return Outcome(None, f"retry at {decision.when.isoformat()}: {exc}")
+            return self._result(ActionState.FAILED, decision.reason, calls, str(exc))
+        return _Result(
+            self.action, None, f"retry at {decision.when.isoformat()}: {exc}", calls, str(exc), decision.when
+        )
 
-    def _finish(
+    def _result(
         self, state: ActionState, outcome: str, calls: list[CallRecord], error: str | None = None
-    ) -> Outcome:
-        now = self.rt.clock.now()
-        with transaction(self.rt.engine) as session:
-            self._record_calls(session, calls)
-            kept = ledger.complete(
-                session,
-                self.action.id,
-                self.token,
-                state=state,
-                outcome=outcome,
-                error=error,
-                api_response=None,
-                now=now,
-            )
-            # Read in the same transaction: one commit per action, not two.
-            ahead = now + timedelta(seconds=self.rt.settings.claim_ahead_seconds)
-            follow_up = kept and ledger.has_due_on_stream(session, self.action.stream_id, ahead)
-        if not kept:
-            return Outcome(None, "lease lost: a newer attempt owns this action")
-        if state in (ActionState.FAILED, ActionState.MISSED):
-            alert_action(
-                self.rt, self.action.id, self.action.stream_id, self.action.kind, state, error or outcome
-            )
-        return Outcome(state, outcome, follow_up)
+    ) -> _Result:
+        return _Result(self.action, state, outcome, calls, error)
 
-    def _record_calls(self, session: Any, calls: list[CallRecord]) -> None:
-        now = self.rt.clock.now()
-        insert_events(
+
+def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Outcome]:
+    """Write the results in one transaction; then alert, count and say what happened to each."""
+    if not results:
+        return {}
+    now = rt.clock.now()
+    with transaction(rt.engine) as session:
+        ledger.insert_events(session, [_call_event(rt, r, call, now) for r in results for call in r.calls])
+        kept = ledger.complete_many(
             session,
             [
-                Event(
-                    action_id=self.action.id,
-                    stream_id=self.action.stream_id,
-                    at=now,
-                    actor=self.rt.identity,
-                    event="api_call",
-                    attempt=self.attempt,
-                    http_method=call.method,
-                    http_path=call.path,
-                    http_status=call.status_code,
-                    latency_ms=call.latency_ms,
-                    detail=call.error,
-                )
-                for call in calls
+                ledger.Finish(r.action.id, token, r.state, r.detail, r.error)
+                for r in results
+                if r.state is not None
             ],
+            now=now,
         )
+        for r in results:
+            if r.retry_at is not None and ledger.retry_later(
+                session, r.action.id, token, next_attempt_at=r.retry_at, error=r.error or r.detail, now=now
+            ):
+                kept.add(r.action.id)
+        # Read in the same transaction: one commit per batch, not two.
+        ahead = now + timedelta(seconds=rt.settings.claim_ahead_seconds)
+        busy = ledger.streams_with_due(session, [r.action.stream_id for r in results], ahead)
+    outcomes = {}
+    for r in results:
+        a = r.action
+        if a.id not in kept:
+            outcomes[a.id] = Outcome(None, "lease lost: a newer attempt owns this action")
+            continue
+        if r.state in (ActionState.FAILED, ActionState.MISSED):
+            alert_action(rt, a.id, a.stream_id, a.kind, r.state, r.error or r.detail)
+        metrics.action_outcome(a.kind.value, r.state, r.detail)
+        outcomes[a.id] = Outcome(r.state, r.detail, r.state is not None and a.stream_id in busy)
+    return outcomes
+
+
+def _call_event(rt: Runtime, result: _Result, call: CallRecord, now: datetime) -> Event:
+    return Event(
+        action_id=result.action.id,
+        stream_id=result.action.stream_id,
+        at=now,
+        actor=rt.identity,
+        event="api_call",
+        attempt=result.action.attempts + 1,
+        http_method=call.method,
+        http_path=call.path,
+        http_status=call.status_code,
+        latency_ms=call.latency_ms,
+        detail=call.error,
+    )
 
 
 _DONE = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -40,6 +41,11 @@ class Runtime:
     @cached_property
     def client(self) -> FastPixClient:
         return FastPixClient.from_settings(self.fastpix, on_call=record_call, clock=self.clock)
+
+    @cached_property
+    def action_pool(self) -> ThreadPoolExecutor:
+        """Threads that run actions: each waits on HTTP and on its due instant, not on the CPU."""
+        return ThreadPoolExecutor(self.settings.worker_concurrency, thread_name_prefix="onair-action")
 
     @cached_property
     def identity(self) -> str:

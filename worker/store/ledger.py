@@ -13,20 +13,29 @@ ledger_plan (writing the plan), ledger_claim (claiming and leases) and ledger_fe
 from __future__ import annotations
 
 from worker.store.events import Event, insert_events, record_event
-from worker.store.ledger_claim import Claim, claim_due, has_due_on_stream, reclaim_expired
-from worker.store.ledger_fence import complete, load_claimed, release, retry_later, take_over
+from worker.store.ledger_claim import Claim, claim_due, reclaim_expired, streams_with_due
+from worker.store.ledger_fence import (
+    Finish,
+    complete,
+    complete_many,
+    load_claimed,
+    release,
+    retry_later,
+    take_over,
+)
 from worker.store.ledger_plan import CANCEL_OUTCOME, MissedAction, PlanStats, apply_plan, mark_missed
 
 __all__ = [
     "CANCEL_OUTCOME",
     "Claim",
     "Event",
+    "Finish",
     "MissedAction",
     "PlanStats",
     "apply_plan",
     "claim_due",
     "complete",
-    "has_due_on_stream",
+    "complete_many",
     "insert_events",
     "load_claimed",
     "mark_missed",
@@ -34,5 +43,6 @@ __all__ = [
     "record_event",
     "release",
     "retry_later",
+    "streams_with_due",
     "take_over",
 ]

@@ -9,6 +9,7 @@ compare-and-set is the guard that holds whatever else goes wrong.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -248,17 +249,20 @@ def reclaim_expired(session: Session, now: datetime, actor: str = "reaper") -> i
     return len(rows)
 
 
-def has_due_on_stream(session: Session, stream_id: str, until: datetime) -> bool:
-    """Whether another pending action on this stream is due by `until` (so dispatch it now, not next tick)."""
-    return (
-        session.execute(
-            select(actions.c.id)
-            .where(
-                actions.c.stream_id == stream_id,
-                actions.c.state == PENDING,
-                actions.c.next_attempt_at <= ensure_utc(until),
-            )
-            .limit(1)
-        ).first()
-        is not None
-    )
+def streams_with_due(session: Session, stream_ids: Sequence[str], until: datetime) -> set[str]:
+    """Those of the streams with a pending action due by `until` (to dispatch now, not next tick)."""
+    found: set[str] = set()
+    for chunk in chunked(sorted(set(stream_ids))):
+        found.update(
+            session.execute(
+                select(actions.c.stream_id)
+                .distinct()
+                .where(
+                    IN_LIVE_INDEX,
+                    actions.c.stream_id.in_(chunk),
+                    actions.c.state == PENDING,
+                    actions.c.next_attempt_at <= ensure_utc(until),
+                )
+            ).scalars()
+        )
+    return found

@@ -11,18 +11,20 @@ with `attempted`. A worker killed mid-call records nothing, so its attempt is no
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
 from worker.domain.states import can_transition
 from worker.domain.types import ActionState
-from worker.store.events import record_event
-from worker.store.models import Action
-from worker.store.sqlutil import actions
+from worker.store.events import Event, insert_events, record_event
+from worker.store.sqlutil import actions, chunked
+from worker.store.types import UTCDateTime
 
 CLAIMED = ActionState.CLAIMED.value
 FINISHING = frozenset(
@@ -71,48 +73,179 @@ def _reject(session: Session, action_id: int, what: str, now: datetime) -> None:
     )
 
 
-def load_claimed(session: Session, action_id: int, lease_token: str) -> Action | None:
+def load_claimed(session: Session, action_id: int, lease_token: str) -> Any:
     """The action, if it is still claimed under this lease; None otherwise (nothing is recorded)."""
-    return session.execute(select(Action).where(_fence(action_id, lease_token))).scalar_one_or_none()
+    return session.execute(select(*HELD_COLUMNS).where(_fence(action_id, lease_token))).first()
+
+
+# The fence of a statement executed for many rows at once (executemany).
+_BATCH_FENCE = _fence(bindparam("b_id"), bindparam("b_token"))  # type: ignore[arg-type]
+_TAKE_OVER = (
+    update(actions)
+    .where(_BATCH_FENCE)
+    .values(
+        lease_token=bindparam("b_new"),
+        lease_owner=bindparam("b_owner"),
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+# What an executor needs of an action it holds.
+HELD_COLUMNS = (
+    actions.c.id,
+    actions.c.stream_id,
+    actions.c.kind,
+    actions.c.due_at,
+    actions.c.deadline_at,
+    actions.c.next_attempt_at,
+    actions.c.attempts,
+    actions.c.payload,
+    actions.c.lease_token,
+    actions.c.lease_owner,
+)
 
 
 def take_over(
-    session: Session,
-    action_id: int,
-    lease_token: str,
-    *,
-    new_token: str,
-    owner: str,
-    now: datetime,
-    lease: timedelta | None = None,
-) -> Action | None:
-    """Swap the dispatcher's lease token for the executor's own. A duplicated or redelivered message
-    finds its token gone and gets None. With `lease`, the lease is renewed from max(now, next attempt)."""
+    session: Session, leases: Sequence[tuple[int, str]], *, new_token: str, owner: str, now: datetime
+) -> list[Any]:
+    """Swap the dispatcher's lease tokens for the executor's own, for a whole batch at once, and hand
+    back the rows now held. A duplicated or redelivered message finds its token gone: its row is not
+    returned, and the refusal is recorded."""
+    if not leases:
+        return []
     now = ensure_utc(now)
-    values: dict[str, Any] = {"lease_token": new_token, "lease_owner": owner, "updated_at": now}
-    if lease is not None:
-        current = session.execute(select(actions.c.next_attempt_at).where(actions.c.id == action_id)).scalar()
-        values["lease_expires_at"] = max(now, current or now) + lease
-    # One statement: the fenced swap hands back the row it swapped.
-    action = session.scalars(
-        update(Action).where(_fence(action_id, lease_token)).values(**values).returning(Action),
-        execution_options={"synchronize_session": False},
-    ).one_or_none()
-    if action is None:
-        _reject(session, action_id, "take over", now)
-    else:
-        record_event(
-            session,
-            action_id=action_id,
-            stream_id=action.stream_id,
-            actor=owner,
-            event="taken_over",
-            from_state=CLAIMED,
-            to_state=CLAIMED,
-            detail=f"executor {owner} holds the lease",
-            now=now,
+    session.connection().execute(
+        _TAKE_OVER,
+        [{"b_id": i, "b_token": t, "b_new": new_token, "b_owner": owner, "b_now": now} for i, t in leases],
+    )
+    rows: list[Any] = []
+    for chunk in chunked([i for i, _ in leases]):
+        rows += session.execute(
+            select(*HELD_COLUMNS).where(
+                actions.c.id.in_(chunk), actions.c.state == CLAIMED, actions.c.lease_token == new_token
+            )
+        ).all()
+    held = {row.id for row in rows}
+    for action_id, _ in leases:
+        if action_id not in held:
+            _reject(session, action_id, "take over", now)
+    insert_events(
+        session,
+        [
+            Event(
+                row.id,
+                row.stream_id,
+                now,
+                owner,
+                "taken_over",
+                CLAIMED,
+                CLAIMED,
+                detail=f"executor {owner} holds the lease",
+            )
+            for row in rows
+        ],
+    )
+    return rows
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How one claimed action ends (succeeded/failed/skipped/missed/superseded)."""
+
+    action_id: int
+    lease_token: str
+    state: ActionState
+    outcome: str
+    error: str | None = None
+    api_response: str | None = None
+    # Whether this execution counts as an attempt; None: by the state (see the module docstring).
+    attempted: bool | None = None
+    actor: str = "executor"
+
+    @property
+    def counted(self) -> bool:
+        return self.state in _COUNTED_BY_DEFAULT if self.attempted is None else self.attempted
+
+
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_COMPLETE = (
+    update(actions)
+    .where(_BATCH_FENCE)
+    .values(
+        state=bindparam("b_state"),
+        outcome=bindparam("b_outcome"),
+        api_response=bindparam("b_api_response"),
+        attempts=actions.c.attempts + bindparam("b_counted"),
+        last_error=func.coalesce(bindparam("b_error", type_=String()), actions.c.last_error),
+        lease_token=None,
+        lease_expires_at=None,
+        finished_at=_NOW,
+        updated_at=_NOW,
+    )
+)
+
+
+def complete_many(session: Session, finishes: Sequence[Finish], *, now: datetime) -> set[int]:
+    """Finish many claimed actions in one statement; the ids whose lease still held. The others are
+    left alone and their refusal is recorded."""
+    for finish in finishes:
+        if finish.state not in FINISHING or not can_transition(ActionState.CLAIMED, finish.state):
+            raise ValueError(
+                f"complete() finishes an action as one of {sorted(s.value for s in FINISHING)}, "
+                f"not {finish.state}"
+            )
+    if not finishes:
+        return set()
+    now = ensure_utc(now)
+    wanted = {f.action_id: f for f in finishes}
+    held: dict[int, Any] = {}
+    for chunk in chunked(list(wanted)):
+        # Locked, so a reaper cannot take a lease back between this read and the update.
+        for row in session.execute(
+            select(actions.c.id, actions.c.stream_id, actions.c.attempts, actions.c.lease_token)
+            .where(actions.c.id.in_(chunk), actions.c.state == CLAIMED)
+            .with_for_update()
+        ):
+            if row.lease_token == wanted[row.id].lease_token:
+                held[row.id] = row
+    for finish in finishes:
+        if finish.action_id not in held:
+            _reject(session, finish.action_id, f"completion as {finish.state.value}", now)
+    mine = [wanted[i] for i in held]
+    if mine:
+        session.connection().execute(
+            _COMPLETE,
+            [
+                {
+                    "b_id": f.action_id,
+                    "b_token": f.lease_token,
+                    "b_state": f.state.value,
+                    "b_outcome": f.outcome,
+                    "b_api_response": f.api_response,
+                    "b_counted": 1 if f.counted else 0,
+                    "b_error": f.error,
+                    "b_now": now,
+                }
+                for f in mine
+            ],
         )
-    return action
+    insert_events(
+        session,
+        [
+            Event(
+                f.action_id,
+                held[f.action_id].stream_id,
+                now,
+                f.actor,
+                f.state.value,
+                CLAIMED,
+                f.state.value,
+                attempt=held[f.action_id].attempts + (1 if f.counted else 0),
+                detail=f.outcome if f.error is None else f"{f.outcome}: {f.error}",
+            )
+            for f in mine
+        ],
+    )
+    return set(held)
 
 
 def complete(
@@ -128,48 +261,11 @@ def complete(
     attempted: bool | None = None,
     actor: str = "executor",
 ) -> bool:
-    """Finish a claimed action (succeeded/failed/skipped/missed/superseded). False if the lease is stale."""
-    state = ActionState(state)
-    if state not in FINISHING or not can_transition(ActionState.CLAIMED, state):
-        raise ValueError(
-            f"complete() finishes an action as one of {sorted(s.value for s in FINISHING)}, not {state}"
-        )
-    now = ensure_utc(now)
-    counted = state in _COUNTED_BY_DEFAULT if attempted is None else attempted
-    values: dict[str, Any] = {
-        "state": state.value,
-        "outcome": outcome,
-        "api_response": api_response,
-        "attempts": actions.c.attempts + (1 if counted else 0),
-        "lease_token": None,
-        "lease_expires_at": None,
-        "finished_at": now,
-        "updated_at": now,
-    }
-    if error is not None:
-        values["last_error"] = error
-    row = session.execute(
-        update(actions)
-        .where(_fence(action_id, lease_token))
-        .values(**values)
-        .returning(actions.c.stream_id, actions.c.attempts)
-    ).first()
-    if row is None:
-        _reject(session, action_id, f"completion as {state.value}", now)
-        return False
-    record_event(
-        session,
-        action_id=action_id,
-        stream_id=row.stream_id,
-        actor=actor,
-        event=state.value,
-        from_state=CLAIMED,
-        to_state=state.value,
-        attempt=row.attempts,  # as updated
-        detail=outcome if error is None else f"{outcome}: {error}",
-        now=now,
+    """Finish one claimed action. False if the lease is stale."""
+    finish = Finish(
+        action_id, lease_token, ActionState(state), outcome, error, api_response, attempted, actor
     )
-    return True
+    return action_id in complete_many(session, [finish], now=now)
 
 
 def retry_later(
