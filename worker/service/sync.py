@@ -19,8 +19,8 @@ def sync_streams(rt: Runtime) -> int:
     with transaction(rt.engine) as session:
         # Stream id order: concurrent syncs (one per worker at start) then lock rows in the same order,
         # so PostgreSQL never sees two upserts waiting on each other.
-        for stream in sorted(streams, key=lambda s: s.stream_id):
-            schedules.upsert_stream(
-                session, stream.stream_id, name=stream_name(stream), status=stream.status, seen_at=now
-            )
+        ordered = sorted(streams, key=lambda s: s.stream_id)
+        schedules.upsert_streams(
+            session, [(s.stream_id, stream_name(s), s.status) for s in ordered], seen_at=now
+        )
     return len(streams)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +33,8 @@ class Event:
 
 def insert_events(session: Session, events: Iterable[Event]) -> None:
     """Write many events in one executemany."""
-    rows: list[dict[str, Any]] = [asdict(e) for e in events]
+    # vars(), not dataclasses.asdict(): asdict deep-copies every field, which cost more than the insert.
+    rows: list[dict[str, Any]] = [dict(vars(e)) for e in events]
     if rows:
         session.execute(insert(events_table), rows)
 

@@ -4,9 +4,8 @@ scheduler_state. Queries are index range scans, so a tick costs what is in its w
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -59,10 +58,31 @@ def upsert_stream(
     session: Session, stream_id: str, *, name: str | None, status: str | None, seen_at: datetime
 ) -> None:
     """Record a stream onair knows about (from a sync with FastPix, or registered by the CLI)."""
+    upsert_streams(session, [(stream_id, name, status)], seen_at=seen_at)
+
+
+def upsert_streams(
+    session: Session, streams: Sequence[tuple[str, str | None, str | None]], *, seen_at: datetime
+) -> None:
+    """Record many (stream id, name, status) in one executemany, in the order given."""
+    if not streams:
+        return
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    values: dict[str, Any] = {"name": name, "status": status, "last_seen_at": ensure_utc(seen_at)}
-    stmt = insert(Stream).values(stream_id=stream_id, created_at=ensure_utc(seen_at), **values)
-    session.execute(stmt.on_conflict_do_update(index_elements=["stream_id"], set_=values))
+    stmt = insert(Stream.__table__)  # type: ignore[arg-type]  # Core: no ORM bookkeeping per row
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["stream_id"],
+        set_={
+            "name": stmt.excluded.name,
+            "status": stmt.excluded.status,
+            "last_seen_at": stmt.excluded.last_seen_at,
+        },
+    )
+    seen = ensure_utc(seen_at)
+    rows = [
+        {"stream_id": i, "name": n, "status": st, "last_seen_at": seen, "created_at": seen}
+        for i, n, st in streams
+    ]
+    session.execute(stmt, rows)
 
 
 _TABLES: dict[Source, type[Broadcast] | type[OffHours]] = {
@@ -95,6 +115,7 @@ def sync_invalid_reasons(
                 update(table)
                 .where(table.id.in_(chunk), table.invalid_reason.is_not(None))
                 .values(invalid_reason=None)
+                .execution_options(synchronize_session=False)
             )
             changed += result.rowcount  # type: ignore[attr-defined]
     return changed
