@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, String
@@ -14,7 +14,11 @@ SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def to_sqlite_text(value: datetime) -> str:
+    """Milliseconds, rounded up: a due time stored on SQLite is never earlier than the one given, so
+    an action is never sent before its instant (rounding down made calls arrive up to 1 ms early)."""
     value = value.astimezone(UTC)
+    if value.microsecond % 1000:
+        value += timedelta(microseconds=1000 - value.microsecond % 1000)
     return f"{value.strftime(SQLITE_FORMAT)}.{value.microsecond // 1000:03d}"
 
 
