@@ -67,7 +67,7 @@ def bulk_insert(engine: sa.Engine, count: int) -> None:
     # SQLite: give slot_starts_at, created_at and updated_at in the canonical form the triggers would
     # write. Their defaults (CURRENT_TIMESTAMP, no milliseconds) are not canonical, so each row would
     # otherwise be inserted and then updated twice by the AFTER INSERT triggers, each update firing the
-    # update triggers (the overlap check among them) again: 3x slower, 104 s instead of 50 s at 1M rows.
+    # update triggers (the overlap check among them) again: 300,000 broadcasts took 21 s instead of 7.4 s.
     # The BEFORE INSERT checks (timestamps, no overlap) still run on every row.
     kept = (
         ("", "")
