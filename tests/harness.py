@@ -90,7 +90,9 @@ def scheduler_env(
 def celery_proc(role: str, env: dict[str, str], log_dir: Path, suffix: str = "") -> Proc:
     argv = [str(BIN / "celery"), "-A", "worker.celery_app", role, "-l", "info"]
     if role == "worker":
-        argv += ["--pool", "threads", "--concurrency", "8", "-Q", "onair", "-n", f"onair{suffix}@%h"]
+        # One worker serves both queues here: the tests need no separate planner process.
+        argv += ["--pool", "threads", "--concurrency", "8", "-Q", "onair,onair.plan"]
+        argv += ["-n", f"onair{suffix}@%h"]
     else:
         argv += ["--schedule", str(log_dir / f"beat{suffix}-schedule")]
     return Proc(f"{role}{suffix}", argv, env, log_dir / f"{role}{suffix}.log")

@@ -14,9 +14,8 @@ from celery import Celery
 
 from worker import folder_broker
 from worker.config import OnairSettings, onair_settings
+from worker.queues import PLAN_QUEUE, QUEUE
 from worker.service import ops_hooks  # noqa: F401  (connects logging, metrics and watchdog signals)
-
-QUEUE = "onair"
 
 
 def broker_options(settings: OnairSettings) -> tuple[str, dict[str, Any]]:
@@ -75,6 +74,7 @@ def make_celery(settings: OnairSettings | None = None) -> Celery:
         result_backend=None,
         task_ignore_result=True,
         task_default_queue=QUEUE,
+        task_routes={"onair.plan": {"queue": PLAN_QUEUE}, "onair.sync_streams": {"queue": PLAN_QUEUE}},
         task_serializer="json",
         accept_content=["json"],
         # Acked on receipt: a message lost with a killed worker is recovered from the ledger's lease,

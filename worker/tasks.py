@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -18,8 +19,14 @@ from worker.store.ledger import Claim
 log = logging.getLogger("onair.tasks")
 
 
+# An action thread waking at its instant waits for the GIL up to this long per hand-over while other
+# threads compute (Python's default is 5 ms, and one call hands the GIL over several times).
+GIL_SWITCH_SECONDS = 0.001
+
+
 @worker_init.connect
 def _refuse_outdated_schema(**_: Any) -> None:
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     try:
         ensure_schema_current(runtime().engine)
     except SchemaError as exc:
@@ -30,6 +37,10 @@ def _refuse_outdated_schema(**_: Any) -> None:
 
 @worker_ready.connect
 def _catch_up_at_start(**_: Any) -> None:
+    # Everything imported so far lives as long as the process: move it out of the collector's sight.
+    # Full collections walked it all, stopping every thread for 60-100 ms, so calls due then left late.
+    gc.collect()
+    gc.freeze()
     # Know the streams and the plan at once, rather than after the first periodic runs.
     sync_streams.apply_async(retry=False)
     plan.apply_async(retry=False)

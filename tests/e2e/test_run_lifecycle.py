@@ -71,14 +71,15 @@ def test_onair_run_ticks_and_stops_cleanly_on_sigterm(tmp_path: Path, simulator:
         )
     engine = make_engine(database_url)
 
-    def ticked() -> str | None:
+    def state(key: str) -> str | None:
         with transaction(engine, immediate=False) as session:
-            return schedules.get_state(session, "last_tick_at")
+            return schedules.get_state(session, key)
 
     try:
-        wait_for("the first dispatcher tick", ticked, timeout=60)
+        wait_for("the first dispatcher tick", lambda: state("last_tick_at"), timeout=60)
+        wait_for("the planner's first tick", lambda: state("last_plan_at"), timeout=30)
         children = children_of(run.pid)
-        assert len(children) == 3, "onair run supervises the two workers asked for and a beat"
+        assert len(children) == 4, "onair run supervises the two workers asked for, the planner and beat"
         started = time.monotonic()
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=30) == 0

@@ -20,6 +20,7 @@ from types import FrameType
 import typer
 
 from worker.config import onair_settings
+from worker.queues import PLAN_QUEUE, QUEUE
 
 
 @dataclass
@@ -36,20 +37,12 @@ class Child:
         self.started_at = time.monotonic()
 
 
-def celery_argv(role: str, concurrency: int, loglevel: str, node: str = "onair-0@%h") -> list[str]:
+def celery_argv(
+    role: str, concurrency: int, loglevel: str, node: str = "onair-0@%h", queue: str = QUEUE
+) -> list[str]:
     base = [sys.executable, "-m", "celery", "-A", "worker.celery_app", role, "-l", loglevel]
     if role == "worker":
-        return [
-            *base,
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(concurrency),
-            "-Q",
-            "onair",
-            "-n",
-            node,
-        ]
+        return [*base, "--pool", "threads", "--concurrency", str(concurrency), "-Q", queue, "-n", node]
     return base
 
 
@@ -91,13 +84,17 @@ def supervise(children: list[Child], stop_after: float | None = None) -> int:
 
 
 def worker_children(count: int, concurrency: int, loglevel: str) -> list[Child]:
-    """`count` threads-pool workers with unique node names; only the first serves the metrics port
-    (the figures come from the shared database, and the others could not bind it)."""
+    """`count` threads-pool workers that execute actions, with unique node names, and one that plans;
+    only the first serves the metrics port (the figures come from the shared database, and the others
+    could not bind it)."""
+    quiet = {**os.environ, "ONAIR_METRICS_PORT": "0"}
     children = []
     for index in range(count):
-        env = None if index == 0 else {**os.environ, "ONAIR_METRICS_PORT": "0"}
         argv = celery_argv("worker", concurrency, loglevel, node=f"onair-{index}@%h")
-        children.append(Child(f"worker {index}", argv, env=env))
+        children.append(Child(f"worker {index}", argv, env=None if index == 0 else quiet))
+    # Two threads: a long stream sync (one page call per 50 streams) does not hold a plan tick back.
+    planner = celery_argv("worker", 2, loglevel, node="onair-planner@%h", queue=PLAN_QUEUE)
+    children.append(Child("planner", planner, env=quiet))
     return children
 
 

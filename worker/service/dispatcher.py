@@ -23,8 +23,9 @@ from worker.store.db import transaction
 log = logging.getLogger("onair.dispatcher")
 
 Send = Callable[[Sequence[ledger.Claim]], None]
-# Take-over and GET take a few ms (tens under load); the executor then sleeps to the instant.
-WAKE_EARLY = timedelta(milliseconds=100)
+# The take-over takes a few ms, but on SQLite it may wait for the write lock behind a planner tick
+# (~100 ms with a thousand broadcasts in the horizon); the executor then sleeps to the instant.
+WAKE_EARLY = timedelta(milliseconds=500)
 # A batch holds actions due within this long of its first: all are read before the first instant,
 # and each is sent on its own instant.
 BATCH_SPREAD = timedelta(milliseconds=50)
