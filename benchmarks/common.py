@@ -228,8 +228,9 @@ def scheduler_procs(be: Backend, sim: Simulator, workdir: Path, **settings: str)
         worker = [*celery, "worker", "-l", "warning", "--pool", "threads", "-Q", "onair"]
         worker += ["-n", f"bench-{index}@%h", "--concurrency", env.get("ONAIR_WORKER_CONCURRENCY", "32")]
         workers.append(Proc(f"worker-{index}", worker, env, workdir / f"worker-{index}.log"))
-    planner = [*celery, "worker", "-l", "warning", "--pool", "threads", "-Q", "onair.plan"]
-    planner += ["-n", "bench-planner@%h", "--concurrency", "2"]
+    # The planner as the Procfile runs it: its own queue, niced.
+    planner = ["nice", "-n", "10", *celery, "worker", "-l", "warning", "--pool", "threads"]
+    planner += ["-Q", "onair.plan", "-n", "bench-planner@%h", "--concurrency", "2"]
     workers.append(Proc("planner", planner, env, workdir / "planner.log"))
     beat = [*celery, "beat", "-l", "warning", "--schedule", str(workdir / "beat-schedule")]
     return [*workers, Proc("beat", beat, env, workdir / "beat.log")]
