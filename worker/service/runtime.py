@@ -21,6 +21,9 @@ from worker.fastpix.client import FastPixClient
 from worker.service.calls import record_call
 from worker.store.db import make_engine
 
+DB_POOL_SIZE = 8
+DB_POOL_OVERFLOW = 4
+
 
 @dataclass
 class Runtime:
@@ -33,10 +36,11 @@ class Runtime:
         url = self.settings.database_url
         if url.startswith("sqlite"):
             return make_engine(url)
-        # Every worker thread may hold a connection briefly; the default pool (5 + 10) would make
-        # threads queue for one under a burst.
-        threads = self.settings.worker_concurrency
-        return make_engine(url, pool_size=min(threads, 16), max_overflow=threads)
+        # Connections are held only for the short take-over and record transactions of a batch, the
+        # dispatcher tick and the watchdog, never across an HTTP call: a small pool serves 32 threads.
+        # A pool per thread (48 with the old sizing) let two workers and a planner exhaust
+        # PostgreSQL's default 100 connections under a burst, and the dispatcher then failed to connect.
+        return make_engine(url, pool_size=DB_POOL_SIZE, max_overflow=DB_POOL_OVERFLOW)
 
     @cached_property
     def client(self) -> FastPixClient:

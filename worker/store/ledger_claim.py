@@ -1,9 +1,10 @@
 """Claiming due actions under a lease, and taking back leases that expired.
 
 One claimer at a time runs the per-stream ordering logic: on PostgreSQL a transaction-level advisory
-lock serialises claimers (rows are also locked FOR UPDATE SKIP LOCKED, against planners and reapers);
-on SQLite BEGIN IMMEDIATE does the same. Every UPDATE still says WHERE state = 'pending': that
-compare-and-set is the guard that holds whatever else goes wrong.
+lock admits one claimer, and the others find it taken and claim nothing this tick (rows are also
+locked FOR UPDATE SKIP LOCKED, against planners and reapers); on SQLite BEGIN IMMEDIATE serialises
+them. Every UPDATE still says WHERE state = 'pending': that compare-and-set is the guard that holds
+whatever else goes wrong.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, func, or_, select, text, update
+from sqlalchemy import Engine, Row, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
@@ -56,7 +57,11 @@ def claim_due(
     cutoff = now + ahead
     with transaction(engine, immediate=True) as session:
         if engine.dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+            # Another claimer is at it: leave the work to it. Waiting for the lock held a connection
+            # per waiting tick; under a burst the ticks piled up and starved the executors' pool.
+            locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+            if not locked.scalar():
+                return []
         reclaim_expired(session, now, actor=owner)
         chosen, superseded = _choose(session, now, cutoff)
         chosen.sort(key=lambda r: (r.next_attempt_at, r.sequence, r.id))
@@ -79,15 +84,11 @@ def claim_due(
 def _choose(
     session: Session, now: datetime, cutoff: datetime
 ) -> tuple[list[Row[Any]], list[tuple[Any, Any]]]:
-    due_streams = select(actions.c.stream_id).where(
-        IN_LIVE_INDEX, actions.c.state == PENDING, actions.c.next_attempt_at <= cutoff
-    )
-    busy_streams = select(actions.c.stream_id).where(IN_LIVE_INDEX, actions.c.state == CLAIMED)
-    position = (
-        func.row_number()
-        .over(partition_by=actions.c.stream_id, order_by=(actions.c.due_at, actions.c.sequence, actions.c.id))
-        .label("position")
-    )
+    # One pass over the live rows, each stream's facts taken by window functions. (Subqueries per
+    # stream made PostgreSQL pick nested loops on fresh statistics: 10 s for 10,000 pending rows.)
+    stream = actions.c.stream_id
+    due_here = case((and_(actions.c.state == PENDING, actions.c.next_attempt_at <= cutoff), 1), else_=0)
+    busy_here = case((actions.c.state == CLAIMED, 1), else_=0)
     ranked = (
         select(
             actions.c.id,
@@ -97,19 +98,23 @@ def _choose(
             actions.c.sequence,
             actions.c.attempts,
             actions.c.next_attempt_at,
-            position,
+            func.row_number()
+            .over(partition_by=stream, order_by=(actions.c.due_at, actions.c.sequence, actions.c.id))
+            .label("position"),
+            func.max(due_here).over(partition_by=stream).label("stream_due"),
+            func.max(busy_here).over(partition_by=stream).label("stream_busy"),
         )
-        .where(
-            IN_LIVE_INDEX,
-            actions.c.state == PENDING,
-            actions.c.stream_id.in_(due_streams),
-            actions.c.stream_id.not_in(busy_streams),
-        )
+        .where(IN_LIVE_INDEX)
         .subquery()
     )
     rows = session.execute(
         select(ranked)
-        .where(or_(ranked.c.position == 1, ranked.c.due_at <= now))
+        # A stream with a claimed row has only pending rows otherwise, so positions count pending rows.
+        .where(
+            ranked.c.stream_due == 1,
+            ranked.c.stream_busy == 0,
+            or_(ranked.c.position == 1, ranked.c.due_at <= now),
+        )
         .order_by(ranked.c.stream_id, ranked.c.position)
     ).all()
     chosen: list[Row[Any]] = []
