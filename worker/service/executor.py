@@ -85,7 +85,9 @@ def execute_batch(
                 log.exception("action #%s broke the executor; its lease will expire", runs[future])
                 outcomes[runs[future]] = Outcome(None, "executor error: see the worker log")
         outcomes.update(_record(rt, token, results))
-    return [outcomes.get(action_id, STALE) for action_id, _ in leases]
+    # An action named twice in one message ran once: the second mention is a stale duplicate.
+    first = {action_id: index for index, (action_id, _) in reversed(list(enumerate(leases)))}
+    return [outcomes.get(i, STALE) if first[i] == n else STALE for n, (i, _) in enumerate(leases)]
 
 
 @dataclass(frozen=True)

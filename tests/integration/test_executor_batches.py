@@ -1,0 +1,138 @@
+"""The executor runs a batch of claimed actions: each checked and acted on at most once, a duplicated
+or stale message refused, and one slow call holding no other action of the batch back. Real simulator
+over HTTP, real database (SQLite and PostgreSQL), the system clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from tests.integration.simulator_fixture import Simulator
+from tests.integration.store_support import BACKENDS, migrated_engine, planned
+from worker.config import FastPixSettings, OnairSettings
+from worker.domain.types import ActionKind, ActionState
+from worker.fastpix.client import FastPixClient
+from worker.service import executor
+from worker.service.runtime import Runtime
+from worker.store import ledger
+from worker.store.db import transaction
+from worker.store.models import Action, ActionEvent
+
+LEASE = timedelta(seconds=60)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    yield from migrated_engine(request, tmp_path)
+
+
+@pytest.fixture
+def rt(engine: Engine, simulator: Simulator) -> Iterator[Runtime]:
+    simulator.reset()
+    runtime = Runtime(
+        settings=OnairSettings(database_url=str(engine.url), alert_webhook_url=""),
+        fastpix=FastPixSettings(
+            api_url=simulator.base_url,
+            access_token_id=simulator.access_token_id,  # type: ignore[arg-type]
+            secret_key=simulator.secret_key,  # type: ignore[arg-type]
+        ),
+    )
+    runtime.engine = engine  # type: ignore[misc]  # the fixture's engine, disposed by it
+    yield runtime
+    runtime.client.close()
+    runtime.action_pool.shutdown()
+
+
+def _streams(simulator: Simulator, *, disabled: int, enabled: int) -> list[str]:
+    with FastPixClient(simulator.base_url, *simulator.credentials) as api:
+        ids = [api.create_stream().stream_id for _ in range(disabled + enabled)]
+        for stream_id in ids[:disabled]:
+            api.disable_stream(stream_id)
+    return ids
+
+
+def _claim_enables(engine: Engine, streams: list[str]) -> list[ledger.Claim]:
+    now = datetime.now(UTC)
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(s, ActionKind.ENABLE, now, source_id=i + 1) for i, s in enumerate(streams)],
+            scope_sources=[],
+            window_start=now - timedelta(days=1),
+            now=now,
+        )
+    # A second later: SQLite stores the due time rounded up to the millisecond.
+    claims = ledger.claim_due(
+        engine, now=now + timedelta(seconds=1), ahead=timedelta(0), lease=LEASE, owner="test", limit=100
+    )
+    assert len(claims) == len(streams)
+    return sorted(claims, key=lambda c: streams.index(c.stream_id))
+
+
+def _states(engine: Engine) -> dict[str, str]:
+    with transaction(engine, immediate=False) as session:
+        return {stream: state for stream, state in session.execute(select(Action.stream_id, Action.state))}
+
+
+def test_a_batch_acts_once_per_stream_and_refuses_duplicated_and_stale_messages(
+    engine: Engine, rt: Runtime, simulator: Simulator
+) -> None:
+    off, on = _streams(simulator, disabled=1, enabled=1)
+    first, second = _claim_enables(engine, [off, on])
+    since = simulator.last_seq()
+
+    outcomes = executor.execute_batch(
+        rt,
+        [
+            (first.action_id, first.lease_token),
+            (second.action_id, second.lease_token),
+            (first.action_id, first.lease_token),  # named twice in one message
+        ],
+    )
+    # The same message delivered again, and one whose lease was taken back.
+    again = executor.execute_batch(
+        rt, [(first.action_id, first.lease_token), (second.action_id, "a-lease-that-expired")]
+    )
+
+    assert [(o.state, o.detail) for o in outcomes] == [
+        (ActionState.SUCCEEDED, "enabled"),
+        (ActionState.SUCCEEDED, "already enabled"),
+        (None, executor.STALE.detail),
+    ]
+    assert again == [executor.STALE, executor.STALE]
+    enables = [c.stream_id for c in simulator.calls(since) if c.endpoint == "enable"]
+    assert enables == [off], "one enable, for the stream that was disabled"
+    assert _states(engine) == {off: "succeeded", on: "succeeded"}
+    with transaction(engine, immediate=False) as session:
+        calls = session.execute(
+            select(ActionEvent.http_method).where(ActionEvent.event == "api_call").order_by(ActionEvent.id)
+        ).scalars()
+        assert sorted(calls) == ["GET", "GET", "PUT"], "every call of the batch is in the history"
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_a_slow_call_holds_no_other_action_of_its_batch_back(
+    engine: Engine, rt: Runtime, simulator: Simulator
+) -> None:
+    slow, quick = _streams(simulator, disabled=2, enabled=0)
+    claims = _claim_enables(engine, [slow, quick])
+    simulator.inject_fault("get", "slow", delay=4.0, stream_id=slow)
+    started = time.monotonic()
+    runner = threading.Thread(
+        target=executor.execute_batch, args=(rt, [(c.action_id, c.lease_token) for c in claims])
+    )
+    runner.start()
+    try:
+        while _states(engine).get(quick) != "succeeded":
+            assert time.monotonic() - started < 3.0, "the quick action waited for the slow call"
+            time.sleep(0.05)
+        assert _states(engine)[slow] == "claimed", "the slow action is still at its call"
+    finally:
+        runner.join(timeout=30)
+    assert _states(engine) == {slow: "succeeded", quick: "succeeded"}
