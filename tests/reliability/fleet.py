@@ -9,14 +9,15 @@ status_after): a dropped answer after the server did the work still counts, a re
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.harness import Proc, wait_for
+from tests.harness import Proc, migrate, scheduler_env, wait_for
 from tests.integration.simulator_fixture import Simulator
 from worker.fastpix.client import FastPixClient
 from worker.simulator.control import CallRecord
@@ -33,6 +34,29 @@ def arrival(call: CallRecord) -> datetime:
 def sql_time(engine: sa.Engine, when: datetime) -> object:
     """A bind value for a timestamp in plain SQL (SQLite keeps UTC text, PostgreSQL a timestamptz)."""
     return to_sqlite_text(when) if engine.dialect.name == "sqlite" else when
+
+
+def migrated_scheduler(
+    engines: Callable[[str], sa.Engine],
+    simulator: Simulator,
+    work: Path,
+    database_url: str,
+    broker_url: str,
+    *,
+    fastpix: Mapping[str, str] | None = None,
+    **settings: str,
+) -> tuple[sa.Engine, dict[str, str]]:
+    """Migrate the database; its engine, and the environment of a scheduler on it, the broker and the
+    simulator (data in `work`/data)."""
+    migrate(database_url)
+    env = scheduler_env(
+        database_url=database_url,
+        broker_url=broker_url,
+        data_dir=work / "data",
+        fastpix=simulator.env if fastpix is None else fastpix,
+        **settings,
+    )
+    return engines(database_url), env
 
 
 def disabled_streams(simulator: Simulator, count: int) -> list[str]:

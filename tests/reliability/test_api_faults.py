@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import celery_proc, migrate, running, scheduler_env, wait_for, wait_ticking
+from tests.harness import celery_proc, running, wait_for, wait_ticking
 from tests.integration.simulator_fixture import Simulator
 from tests.reliability.conftest import AlertReceiver, Engines, RedisServer
 from tests.reliability.fleet import (
@@ -27,6 +27,7 @@ from tests.reliability.fleet import (
     disabled_streams,
     enable_rows,
     event_count,
+    migrated_scheduler,
     schedule_enables,
     wait_settled,
 )
@@ -79,13 +80,12 @@ def test_hangs_drops_5xx_524_429_retry_within_deadline_and_take_effect_once(
     with FastPixClient(simulator.base_url, *simulator.credentials) as api:
         api.delete_stream(ids["404_gone"])
 
-    migrate(postgres_url)
-    engine = engines(postgres_url)
-    env = scheduler_env(
-        database_url=postgres_url,
-        broker_url=redis_server.url,
-        data_dir=tmp_path / "data",
-        fastpix=simulator.env,
+    engine, env = migrated_scheduler(
+        engines,
+        simulator,
+        tmp_path,
+        postgres_url,
+        redis_server.url,
         FASTPIX_READ_TIMEOUT=str(READ_TIMEOUT),
         ONAIR_ALERT_WEBHOOK_URL=alert_receiver.url,
     )
@@ -100,6 +100,14 @@ def test_hangs_drops_5xx_524_429_retry_within_deadline_and_take_effect_once(
                 engine, [stream], first_due, timedelta(0), slot=short.get(name, timedelta(minutes=30))
             )
         wait_settled(engine, streams, procs, "the faults", 60)
+        # The simulator logs the held call when its late answer goes out, after the client gave up
+        # and the retry found the stream already enabled: that can be after the ledger settled.
+        wait_for(
+            "the held call's late answer",
+            lambda: simulator.calls(since, stream_id=ids["hang"], endpoint="enable"),
+            10,
+            procs,
+        )
         alerted_for = ("429_past_deadline", "503_until_deadline", "404_gone", "400_refused", "422_refused")
         # Alerts are posted by a background sender: give it a moment.
         wait_for(
@@ -159,12 +167,12 @@ def test_bad_credentials_fail_once_with_the_api_message_and_an_alert(
 ) -> None:
     """Check 8 with 401: every action is refused at its first call; none is retried."""
     streams = disabled_streams(simulator, 5)
-    migrate(postgres_url)
-    engine = engines(postgres_url)
-    env = scheduler_env(
-        database_url=postgres_url,
-        broker_url=redis_server.url,
-        data_dir=tmp_path / "data",
+    engine, env = migrated_scheduler(
+        engines,
+        simulator,
+        tmp_path,
+        postgres_url,
+        redis_server.url,
         fastpix={**simulator.env, "FASTPIX_SECRET_KEY": "not-the-secret"},
         ONAIR_ALERT_WEBHOOK_URL=alert_receiver.url,
     )
@@ -196,13 +204,12 @@ def test_lease_expiring_under_a_slow_call_rejects_the_stale_write(
     streams = disabled_streams(simulator, 3)
     for stream in streams:
         simulator.inject_fault("enable", "slow", delay=8.0, count=1, stream_id=stream)
-    migrate(postgres_url)
-    engine = engines(postgres_url)
-    env = scheduler_env(
-        database_url=postgres_url,
-        broker_url=redis_server.url,
-        data_dir=tmp_path / "data",
-        fastpix=simulator.env,
+    engine, env = migrated_scheduler(
+        engines,
+        simulator,
+        tmp_path,
+        postgres_url,
+        redis_server.url,
         FASTPIX_READ_TIMEOUT="20",
         ONAIR_LEASE_SECONDS="3",
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import celery_proc, migrate, onair_run_proc, running, scheduler_env, wait_for, wait_ticking
+from tests.harness import celery_proc, onair_run_proc, running, wait_for, wait_ticking
 from tests.integration.simulator_fixture import Simulator
 from tests.reliability.conftest import Engines, RedisServer
 from tests.reliability.fleet import (
@@ -21,6 +21,7 @@ from tests.reliability.fleet import (
     arrival,
     disabled_streams,
     enable_rows,
+    migrated_scheduler,
     schedule_enables,
     wait_settled,
 )
@@ -36,14 +37,8 @@ def test_redis_restarted_without_persistence_under_onair_run(
     """Check 2, through `onair run` (what users run): whatever Celery's worker or beat does when Redis
     comes back empty, every action completes once."""
     streams = disabled_streams(simulator, 120)
-    migrate(postgres_url)
-    engine = engines(postgres_url)
-    env = scheduler_env(
-        database_url=postgres_url,
-        broker_url=redis_server.url,
-        data_dir=tmp_path / "data",
-        fastpix=simulator.env,
-        ONAIR_LEASE_SECONDS=LEASE,
+    engine, env = migrated_scheduler(
+        engines, simulator, tmp_path, postgres_url, redis_server.url, ONAIR_LEASE_SECONDS=LEASE
     )
     run = onair_run_proc(env, tmp_path)
     since = simulator.last_seq()
@@ -76,14 +71,8 @@ def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
     (broker_connection_max_retries=None), and every action due in the outage runs once, soon after
     Redis returns: late but inside its deadline."""
     streams = disabled_streams(simulator, 40)
-    migrate(postgres_url)
-    engine = engines(postgres_url)
-    env = scheduler_env(
-        database_url=postgres_url,
-        broker_url=redis_server.url,
-        data_dir=tmp_path / "data",
-        fastpix=simulator.env,
-        ONAIR_LEASE_SECONDS=LEASE,
+    engine, env = migrated_scheduler(
+        engines, simulator, tmp_path, postgres_url, redis_server.url, ONAIR_LEASE_SECONDS=LEASE
     )
     worker, beat = celery_proc("worker", env, tmp_path), celery_proc("beat", env, tmp_path)
     since = simulator.last_seq()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import celery_proc, migrate, running, scheduler_env, wait_for, wait_ticking
+from tests.harness import celery_proc, running, wait_for, wait_ticking
 from tests.integration.simulator_fixture import Simulator
 from tests.reliability.conftest import AlertReceiver, Engines, RedisServer
 from tests.reliability.fleet import (
@@ -21,6 +21,7 @@ from tests.reliability.fleet import (
     arrival,
     disabled_streams,
     enable_rows,
+    migrated_scheduler,
     schedule_enables,
     wait_settled,
 )
@@ -41,13 +42,12 @@ def test_stopped_scheduler_runs_what_is_still_useful_once_and_marks_the_rest_mis
 ) -> None:
     streams = disabled_streams(simulator, 20)
     useful, too_late = streams[:10], streams[10:]
-    migrate(postgres_url)
-    engine = engines(postgres_url)
-    env = scheduler_env(
-        database_url=postgres_url,
-        broker_url=redis_server.url,
-        data_dir=tmp_path / "data",
-        fastpix=simulator.env,
+    engine, env = migrated_scheduler(
+        engines,
+        simulator,
+        tmp_path,
+        postgres_url,
+        redis_server.url,
         ONAIR_ALERT_WEBHOOK_URL=alert_receiver.url,
     )
     worker, beat = celery_proc("worker", env, tmp_path), celery_proc("beat", env, tmp_path)

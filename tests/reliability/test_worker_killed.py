@@ -15,10 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import celery_proc, migrate, running, scheduler_env, wait_ticking
+from tests.harness import celery_proc, running, wait_ticking
 from tests.integration.simulator_fixture import Simulator
 from tests.reliability.conftest import Engines
-from tests.reliability.fleet import Tally, disabled_streams, event_count, schedule_enables, wait_settled
+from tests.reliability.fleet import (
+    Tally,
+    disabled_streams,
+    event_count,
+    migrated_scheduler,
+    schedule_enables,
+    wait_settled,
+)
 
 pytestmark = pytest.mark.processes
 
@@ -43,14 +50,8 @@ def test_kill_9_worker_mid_flight_every_action_exactly_once(
         broker_url = request.getfixturevalue("redis_server").url
     assert isinstance(database_url, str) and isinstance(broker_url, str)
     streams = disabled_streams(simulator, actions)
-    migrate(database_url)
-    engine = engines(database_url)
-    env = scheduler_env(
-        database_url=database_url,
-        broker_url=broker_url,
-        data_dir=tmp_path / "data",
-        fastpix=simulator.env,
-        ONAIR_LEASE_SECONDS=LEASE,
+    engine, env = migrated_scheduler(
+        engines, simulator, tmp_path, database_url, broker_url, ONAIR_LEASE_SECONDS=LEASE
     )
     worker, beat = celery_proc("worker", env, tmp_path), celery_proc("beat", env, tmp_path)
     since = simulator.last_seq()
