@@ -1,7 +1,7 @@
 """`onair demo`: the whole lifecycle in under three minutes, on the embedded default.
 
 It starts the bundled FastPix simulator, creates a stream, schedules a broadcast a minute ahead and an
-off-hours window after it, runs the real scheduler (`onair run`: Celery worker and beat), connects a
+off-hours window after it, runs the real scheduler (`onair run`: Celery workers, planner and beat), connects a
 simulated encoder when the slot opens, and prints the timeline as it happens.
 """
 
