@@ -95,7 +95,8 @@ def demo(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    say(f"started the scheduler (Celery worker + beat, embedded broker); log in {data_dir / 'scheduler.log'}")
+    log_file = data_dir / "scheduler.log"
+    say(f"started the scheduler (Celery workers, planner and beat, embedded broker); log in {log_file}")
     try:
         _watch(control, sid, start - LEAD, off_start + timedelta(seconds=20))
     finally:
