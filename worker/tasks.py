@@ -25,8 +25,12 @@ GIL_SWITCH_SECONDS = 0.001
 
 
 @worker_init.connect
-def _refuse_outdated_schema(**_: Any) -> None:
+def _hand_the_gil_over_often(**_: Any) -> None:
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
+
+
+@worker_init.connect
+def _refuse_outdated_schema(**_: Any) -> None:
     try:
         ensure_schema_current(runtime().engine)
     except SchemaError as exc:
@@ -36,11 +40,15 @@ def _refuse_outdated_schema(**_: Any) -> None:
 
 
 @worker_ready.connect
-def _catch_up_at_start(**_: Any) -> None:
+def _freeze_the_start_up_heap(**_: Any) -> None:
     # Everything imported so far lives as long as the process: move it out of the collector's sight.
-    # Full collections walked it all, stopping every thread for 60-100 ms, so calls due then left late.
+    # Full collections walked it all, stopping every thread for 60-140 ms, so calls due then left late.
     gc.collect()
     gc.freeze()
+
+
+@worker_ready.connect
+def _catch_up_at_start(**_: Any) -> None:
     # Know the streams and the plan at once, rather than after the first periodic runs.
     sync_streams.apply_async(retry=False)
     plan.apply_async(retry=False)

@@ -73,22 +73,6 @@ def _reject(session: Session, action_id: int, what: str, now: datetime) -> None:
     )
 
 
-def load_claimed(session: Session, action_id: int, lease_token: str) -> Any:
-    """The action, if it is still claimed under this lease; None otherwise (nothing is recorded)."""
-    return session.execute(select(*HELD_COLUMNS).where(_fence(action_id, lease_token))).first()
-
-
-# The fence of a statement executed for many rows at once (executemany).
-_BATCH_FENCE = _fence(bindparam("b_id"), bindparam("b_token"))  # type: ignore[arg-type]
-_TAKE_OVER = (
-    update(actions)
-    .where(_BATCH_FENCE)
-    .values(
-        lease_token=bindparam("b_new"),
-        lease_owner=bindparam("b_owner"),
-        updated_at=bindparam("b_now", type_=UTCDateTime()),
-    )
-)
 # What an executor needs of an action it holds.
 HELD_COLUMNS = (
     actions.c.id,
@@ -101,6 +85,25 @@ HELD_COLUMNS = (
     actions.c.payload,
     actions.c.lease_token,
     actions.c.lease_owner,
+)
+
+
+def load_claimed(session: Session, action_id: int, lease_token: str) -> Any:
+    """The action, if it is still claimed under this lease; None otherwise (nothing is recorded)."""
+    return session.execute(select(*HELD_COLUMNS).where(_fence(action_id, lease_token))).first()
+
+
+# The fence and the time of a statement executed for many rows at once (executemany).
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_BATCH_FENCE = _fence(bindparam("b_id"), bindparam("b_token"))  # type: ignore[arg-type]
+_TAKE_OVER = (
+    update(actions)
+    .where(_BATCH_FENCE)
+    .values(
+        lease_token=bindparam("b_new"),
+        lease_owner=bindparam("b_owner"),
+        updated_at=_NOW,
+    )
 )
 
 
@@ -166,7 +169,6 @@ class Finish:
         return self.state in _COUNTED_BY_DEFAULT if self.attempted is None else self.attempted
 
 
-_NOW = bindparam("b_now", type_=UTCDateTime())
 _COMPLETE = (
     update(actions)
     .where(_BATCH_FENCE)
