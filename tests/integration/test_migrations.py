@@ -80,3 +80,21 @@ def test_every_timestamp_column_is_normalised_on_sqlite(tmp_path: Path) -> None:
             sql = triggers[f"trg_{table.name}_{kind}"]
             for column in columns:
                 assert f"NEW.{column}" in sql, (table.name, kind, column)
+
+
+def test_upgrade_refuses_organisers_sharing_a_token_hash_and_names_them(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine, "0004")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO organisers (name, token_hash) VALUES ('Alice', :h), ('Bob', :h), ('Cy', :c)"),
+            {"h": "a" * 64, "c": "c" * 64},
+        )
+
+    shared = r"^organisers 'Alice', 'Bob' share a token hash: give all but one of each group another"
+    with pytest.raises(RuntimeError, match=shared):
+        migrate.upgrade(empty_engine)
+
+    with empty_engine.begin() as conn:
+        conn.execute(text("UPDATE organisers SET token_hash = :b WHERE name = 'Bob'"), {"b": "b" * 64})
+    migrate.upgrade(empty_engine)
+    ensure_schema_current(empty_engine)

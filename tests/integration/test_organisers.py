@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from tests.integration.store_support import BACKENDS, T0, migrated_engine
 from worker.store.db import transaction
@@ -77,3 +78,17 @@ def test_bad_names_are_refused_with_the_reason(engine: Engine, name: str, messag
     with pytest.raises(OrganiserError) as caught, transaction(engine) as session:
         create_organiser(session, name, now=T0)
     assert str(caught.value) == message
+
+
+def test_a_hand_inserted_organiser_cannot_take_a_token_hash_already_in_use(engine: Engine) -> None:
+    # One hash names one organiser: a bearer token finds its organiser by it (unique index).
+    with transaction(engine) as session:
+        _, token = create_organiser(session, "Alice", now=T0)
+    taken = hashlib.sha256(token.encode()).hexdigest()
+
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO organisers (name, token_hash) VALUES ('Mallory', :h)"), {"h": taken})
+
+    with transaction(engine, immediate=False) as session:
+        found = authenticate(session, token)
+        assert found is not None and found.name == "Alice"

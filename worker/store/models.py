@@ -91,7 +91,8 @@ class Organiser(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
-    token_hash: Mapped[str] = mapped_column(String(128))
+    # Unique and indexed: a bearer token finds its organiser by this hash (migration 0005).
+    token_hash: Mapped[str] = mapped_column(String(128), index=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
