@@ -258,7 +258,8 @@ def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Ou
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         ledger.insert_events(session, [_call_event(rt, r, call, now) for r in results for call in r.calls])
-        answered = [r.stream for r in results if r.stream is not None]
+        # In stream id order, as sync_streams locks them: PostgreSQL never sees the two wait on each other.
+        answered = sorted((r.stream for r in results if r.stream is not None), key=lambda s: s.stream_id)
         schedules.upsert_streams(
             session, [(s.stream_id, stream_name(s), s.status) for s in answered], seen_at=now
         )
