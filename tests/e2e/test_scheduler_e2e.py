@@ -25,6 +25,7 @@ from worker.store.db import make_engine
 pytestmark = pytest.mark.processes
 
 ON_TIME = timedelta(seconds=2)
+STAGE = {"name": "CLI stage", "city": "Berlin"}
 
 
 @dataclass
@@ -68,7 +69,9 @@ def assert_once_on_time(calls: list[CallRecord], due: datetime, what: str) -> No
 def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simulator, tmp_path: Path) -> None:
     simulator.reset()
     with FastPixClient(simulator.base_url, *simulator.credentials) as api:
-        cli_stream, sql_stream, off_stream = (api.create_stream().stream_id for _ in range(3))
+        # The CLI stream has a name of its own, which its broadcast's metadata must not wipe.
+        cli_stream = api.create_stream(metadata=STAGE).stream_id
+        sql_stream, off_stream = (api.create_stream().stream_id for _ in range(2))
         api.disable_stream(cli_stream)
         api.disable_stream(sql_stream)
 
@@ -107,6 +110,10 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
         "5s",
         "--title",
         "CLI show",
+        "--metadata",
+        "show=x",
+        "--metadata",
+        "city=Hamburg",
     )
     onair(
         "offhours",
@@ -184,6 +191,12 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
 
     assert_once_on_time(calls(cli_stream, "enable"), cli_start - lead, "CLI broadcast enable")
     assert_once_on_time(calls(cli_stream, "finish"), cli_end, "CLI broadcast finish")
+    # Its metadata: merged in once after the enable, put back once after the finish.
+    merge, restore = calls(cli_stream, "update")
+    assert_once_on_time([merge], cli_start - lead, "CLI broadcast metadata merge")
+    assert_once_on_time([restore], cli_end, "CLI broadcast metadata restore")
+    assert arrival(restore) > arrival(calls(cli_stream, "finish")[0]), "put back after the finish"
+    assert simulator.stream(cli_stream)["metadata"] == STAGE, "the stream's metadata is as before"
     assert_once_on_time(calls(sql_stream, "enable"), sql_start - lead, "SQL broadcast enable")
     assert calls(sql_stream, "finish") == [], "the SQL stream never went live: nothing to finish"
     assert_once_on_time(calls(off_stream, "disable"), boundary, "off-hours disable")
@@ -202,6 +215,17 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
             ).all()
         )
     assert outcomes == {f"finish:{sql_stream}": "skipped"}
+    with engine.connect() as conn:
+        cli_actions: dict[str, str] = dict(
+            conn.execute(
+                sa.text("SELECT kind, state FROM actions WHERE stream_id = :s"), {"s": cli_stream}
+            ).all()
+        )
+        cli_name = conn.execute(
+            sa.text("SELECT name FROM streams WHERE stream_id = :s"), {"s": cli_stream}
+        ).scalar()
+    assert cli_actions == {k: "succeeded" for k in ("enable", "update", "finish", "restore")}
+    assert cli_name == "CLI stage", "onair's streams table keeps the stream's name"
     with engine.connect() as conn:
         bad_rule = conn.execute(
             sa.text("SELECT invalid_reason FROM off_hours WHERE cron = '61 25 * * *'")

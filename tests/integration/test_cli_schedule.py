@@ -62,12 +62,14 @@ def test_add_list_cancel(onair: Onair) -> None:
     assert f"broadcast {broadcast_id} added" in added.stdout
     assert start.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M:%S +01:00") in added.stdout
 
-    # The planner ran at once: enable and update 10 minutes ahead, finish at the end.
+    # The planner ran at once: enable and update 10 minutes ahead, finish and put the metadata back at
+    # the end.
     planned = onair.actions(source="broadcast", source_id=broadcast_id)
     assert [(a.kind, a.due_at, a.state) for a in planned] == [
         ("enable", start - timedelta(minutes=10), "pending"),
         ("update", start - timedelta(minutes=10), "pending"),
         ("finish", end, "pending"),
+        ("restore", end, "pending"),
     ]
     assert json.loads(planned[1].payload or "") == {"metadata": {"show": "morning"}, "reconnectWindow": 120}
 
@@ -81,7 +83,7 @@ def test_add_list_cancel(onair: Onair) -> None:
     )
 
     cancelled = onair.ok("broadcast", "cancel", str(broadcast_id))
-    assert f"broadcast {broadcast_id} cancelled; 3 planned actions cancelled" in cancelled.stdout
+    assert f"broadcast {broadcast_id} cancelled; 4 planned actions cancelled" in cancelled.stdout
     assert {a.state for a in onair.actions(source="broadcast", source_id=broadcast_id)} == {"cancelled"}
     assert onair.json("broadcast", "list") == []
     (everything,) = onair.json("broadcast", "list", "--all")

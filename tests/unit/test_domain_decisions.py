@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from worker.domain.decisions import Call, Endpoint, ErrorOutcome, NoOp, decide, interpret_error, supersedes
+from worker.domain.metadata import MergeRecord
 from worker.domain.types import KIND_SEQUENCE, ActionKind, ActionState, PlannedAction, Source
 
 E, D, F, U = ActionKind.ENABLE, ActionKind.DISABLE, ActionKind.FINISH, ActionKind.UPDATE
 OK, SKIP, FAIL = ActionState.SUCCEEDED, ActionState.SKIPPED, ActionState.FAILED
 PAYLOAD = {"metadata": {"title": "Morning"}, "reconnectWindow": 120}
+MERGED = MergeRecord(before={}, applied={"title": "Morning"})
 
 
 @pytest.mark.parametrize(
@@ -28,8 +30,8 @@ PAYLOAD = {"metadata": {"title": "Morning"}, "reconnectWindow": 120}
         (F, "preparing", Call(Endpoint.FINISH)),
         (F, "idle", NoOp("not live at end", SKIP)),
         (F, "disabled", NoOp("not live at end", SKIP)),
-        (U, "idle", Call(Endpoint.UPDATE, PAYLOAD)),
-        (U, "active", Call(Endpoint.UPDATE, PAYLOAD)),
+        (U, "idle", Call(Endpoint.UPDATE, PAYLOAD, MERGED)),
+        (U, "active", Call(Endpoint.UPDATE, PAYLOAD, MERGED)),
         (U, "disabled", NoOp("stream is disabled; metadata not applied", FAIL)),
         # An unknown status: FastPix decides, and its refusal is interpreted.
         (E, "rebooting", Call(Endpoint.ENABLE)),

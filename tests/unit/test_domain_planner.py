@@ -16,6 +16,7 @@ STREAMS = {"s1", "s2"}
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HORIZON = timedelta(days=2)
 E, D, F, U = ActionKind.ENABLE, ActionKind.DISABLE, ActionKind.FINISH, ActionKind.UPDATE
+R = ActionKind.RESTORE
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -77,7 +78,7 @@ def test_broadcast_enables_before_its_start_and_finishes_at_its_end() -> None:
 
 def test_metadata_and_reconnect_window_become_an_update_right_after_the_enable() -> None:
     result = run([broadcast(metadata='{"title": "Morning", "host": "Ana"}', reconnect_window=120)])
-    enable, update, _finish = result.actions
+    enable, update, _finish, _restore = result.actions
     assert update.key == "b:3:update:2026-11-27T18:00:00Z"
     assert (update.kind, update.due_at, update.deadline_at) == (U, enable.due_at, at(27, 19))
     assert update.sequence > enable.sequence
@@ -86,8 +87,36 @@ def test_metadata_and_reconnect_window_become_an_update_right_after_the_enable()
 
 
 def test_metadata_as_a_mapping_is_accepted_too() -> None:
-    (_, update, _) = run([broadcast(metadata={"a": "b"})]).actions
+    (_, update, _, _) = run([broadcast(metadata={"a": "b"})]).actions
     assert update.payload == {"metadata": {"a": "b"}}
+
+
+def test_metadata_is_put_back_at_the_end_after_the_finish() -> None:
+    _, update, finish, restore = run([broadcast(metadata='{"show": "x"}')]).actions
+    assert (restore.key, restore.kind, restore.due_at) == ("b:3:restore:2026-11-27T19:00:00Z", R, at(27, 19))
+    # It names the update whose merge it undoes; like the finish, it is useful until the next slot.
+    assert restore.payload == {"merged_by": update.key}
+    assert restore.deadline_at == finish.deadline_at == at(27, 20)
+    assert finish.sequence < restore.sequence
+    assert restore.reason.startswith("put back the stream's metadata after broadcast #3")
+
+
+def test_a_reconnect_window_alone_has_nothing_to_put_back() -> None:
+    assert [a.kind for a in run([broadcast(reconnect_window=120)]).actions] == [E, U, F]
+
+
+def test_restore_deadline_stops_at_the_next_slot_on_the_stream() -> None:
+    later = broadcast(4, at(27, 19, 30), at(27, 20), lead_min=10)  # slot starts 19:20
+    restore = by_key(run([broadcast(metadata='{"a": "b"}'), later]))["b:3:restore:2026-11-27T19:00:00Z"]
+    assert restore.deadline_at == at(27, 19, 20)
+
+
+def test_back_to_back_the_first_metadata_is_put_back_before_the_next_is_merged() -> None:
+    first = broadcast(metadata='{"show": "one"}')
+    follow_on = broadcast(4, at(27, 19, 5), at(27, 20), metadata='{"show": "two"}')  # slot starts 19:00
+    at_seam = [a for a in run([first, follow_on]).actions if a.due_at == at(27, 19)]
+    # No finish at the seam (the stream stays live); the restore comes before the next enable and merge.
+    assert [(a.kind, a.source_id) for a in at_seam] == [(R, 3), (E, 4), (U, 4)]
 
 
 def test_finish_deadline_stops_at_the_next_slot_on_the_stream() -> None:
@@ -378,8 +407,9 @@ def test_keys_are_stable_across_ticks_even_when_windows_chain_without_end(hours_
 def test_same_instant_actions_on_a_stream_are_ordered_by_sequence() -> None:
     result = run([broadcast(start=at(27, 23), end=at(28, 0, 30), metadata='{"a": "b"}')], [night()])
     at_end = [a for a in result.actions if a.due_at == at(28, 0, 30)]
-    assert [a.kind for a in at_end] == [F, D]
-    assert at_end[0].sequence < at_end[1].sequence
+    # The metadata goes back after the finish and before the disable: FastPix refuses PATCH once disabled.
+    assert [a.kind for a in at_end] == [F, R, D]
+    assert at_end[0].sequence < at_end[1].sequence < at_end[2].sequence
 
 
 def test_negative_horizon_is_refused() -> None:

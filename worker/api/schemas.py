@@ -106,7 +106,7 @@ class ActionOut(BaseModel):
     id: int
     due_at: UtcText
     due_at_local: LocalText
-    kind: Literal["enable", "disable", "finish", "update"]
+    kind: Literal["enable", "disable", "finish", "update", "restore"]
     stream_id: str
     state: str
     reason: str

@@ -22,6 +22,7 @@ _NEUTRAL_REASONS = {
     (Source.BROADCAST.value, "enable"): "enable before a slot on this stream",
     (Source.BROADCAST.value, "update"): "apply a slot's stream settings at its start",
     (Source.BROADCAST.value, "finish"): "finish a slot at its end",
+    (Source.BROADCAST.value, "restore"): "put the stream's metadata back after a slot",
     (Source.OFF_HOURS.value, "disable"): "disable the stream for off-hours",
     (Source.OFF_HOURS.value, "enable"): "enable the stream when off-hours end",
 }

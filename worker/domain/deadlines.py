@@ -7,6 +7,7 @@ The full table, with the reasoning, is in docs/lifecycle.md; in short:
 | broadcast enable (start - lead)      | the broadcast's end                                             |
 | broadcast update (start - lead)      | the broadcast's end                                             |
 | broadcast finish (end)               | the next slot on the stream (start - lead), at most end + 1 h   |
+| broadcast restore (end)              | the same as its finish                                          |
 | off-hours disable (from, or after a  | the off-hours window's end (`to`)                               |
 |   broadcast ends inside the window)  |                                                                 |
 | off-hours enable (to)                | the next off-hours window's start on the stream, else to + 1 h  |
@@ -39,6 +40,12 @@ def finish_deadline(ends_at: datetime, next_slot_start: datetime | None) -> date
     if next_slot_start is None:
         return grace_end
     return min(next_slot_start, grace_end)
+
+
+def restore_deadline(ends_at: datetime, next_slot_start: datetime | None) -> datetime:
+    """The next slot's merge must find the stream as it was; a restore an hour late is a stale surprise
+    (it stays visible as missed, and alerted)."""
+    return finish_deadline(ends_at, next_slot_start)
 
 
 def off_hours_disable_deadline(window_end: datetime) -> datetime:

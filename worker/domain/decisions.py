@@ -4,6 +4,9 @@
 with its final state, so an action that is already in effect is never repeated. An unknown status
 leads to the call: FastPix is the authority, and `interpret_error` turns its refusal into an outcome.
 
+An UPDATE merges the broadcast's metadata into the stream's and a RESTORE puts it back (the rules are
+in `worker.domain.metadata`); both need the stream's metadata as read, and the merge's record.
+
 `supersedes` decides when a later action on a stream makes an earlier one, still retrying, pointless.
 """
 
@@ -15,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
+from worker.domain.metadata import MergeRecord, MergeRefused, merge, restore
 from worker.domain.types import KIND_SEQUENCE, ActionKind, ActionState
 
 ENABLED_STATUSES = frozenset({"idle", "preparing", "active"})
@@ -25,6 +29,9 @@ ALREADY_ENABLED = "already enabled"
 ALREADY_DISABLED = "already disabled"
 NOT_LIVE_AT_END = "not live at end"
 UPDATE_REFUSED_DISABLED = "stream is disabled; metadata not applied"
+RESTORE_REFUSED_DISABLED = "stream is disabled; metadata not restored"
+NEVER_MERGED = "the broadcast's metadata was never applied: nothing to put back"
+ALREADY_RESTORED = "metadata already as before the broadcast"
 
 _NOT_COMPLETABLE = re.compile(r"cannot be completed|only active streams", re.IGNORECASE)
 _DISABLED_WORDING = re.compile(r"\bdisabled\b", re.IGNORECASE)
@@ -42,6 +49,11 @@ _ENDPOINTS = {
     ActionKind.DISABLE: Endpoint.DISABLE,
     ActionKind.FINISH: Endpoint.FINISH,
     ActionKind.UPDATE: Endpoint.UPDATE,
+    ActionKind.RESTORE: Endpoint.UPDATE,
+}
+_REFUSED_DISABLED = {
+    ActionKind.UPDATE: UPDATE_REFUSED_DISABLED,
+    ActionKind.RESTORE: RESTORE_REFUSED_DISABLED,
 }
 
 
@@ -49,6 +61,8 @@ _ENDPOINTS = {
 class Call:
     endpoint: Endpoint
     payload: dict[str, Any] | None = None
+    # An UPDATE's merge: to be stored before the call, for the RESTORE at the broadcast's end.
+    record: MergeRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,17 @@ class ErrorOutcome(NamedTuple):
     outcome: str
 
 
-def decide(kind: ActionKind, observed_status: str, payload: dict[str, Any] | None) -> Call | NoOp:
+def decide(
+    kind: ActionKind,
+    observed_status: str,
+    payload: dict[str, Any] | None,
+    *,
+    metadata: dict[str, str] | None = None,
+    record: MergeRecord | None = None,
+) -> Call | NoOp:
+    """`metadata` is the stream's as read with its status. `record` is the merge stored for this
+    broadcast: for an UPDATE, by an earlier attempt (its `before` is the stream as it was before any of
+    them); for a RESTORE, by the broadcast's UPDATE."""
     kind = ActionKind(kind)
     status = observed_status.strip().lower()
     if kind is ActionKind.ENABLE:
@@ -76,15 +100,38 @@ def decide(kind: ActionKind, observed_status: str, payload: dict[str, Any] | Non
     elif kind is ActionKind.FINISH:
         if status in ("idle", DISABLED):
             return NoOp(NOT_LIVE_AT_END, ActionState.SKIPPED)
-    else:
+    elif kind is ActionKind.UPDATE:
         if not payload:
             return NoOp("nothing to update", ActionState.SKIPPED)
         # FastPix refuses PATCH on a disabled stream. Sequenced after the broadcast's enable, this only
         # happens when that enable failed or someone disabled the stream: worth an alert, not a retry.
         if status == DISABLED:
             return NoOp(UPDATE_REFUSED_DISABLED, ActionState.FAILED)
-        return Call(_ENDPOINTS[kind], dict(payload))
+        return _merge_call(payload, metadata or {}, record)
+    else:
+        if record is None:
+            return NoOp(NEVER_MERGED, ActionState.SKIPPED)
+        current = metadata or {}
+        target = restore(current, record)
+        if target == current:
+            return NoOp(ALREADY_RESTORED, ActionState.SUCCEEDED)
+        # Checked after the comparison: a disabled stream already as it was needs nothing.
+        if status == DISABLED:
+            return NoOp(RESTORE_REFUSED_DISABLED, ActionState.FAILED)
+        return Call(Endpoint.UPDATE, {"metadata": target})
     return Call(_ENDPOINTS[kind])
+
+
+def _merge_call(payload: dict[str, Any], current: dict[str, str], record: MergeRecord | None) -> Call | NoOp:
+    wanted = payload.get("metadata")
+    if not wanted:
+        return Call(Endpoint.UPDATE, dict(payload))
+    try:
+        merged = merge(current, wanted)
+    except MergeRefused as refused:
+        return NoOp(str(refused), ActionState.FAILED)
+    before = record.before if record is not None else dict(current)
+    return Call(Endpoint.UPDATE, {**payload, "metadata": merged}, MergeRecord(before, dict(wanted)))
 
 
 def interpret_error(kind: ActionKind, classification: str, message: str) -> ErrorOutcome:
@@ -101,8 +148,8 @@ def interpret_error(kind: ActionKind, classification: str, message: str) -> Erro
         _NOT_COMPLETABLE.search(message) or classification == "already_in_state"
     ):
         return ErrorOutcome(ActionState.SKIPPED, NOT_LIVE_AT_END)
-    if kind is ActionKind.UPDATE and _DISABLED_WORDING.search(message):
-        return ErrorOutcome(ActionState.FAILED, f"{UPDATE_REFUSED_DISABLED}: {message}")
+    if kind in _REFUSED_DISABLED and _DISABLED_WORDING.search(message):
+        return ErrorOutcome(ActionState.FAILED, f"{_REFUSED_DISABLED[kind]}: {message}")
     return ErrorOutcome(ActionState.FAILED, message)
 
 
@@ -118,12 +165,14 @@ class ActionLike(Protocol):
 # What a later action makes pointless. A disable ends a live broadcast and refuses metadata, so it
 # outranks everything; an enable undoes a disable and must not be followed by a stale finish that
 # would end the next broadcast; a finish ends the slot the earlier enable/update were for; newer
-# metadata replaces older. An update never outranks the enable it needs.
+# metadata replaces older. An update never outranks the enable it needs. Nothing but a disable (after
+# which FastPix refuses the PATCH) outranks a restore: the next broadcast's merge must come after it.
 SUPERSEDES: dict[ActionKind, frozenset[ActionKind]] = {
     ActionKind.DISABLE: frozenset(ActionKind),
     ActionKind.ENABLE: frozenset({ActionKind.ENABLE, ActionKind.DISABLE, ActionKind.FINISH}),
     ActionKind.FINISH: frozenset({ActionKind.ENABLE, ActionKind.FINISH, ActionKind.UPDATE}),
     ActionKind.UPDATE: frozenset({ActionKind.UPDATE}),
+    ActionKind.RESTORE: frozenset(),
 }
 
 

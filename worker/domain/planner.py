@@ -4,7 +4,8 @@ The rules (docs/lifecycle.md has the reasoning and the deadline table):
 
 - Broadcast [start, end) with lead L on stream S: ENABLE at start - L, then (if it sets metadata or a
   reconnect window) UPDATE at the same instant; FINISH at end, unless another slot on S carries the
-  stream on across that instant (overlapping or back-to-back broadcasts: only the last end finishes).
+  stream on across that instant (overlapping or back-to-back broadcasts: only the last end finishes);
+  if it sets metadata, RESTORE at end (after the finish, before a disable or the next slot's enable).
 - Off-hours windows on S are merged when they overlap or touch. At a group's start: DISABLE, unless a
   broadcast slot on S covers that instant; for every broadcast stretch ending strictly inside the group:
   DISABLE at its end; at the group's end: ENABLE (even if a broadcast covers it: enabling an enabled
@@ -138,10 +139,11 @@ def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAct
         payload["metadata"] = metadata
     if spec.reconnect_window is not None:
         payload["reconnectWindow"] = spec.reconnect_window
+    update_key = f"b:{spec.id}:update:{iso(start)}"
     if payload:
         actions.append(
             _action(
-                key=f"b:{spec.id}:update:{iso(start)}",
+                key=update_key,
                 spec=spec,
                 kind=ActionKind.UPDATE,
                 due=spec.slot_start,
@@ -150,9 +152,21 @@ def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAct
                 payload=payload,
             )
         )
+    next_slot = next((b.start for b in busy if b.start > end), None)
+    if metadata:
+        actions.append(
+            _action(
+                key=f"b:{spec.id}:restore:{iso(end)}",
+                spec=spec,
+                kind=ActionKind.RESTORE,
+                due=end,
+                deadline=deadlines.restore_deadline(end, next_slot),
+                reason=f"put back the stream's metadata after {what}",
+                payload={"merged_by": update_key},
+            )
+        )
     stretch = next(b for b in busy if any(m.id == spec.id for m in b.members))
     if stretch.end == end and stretch.last.id == spec.id:
-        next_slot = next((b.start for b in busy if b.start > end), None)
         actions.append(
             _action(
                 key=f"b:{spec.id}:finish:{iso(end)}",

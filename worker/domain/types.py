@@ -13,10 +13,20 @@ class ActionKind(StrEnum):
     DISABLE = "disable"
     FINISH = "finish"
     UPDATE = "update"
+    # Put back the stream's metadata a broadcast's UPDATE changed.
+    RESTORE = "restore"
 
 
-# Several actions due at the same instant on one stream apply in this order.
-KIND_SEQUENCE = {ActionKind.FINISH: 0, ActionKind.DISABLE: 1, ActionKind.ENABLE: 2, ActionKind.UPDATE: 3}
+# Several actions due at the same instant on one stream apply in this order: a broadcast's metadata is
+# put back after its finish, before a disable (FastPix refuses PATCH on a disabled stream) and before
+# the next broadcast's enable and merge.
+KIND_SEQUENCE = {
+    ActionKind.FINISH: 0,
+    ActionKind.RESTORE: 1,
+    ActionKind.DISABLE: 2,
+    ActionKind.ENABLE: 3,
+    ActionKind.UPDATE: 4,
+}
 
 
 class ActionState(StrEnum):

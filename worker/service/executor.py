@@ -23,16 +23,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from worker.domain.decisions import Call, NoOp, decide, interpret_error
+from worker.domain.metadata import MergeRecord, describe
 from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import CallRecord, FastPixClient
 from worker.fastpix.errors import Classification, FastPixError, classify, retry_after
+from worker.fastpix.models import LiveStream
 from worker.service import metrics
 from worker.service.alerts import alert_action
 from worker.service.calls import collecting_calls
 from worker.service.context import action_scope
 from worker.service.runtime import Runtime
-from worker.store import ledger
+from worker.service.sync import stream_name
+from worker.store import ledger, merge_records, schedules
 from worker.store.db import transaction
 from worker.store.events import Event
 
@@ -100,6 +103,7 @@ class _Snapshot:
     next_attempt_at: datetime
     attempts: int
     payload: dict[str, Any] | None
+    api_response: str | None
 
     @classmethod
     def of(cls, row: Any) -> _Snapshot:
@@ -112,6 +116,7 @@ class _Snapshot:
             next_attempt_at=row.next_attempt_at,
             attempts=row.attempts,
             payload=json.loads(row.payload) if row.payload else None,
+            api_response=row.api_response,
         )
 
 
@@ -125,6 +130,8 @@ class _Result:
     calls: list[CallRecord] = field(default_factory=list)
     error: str | None = None
     retry_at: datetime | None = None
+    # The stream as a PATCH answered: its name goes to the streams table.
+    stream: LiveStream | None = None
 
 
 def _wait_until(rt: Runtime, when: datetime) -> None:
@@ -164,17 +171,50 @@ class _Run:
         client = self.rt.client
         with collecting_calls() as calls:
             try:
+                record = self._merge_record()
                 stream = client.get_stream(self.action.stream_id)
-                decision = decide(self.action.kind, stream.status, self.action.payload)
+                decision = decide(
+                    self.action.kind,
+                    stream.status,
+                    self.action.payload,
+                    metadata=stream.metadata,
+                    record=record,
+                )
                 if isinstance(decision, NoOp):
                     return self._result(decision.state, decision.outcome, calls)
+                merged = decision.record
+                if merged is not None and merged != record and not self._note(merged):
+                    return _Result(self.action, None, "lease lost before the call", calls)
                 _wait_until(self.rt, self.action.next_attempt_at)
-                self._call(client, decision)
+                answer = self._call(client, decision)
             except FastPixError as exc:
                 return self._failed_call(exc, calls)
-            return self._result(ActionState.SUCCEEDED, _DONE[self.action.kind], calls)
+            done = _DONE[self.action.kind]
+            if decision.payload and "metadata" in decision.payload:
+                done += f"; {describe(stream.metadata or {}, decision.payload['metadata'])}"
+            return _Result(self.action, ActionState.SUCCEEDED, done, calls, stream=answer)
 
-    def _call(self, client: FastPixClient, decision: Call) -> None:
+    def _merge_record(self) -> MergeRecord | None:
+        """What the broadcast's merge stored: this UPDATE's own (an earlier attempt), or, for a RESTORE,
+        its UPDATE's."""
+        if self.action.kind is ActionKind.UPDATE:
+            return MergeRecord.from_json(self.action.api_response)
+        if self.action.kind is not ActionKind.RESTORE:
+            return None
+        update_key = (self.action.payload or {}).get("merged_by")
+        if not isinstance(update_key, str):
+            return None
+        with transaction(self.rt.engine, immediate=False) as session:
+            return MergeRecord.from_json(merge_records.merge_record(session, update_key))
+
+    def _note(self, record: MergeRecord) -> bool:
+        """Store the merge before sending it: a worker that dies mid-call must not lose the before-values."""
+        with transaction(self.rt.engine) as session:
+            return ledger.note_api_response(
+                session, self.action.id, self.token, record.to_json(), now=self.rt.clock.now()
+            )
+
+    def _call(self, client: FastPixClient, decision: Call) -> LiveStream | None:
         stream_id = self.action.stream_id
         kind = self.action.kind
         if kind is ActionKind.ENABLE:
@@ -184,10 +224,11 @@ class _Run:
         elif kind is ActionKind.FINISH:
             client.finish_stream(stream_id)
         else:
-            payload = self.action.payload or {}
-            client.update_stream(
+            payload = decision.payload or {}
+            return client.update_stream(
                 stream_id, metadata=payload.get("metadata"), reconnect_window=payload.get("reconnectWindow")
             )
+        return None
 
     def _failed_call(self, exc: FastPixError, calls: list[CallRecord]) -> _Result:
         classification = classify(exc)
@@ -217,6 +258,11 @@ def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Ou
     now = rt.clock.now()
     with transaction(rt.engine) as session:
         ledger.insert_events(session, [_call_event(rt, r, call, now) for r in results for call in r.calls])
+        # In stream id order, as sync_streams locks them: PostgreSQL never sees the two wait on each other.
+        answered = sorted((r.stream for r in results if r.stream is not None), key=lambda s: s.stream_id)
+        schedules.upsert_streams(
+            session, [(s.stream_id, stream_name(s), s.status) for s in answered], seen_at=now
+        )
         kept = ledger.complete_many(
             session,
             [
@@ -268,4 +314,5 @@ _DONE = {
     ActionKind.DISABLE: "disabled",
     ActionKind.FINISH: "finished the broadcast",
     ActionKind.UPDATE: "applied metadata and settings",
+    ActionKind.RESTORE: "put back the stream's metadata",
 }

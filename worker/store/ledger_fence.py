@@ -83,6 +83,7 @@ HELD_COLUMNS = (
     actions.c.next_attempt_at,
     actions.c.attempts,
     actions.c.payload,
+    actions.c.api_response,
     actions.c.lease_token,
     actions.c.lease_owner,
 )
@@ -175,7 +176,8 @@ _COMPLETE = (
     .values(
         state=bindparam("b_state"),
         outcome=bindparam("b_outcome"),
-        api_response=bindparam("b_api_response"),
+        # Kept when the finish names none: an UPDATE's merge record is written before its call.
+        api_response=func.coalesce(bindparam("b_api_response", type_=String()), actions.c.api_response),
         attempts=actions.c.attempts + bindparam("b_counted"),
         last_error=func.coalesce(bindparam("b_error", type_=String()), actions.c.last_error),
         lease_token=None,
@@ -268,6 +270,16 @@ def complete(
         action_id, lease_token, ActionState(state), outcome, error, api_response, attempted, actor
     )
     return action_id in complete_many(session, [finish], now=now)
+
+
+def note_api_response(
+    session: Session, action_id: int, lease_token: str, text: str, *, now: datetime
+) -> bool:
+    """Store, on a held action, what its call will rest on (an UPDATE's merge record) before the call is
+    sent, so a worker that dies mid-call loses nothing. False if the lease is stale."""
+    now = ensure_utc(now)
+    values = {"api_response": text, "updated_at": now}
+    return _fenced_update(session, action_id, lease_token, values, what="merge record", now=now)
 
 
 def retry_later(
