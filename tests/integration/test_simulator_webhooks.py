@@ -226,11 +226,33 @@ def test_duplicate_stale_and_wrongly_signed_events_on_demand(
         control.send_webhook("stale", stream_id="nope")
 
 
-def test_without_webhooks_on_demand_sends_are_refused() -> None:
-    with run_in_thread() as sim, SimulatorControl(sim.control_url) as ctl:
+def test_webhooks_can_be_turned_on_at_run_time_and_reset_turns_them_off(receiver: Receiver) -> None:
+    with (
+        run_in_thread() as sim,
+        SimulatorControl(sim.control_url) as ctl,
+        httpx.Client(base_url=sim.base_url, auth=(sim.access_token_id, sim.secret_key), timeout=5) as client,
+    ):
         assert ctl.webhooks() == {"enabled": False, "url": None, "pending": 0, "deliveries": []}
         with pytest.raises(ControlError, match="409 webhooks are off"):
             ctl.send_webhook("duplicate")
+        create(client)
+        for url, secret, message in (
+            (receiver.url, "not base64 !!", "not valid Base64"),
+            (receiver.url, None, "needs its secret"),
+            ("ftp://somewhere/x", SECRET, "http:// or https://"),
+        ):
+            with pytest.raises(ControlError, match=f"422 .*{message}") as refused:
+                ctl.configure_webhooks(url, secret)
+            assert "not base64" not in str(refused.value)
+        assert ctl.configure_webhooks(receiver.url, SECRET) == {"enabled": True, "url": receiver.url}
+        sid = create(client)
+        wait_for(lambda: types_for(receiver, sid) == ["created"])
+        assert len(receiver.posts) == 1 and signed_correctly(receiver.posts[0])  # only the later stream
+        ctl.reset()
+        assert ctl.webhooks()["enabled"] is False
+        create(client)
+        time.sleep(0.5)
+        assert len(receiver.posts) == 1
 
 
 def test_above_the_rate_limit_requests_get_429_with_retry_after() -> None:

@@ -22,7 +22,7 @@ from worker.clock import Clock, SystemClock
 from worker.simulator.api import LiveStreamApi, Receive, Scope, Send
 from worker.simulator.control_api import control_app
 from worker.simulator.state import SimState
-from worker.simulator.webhook_events import Target, decode_secret
+from worker.simulator.webhook_events import Target, check_webhook_url, decode_secret
 from worker.simulator.webhook_sender import WebhookSender
 
 # How often due encoder transitions are applied while webhooks are on: events follow within this.
@@ -42,17 +42,15 @@ class SimulatorApp:
         clock: Clock,
         access_token_id: str,
         secret_key: str,
-        webhooks: WebhookSender | None = None,
+        webhooks: WebhookSender,
     ) -> None:
         self.state = state
         self.clock = clock
         self.webhooks = webhooks
         self._api = LiveStreamApi(state, clock, access_token_id, secret_key)
         self._control = control_app(state, clock, self._api.limiter, webhooks)
-        self._ticker: _Ticker | None = None
-        if webhooks is not None:
-            state.on_changes = webhooks.submit
-            self._ticker = _Ticker(state, clock)
+        state.on_changes = webhooks.submit
+        self._ticker = _Ticker(state, clock, webhooks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -67,9 +65,7 @@ class SimulatorApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.state.start_flusher()
-                if self.webhooks is not None and self._ticker is not None:
-                    self.webhooks.start()
-                    self._ticker.start()
+                self._ticker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.to_thread(self.stop_background)
@@ -80,18 +76,18 @@ class SimulatorApp:
 
     def stop_background(self) -> None:
         """Stop the due-transition ticker and webhook delivery (queued events are dropped)."""
-        if self._ticker is not None:
-            self._ticker.stop()
-        if self.webhooks is not None:
-            self.webhooks.stop()
+        self._ticker.stop()
+        self.webhooks.stop()
 
 
 class _Ticker:
-    """Applies due encoder transitions every TICK_SECONDS, so their webhooks go out on time."""
+    """While webhooks are on, applies due encoder transitions every TICK_SECONDS, so their events
+    go out when they happen rather than when a call next looks at the stream."""
 
-    def __init__(self, state: SimState, clock: Clock) -> None:
+    def __init__(self, state: SimState, clock: Clock, webhooks: WebhookSender) -> None:
         self._state = state
         self._clock = clock
+        self._webhooks = webhooks
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -102,7 +98,8 @@ class _Ticker:
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_SECONDS):
-            self._state.settle_due(self._clock.now())
+            if self._webhooks.enabled:
+                self._state.settle_due(self._clock.now())
 
     def stop(self) -> None:
         self._stop.set()
@@ -138,9 +135,10 @@ def create_app(
     if rate_limit is not None and rate_limit < 1:
         raise ValueError("the rate limit must be at least 1 request per second")
     clock = clock or SystemClock()
-    webhooks = None
+    target = None
     if webhook_url is not None and webhook_secret is not None:
-        webhooks = WebhookSender(Target(webhook_url, decode_secret(webhook_secret)), clock)
+        target = Target(check_webhook_url(webhook_url), decode_secret(webhook_secret))
+    webhooks = WebhookSender(target, clock)
     state = SimState(Path(state_file) if state_file is not None else None, calls_cap, flush_interval)
     if time_scale is not None:
         state.time_scale = time_scale

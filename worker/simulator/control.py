@@ -193,6 +193,13 @@ class SimulatorControl:
         result: dict[str, Any] = self._request("POST", "/webhooks/send", json=body)
         return result
 
+    def configure_webhooks(self, url: str | None, secret: str | None = None) -> dict[str, Any]:
+        """Send webhooks to `url`, signed with the Base64 `secret` (url None: stop sending)."""
+        result: dict[str, Any] = self._request(
+            "POST", "/webhooks/config", json={"url": url, "secret": secret}
+        )
+        return result
+
     def set_rate_limit(self, rps: int | None) -> dict[str, Any]:
         """Answer 429 to /v1 requests above `rps` a second (None: no limit)."""
         result: dict[str, Any] = self._request("POST", "/rate-limit", json={"rps": rps})

@@ -20,10 +20,10 @@ from worker.simulator.faults import BadFault, parse_fault
 from worker.simulator.model import DISABLED, Stream, iso_micro
 from worker.simulator.ratelimit import SlidingWindow
 from worker.simulator.state import SimState
-from worker.simulator.webhook_sender import NothingToSend, WebhookSender
+from worker.simulator.webhook_events import Target, check_webhook_url, decode_secret
+from worker.simulator.webhook_sender import NothingToSend, WebhookSender, WebhooksOff
 
 SEND_KINDS = ("duplicate", "stale", "bad_signature")
-WEBHOOKS_OFF = "webhooks are off: start the simulator with --webhook-url and --webhook-secret"
 
 
 def _problem(status: int, message: str) -> JSONResponse:
@@ -63,9 +63,7 @@ def _text(body: dict[str, Any], key: str) -> str | None:
     return value
 
 
-def control_app(
-    state: SimState, clock: Clock, limiter: SlidingWindow, webhooks: WebhookSender | None
-) -> Starlette:
+def control_app(state: SimState, clock: Clock, limiter: SlidingWindow, webhooks: WebhookSender) -> Starlette:
     def settled(stream_id: str) -> Stream | None:
         stream = state.streams.get(stream_id)
         if stream is not None:
@@ -78,8 +76,7 @@ def control_app(
     async def reset(request: Request) -> JSONResponse:
         state.reset()
         limiter.reset()
-        if webhooks is not None:
-            webhooks.reset()
+        webhooks.reset()
         return JSONResponse({"ok": True})
 
     async def add_fault(request: Request) -> JSONResponse:
@@ -214,26 +211,33 @@ def control_app(
                 }
             )
 
+    def webhook_settings() -> dict[str, Any]:
+        target = webhooks.target
+        return {"enabled": target is not None, "url": target.url if target is not None else None}
+
     async def webhook_log(request: Request) -> JSONResponse:
         try:
             since = int(request.query_params.get("since", "0"))
         except ValueError:
             return _problem(422, "since must be an integer")
-        if webhooks is None:
-            return JSONResponse({"enabled": False, "url": None, "pending": 0, "deliveries": []})
         deliveries = webhooks.log(since, request.query_params.get("stream_id"))
-        return JSONResponse(
-            {
-                "enabled": True,
-                "url": webhooks.target.url,
-                "pending": webhooks.pending,
-                "deliveries": deliveries,
-            }
-        )
+        return JSONResponse({**webhook_settings(), "pending": webhooks.pending, "deliveries": deliveries})
+
+    async def webhook_config(request: Request) -> JSONResponse:
+        try:
+            body = await _json_object(request)
+            url, secret = _text(body, "url"), _text(body, "secret")
+            if url is not None and secret is None:
+                raise BadFault("a webhook URL needs its secret (Base64)")
+            target = None
+            if url is not None and secret is not None:
+                target = Target(check_webhook_url(url), decode_secret(secret))
+        except (BadFault, ValueError) as exc:
+            return _problem(422, str(exc))
+        webhooks.configure(target)
+        return JSONResponse(webhook_settings())
 
     async def webhook_send(request: Request) -> JSONResponse:
-        if webhooks is None:
-            return _problem(409, WEBHOOKS_OFF)
         try:
             body = await _json_object(request)
             kind = body.get("kind")
@@ -261,6 +265,8 @@ def control_app(
                 if data is None:
                     return _problem(404, f"no stream {stream_id} and no event sent for it")
                 sent = webhooks.bad_signature(stream_id, event or status or "updated", data)
+        except WebhooksOff as exc:
+            return _problem(409, str(exc))
         except NothingToSend as exc:
             return _problem(404, str(exc))
         return JSONResponse(await asyncio.wrap_future(sent))
@@ -290,6 +296,7 @@ def control_app(
         Route("/_sim/config", config, methods=["GET", "POST"]),
         Route("/_sim/webhooks", webhook_log, methods=["GET"]),
         Route("/_sim/webhooks/send", webhook_send, methods=["POST"]),
+        Route("/_sim/webhooks/config", webhook_config, methods=["POST"]),
         Route("/_sim/rate-limit", rate_limit, methods=["GET", "POST"]),
         Route("/_sim/streams", all_streams, methods=["GET"]),
         Route("/_sim/streams/{stream_id}", one_stream, methods=["GET"]),

@@ -38,6 +38,12 @@ def decode_secret(secret_b64: str) -> bytes:
     return key
 
 
+def check_webhook_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")) or len(url) < 10:
+        raise ValueError("the webhook URL must be an http:// or https:// URL")
+    return url
+
+
 def sign(key: bytes, body: bytes) -> str:
     return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode("ascii")
 

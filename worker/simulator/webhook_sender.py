@@ -41,10 +41,14 @@ class NothingToSend(LookupError):
     """An on-demand send refers to an event or stream the simulator has not sent anything for."""
 
 
+class WebhooksOff(RuntimeError):
+    """An on-demand send while no webhook URL is configured."""
+
+
 class WebhookSender:
     def __init__(
         self,
-        target: Target,
+        target: Target | None,
         clock: Clock,
         *,
         max_attempts: int = 5,
@@ -53,7 +57,8 @@ class WebhookSender:
         log_cap: int = 10_000,
         kept_events: int = 2_000,
     ) -> None:
-        self.target = target
+        self.target = target  # None: webhooks off; set with configure()
+        self._initial_target = target
         self._clock = clock
         self._max_attempts = max_attempts
         self._first_backoff = first_backoff
@@ -116,10 +121,20 @@ class WebhookSender:
         asyncio.run_coroutine_threadsafe(cancel_all(), loop)
         thread.join(timeout=5)
 
+    def configure(self, target: Target | None) -> None:
+        """Send to another receiver (or, with None, stop sending; events being retried are dropped)."""
+        self.target = target
+
+    @property
+    def enabled(self) -> bool:
+        return self.target is not None
+
     # --- scheduled events --------------------------------------------------------------------
 
     def submit(self, stream_id: str, changes: list[Change]) -> None:
         """Queue one stream's changes for delivery, in order; returns at once (thread-safe)."""
+        if self.target is None:
+            return
         if self._loop is None:
             self.start()
         loop = self._loop
@@ -148,8 +163,11 @@ class WebhookSender:
 
     async def _deliver(self, event: Event) -> None:
         for attempt in range(1, self._max_attempts + 1):
-            body = event.body(self.target, attempt)
-            entry = await self._post(event, "event", attempt, body, sign(self.target.key, body))
+            target = self.target
+            if target is None:
+                return
+            body = event.body(target, attempt)
+            entry = await self._post(event, "event", attempt, body, sign(target.key, body))
             if 200 <= entry["http_status"] < 300:
                 return
             if attempt < self._max_attempts:
@@ -167,19 +185,22 @@ class WebhookSender:
     ) -> dict[str, Any]:
         """One attempt; returns its log entry."""
         assert self._client is not None
+        url = self.target.url if self.target is not None else None
         if kind == "event":
             with self._lock:
                 self._remember(event, body)
-        error: str | None = None
-        try:
-            response = await self._client.post(
-                self.target.url,
-                content=body,
-                headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
-            )
-            status = response.status_code
-        except httpx.HTTPError as exc:
-            status, error = 0, type(exc).__name__
+        status: int = 0
+        error: str | None = "webhooks turned off"
+        if url is not None:
+            try:
+                response = await self._client.post(
+                    url,
+                    content=body,
+                    headers={"Content-Type": "application/json", SIGNATURE_HEADER: signature},
+                )
+                status, error = response.status_code, None
+            except httpx.HTTPError as exc:
+                error = type(exc).__name__
         if not 200 <= status < 300:
             logger.warning(
                 "webhook %s (%s) for stream %s, attempt %d: %s",
@@ -215,26 +236,35 @@ class WebhookSender:
 
     def duplicate(self, event_id: str | None = None, stream_id: str | None = None) -> Sent:
         """Send an already-sent event again, byte for byte (the last one sent, or the one named)."""
+        target = self._target()
         with self._lock:
             event, body = self._find(event_id, stream_id)
-        return self._send_now(self._post(event, "duplicate", 1, body, sign(self.target.key, body)))
+        return self._send_now(self._post(event, "duplicate", 1, body, sign(target.key, body)))
 
     def stale(self, stream_id: str, event: str = "idle", age: float = 60.0) -> Sent:
         """A new event for `event` dated `age` s before the newest event sent for the stream."""
+        target = self._target()
         with self._lock:
             candidates = [e for e, _ in self._sent.values() if e.stream_id == stream_id]
         if not candidates:
             raise NothingToSend(f"no event has been sent for stream {stream_id}")
         newest = max(candidates, key=lambda e: e.created_at)
         old = newest.stale(event, newest.created_at - timedelta(seconds=age))
-        body = old.body(self.target, 1)
-        return self._send_now(self._post(old, "stale", 1, body, sign(self.target.key, body)))
+        body = old.body(target, 1)
+        return self._send_now(self._post(old, "stale", 1, body, sign(target.key, body)))
 
     def bad_signature(self, stream_id: str, event: str, data: dict[str, Any]) -> Sent:
         """A fresh event signed with a key that is not the secret."""
+        target = self._target()
         bad = Event.of(stream_id, Change(event, self._clock.now(), data))
-        body = bad.body(self.target, 1)
+        body = bad.body(target, 1)
         return self._send_now(self._post(bad, "bad_signature", 1, body, sign(os.urandom(32), body)))
+
+    def _target(self) -> Target:
+        target = self.target
+        if target is None:
+            raise WebhooksOff("webhooks are off: give the simulator a webhook URL and secret")
+        return target
 
     def last_data(self, stream_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -277,7 +307,9 @@ class WebhookSender:
             return self._pending
 
     def reset(self) -> None:
-        """Forget the delivery log and the sent events (deliveries under way carry on)."""
+        """Forget the delivery log and the sent events, and go back to the receiver given at start
+        (deliveries under way carry on)."""
+        self.target = self._initial_target
         with self._lock:
             self._log.clear()
             self._sent.clear()
