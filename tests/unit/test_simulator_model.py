@@ -193,3 +193,22 @@ def test_a_webhook_body_is_signed_with_the_decoded_secret() -> None:
     for bad in ("not base64!", ""):
         with pytest.raises(ValueError, match="webhook secret"):
             decode_secret(bad)
+
+
+def test_the_state_settles_only_streams_with_timers_and_hands_changes_on(tmp_path: Path) -> None:
+    state = SimState(tmp_path / "sim.json")
+    seen: list[tuple[str, str]] = []
+    with state.lock:
+        waiting, quiet = Stream.new(T0), Stream.new(T0)
+        for stream in (waiting, quiet):
+            state.streams[stream.stream_id] = stream
+            state.changed(stream)
+        waiting.connect(at(1), delay_seconds=2)
+        state.changed(waiting)
+    state.flush()
+    reloaded = SimState(tmp_path / "sim.json")  # a restart still knows which stream is waiting
+    for current in (state, reloaded):
+        current.on_changes = lambda sid, changes: seen.extend((sid, c.event) for c in changes)
+        current.settle_due(at(3))
+    assert seen == [(waiting.stream_id, "recording"), (waiting.stream_id, "active")] * 2
+    assert reloaded.streams[waiting.stream_id].status == "active"

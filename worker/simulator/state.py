@@ -51,6 +51,7 @@ class SimState:
         self.default_rate_limit: int | None = None  # what reset() goes back to
         # Receives each stream's webhook-worthy changes, under the lock, in the order they happened.
         self.on_changes: ChangeSink | None = None
+        self._timed: set[str] = set()  # streams whose settle() may change them later on its own
         self._calls_cap = calls_cap
         self._state_file = state_file
         self._dirty = False
@@ -72,6 +73,10 @@ class SimState:
     def changed(self, stream: Stream) -> None:
         """A stream changed (caller holds the lock): persist it and pass its changes on."""
         self._dirty = True
+        if stream.has_timer():
+            self._timed.add(stream.stream_id)
+        else:
+            self._timed.discard(stream.stream_id)
         changes = stream.take_changes()
         if changes and self.on_changes is not None:
             self.on_changes(stream.stream_id, changes)
@@ -86,9 +91,12 @@ class SimState:
     def settle_due(self, now: datetime) -> None:
         """Settle every stream with a pending timer, so its changes are reported when they happen."""
         with self.lock:
-            for stream in list(self.streams.values()):
-                if stream.has_timer():
-                    self.settle(stream, now)
+            for stream_id in list(self._timed):
+                stream = self.streams.get(stream_id)
+                if stream is not None and stream.settle(now):
+                    self.changed(stream)
+                elif stream is None or not stream.has_timer():
+                    self._timed.discard(stream_id)
 
     def record_call(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append to the call log, assigning the next sequence number (caller holds the lock)."""
@@ -104,6 +112,7 @@ class SimState:
             # A call still in flight (a slow fault) answers after the reset: it belongs to the old log.
             self.generation += 1
             self.streams.clear()
+            self._timed.clear()
             self.faults.clear()
             self.calls.clear()
             self._pending_calls.clear()
@@ -137,6 +146,7 @@ class SimState:
             if data.get("version") != SNAPSHOT_VERSION:
                 raise ValueError(f"{state_file}: unknown simulator state version {data.get('version')!r}")
             self.streams = {s["stream_id"]: Stream.from_state(s) for s in data["streams"]}
+            self._timed = {sid for sid, stream in self.streams.items() if stream.has_timer()}
             self.faults = [FaultRule.from_state(f) for f in data["faults"]]
             self.next_seq = int(data["next_seq"])
             self.next_rule_id = int(data["next_rule_id"])
