@@ -121,17 +121,32 @@ def test_streams_and_calls_survive_sigterm_and_sigkill(tmp_path: Path) -> None:
     assert endpoints == ["create", "get", "create", "get", "get"]
 
 
-def test_missing_credentials_are_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "credentials", "message"),
+    [
+        (("--state-file", "s.json"), False, "FASTPIX_ACCESS_TOKEN_ID is not set"),
+        (("--webhook-url", "http://127.0.0.1:9/"), True, "--webhook-url needs --webhook-secret"),
+        (
+            ("--webhook-url", "http://127.0.0.1:9/", "--webhook-secret", "not base64 !!"),
+            True,
+            "the webhook secret is not valid Base64",
+        ),
+    ],
+)
+def test_bad_settings_are_a_clear_error(
+    tmp_path: Path, args: tuple[str, ...], credentials: bool, message: str
+) -> None:
+    env = child_env(FASTPIX_ACCESS_TOKEN_ID=TOKEN, FASTPIX_SECRET_KEY=SECRET) if credentials else child_env()
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("onair")), "simulator", "--state-file", str(tmp_path / "s.json")],
-        env=child_env(),
+        [str(Path(sys.executable).with_name("onair")), "simulator", *args],
+        env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert result.returncode == 2
-    assert "FASTPIX_ACCESS_TOKEN_ID is not set" in result.stderr
+    assert message in result.stderr and "not base64" not in result.stderr
 
 
 def test_webhook_and_rate_limit_flags(tmp_path: Path) -> None:
@@ -163,16 +178,3 @@ def test_webhook_and_rate_limit_flags(tmp_path: Path) -> None:
     assert 429 in codes and codes[0] == 200
     for secret in (webhook_secret, stream_key, TOKEN, SECRET):
         assert secret not in output
-
-
-def test_a_webhook_url_without_a_secret_is_a_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("onair")), "simulator", "--webhook-url", "http://127.0.0.1:9/"],
-        env=child_env(FASTPIX_ACCESS_TOKEN_ID=TOKEN, FASTPIX_SECRET_KEY=SECRET),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert "--webhook-url needs --webhook-secret" in result.stderr
