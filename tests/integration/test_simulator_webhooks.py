@@ -33,7 +33,7 @@ LATENESS = 2.0
 
 
 def signed_correctly(post: dict[str, Any]) -> bool:
-    expected = base64.b64encode(hmac.new(SECRET_KEY, post["_raw"], hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(hmac.new(SECRET_KEY, post["_raw"].encode(), hashlib.sha256).digest()).decode()
     return post["_signature"] is not None and hmac.compare_digest(post["_signature"], expected)
 
 

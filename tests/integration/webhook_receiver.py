@@ -1,6 +1,6 @@
 """A real HTTP endpoint standing in for Slack or for onair's FastPix receiver: records every JSON body
-posted to it (with the raw bytes in `_raw`, the `FastPix-Signature` header in `_signature` and the
-arrival time in `_at`), and can be told to answer the next few posts with an error."""
+posted to it (with the raw body, as text, in `_raw`, the `FastPix-Signature` header in `_signature`
+and the arrival time in `_at`), and can be told to answer the next few posts with an error."""
 
 from __future__ import annotations
 
@@ -40,7 +40,13 @@ def webhook_receiver() -> Iterator[Receiver]:
                 receiver.fail_next = max(0, receiver.fail_next - 1)
                 signature = self.headers.get("FastPix-Signature")
                 receiver.posts.append(
-                    {**body, "_answered": status, "_raw": raw, "_signature": signature, "_at": time.time()}
+                    {
+                        **body,
+                        "_answered": status,
+                        "_raw": raw.decode(),
+                        "_signature": signature,
+                        "_at": time.time(),
+                    }
                 )
             self.send_response(status)
             self.send_header("Content-Length", "2")
