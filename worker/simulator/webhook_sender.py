@@ -2,7 +2,8 @@
 
 Events arrive from the state (under its lock) through `submit`, which only hands them to an asyncio
 loop in a thread of its own, so an API answer never waits on a delivery. Each stream has one
-queue worked in order: a retried event holds back that stream's later events, not other streams'.
+queue worked in order: a retried event holds back that stream's later events, not other streams'
+(at most 100 deliveries are in flight at once).
 A non-2xx answer or a connection error is retried after 0.5 s, 1 s, 2 s, 4 s (`max_attempts` 5 in
 all, `attempts` in the body counting up); then the event is given up and logged as such.
 
@@ -92,7 +93,10 @@ class WebhookSender:
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        self._client = httpx.AsyncClient(timeout=self._timeout)
+        # At most 100 deliveries at once; waiting for one of them to finish is not a failed attempt.
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self._timeout, pool=None), limits=httpx.Limits(max_connections=100)
+        )
         self._loop = loop
         ready.set()
         try:
