@@ -71,6 +71,7 @@ class WebhookSender:
         self._sent: OrderedDict[str, tuple[Event, bytes]] = OrderedDict()
         self._kept_events = kept_events
         self._queues: dict[str, deque[Event]] = {}  # touched only on the loop's thread
+        self._workers: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references
         self._pending = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
@@ -154,7 +155,9 @@ class WebhookSender:
             queue = self._queues.get(event.stream_id)
             if queue is None:
                 queue = self._queues[event.stream_id] = deque()
-                asyncio.get_running_loop().create_task(self._work(event.stream_id, queue))
+                worker = asyncio.get_running_loop().create_task(self._work(event.stream_id, queue))
+                self._workers.add(worker)
+                worker.add_done_callback(self._workers.discard)
             queue.append(event)
 
     async def _work(self, stream_id: str, queue: deque[Event]) -> None:
