@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.webhook_receiver import webhook_receiver
 from worker.simulator.control import SimulatorControl
 
 TOKEN, SECRET = "process-test-token", "process-test-secret"
@@ -40,10 +41,14 @@ def free_port() -> int:
 
 @contextmanager
 def simulator_process(
-    state_file: Path, port: int, flush_interval: float = FLUSH_INTERVAL
+    state_file: Path,
+    port: int,
+    flush_interval: float = FLUSH_INTERVAL,
+    extra_args: tuple[str, ...] = (),
+    **extra_env: str,
 ) -> Iterator[subprocess.Popen[bytes]]:
     onair = Path(sys.executable).with_name("onair")
-    env = child_env(FASTPIX_ACCESS_TOKEN_ID=TOKEN, FASTPIX_SECRET_KEY=SECRET)
+    env = child_env(FASTPIX_ACCESS_TOKEN_ID=TOKEN, FASTPIX_SECRET_KEY=SECRET, **extra_env)
     process = subprocess.Popen(
         [
             str(onair),
@@ -54,6 +59,7 @@ def simulator_process(
             str(state_file),
             "--flush-interval",
             str(flush_interval),
+            *extra_args,
         ],
         env=env,
         cwd=state_file.parent.parent,
@@ -115,14 +121,60 @@ def test_streams_and_calls_survive_sigterm_and_sigkill(tmp_path: Path) -> None:
     assert endpoints == ["create", "get", "create", "get", "get"]
 
 
-def test_missing_credentials_are_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "credentials", "message"),
+    [
+        (("--state-file", "s.json"), False, "FASTPIX_ACCESS_TOKEN_ID is not set"),
+        (("--webhook-url", "http://127.0.0.1:9/"), True, "--webhook-url needs --webhook-secret"),
+        (
+            ("--webhook-url", "http://127.0.0.1:9/", "--webhook-secret", "not base64 !!"),
+            True,
+            "the webhook secret is not valid Base64",
+        ),
+    ],
+)
+def test_bad_settings_are_a_clear_error(
+    tmp_path: Path, args: tuple[str, ...], credentials: bool, message: str
+) -> None:
+    env = child_env(FASTPIX_ACCESS_TOKEN_ID=TOKEN, FASTPIX_SECRET_KEY=SECRET) if credentials else child_env()
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("onair")), "simulator", "--state-file", str(tmp_path / "s.json")],
-        env=child_env(),
+        [str(Path(sys.executable).with_name("onair")), "simulator", *args],
+        env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert result.returncode == 2
-    assert "FASTPIX_ACCESS_TOKEN_ID is not set" in result.stderr
+    assert message in result.stderr and "not base64" not in result.stderr
+
+
+def test_webhook_and_rate_limit_flags(tmp_path: Path) -> None:
+    webhook_secret = "c2ltdWxhdG9yLXByb2Nlc3Mtd2ViaG9vay1rZXk="
+    state_file, port = tmp_path / "sim" / "simulator.json", free_port()
+    with (
+        webhook_receiver() as receiver,
+        simulator_process(
+            state_file,
+            port,
+            extra_args=("--webhook-url", receiver.url, "--rate-limit", "3", "--connect-delay", "0"),
+            FASTPIX_WEBHOOK_SECRET=webhook_secret,
+        ) as process,
+    ):
+        receiver.fail_next = 1  # one refused delivery: its warning goes to the process log
+        sid = create_stream(port)
+        with SimulatorControl(f"http://127.0.0.1:{port}/_sim") as control:
+            control.connect(sid)
+        give_up = time.monotonic() + 15
+        while [p["type"] for p in receiver.delivered()][-1:] != ["video.live_stream.active"]:
+            assert time.monotonic() < give_up, [p["type"] for p in receiver.posts]
+            time.sleep(0.05)
+        codes = [stream_status(port, sid) for _ in range(6)]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        output = process.stdout.read().decode() if process.stdout else ""
+    stream_key = receiver.delivered()[0]["data"]["streamKey"]
+    assert receiver.delivered()[0]["attempts"] == 2 and "attempt 1: HTTP 500" in output
+    assert 429 in codes and codes[0] == 200
+    for secret in (webhook_secret, stream_key, TOKEN, SECRET):
+        assert secret not in output

@@ -1,10 +1,12 @@
-"""A real HTTP endpoint standing in for Slack: records every JSON body posted to it, and can be told to
-answer the next few posts with an error."""
+"""A real HTTP endpoint standing in for Slack or for onair's FastPix receiver: records every JSON body
+posted to it (with the raw body, as text, in `_raw`, the `FastPix-Signature` header in `_signature`
+and the arrival time in `_at`), and can be told to answer the next few posts with an error."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,11 +33,21 @@ class Receiver:
 def webhook_receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.loads(raw)
             with receiver.lock:
                 status = 500 if receiver.fail_next > 0 else 200
                 receiver.fail_next = max(0, receiver.fail_next - 1)
-                receiver.posts.append({**body, "_answered": status})
+                signature = self.headers.get("FastPix-Signature")
+                receiver.posts.append(
+                    {
+                        **body,
+                        "_answered": status,
+                        "_raw": raw.decode(),
+                        "_signature": signature,
+                        "_at": time.time(),
+                    }
+                )
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()

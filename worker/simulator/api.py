@@ -13,6 +13,7 @@ import binascii
 import json
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +24,7 @@ from worker.clock import Clock
 from worker.simulator import operations as ops
 from worker.simulator.faults import FaultRule
 from worker.simulator.model import iso_micro
+from worker.simulator.ratelimit import SlidingWindow, retry_after_header
 from worker.simulator.state import SimState
 
 Scope = MutableMapping[str, Any]
@@ -94,11 +96,15 @@ def fault_response(rule: FaultRule) -> Response:
             500, ops.error_body(500, "internal server error", "Something went wrong on our end.")
         )
     if rule.kind == "429":
-        headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else None
-        body = ops.error_body(429, "too many requests", "Rate limit exceeded. Retry after some time.")
-        return json_response(429, body, headers)
+        return too_many_requests(rule.retry_after)
     media_type, text = GATEWAY_PAGES[rule.kind]
     return Response(text, int(rule.kind), media_type=media_type)
+
+
+def too_many_requests(retry_after: str | None) -> Response:
+    headers = {"Retry-After": retry_after} if retry_after is not None else None
+    body = ops.error_body(429, "too many requests", "Rate limit exceeded. Retry after some time.")
+    return json_response(429, body, headers)
 
 
 class LiveStreamApi:
@@ -108,6 +114,7 @@ class LiveStreamApi:
         self._state = state
         self._clock = clock
         self._expected = f"{access_token_id}:{secret_key}".encode()
+        self.limiter = SlidingWindow()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -119,11 +126,14 @@ class LiveStreamApi:
         raw = await _read_body(receive)
         with self._state.lock:
             generation = self._state.generation
-            rule = self._fault_for(endpoint, stream_id)
+            wait = self.limiter.admit(self._state.rate_limit, time.monotonic())
+            rule = self._fault_for(endpoint, stream_id) if wait is None else None
             before = ops.status_of(self._state, stream_id, arrived)
         effect = rule is None or rule.apply_effect
         status, body = 0, dict[str, Any]()
-        if operation is None:
+        if wait is not None:
+            effect = False
+        elif operation is None:
             status, body = _unrouted(method, path)
         elif effect:
             status, body = self._answer(
@@ -140,6 +150,8 @@ class LiveStreamApi:
         outcome = "error" if status >= 400 else "ok"
         if rule is not None:
             outcome = f"fault:{rule.kind}"
+        if wait is not None:
+            response, status, outcome = too_many_requests(retry_after_header(wait)), 429, "rate_limited"
         with self._state.lock:
             after = ops.status_of(self._state, stream_id, self._clock.now()) if effect else before
             if generation == self._state.generation:

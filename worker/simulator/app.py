@@ -22,6 +22,11 @@ from worker.clock import Clock, SystemClock
 from worker.simulator.api import LiveStreamApi, Receive, Scope, Send
 from worker.simulator.control_api import control_app
 from worker.simulator.state import SimState
+from worker.simulator.webhook_events import Target, check_webhook_url, decode_secret
+from worker.simulator.webhook_sender import WebhookSender
+
+# How often due encoder transitions are applied while webhooks are on: events follow within this.
+TICK_SECONDS = 0.1
 
 
 class SimulatorApp:
@@ -31,11 +36,21 @@ class SimulatorApp:
     the server's own `send` (and through it the connection) to close it without a response.
     """
 
-    def __init__(self, state: SimState, clock: Clock, access_token_id: str, secret_key: str) -> None:
+    def __init__(
+        self,
+        state: SimState,
+        clock: Clock,
+        access_token_id: str,
+        secret_key: str,
+        webhooks: WebhookSender,
+    ) -> None:
         self.state = state
         self.clock = clock
+        self.webhooks = webhooks
         self._api = LiveStreamApi(state, clock, access_token_id, secret_key)
-        self._control = control_app(state, clock)
+        self._control = control_app(state, clock, self._api.limiter, webhooks)
+        state.on_changes = webhooks.submit
+        self._ticker = _Ticker(state, clock, webhooks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -50,12 +65,46 @@ class SimulatorApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.state.start_flusher()
+                self._ticker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await asyncio.to_thread(self.stop_background)
                 # Everything acknowledged to a client is written before the process exits.
                 await asyncio.to_thread(self.state.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def stop_background(self) -> None:
+        """Stop the due-transition ticker and webhook delivery (queued events are dropped)."""
+        self._ticker.stop()
+        self.webhooks.stop()
+
+
+class _Ticker:
+    """While webhooks are on, applies due encoder transitions every TICK_SECONDS, so their events
+    go out when they happen rather than when a call next looks at the stream."""
+
+    def __init__(self, state: SimState, clock: Clock, webhooks: WebhookSender) -> None:
+        self._state = state
+        self._clock = clock
+        self._webhooks = webhooks
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="simulator-ticker", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            if self._webhooks.enabled:
+                self._state.settle_due(self._clock.now())
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def create_app(
@@ -68,18 +117,36 @@ def create_app(
     calls_cap: int = 200_000,
     time_scale: float | None = None,
     connect_delay: float | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    rate_limit: int | None = None,
 ) -> SimulatorApp:
-    """The simulator as an ASGI app. `state_file=None` keeps everything in memory only."""
+    """The simulator as an ASGI app. `state_file=None` keeps everything in memory only.
+
+    With `webhook_url` and `webhook_secret` (Base64, as FastPix's dashboard shows it) every status
+    change is POSTed there, signed. `rate_limit` answers 429 to /v1 requests above that many a second.
+    """
     if not access_token_id or not secret_key:
         raise ValueError(
             "the simulator needs an access token id and a secret key to check Basic auth against"
         )
+    if (webhook_url is None) != (webhook_secret is None):
+        raise ValueError("webhooks need both a URL and a secret")
+    if rate_limit is not None and rate_limit < 1:
+        raise ValueError("the rate limit must be at least 1 request per second")
+    clock = clock or SystemClock()
+    target = None
+    if webhook_url is not None and webhook_secret is not None:
+        target = Target(check_webhook_url(webhook_url), decode_secret(webhook_secret))
+    webhooks = WebhookSender(target, clock)
     state = SimState(Path(state_file) if state_file is not None else None, calls_cap, flush_interval)
     if time_scale is not None:
         state.time_scale = time_scale
     if connect_delay is not None:
         state.connect_delay = connect_delay
-    return SimulatorApp(state, clock or SystemClock(), access_token_id, secret_key)
+    if rate_limit is not None:
+        state.rate_limit = state.default_rate_limit = rate_limit
+    return SimulatorApp(state, clock, access_token_id, secret_key, webhooks)
 
 
 class SimulatorHandle:
@@ -136,6 +203,9 @@ def run_in_thread(
     calls_cap: int = 200_000,
     time_scale: float | None = None,
     connect_delay: float | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    rate_limit: int | None = None,
 ) -> SimulatorHandle:
     """Start the simulator on a free loopback port; returns once it accepts connections."""
     app = create_app(
@@ -147,6 +217,9 @@ def run_in_thread(
         calls_cap=calls_cap,
         time_scale=time_scale,
         connect_delay=connect_delay,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        rate_limit=rate_limit,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

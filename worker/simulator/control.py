@@ -5,6 +5,9 @@ control.reset()
 control.inject_fault("enable", "503", count=2)
 control.connect(stream_id)                      # idle -> preparing -> active
 enables = control.calls(endpoint="enable", stream_id=stream_id)
+control.webhooks()["deliveries"]               # every webhook delivery attempt
+control.send_webhook("duplicate", stream_id=stream_id)
+control.set_rate_limit(200)                     # 429 above 200 /v1 requests a second
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Literal
 import httpx
 
 FaultKind = Literal["500", "502", "503", "524", "429", "slow", "drop"]
+WebhookKind = Literal["duplicate", "stale", "bad_signature"]
 
 
 class ControlError(RuntimeError):
@@ -162,4 +166,41 @@ class SimulatorControl:
             k: v for k, v in (("time_scale", time_scale), ("connect_delay", connect_delay)) if v is not None
         }
         result: dict[str, Any] = self._request("POST", "/config", json=body)
+        return result
+
+    def webhooks(self, since: int = 0, *, stream_id: str | None = None) -> dict[str, Any]:
+        """`enabled`, `url`, `pending` (queued or retrying) and `deliveries`: attempts with seq > since."""
+        params: dict[str, str | int] = {"since": since}
+        if stream_id is not None:
+            params["stream_id"] = stream_id
+        result: dict[str, Any] = self._request("GET", "/webhooks", params=params)
+        return result
+
+    def send_webhook(
+        self,
+        kind: WebhookKind,
+        *,
+        stream_id: str | None = None,
+        event_id: str | None = None,
+        event: str | None = None,
+        age: float | None = None,
+    ) -> dict[str, Any]:
+        """Send a duplicate, stale or wrongly signed event now; returns its delivery-log entry."""
+        body: dict[str, Any] = {"kind": kind}
+        for key, value in (("stream_id", stream_id), ("event_id", event_id), ("event", event), ("age", age)):
+            if value is not None:
+                body[key] = value
+        result: dict[str, Any] = self._request("POST", "/webhooks/send", json=body)
+        return result
+
+    def configure_webhooks(self, url: str | None, secret: str | None = None) -> dict[str, Any]:
+        """Send webhooks to `url`, signed with the Base64 `secret` (url None: stop sending)."""
+        result: dict[str, Any] = self._request(
+            "POST", "/webhooks/config", json={"url": url, "secret": secret}
+        )
+        return result
+
+    def set_rate_limit(self, rps: int | None) -> dict[str, Any]:
+        """Answer 429 to /v1 requests above `rps` a second (None: no limit)."""
+        result: dict[str, Any] = self._request("POST", "/rate-limit", json={"rps": rps})
         return result

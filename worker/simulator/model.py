@@ -3,7 +3,8 @@
 Pure: no I/O, no locks. Every time-dependent step takes `now` (an aware UTC datetime).
 The encoder's effects (preparing -> active, a disconnect ending after the reconnect window,
 a broadcast reaching maxDuration) are stored as instants and applied lazily by `settle(now)`,
-so the simulator needs no timers and a FixedClock drives it exactly.
+so a FixedClock drives them exactly. Every change a webhook reports is noted in `changes` (the
+event, its instant, and the stream as the API showed it then) for the state to hand on.
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ def parse_instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+@dataclass(frozen=True)
+class Change:
+    """A change FastPix reports by webhook: `event` is the suffix of `video.live_stream.<event>`."""
+
+    event: str
+    at: datetime
+    data: dict[str, Any]
+
+
 def _hex32() -> str:
     return secrets.token_hex(16)
 
@@ -134,6 +144,8 @@ class Stream:
     live_since: str | None = None  # start of the current active stretch
     live_seconds: float = 0.0  # active time accumulated before live_since
     duration_exhausted: bool = False
+    # Not persisted: drained by SimState after every operation.
+    changes: list[Change] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def new(cls, now: datetime, access_policy: str = "public", **settings: Any) -> Stream:
@@ -147,7 +159,23 @@ class Stream:
             **settings,
         )
         stream.playback_ids.append(PlaybackId(str(uuid.uuid4()), access_policy))
+        stream._note("created", now)
         return stream
+
+    def _note(self, event: str, at: datetime) -> None:
+        self.changes.append(Change(event, at, self.to_api()))
+
+    def take_changes(self) -> list[Change]:
+        taken, self.changes = self.changes, []
+        return taken
+
+    def has_timer(self) -> bool:
+        """Whether `settle` may change this stream later without any call."""
+        return (
+            self.active_at is not None
+            or self.idle_at is not None
+            or (self.status == ACTIVE and self.max_duration > 0)
+        )
 
     # --- time-driven effects -------------------------------------------------------------
 
@@ -164,6 +192,9 @@ class Stream:
             self.status = ACTIVE
             self.active_at = None
             self.live_since = iso_micro(active_at)
+            if self.enable_recording:
+                self._note("recording", active_at)
+            self._note("active", active_at)
             changed = True
         if self.status == ACTIVE and self.max_duration > 0:
             since = parse_instant(self.live_since)
@@ -175,6 +206,7 @@ class Stream:
                 self.duration_exhausted = True
                 self.encoder_connected = False
                 self.idle_at = None
+                self._note("disabled", ended)
                 changed = True
         idle_at = parse_instant(self.idle_at)
         if idle_at is not None and now >= idle_at and self.status in (PREPARING, ACTIVE):
@@ -183,6 +215,7 @@ class Stream:
             self.idle_at = None
             self.active_at = None
             self.views = 0
+            self._note("idle", idle_at)
             changed = True
         return changed
 
@@ -201,45 +234,67 @@ class Stream:
 
     # --- API operations (call settle first) ----------------------------------------------
 
-    def enable(self) -> None:
+    def enable(self, now: datetime) -> None:
         if self.status != DISABLED:
             raise Refused(*ALREADY_ENABLED)
         if self.duration_exhausted or (self.max_duration > 0 and self.live_seconds >= self.max_duration):
             raise Refused(*DURATION_EXHAUSTED)
         self.status = IDLE
+        self._note("idle", now)
 
     def disable(self, now: datetime) -> None:
         if self.status == DISABLED:
             raise Refused(*ALREADY_DISABLED)
         self._end_broadcast(now)
         self.status = DISABLED
+        self._note("disabled", now)
 
     def finish(self, now: datetime) -> None:
         if self.status != ACTIVE:
             raise Refused(*CANNOT_COMPLETE)
         self._end_broadcast(now)
         self.status = IDLE
+        self._note("idle", now)
 
-    def update(self, metadata: dict[str, str] | None, reconnect_window: int | None) -> None:
+    def update(self, now: datetime, metadata: dict[str, str] | None, reconnect_window: int | None) -> None:
         if self.status == DISABLED:
             raise Refused(*UPDATE_DISABLED)
         if metadata is not None:
             self.metadata = dict(metadata) or None
         if reconnect_window is not None:
             self.reconnect_window = reconnect_window
+        self._note("updated", now)
+
+    def delete(self, now: datetime) -> None:
+        """Deleting always succeeds; the event carries the stream as it was."""
+        self._note("deleted", now)
 
     # --- encoder (simulator control) -----------------------------------------------------
 
     def connect(self, now: datetime, delay_seconds: float) -> None:
-        """The encoder starts pushing: idle -> preparing -> active after `delay_seconds`."""
+        """The encoder starts pushing: idle -> preparing -> active after `delay_seconds`.
+
+        Back within the reconnect window of a live broadcast, the broadcast goes on: `connected`
+        and `active` again.
+        """
+        was_connected = self.encoder_connected
+        resumed = self.status == ACTIVE and self.idle_at is not None and not was_connected
         self.encoder_connected = True
         self.idle_at = None
         if self.status == IDLE:
             self.status = PREPARING
             self.active_at = iso_micro(now + timedelta(seconds=delay_seconds))
+            self._note("connected", now)
+            self._note("preparing", now)
+        elif not was_connected:
+            self._note("connected", now)
+            if resumed:
+                self._note("active", now)
 
     def disconnect(self, now: datetime, window_seconds: float) -> None:
         """The encoder drops: the stream goes back to idle once the reconnect window passes."""
+        if self.encoder_connected:
+            self._note("disconnected", now)
         self.encoder_connected = False
         if self.status in (PREPARING, ACTIVE):
             self.idle_at = iso_micro(now + timedelta(seconds=window_seconds))
@@ -276,11 +331,18 @@ class Stream:
         return out
 
     def to_state(self) -> dict[str, Any]:
-        return asdict(self)
+        pending, self.changes = self.changes, []
+        try:
+            out = asdict(self)
+        finally:
+            self.changes = pending
+        del out["changes"]
+        return out
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> Stream:
         values = dict(data)
+        values.pop("changes", None)
         values["playback_ids"] = [PlaybackId(**p) for p in values.get("playback_ids", [])]
         values["simulcasts"] = [Simulcast(**s) for s in values.get("simulcasts", [])]
         return cls(**values)

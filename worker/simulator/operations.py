@@ -79,8 +79,7 @@ def settled(state: SimState, call: Call) -> Stream:
     stream = state.streams.get(call.stream_id or "")
     if stream is None:
         raise NotFound(STREAM_NOT_FOUND)
-    if stream.settle(call.now):
-        state.mark_dirty()
+    state.settle(stream, call.now)
     return stream
 
 
@@ -88,7 +87,7 @@ def create(state: SimState, call: Call) -> Result:
     request = validation.check_create(call.body)
     stream = Stream.new(call.now, request.access_policy, **request.settings)
     state.streams[stream.stream_id] = stream
-    state.mark_dirty()
+    state.changed(stream)
     return ok(stream.to_api(), 201)
 
 
@@ -96,8 +95,7 @@ def list_streams(state: SimState, call: Call) -> Result:
     query = validation.check_list_query(call.query)
     streams = list(state.streams.values())
     for stream in streams:
-        if stream.settle(call.now):
-            state.mark_dirty()
+        state.settle(stream, call.now)
     if query.descending:
         streams.reverse()
     start = (query.page - 1) * query.limit
@@ -125,33 +123,37 @@ def viewers(state: SimState, call: Call) -> Result:
 def update(state: SimState, call: Call) -> Result:
     stream = settled(state, call)
     metadata, window = validation.check_update(call.body)
-    stream.update(metadata, window)
-    state.mark_dirty()
+    stream.update(call.now, metadata, window)
+    state.changed(stream)
     return ok(stream.to_api())
 
 
 def enable(state: SimState, call: Call) -> Result:
-    settled(state, call).enable()
-    state.mark_dirty()
+    stream = settled(state, call)
+    stream.enable(call.now)
+    state.changed(stream)
     return ok()
 
 
 def disable(state: SimState, call: Call) -> Result:
-    settled(state, call).disable(call.now)
-    state.mark_dirty()
+    stream = settled(state, call)
+    stream.disable(call.now)
+    state.changed(stream)
     return ok()
 
 
 def finish(state: SimState, call: Call) -> Result:
-    settled(state, call).finish(call.now)
-    state.mark_dirty()
+    stream = settled(state, call)
+    stream.finish(call.now)
+    state.changed(stream)
     return ok()
 
 
 def delete(state: SimState, call: Call) -> Result:
-    settled(state, call)
-    del state.streams[call.stream_id or ""]
-    state.mark_dirty()
+    stream = settled(state, call)
+    stream.delete(call.now)
+    state.changed(stream)
+    del state.streams[stream.stream_id]
     return ok()
 
 
@@ -246,6 +248,5 @@ def status_of(state: SimState, stream_id: str | None, now: datetime) -> str | No
     stream = state.streams.get(stream_id or "")
     if stream is None:
         return None
-    if stream.settle(now):
-        state.mark_dirty()
+    state.settle(stream, now)
     return stream.status

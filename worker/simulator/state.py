@@ -16,11 +16,15 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from worker.simulator.faults import FaultRule
-from worker.simulator.model import Stream
+from worker.simulator.model import Change, Stream
+
+ChangeSink = Callable[[str, list[Change]], None]
 
 SNAPSHOT_VERSION = 1
 logger = logging.getLogger(__name__)
@@ -43,6 +47,11 @@ class SimState:
         self.next_rule_id = 1
         self.time_scale = 1.0
         self.connect_delay = 1.0
+        self.rate_limit: int | None = None  # /v1 requests per second; None = unlimited
+        self.default_rate_limit: int | None = None  # what reset() goes back to
+        # Receives each stream's webhook-worthy changes, under the lock, in the order they happened.
+        self.on_changes: ChangeSink | None = None
+        self._timed: set[str] = set()  # streams whose settle() may change them later on its own
         self._calls_cap = calls_cap
         self._state_file = state_file
         self._dirty = False
@@ -61,6 +70,34 @@ class SimState:
     def mark_dirty(self) -> None:
         self._dirty = True
 
+    def changed(self, stream: Stream) -> None:
+        """A stream changed (caller holds the lock): persist it and pass its changes on."""
+        self._dirty = True
+        if stream.has_timer():
+            self._timed.add(stream.stream_id)
+        else:
+            self._timed.discard(stream.stream_id)
+        changes = stream.take_changes()
+        if changes and self.on_changes is not None:
+            self.on_changes(stream.stream_id, changes)
+
+    def settle(self, stream: Stream, now: datetime) -> bool:
+        """Apply the stream's due time-driven effects (caller holds the lock)."""
+        if not stream.settle(now):
+            return False
+        self.changed(stream)
+        return True
+
+    def settle_due(self, now: datetime) -> None:
+        """Settle every stream with a pending timer, so its changes are reported when they happen."""
+        with self.lock:
+            for stream_id in list(self._timed):
+                stream = self.streams.get(stream_id)
+                if stream is not None and stream.settle(now):
+                    self.changed(stream)
+                elif stream is None or not stream.has_timer():
+                    self._timed.discard(stream_id)
+
     def record_call(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Append to the call log, assigning the next sequence number (caller holds the lock)."""
         entry = {"seq": self.next_seq, **entry}
@@ -75,11 +112,13 @@ class SimState:
             # A call still in flight (a slow fault) answers after the reset: it belongs to the old log.
             self.generation += 1
             self.streams.clear()
+            self._timed.clear()
             self.faults.clear()
             self.calls.clear()
             self._pending_calls.clear()
             self.next_seq = 1
             self.next_rule_id = 1
+            self.rate_limit = self.default_rate_limit
             self._dirty = True
         # The log on disk restarts empty too.
         with self._write_lock:
@@ -96,6 +135,7 @@ class SimState:
             "next_rule_id": self.next_rule_id,
             "time_scale": self.time_scale,
             "connect_delay": self.connect_delay,
+            "rate_limit": self.rate_limit,
             "streams": [s.to_state() for s in self.streams.values()],
             "faults": [f.to_state() for f in self.faults],
         }
@@ -106,11 +146,14 @@ class SimState:
             if data.get("version") != SNAPSHOT_VERSION:
                 raise ValueError(f"{state_file}: unknown simulator state version {data.get('version')!r}")
             self.streams = {s["stream_id"]: Stream.from_state(s) for s in data["streams"]}
+            self._timed = {sid for sid, stream in self.streams.items() if stream.has_timer()}
             self.faults = [FaultRule.from_state(f) for f in data["faults"]]
             self.next_seq = int(data["next_seq"])
             self.next_rule_id = int(data["next_rule_id"])
             self.time_scale = float(data["time_scale"])
             self.connect_delay = float(data["connect_delay"])
+            rate_limit = data.get("rate_limit")
+            self.rate_limit = None if rate_limit is None else int(rate_limit)
         calls_file = calls_path_for(state_file)
         if calls_file.exists():
             with calls_file.open(encoding="utf-8") as handle:
