@@ -3,18 +3,23 @@ write them to the ledger, and flag the rows it could not use."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import text
 
 from worker.domain.planner import DEFAULT_LOOKBACK, plan
-from worker.domain.specs import BroadcastSpec, OffHoursSpec
+from worker.domain.specs import BroadcastSpec, OffHoursSpec, read_broadcast, read_off_hours
 from worker.domain.types import Source
 from worker.service.runtime import Runtime
 from worker.service.series import materialise_series
 from worker.store import ledger, schedules
 from worker.store.db import transaction
+from worker.store.models import Broadcast, OffHours
+
+log = logging.getLogger("onair.planner")
 
 # Planning this many new actions in one tick refreshes the ledger's statistics (PostgreSQL).
 ANALYZE_AFTER = 1000
@@ -41,9 +46,26 @@ class PlanReport:
         )
 
 
-# The planner reads raw rows as they are: validation happens in the planner, which reports reasons.
-broadcast_spec = BroadcastSpec.from_row
-off_hours_spec = OffHoursSpec.from_row
+def read_rows(
+    broadcasts: Sequence[Broadcast], rules: Sequence[OffHours]
+) -> tuple[list[BroadcastSpec], list[OffHoursSpec], dict[tuple[Source, int], str]]:
+    """Specs of the rows that can be read, and the reason for each one that cannot."""
+    unreadable: dict[tuple[Source, int], str] = {}
+    broadcast_specs: list[BroadcastSpec] = []
+    for b in broadcasts:
+        spec = read_broadcast(b)
+        if isinstance(spec, str):
+            unreadable[(Source.BROADCAST, b.id)] = spec
+        else:
+            broadcast_specs.append(spec)
+    rule_specs: list[OffHoursSpec] = []
+    for r in rules:
+        rule = read_off_hours(r)
+        if isinstance(rule, str):
+            unreadable[(Source.OFF_HOURS, r.id)] = rule
+        else:
+            rule_specs.append(rule)
+    return broadcast_specs, rule_specs, unreadable
 
 
 def plan_tick(rt: Runtime) -> PlanReport:
@@ -56,16 +78,11 @@ def plan_tick(rt: Runtime) -> PlanReport:
         materialise_series(session, now, series_horizon, known)
         broadcasts = schedules.load_broadcasts(session, now - lookback - _MARGIN, now + horizon + _MARGIN)
         rules = schedules.load_off_hours(session)
-        result = plan(
-            [broadcast_spec(b) for b in broadcasts],
-            [off_hours_spec(r) for r in rules],
-            known,
-            now,
-            horizon,
-            lookback,
-        )
+        broadcast_specs, rule_specs, unreadable = read_rows(broadcasts, rules)
+        result = plan(broadcast_specs, rule_specs, known, now, horizon, lookback)
+        invalid = {**unreadable, **result.invalid}
         checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
-        valid = [key for key in checked if key not in result.invalid]
+        valid = [key for key in checked if key not in invalid]
         stats = ledger.apply_plan(
             session,
             result.actions,
@@ -79,6 +96,21 @@ def plan_tick(rt: Runtime) -> PlanReport:
             # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
             # 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
             session.execute(text("ANALYZE actions"))
-        flagged = schedules.sync_invalid_reasons(session, result.invalid, checked)
+        before = {(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts}
+        before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})
+        flagged = schedules.sync_invalid_reasons(session, invalid, checked)
+        log_flag_changes(before, invalid)
         schedules.set_state(session, "last_plan_at", now.isoformat(), now=now)
     return PlanReport(stats.inserted, stats.updated, stats.cancelled, flagged)
+
+
+def log_flag_changes(
+    before: Mapping[tuple[Source, int], str | None], now: Mapping[tuple[Source, int], str]
+) -> None:
+    """Log each row whose flag changed this tick, with its table and id (not every tick's repeat)."""
+    for (source, row_id), previous in before.items():
+        reason = now.get((source, row_id))
+        if reason is not None and reason != previous:
+            log.warning("%s #%d cannot be planned: %s", schedules.TABLE_NAMES[source], row_id, reason)
+        elif reason is None and previous is not None:
+            log.info("%s #%d is valid again", schedules.TABLE_NAMES[source], row_id)

@@ -125,6 +125,13 @@ class BroadcastSeries(Base):
     # Comma-separated local dates (YYYY-MM-DD, in `timezone`) whose occurrence is skipped.
     skip_dates: Mapped[str | None] = mapped_column(Text)
     organiser_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisers.id"))
+    # Read-only: the organiser's name, None when organiser_id names nobody (checked before use).
+    organiser_name: Mapped[str | None] = column_property(
+        select(Organiser.name)
+        .where(Organiser.id == organiser_id)
+        .correlate_except(Organiser)
+        .scalar_subquery()
+    )
     materialized_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The materialiser's bookkeeping (migration 0003): a hash of what shaped the occurrences, and when.
     materialized_fingerprint: Mapped[str | None] = mapped_column(String(64))

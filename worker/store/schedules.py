@@ -40,7 +40,7 @@ def load_broadcasts(
         )
         .order_by(Broadcast.starts_at, Broadcast.id)
     ).all()
-    return [b for b in rows if b.starts_at - timedelta(seconds=max(b.lead_seconds, 0)) <= end]
+    return list(rows)
 
 
 def load_off_hours(session: Session) -> list[OffHours]:
@@ -89,6 +89,7 @@ _TABLES: dict[Source, type[Broadcast] | type[OffHours]] = {
     Source.BROADCAST: Broadcast,
     Source.OFF_HOURS: OffHours,
 }
+TABLE_NAMES = {source: str(table.__tablename__) for source, table in _TABLES.items()}
 
 
 def set_invalid_reason(session: Session, source: Source, source_id: int, reason: str | None) -> bool:
