@@ -329,3 +329,15 @@ def read_off_hours(row: OffHoursRow) -> OffHoursSpec | str:
         return OffHoursSpec.from_row(row)
     except Exception as exc:  # a row is judged alone: whatever it raises becomes its reason
         return unexpected_problem(exc)
+
+
+def broadcast_problem(row: BroadcastRow, known_streams: Collection[str]) -> str | None:
+    """Why a `broadcasts` row cannot be planned (read and checked as `plan` would), or None. Never
+    raises: used for rows outside the planning window, which `plan` does not see."""
+    spec = read_broadcast(row)
+    if isinstance(spec, str):
+        return spec
+    try:
+        return "; ".join(check_broadcast(spec, known_streams)) or None
+    except Exception as exc:  # a row is judged alone: whatever it raises becomes its reason
+        return unexpected_problem(exc)

@@ -4,14 +4,21 @@ write them to the ledger, and flag the rows it could not use."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from worker.domain.planner import DEFAULT_LOOKBACK, plan
-from worker.domain.specs import BroadcastSpec, OffHoursSpec, read_broadcast, read_off_hours
+from worker.domain.specs import (
+    BroadcastSpec,
+    OffHoursSpec,
+    broadcast_problem,
+    read_broadcast,
+    read_off_hours,
+)
 from worker.domain.types import Source
 from worker.service.runtime import Runtime
 from worker.service.series import materialise_series
@@ -100,8 +107,28 @@ def plan_tick(rt: Runtime) -> PlanReport:
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})
         flagged = schedules.sync_invalid_reasons(session, invalid, checked)
         log_flag_changes(before, invalid)
+        schedules.mark_checked(session, [b.id for b in broadcasts if b.needs_check])
+        flagged += check_written_broadcasts(session, known, skip={b.id for b in broadcasts})
         schedules.set_state(session, "last_plan_at", now.isoformat(), now=now)
     return PlanReport(stats.inserted, stats.updated, stats.cancelled, flagged)
+
+
+def check_written_broadcasts(session: Session, known: Collection[str], skip: Collection[int]) -> int:
+    """Judge the broadcasts written (or flagged) since the last tick that the plan did not read: rows
+    are validated when they are entered, wherever they lie in time. Returns how many flags changed."""
+    rows = schedules.broadcasts_to_check(session, skip)
+    if not rows:
+        return 0
+    invalid: dict[tuple[Source, int], str] = {}
+    for row in rows:
+        problem = broadcast_problem(row, known)
+        if problem is not None:
+            invalid[(Source.BROADCAST, row.id)] = problem
+    checked = [(Source.BROADCAST, row.id) for row in rows]
+    log_flag_changes({key: row.invalid_reason for key, row in zip(checked, rows, strict=True)}, invalid)
+    changed = schedules.sync_invalid_reasons(session, invalid, checked)
+    schedules.mark_checked(session, [row.id for row in rows])
+    return changed
 
 
 def log_flag_changes(

@@ -43,6 +43,42 @@ def load_broadcasts(
     return list(rows)
 
 
+# At most this many written-but-unchecked broadcasts are judged per tick (a bulk INSERT of more is
+# judged over the next ticks), so one tick's cost stays bounded.
+CHECK_BATCH = 5000
+
+
+def broadcasts_to_check(
+    session: Session, skip: Collection[int], *, limit: int = CHECK_BATCH
+) -> list[Broadcast]:
+    """Live broadcasts written since the planner last judged them, and those it flagged (re-judged each
+    tick: a stream that becomes known clears its flag), except the ids in `skip`. Both lookups use a
+    partial index, so the cost follows these rows, not the table."""
+    found: dict[int, Broadcast] = {}
+    for condition in (Broadcast.needs_check.is_(True), Broadcast.invalid_reason.is_not(None)):
+        query = (
+            select(Broadcast)
+            .where(condition, Broadcast.cancelled_at.is_(None))
+            .order_by(Broadcast.id)
+            .limit(limit + len(skip))
+        )
+        for row in session.scalars(query):
+            if row.id not in skip:
+                found.setdefault(row.id, row)
+    return sorted(found.values(), key=lambda b: b.id)[:limit]
+
+
+def mark_checked(session: Session, ids: Collection[int]) -> None:
+    """The planner has judged these broadcasts as they are now (their invalid_reason is current)."""
+    for chunk in chunked(sorted(ids)):
+        session.execute(
+            update(Broadcast)
+            .where(Broadcast.id.in_(chunk), Broadcast.needs_check.is_(True))
+            .values(needs_check=False)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def load_off_hours(session: Session) -> list[OffHours]:
     """Every off-hours rule not cancelled (a small table: rules, not occurrences)."""
     return list(
