@@ -83,6 +83,7 @@ def plan_tick(rt: Runtime) -> PlanReport:
         series_horizon = timedelta(days=rt.settings.series_horizon_days)
         known = schedules.known_stream_ids(session)
         materialise_series(session, now, series_horizon, known)
+        written = schedules.claim_unchecked(session)
         broadcasts = schedules.load_broadcasts(session, now - lookback - _MARGIN, now + horizon + _MARGIN)
         rules = schedules.load_off_hours(session)
         broadcast_specs, rule_specs, unreadable = read_rows(broadcasts, rules)
@@ -107,16 +108,19 @@ def plan_tick(rt: Runtime) -> PlanReport:
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})
         flagged = schedules.sync_invalid_reasons(session, invalid, checked)
         log_flag_changes(before, invalid)
-        schedules.mark_checked(session, [b.id for b in broadcasts if b.needs_check])
-        flagged += check_written_broadcasts(session, known, skip={b.id for b in broadcasts})
+        flagged += check_written_broadcasts(session, known, written, skip={b.id for b in broadcasts})
         schedules.set_state(session, "last_plan_at", now.isoformat(), now=now)
     return PlanReport(stats.inserted, stats.updated, stats.cancelled, flagged)
 
 
-def check_written_broadcasts(session: Session, known: Collection[str], skip: Collection[int]) -> int:
-    """Judge the broadcasts written (or flagged) since the last tick that the plan did not read: rows
-    are validated when they are entered, wherever they lie in time. Returns how many flags changed."""
-    rows = schedules.broadcasts_to_check(session, skip)
+def check_written_broadcasts(
+    session: Session, known: Collection[str], written: Collection[int], skip: Collection[int]
+) -> int:
+    """Judge the broadcasts written since the last tick (`written`), and those flagged, that the plan
+    did not read (`skip`): rows are validated when they are entered, wherever they lie in time.
+    Returns how many flags changed."""
+    ids = (set(written) | set(schedules.flagged_broadcast_ids(session))) - set(skip)
+    rows = schedules.live_broadcasts(session, ids)
     if not rows:
         return 0
     invalid: dict[tuple[Source, int], str] = {}
@@ -126,9 +130,7 @@ def check_written_broadcasts(session: Session, known: Collection[str], skip: Col
             invalid[(Source.BROADCAST, row.id)] = problem
     checked = [(Source.BROADCAST, row.id) for row in rows]
     log_flag_changes({key: row.invalid_reason for key, row in zip(checked, rows, strict=True)}, invalid)
-    changed = schedules.sync_invalid_reasons(session, invalid, checked)
-    schedules.mark_checked(session, [row.id for row in rows])
-    return changed
+    return schedules.sync_invalid_reasons(session, invalid, checked)
 
 
 def log_flag_changes(

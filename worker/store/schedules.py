@@ -48,35 +48,43 @@ def load_broadcasts(
 CHECK_BATCH = 5000
 
 
-def broadcasts_to_check(
-    session: Session, skip: Collection[int], *, limit: int = CHECK_BATCH
-) -> list[Broadcast]:
-    """Live broadcasts written since the planner last judged them, and those it flagged (re-judged each
-    tick: a stream that becomes known clears its flag), except the ids in `skip`. Both lookups use a
-    partial index, so the cost follows these rows, not the table."""
-    found: dict[int, Broadcast] = {}
-    for condition in (Broadcast.needs_check.is_(True), Broadcast.invalid_reason.is_not(None)):
-        query = (
-            select(Broadcast)
-            .where(condition, Broadcast.cancelled_at.is_(None))
-            .order_by(Broadcast.id)
-            .limit(limit + len(skip))
+def claim_unchecked(session: Session, *, limit: int = CHECK_BATCH) -> list[int]:
+    """Clear needs_check on (at most `limit`) broadcasts written since the planner last judged them,
+    returning their ids: the caller judges them in this transaction. Clearing first, not after
+    judging, means a write that commits meanwhile waits for this row lock and then sets the flag
+    again (the trigger), so no change is ever marked judged unseen."""
+    pick = select(Broadcast.id).where(Broadcast.needs_check.is_(True)).order_by(Broadcast.id).limit(limit)
+    claimed = session.execute(
+        update(Broadcast)
+        .where(Broadcast.id.in_(pick.scalar_subquery()))
+        .values(needs_check=False)
+        .returning(Broadcast.id)
+        .execution_options(synchronize_session=False)
+    )
+    return [row_id for (row_id,) in claimed]
+
+
+def flagged_broadcast_ids(session: Session) -> list[int]:
+    """Live broadcasts carrying an invalid_reason (few; found through a partial index)."""
+    return list(
+        session.scalars(
+            select(Broadcast.id).where(
+                Broadcast.invalid_reason.is_not(None), Broadcast.cancelled_at.is_(None)
+            )
         )
-        for row in session.scalars(query):
-            if row.id not in skip:
-                found.setdefault(row.id, row)
-    return sorted(found.values(), key=lambda b: b.id)[:limit]
+    )
 
 
-def mark_checked(session: Session, ids: Collection[int]) -> None:
-    """The planner has judged these broadcasts as they are now (their invalid_reason is current)."""
+def live_broadcasts(session: Session, ids: Collection[int]) -> list[Broadcast]:
+    """The broadcasts with these ids that are not cancelled, in id order."""
+    found: list[Broadcast] = []
     for chunk in chunked(sorted(ids)):
-        session.execute(
-            update(Broadcast)
-            .where(Broadcast.id.in_(chunk), Broadcast.needs_check.is_(True))
-            .values(needs_check=False)
-            .execution_options(synchronize_session=False)
+        found.extend(
+            session.scalars(
+                select(Broadcast).where(Broadcast.id.in_(chunk), Broadcast.cancelled_at.is_(None))
+            )
         )
+    return sorted(found, key=lambda b: b.id)
 
 
 def load_off_hours(session: Session) -> list[OffHours]:
