@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from croniter import CroniterBadDateError, croniter
 
 from worker.clock import ensure_utc
-from worker.domain.text import quoted
+from worker.domain.text import printable, quoted
 
 CRON_KEYWORDS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 
@@ -76,7 +76,7 @@ def validate_cron(expr: object) -> str | None:
     except CroniterBadDateError:
         return f"bad cron expression {quoted(expr)}: it never fires"
     except Exception as exc:  # croniter raises many types for text it cannot read
-        return f"bad cron expression {quoted(expr)}: {str(exc)[:200]}"
+        return f"bad cron expression {quoted(expr)}: {printable(str(exc))}"
     return None
 
 

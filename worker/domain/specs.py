@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from worker.domain.recurrence import validate_cron, validate_timezone
-from worker.domain.text import control_character_problem, quoted
+from worker.domain.text import control_character_problem, printable, quoted
 
 METADATA_MAX_KEYS = 10
 METADATA_MAX_VALUE_CHARS = 255
@@ -277,7 +277,7 @@ def unexpected_problem(exc: Exception) -> str:
     """The reason recorded when reading or planning a row raised something no check foresaw."""
     if isinstance(exc, RecursionError):
         return "a value is nested too deeply to read"
-    return f"cannot be planned: {type(exc).__name__}: {str(exc)[:200]}"
+    return f"cannot be planned: {type(exc).__name__}: {printable(str(exc))}"
 
 
 def organiser_problem(organiser_id: object, organiser_name: object) -> str | None:

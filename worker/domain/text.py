@@ -32,3 +32,10 @@ def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
         return text
     size = f" ({len(value)} characters)" if isinstance(value, str | bytes) else ""
     return f"{text[:limit]}…{size}"
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """`text` cut to `limit` characters, with each control character written as its escape (`\x1b`),
+    for messages that quote what a row holds (an error's text may)."""
+    cut = text[:limit] + ("…" if len(text) > limit else "")
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in cut)
