@@ -60,6 +60,12 @@ def insert(engine: Engine, table: str, **values: object) -> int:
         )
 
 
+def other_broadcast(engine: Engine, **values: object) -> int:
+    """A broadcast on the other stream, 3 to 4 hours ahead, with `values` written as given."""
+    times = {"stream_id": OTHER, "starts_at": NOW + timedelta(hours=3), "ends_at": NOW + timedelta(hours=4)}
+    return insert(engine, "broadcasts", **{**times, **values})
+
+
 def good_broadcast(engine: Engine) -> int:
     return insert(
         engine,
@@ -140,12 +146,8 @@ def test_a_300_character_zone(sqlite_engine: Engine) -> None:
 
 
 def test_metadata_nested_100000_deep(engine: Engine) -> None:
-    deep = insert(
+    deep = other_broadcast(
         engine,
-        "broadcasts",
-        stream_id=OTHER,
-        starts_at=NOW + timedelta(hours=3),
-        ends_at=NOW + timedelta(hours=4),
         metadata=DEEP,
     )
     assert_flagged_beside_a_planned_broadcast(
@@ -203,12 +205,8 @@ def test_a_broadcast_days_ahead_with_bad_metadata_is_flagged_on_the_next_tick(en
 
 
 def test_a_lead_that_is_not_a_whole_number_of_seconds(sqlite_engine: Engine) -> None:
-    row = insert(
+    row = other_broadcast(
         sqlite_engine,
-        "broadcasts",
-        stream_id=OTHER,
-        starts_at=NOW + timedelta(hours=3),
-        ends_at=NOW + timedelta(hours=4),
         lead_seconds=1.5,
     )
     assert_flagged_beside_a_planned_broadcast(
@@ -220,12 +218,8 @@ def test_a_lead_that_is_not_a_whole_number_of_seconds(sqlite_engine: Engine) -> 
 def test_numeric_text_in_an_integer_column_is_stored_as_a_number_by_sqlite(sqlite_engine: Engine) -> None:
     # SQLite's integer affinity turns '300' and '120' into the integers 300 and 120: the row is
     # exactly what an integer would make, so it is planned (text that stays text is flagged below).
-    row = insert(
+    row = other_broadcast(
         sqlite_engine,
-        "broadcasts",
-        stream_id=OTHER,
-        starts_at=NOW + timedelta(hours=3),
-        ends_at=NOW + timedelta(hours=4),
         lead_seconds="300",
         reconnect_window="120",
     )
@@ -241,12 +235,8 @@ def test_numeric_text_in_an_integer_column_is_stored_as_a_number_by_sqlite(sqlit
 
 
 def test_a_reconnect_window_that_is_not_a_whole_number(sqlite_engine: Engine) -> None:
-    row = insert(
+    row = other_broadcast(
         sqlite_engine,
-        "broadcasts",
-        stream_id=OTHER,
-        starts_at=NOW + timedelta(hours=3),
-        ends_at=NOW + timedelta(hours=4),
         reconnect_window=150.5,
     )
     assert_flagged_beside_a_planned_broadcast(
@@ -271,12 +261,8 @@ def test_a_booking_by_an_organiser_who_does_not_exist(sqlite_engine: Engine, tmp
 
 
 def test_a_title_with_a_terminal_escape(engine: Engine) -> None:
-    row = insert(
+    row = other_broadcast(
         engine,
-        "broadcasts",
-        stream_id=OTHER,
-        starts_at=NOW + timedelta(hours=3),
-        ends_at=NOW + timedelta(hours=4),
         title="Late\x1b]0;pwned\x07 set",
     )
     label = insert(

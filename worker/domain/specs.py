@@ -216,17 +216,15 @@ def check_broadcast(spec: BroadcastSpec, known_streams: Collection[str]) -> list
     return reasons
 
 
+def recurrence_problems(cron: str, timezone: str, text: str | None, what: str) -> list[str]:
+    """Why a recurring row's rule (cron in a zone) or its text (title, label) is unusable."""
+    found = (validate_cron(cron), validate_timezone(timezone), control_character_problem(text, what))
+    return [r for r in found if r]
+
+
 def check_off_hours(spec: OffHoursSpec, known_streams: Collection[str]) -> list[str]:
     """Every reason the off-hours row cannot be planned; empty if it can."""
-    reasons = [
-        r
-        for r in (
-            validate_cron(spec.cron),
-            validate_timezone(spec.timezone),
-            control_character_problem(spec.label, "label"),
-        )
-        if r
-    ]
+    reasons = recurrence_problems(spec.cron, spec.timezone, spec.label, "label")
     if spec.stream_id is not None and spec.stream_id not in known_streams:
         reasons.append(unknown_stream_reason(spec.stream_id))
     if spec.duration <= timedelta(0):
