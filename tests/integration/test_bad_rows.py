@@ -320,3 +320,20 @@ def test_onair_plan_shows_the_bad_rows_without_a_traceback(onair: Onair, tmp_pat
         result = onair(*args)
         assert result.exit_code == 0, result.output
         assert "Traceback" not in result.output
+
+
+def test_a_row_whose_stored_timestamp_cannot_be_read_is_flagged_alone(sqlite_engine: Engine) -> None:
+    # A database copied before the timestamp triggers existed (or with them dropped) can hold text
+    # that is no timestamp: the row cannot even be loaded, and only it is flagged.
+    near = other_broadcast(sqlite_engine)
+    far = other_broadcast(
+        sqlite_engine, starts_at=NOW + timedelta(days=5), ends_at=NOW + timedelta(days=5, hours=1)
+    )
+    sql(sqlite_engine, "DROP TRIGGER trg_broadcasts_check_ts_update")
+    sql(sqlite_engine, "DROP TRIGGER trg_broadcasts_normalise_ts_update")
+    sql(sqlite_engine, "UPDATE broadcasts SET created_at = 'yesterday' WHERE id IN (:a, :b)", a=near, b=far)
+
+    assert_flagged_beside_a_planned_broadcast(
+        sqlite_engine, "broadcasts", near, "row cannot be read: ValueError"
+    )
+    assert "row cannot be read: ValueError" in (reason(sqlite_engine, "broadcasts", far) or "")

@@ -84,12 +84,16 @@ def plan_tick(rt: Runtime) -> PlanReport:
         known = schedules.known_stream_ids(session)
         materialise_series(session, now, series_horizon, known)
         written = schedules.claim_unchecked(session)
-        broadcasts = schedules.load_broadcasts(session, now - lookback - _MARGIN, now + horizon + _MARGIN)
-        rules = schedules.load_off_hours(session)
+        window = (now - lookback - _MARGIN, now + horizon + _MARGIN)
+        broadcasts, lost_broadcasts = schedules.load_broadcasts_each(session, *window)
+        rules, lost_rules = schedules.load_off_hours_each(session)
         broadcast_specs, rule_specs, unreadable = read_rows(broadcasts, rules)
+        unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
+        unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
         result = plan(broadcast_specs, rule_specs, known, now, horizon, lookback)
         invalid = {**unreadable, **result.invalid}
         checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
+        checked += sorted(set(unreadable) - set(checked))
         valid = [key for key in checked if key not in invalid]
         stats = ledger.apply_plan(
             session,
@@ -104,11 +108,13 @@ def plan_tick(rt: Runtime) -> PlanReport:
             # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
             # 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
             session.execute(text("ANALYZE actions"))
-        before = {(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts}
+        before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
+        before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})
         flagged = schedules.sync_invalid_reasons(session, invalid, checked)
         log_flag_changes(before, invalid)
-        flagged += check_written_broadcasts(session, known, written, skip={b.id for b in broadcasts})
+        in_window = {b.id for b in broadcasts} | set(lost_broadcasts)
+        flagged += check_written_broadcasts(session, known, written, skip=in_window)
         schedules.set_state(session, "last_plan_at", now.isoformat(), now=now)
     return PlanReport(stats.inserted, stats.updated, stats.cancelled, flagged)
 
@@ -120,16 +126,18 @@ def check_written_broadcasts(
     did not read (`skip`): rows are validated when they are entered, wherever they lie in time.
     Returns how many flags changed."""
     ids = (set(written) | set(schedules.flagged_broadcast_ids(session))) - set(skip)
-    rows = schedules.live_broadcasts(session, ids)
-    if not rows:
+    rows, unreadable = schedules.live_broadcasts(session, ids)
+    if not rows and not unreadable:
         return 0
-    invalid: dict[tuple[Source, int], str] = {}
+    invalid = {(Source.BROADCAST, i): why for i, why in unreadable.items()}
     for row in rows:
         problem = broadcast_problem(row, known)
         if problem is not None:
             invalid[(Source.BROADCAST, row.id)] = problem
-    checked = [(Source.BROADCAST, row.id) for row in rows]
-    log_flag_changes({key: row.invalid_reason for key, row in zip(checked, rows, strict=True)}, invalid)
+    before: dict[tuple[Source, int], str | None] = dict.fromkeys(invalid)
+    before.update({(Source.BROADCAST, row.id): row.invalid_reason for row in rows})
+    checked = list(before)
+    log_flag_changes(before, invalid)
     return schedules.sync_invalid_reasons(session, invalid, checked)
 
 
