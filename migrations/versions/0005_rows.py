@@ -76,5 +76,5 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER trg_broadcasts_needs_check")
     op.drop_index("ix_broadcasts_flagged", table_name="broadcasts")
     op.drop_index("ix_broadcasts_needs_check", table_name="broadcasts")
-    with op.batch_alter_table("broadcasts") as batch:
-        batch.drop_column("needs_check")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild of the table would drop its other triggers.
+    op.execute("ALTER TABLE broadcasts DROP COLUMN needs_check")
