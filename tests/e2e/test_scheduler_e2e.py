@@ -157,6 +157,8 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
             },
         )
 
+        bad_rows = add_issue_9_rows(conn, backend.name, cli_stream, sql_stream, off_stream, boundary)
+
     with running(*scheduler_procs(backend, env, tmp_path)) as procs:
         wait_for(
             "the CLI stream's enable",
@@ -235,4 +237,83 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
         ).scalar()
     assert bad_rule is not None and "61 25 * * *" in bad_rule and "Mars/Olympus_Mons" in bad_rule
     assert bad_broadcast is not None and "not known to onair" in bad_broadcast
+    with engine.connect() as conn:
+        for (table, row_id), expected in bad_rows.items():
+            found = conn.execute(
+                sa.text(f"SELECT invalid_reason FROM {table} WHERE id = :i"), {"i": row_id}
+            ).scalar()
+            assert found is not None and expected in found, (table, row_id, found)
     engine.dispose()
+
+
+def add_issue_9_rows(
+    conn: sa.Connection, backend: str, cli_stream: str, sql_stream: str, off_stream: str, boundary: datetime
+) -> dict[tuple[str, int], str]:
+    """The rows that used to stop all planning or slip through unflagged (issue 9), written with plain
+    SQL on streams the run uses: each must be flagged while the valid broadcasts beside them run."""
+
+    def insert(table: str, **values: object) -> int:
+        names, marks = ", ".join(values), ", ".join(f":{k}" for k in values)
+        return int(
+            conn.execute(
+                sa.text(f"INSERT INTO {table} ({names}) VALUES ({marks}) RETURNING id"), values
+            ).scalar_one()
+        )
+
+    def at(hours: int) -> str:
+        return (boundary + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M:%S")
+
+    rows = {
+        (
+            "off_hours",
+            insert(
+                "off_hours", stream_id=off_stream, cron="0 22 * * *", duration_seconds=60, timezone="Europe"
+            ),
+        ): "unknown time zone 'Europe'",
+        (
+            "broadcast_series",
+            insert(
+                "broadcast_series",
+                stream_id=sql_stream,
+                cron="0 19 * * *",
+                duration_seconds=60,
+                timezone="America",
+            ),
+        ): "unknown time zone 'America'",
+        (
+            "broadcasts",
+            insert(
+                "broadcasts",
+                stream_id=cli_stream,
+                starts_at=at(2),
+                ends_at=at(3),
+                metadata="[" * 100_000 + "]" * 100_000,
+            ),
+        ): "metadata is nested too deeply",
+        (
+            "broadcasts",
+            insert("broadcasts", stream_id=cli_stream, starts_at=at(72), ends_at=at(73), metadata="not json"),
+        ): "metadata is not valid JSON",
+    }
+    if backend == "embedded":  # SQLite stores what PostgreSQL's integer columns refuse
+        rows[
+            (
+                "off_hours",
+                insert("off_hours", stream_id=off_stream, cron="0 22 * * *", duration_seconds="abc"),
+            )
+        ] = "duration_seconds 'abc' is not a number of seconds"
+        rows[
+            (
+                "off_hours",
+                insert(
+                    "off_hours", cron="0 22 * * *", duration_seconds=9223372036854775807, timezone="E" * 300
+                ),
+            )
+        ] = "out of range"
+        rows[
+            (
+                "broadcasts",
+                insert("broadcasts", stream_id=sql_stream, starts_at=at(4), ends_at=at(5), lead_seconds=1.5),
+            )
+        ] = "lead_seconds 1.5 is not a whole number of seconds"
+    return rows

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from worker.domain.planner import plan as forecast_plan
 from worker.domain.recurrence import expand
-from worker.domain.specs import BroadcastSpec, OffHoursSpec, check_off_hours
+from worker.domain.specs import check_off_hours, read_broadcast, read_off_hours
 from worker.domain.types import ActionState
 from worker.store import schedules
 from worker.store.models import Action, Broadcast, OffHours, Stream
@@ -106,8 +106,18 @@ class Agenda:
 def build_agenda(session: Session, now: datetime, until: datetime, stream: str | None) -> Agenda:
     """Everything scheduled or planned on each stream from `now` to `until` (one stream when given)."""
     names = {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name))}
-    nearby = schedules.load_broadcasts(session, now - _MARGIN, until + _MARGIN)
-    rules = schedules.load_off_hours(session)
+    # Rows whose stored values cannot even be read (text where a number belongs) are left out of the
+    # view: they are listed with their invalid_reason instead. The others, invalid or not, are shown.
+    nearby, broadcast_specs = [], []
+    for row in schedules.load_broadcasts(session, now - _MARGIN, until + _MARGIN):
+        spec = read_broadcast(row)
+        if not isinstance(spec, str):
+            nearby.append(row)
+            broadcast_specs.append(spec)
+    all_rules = schedules.load_off_hours(session)
+    rule_specs = {r.id: read_off_hours(r) for r in all_rules}
+    readable_rules = {i: spec for i, spec in rule_specs.items() if not isinstance(spec, str)}
+    rules = [r for r in all_rules if r.id in readable_rules]
     ledger_query = (
         select(Action)
         .where(Action.state.in_(UNDER_WAY), Action.due_at <= until)
@@ -131,7 +141,7 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
     for row in shown:
         if stream is None or row.stream_id == stream:
             agenda_of(row.stream_id).slots.append(row)
-    valid_rules = [r for r in rules if not check_off_hours(OffHoursSpec.from_row(r), set(names))]
+    valid_rules = [r for r in rules if not check_off_hours(readable_rules[r.id], set(names))]
     streams_in_view = sorted(set(names) if stream is None else {stream} & set(names))
     for stream_id in streams_in_view:
         slots = [b for b in shown if b.stream_id == stream_id and not b.invalid_reason]
@@ -143,8 +153,8 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
     for action in ledger_rows:
         agenda_of(action.stream_id).actions.append(_ledger_entry(action))
     forecast = forecast_plan(
-        [BroadcastSpec.from_row(b) for b in nearby],
-        [OffHoursSpec.from_row(r) for r in rules],
+        broadcast_specs,
+        list(readable_rules.values()),
         set(names),
         now,
         until - now,

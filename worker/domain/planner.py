@@ -39,6 +39,7 @@ from worker.domain.specs import (
     check_broadcast,
     check_off_hours,
     parse_metadata,
+    unexpected_problem,
 )
 from worker.domain.timeline import Busy, OffGroup, Window, busy_intervals, merge_windows
 from worker.domain.types import KIND_SEQUENCE, ActionKind, PlannedAction, Source
@@ -78,19 +79,27 @@ def plan(
 
     valid_broadcasts: list[BroadcastSpec] = []
     for spec in broadcasts:
-        reasons = check_broadcast(spec, known_streams)
+        try:
+            reasons = check_broadcast(spec, known_streams)
+            if not reasons:
+                starts_at, ends_at = ensure_utc(spec.starts_at), ensure_utc(spec.ends_at)
+                valid_broadcasts.append(dataclasses.replace(spec, starts_at=starts_at, ends_at=ends_at))
+        except Exception as exc:  # each row is planned alone: what it raises is its reason
+            reasons = [unexpected_problem(exc)]
         if reasons:
             invalid[(Source.BROADCAST, spec.id)] = "; ".join(reasons)
-        else:
-            starts_at, ends_at = ensure_utc(spec.starts_at), ensure_utc(spec.ends_at)
-            valid_broadcasts.append(dataclasses.replace(spec, starts_at=starts_at, ends_at=ends_at))
-    valid_rules: list[OffHoursSpec] = []
+    expand_end = window_end + _EXPAND_PAST_RANGE
+    windows: dict[int, list[Window]] = {}
     for rule in off_hours:
-        reasons = check_off_hours(rule, known_streams)
+        try:
+            reasons = check_off_hours(rule, known_streams)
+            if not reasons:
+                windows[rule.id] = _rule_windows(rule, window_start, expand_end)
+        except Exception as exc:  # each row is planned alone: what it raises is its reason
+            reasons = [unexpected_problem(exc)]
         if reasons:
             invalid[(Source.OFF_HOURS, rule.id)] = "; ".join(reasons)
-        else:
-            valid_rules.append(rule)
+    valid_rules = [r for r in off_hours if r.id in windows]
 
     by_stream: dict[str, list[BroadcastSpec]] = defaultdict(list)
     for spec in valid_broadcasts:
@@ -99,25 +108,35 @@ def plan(
 
     actions: list[PlannedAction] = []
     for spec in valid_broadcasts:
-        actions.extend(_broadcast_actions(spec, busy[spec.stream_id]))
+        try:
+            actions.extend(_broadcast_actions(spec, busy[spec.stream_id]))
+        except Exception as exc:  # each row is planned alone: what it raises is its reason
+            invalid[(Source.BROADCAST, spec.id)] = unexpected_problem(exc)
 
-    expand_end = window_end + _EXPAND_PAST_RANGE
-    windows = {
-        rule.id: [
-            Window(start, start + rule.duration, rule)
-            for start in expand(rule.cron, rule.timezone, window_start - rule.duration, expand_end)
-        ]
-        for rule in valid_rules
-    }
     for stream in sorted(known_streams):
         rules = [r for r in valid_rules if r.stream_id in (None, stream)]
         if rules:
             stream_windows = [w for r in rules for w in windows[r.id]]
-            actions.extend(_off_hours_actions(stream, rules, stream_windows, busy.get(stream, [])))
+            try:
+                actions.extend(_off_hours_actions(stream, rules, stream_windows, busy.get(stream, [])))
+            except Exception as exc:  # the rules were each fine alone: flag the ones that met here
+                for rule in rules:
+                    invalid.setdefault((Source.OFF_HOURS, rule.id), unexpected_problem(exc))
 
     kept = [a for a in actions if window_start <= a.due_at <= window_end]
     kept.sort(key=lambda a: (a.due_at, a.stream_id, a.sequence, a.key))
     return PlanResult(kept, invalid, window_start, window_end)
+
+
+def _rule_windows(rule: OffHoursSpec, start: datetime, end: datetime) -> list[Window]:
+    """The rule's windows around [start, end); also proves the rule expands (its zone loads, its cron
+    runs and fires again after the range), so a rule that cannot is flagged before it meets others."""
+    found = [
+        Window(s, s + rule.duration, rule)
+        for s in expand(rule.cron, rule.timezone, start - rule.duration, end)
+    ]
+    next_fire_after(rule.cron, rule.timezone, end)
+    return found
 
 
 def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAction]:

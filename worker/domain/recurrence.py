@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadDateError, CroniterError, croniter
+from croniter import CroniterBadDateError, croniter
 
 from worker.clock import ensure_utc
+from worker.domain.text import printable, quoted
 
 CRON_KEYWORDS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 
@@ -30,21 +31,33 @@ CRON_KEYWORDS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@dail
 # zone shifts by more than a day, so expansion starts this far before the window on the wall clock.
 _WALL_MARGIN = timedelta(days=1)
 _ONE_SECOND = timedelta(seconds=1)
+# The longest IANA name is 32 characters; the columns hold 64.
+MAX_ZONE_CHARS = 64
 
 
-def validate_timezone(name: str) -> str | None:
-    """None if `name` is an IANA zone zoneinfo knows, else the reason."""
-    if not name or not name.strip():
+def validate_timezone(name: object) -> str | None:
+    """None if `name` is an IANA zone zoneinfo knows, else the reason.
+
+    Whatever zoneinfo raises counts as "unknown": a folder of the zone database (`Europe`) raises
+    IsADirectoryError, an over-long name OSError, a NUL byte ValueError. This is the one check every
+    edge (CLI, API, planner) asks, so none of them ever shows a traceback for a zone."""
+    if not isinstance(name, str):
+        return f"time zone must be text, got {type(name).__name__}"
+    if not name.strip():
         return "time zone is empty"
+    if len(name) > MAX_ZONE_CHARS:
+        return f"unknown time zone {quoted(name)}: longer than {MAX_ZONE_CHARS} characters"
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {name!r}"
+    except Exception:  # any failure to load a zone means the name is not one
+        return f"unknown time zone {quoted(name)}"
     return None
 
 
-def validate_cron(expr: str) -> str | None:
+def validate_cron(expr: object) -> str | None:
     """None if `expr` is a five-field cron rule (or @daily-style keyword) that fires, else the reason."""
+    if not isinstance(expr, str):
+        return f"cron expression must be text, got {type(expr).__name__}"
     text = expr.strip()
     if not text:
         return "cron expression is empty"
@@ -52,18 +65,18 @@ def validate_cron(expr: str) -> str | None:
     if text.startswith("@"):
         if text.lower() not in CRON_KEYWORDS:
             known = ", ".join(sorted(CRON_KEYWORDS))
-            return f"bad cron expression {expr!r}: unknown keyword (use one of {known})"
+            return f"bad cron expression {quoted(expr)}: unknown keyword (use one of {known})"
     elif len(fields) != 5:
         return (
-            f"bad cron expression {expr!r}: expected 5 fields (minute hour day-of-month month day-of-week), "
-            f"got {len(fields)}"
+            f"bad cron expression {quoted(expr)}: expected 5 fields "
+            f"(minute hour day-of-month month day-of-week), got {len(fields)}"
         )
     try:
         croniter(text, datetime(2000, 1, 1)).get_next(datetime)  # noqa: DTZ001 - croniter runs on wall time
     except CroniterBadDateError:
-        return f"bad cron expression {expr!r}: it never fires"
-    except (CroniterError, ValueError, KeyError) as exc:
-        return f"bad cron expression {expr!r}: {exc}"
+        return f"bad cron expression {quoted(expr)}: it never fires"
+    except Exception as exc:  # croniter raises many types for text it cannot read
+        return f"bad cron expression {quoted(expr)}: {printable(str(exc))}"
     return None
 
 

@@ -25,8 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from worker.clock import ensure_utc
-from worker.domain.recurrence import expand, next_fire_after, validate_cron, validate_timezone
-from worker.domain.specs import RECONNECT_WINDOW_RANGE, parse_metadata
+from worker.domain.recurrence import expand, next_fire_after
+from worker.domain.specs import RECONNECT_WINDOW_RANGE, parse_metadata, recurrence_problems
 
 # Counting firings towards a limit walks forward in chunks: an hour first, doubling up to a year, so a
 # minutely rule and a yearly one both take few expansions.
@@ -96,7 +96,7 @@ def format_skip_dates(dates: frozenset[date] | set[date]) -> str | None:
 def check_series(spec: SeriesSpec) -> list[str]:
     """Every reason the series cannot produce occurrences; empty if it can. (Whether its stream is
     known is the caller's business, as for broadcasts.)"""
-    reasons = [r for r in (validate_cron(spec.cron), validate_timezone(spec.timezone)) if r]
+    reasons = recurrence_problems(spec.cron, spec.timezone, spec.title, "title")
     if spec.duration <= timedelta(0):
         reasons.append(f"duration {spec.duration.total_seconds():g} s is not positive")
     if spec.lead < timedelta(0):

@@ -15,10 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from worker.domain.recurrence import validate_cron, validate_timezone
+from worker.domain.text import control_character_problem, printable, quoted
 
 METADATA_MAX_KEYS = 10
 METADATA_MAX_VALUE_CHARS = 255
 RECONNECT_WINDOW_RANGE = (60, 1800)
+# A whole number of seconds a timedelta can hold and a plan can use: 100 years.
+MAX_SECONDS = 100 * 366 * 86400
 
 
 class BroadcastRow(Protocol):
@@ -42,6 +45,8 @@ class BroadcastRow(Protocol):
     def reconnect_window(self) -> int | None: ...
     @property
     def created_at(self) -> datetime | None: ...
+    @property
+    def organiser_id(self) -> int | None: ...
     @property
     def organiser_name(self) -> str | None: ...
 
@@ -140,7 +145,7 @@ class OffHoursSpec:
 
 
 def unknown_stream_reason(stream_id: str) -> str:
-    return f"stream {stream_id!r} is not known to onair (run `onair streams list` / sync)"
+    return f"stream {quoted(stream_id)} is not known to onair (run `onair streams list` / sync)"
 
 
 def parse_metadata(raw: Mapping[str, Any] | str | None) -> tuple[dict[str, str] | None, str | None]:
@@ -154,6 +159,10 @@ def parse_metadata(raw: Mapping[str, Any] | str | None) -> tuple[dict[str, str] 
             value: Any = json.loads(raw)
         except json.JSONDecodeError as exc:
             return None, f"metadata is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        except RecursionError:
+            return None, "metadata is nested too deeply to read (FastPix takes a flat object of strings)"
+    elif not isinstance(raw, Mapping):
+        return None, f"metadata must be JSON object text, got {type(raw).__name__}"
     else:
         value = raw
     if value is None:
@@ -186,6 +195,9 @@ def check_broadcast(spec: BroadcastSpec, known_streams: Collection[str]) -> list
     reasons: list[str] = []
     if spec.stream_id not in known_streams:
         reasons.append(unknown_stream_reason(spec.stream_id))
+    title_problem = control_character_problem(spec.title, "title")
+    if title_problem:
+        reasons.append(title_problem)
     naive = [
         r for r in (_aware_reason("starts_at", spec.starts_at), _aware_reason("ends_at", spec.ends_at)) if r
     ]
@@ -204,11 +216,126 @@ def check_broadcast(spec: BroadcastSpec, known_streams: Collection[str]) -> list
     return reasons
 
 
+def recurrence_problems(cron: str, timezone: str, text: str | None, what: str) -> list[str]:
+    """Why a recurring row's rule (cron in a zone) or its text (title, label) is unusable."""
+    found = (validate_cron(cron), validate_timezone(timezone), control_character_problem(text, what))
+    return [r for r in found if r]
+
+
 def check_off_hours(spec: OffHoursSpec, known_streams: Collection[str]) -> list[str]:
     """Every reason the off-hours row cannot be planned; empty if it can."""
-    reasons = [r for r in (validate_cron(spec.cron), validate_timezone(spec.timezone)) if r]
+    reasons = recurrence_problems(spec.cron, spec.timezone, spec.label, "label")
     if spec.stream_id is not None and spec.stream_id not in known_streams:
         reasons.append(unknown_stream_reason(spec.stream_id))
     if spec.duration <= timedelta(0):
         reasons.append(f"duration {spec.duration.total_seconds():g} s is not positive")
     return reasons
+
+
+# -- Reading rows as stored --------------------------------------------------------------------------
+#
+# A row written with plain SQL may hold anything its column's storage accepts (SQLite stores any type
+# in any column). These turn a row into a spec, or say why it cannot be one, and never raise: the
+# planner plans every row in isolation, and one unreadable row must not stop the others.
+
+
+def whole_seconds_problem(name: str, value: object, *, optional: bool = False) -> str | None:
+    """None if `value` is a whole number of seconds a plan can use, else the reason."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = quoted(value)
+        kind = "a whole number of seconds" if isinstance(value, float) else "a number of seconds"
+        return f"{name} {shown} is not {kind}"
+    if not -MAX_SECONDS <= value <= MAX_SECONDS:
+        return f"{name} {value} is out of range (at most {MAX_SECONDS} s)"
+    return None
+
+
+def _text_problems(values: Mapping[str, object], *, required: Collection[str] = ()) -> list[str]:
+    problems: list[str] = []
+    for name, value in values.items():
+        if value is None:
+            if name in required:
+                problems.append(f"{name} is empty")
+        elif not isinstance(value, str):
+            problems.append(f"{name} must be text, got {type(value).__name__}")
+    return problems
+
+
+def _instant_problems(values: Mapping[str, object]) -> list[str]:
+    return [
+        f"{name} {quoted(value)} is not a timestamp"
+        for name, value in values.items()
+        if value is not None and not isinstance(value, datetime)
+    ]
+
+
+def unexpected_problem(exc: Exception) -> str:
+    """The reason recorded when reading or planning a row raised something no check foresaw."""
+    if isinstance(exc, RecursionError):
+        return "a value is nested too deeply to read"
+    return f"cannot be planned: {type(exc).__name__}: {printable(str(exc))}"
+
+
+def organiser_problem(organiser_id: object, organiser_name: object) -> str | None:
+    """A row naming an organiser who does not exist (SQLite without foreign keys lets one in)."""
+    if organiser_id is None:
+        return None
+    if isinstance(organiser_id, bool) or not isinstance(organiser_id, int):
+        return f"organiser_id {quoted(organiser_id)} is not an organiser id"
+    if organiser_name is None:
+        return f"organiser #{organiser_id} does not exist"
+    return None
+
+
+def read_broadcast(row: BroadcastRow) -> BroadcastSpec | str:
+    """The spec of a `broadcasts` row, or the reason it cannot be read. Never raises."""
+    try:
+        problems = _text_problems({"stream_id": row.stream_id}, required={"stream_id"})
+        problems += _text_problems({"title": row.title, "metadata": row.metadata_json})
+        problems += _instant_problems(
+            {"starts_at": row.starts_at, "ends_at": row.ends_at, "created_at": row.created_at}
+        )
+        for name, value in (("lead_seconds", row.lead_seconds), ("reconnect_window", row.reconnect_window)):
+            problem = whole_seconds_problem(name, value, optional=name == "reconnect_window")
+            if problem:
+                problems.append(problem)
+        problem = organiser_problem(row.organiser_id, row.organiser_name)
+        if problem:
+            problems.append(problem)
+        if problems:
+            return "; ".join(problems)
+        return BroadcastSpec.from_row(row)
+    except Exception as exc:  # a row is judged alone: whatever it raises becomes its reason
+        return unexpected_problem(exc)
+
+
+def read_off_hours(row: OffHoursRow) -> OffHoursSpec | str:
+    """The spec of an `off_hours` row, or the reason it cannot be read. Never raises."""
+    try:
+        problems = _text_problems({"stream_id": row.stream_id, "label": row.label})
+        problems += _text_problems(
+            {"cron": row.cron, "timezone": row.timezone}, required={"cron", "timezone"}
+        )
+        problems += _instant_problems({"created_at": row.created_at})
+        problem = whole_seconds_problem("duration_seconds", row.duration_seconds)
+        if problem:
+            problems.append(problem)
+        if problems:
+            return "; ".join(problems)
+        return OffHoursSpec.from_row(row)
+    except Exception as exc:  # a row is judged alone: whatever it raises becomes its reason
+        return unexpected_problem(exc)
+
+
+def broadcast_problem(row: BroadcastRow, known_streams: Collection[str]) -> str | None:
+    """Why a `broadcasts` row cannot be planned (read and checked as `plan` would), or None. Never
+    raises: used for rows outside the planning window, which `plan` does not see."""
+    spec = read_broadcast(row)
+    if isinstance(spec, str):
+        return spec
+    try:
+        return "; ".join(check_broadcast(spec, known_streams)) or None
+    except Exception as exc:  # a row is judged alone: whatever it raises becomes its reason
+        return unexpected_problem(exc)

@@ -3,18 +3,30 @@ write them to the ledger, and flag the rows it could not use."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from worker.domain.planner import DEFAULT_LOOKBACK, plan
-from worker.domain.specs import BroadcastSpec, OffHoursSpec
+from worker.domain.specs import (
+    BroadcastSpec,
+    OffHoursSpec,
+    broadcast_problem,
+    read_broadcast,
+    read_off_hours,
+)
 from worker.domain.types import Source
 from worker.service.runtime import Runtime
 from worker.service.series import materialise_series
 from worker.store import ledger, schedules
 from worker.store.db import transaction
+from worker.store.models import Broadcast, OffHours
+
+log = logging.getLogger("onair.planner")
 
 # Planning this many new actions in one tick refreshes the ledger's statistics (PostgreSQL).
 ANALYZE_AFTER = 1000
@@ -41,9 +53,26 @@ class PlanReport:
         )
 
 
-# The planner reads raw rows as they are: validation happens in the planner, which reports reasons.
-broadcast_spec = BroadcastSpec.from_row
-off_hours_spec = OffHoursSpec.from_row
+def read_rows(
+    broadcasts: Sequence[Broadcast], rules: Sequence[OffHours]
+) -> tuple[list[BroadcastSpec], list[OffHoursSpec], dict[tuple[Source, int], str]]:
+    """Specs of the rows that can be read, and the reason for each one that cannot."""
+    unreadable: dict[tuple[Source, int], str] = {}
+    broadcast_specs: list[BroadcastSpec] = []
+    for b in broadcasts:
+        spec = read_broadcast(b)
+        if isinstance(spec, str):
+            unreadable[(Source.BROADCAST, b.id)] = spec
+        else:
+            broadcast_specs.append(spec)
+    rule_specs: list[OffHoursSpec] = []
+    for r in rules:
+        rule = read_off_hours(r)
+        if isinstance(rule, str):
+            unreadable[(Source.OFF_HOURS, r.id)] = rule
+        else:
+            rule_specs.append(rule)
+    return broadcast_specs, rule_specs, unreadable
 
 
 def plan_tick(rt: Runtime) -> PlanReport:
@@ -54,18 +83,18 @@ def plan_tick(rt: Runtime) -> PlanReport:
         series_horizon = timedelta(days=rt.settings.series_horizon_days)
         known = schedules.known_stream_ids(session)
         materialise_series(session, now, series_horizon, known)
-        broadcasts = schedules.load_broadcasts(session, now - lookback - _MARGIN, now + horizon + _MARGIN)
-        rules = schedules.load_off_hours(session)
-        result = plan(
-            [broadcast_spec(b) for b in broadcasts],
-            [off_hours_spec(r) for r in rules],
-            known,
-            now,
-            horizon,
-            lookback,
-        )
+        written = schedules.claim_unchecked(session)
+        window = (now - lookback - _MARGIN, now + horizon + _MARGIN)
+        broadcasts, lost_broadcasts = schedules.load_broadcasts_each(session, *window)
+        rules, lost_rules = schedules.load_off_hours_each(session)
+        broadcast_specs, rule_specs, unreadable = read_rows(broadcasts, rules)
+        unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
+        unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
+        result = plan(broadcast_specs, rule_specs, known, now, horizon, lookback)
+        invalid = {**unreadable, **result.invalid}
         checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
-        valid = [key for key in checked if key not in result.invalid]
+        checked += sorted(set(unreadable) - set(checked))
+        valid = [key for key in checked if key not in invalid]
         stats = ledger.apply_plan(
             session,
             result.actions,
@@ -79,6 +108,46 @@ def plan_tick(rt: Runtime) -> PlanReport:
             # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
             # 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
             session.execute(text("ANALYZE actions"))
-        flagged = schedules.sync_invalid_reasons(session, result.invalid, checked)
+        before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
+        before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
+        before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})
+        flagged = schedules.sync_invalid_reasons(session, invalid, checked)
+        log_flag_changes(before, invalid)
+        in_window = {b.id for b in broadcasts} | set(lost_broadcasts)
+        flagged += check_written_broadcasts(session, known, written, skip=in_window)
         schedules.set_state(session, "last_plan_at", now.isoformat(), now=now)
     return PlanReport(stats.inserted, stats.updated, stats.cancelled, flagged)
+
+
+def check_written_broadcasts(
+    session: Session, known: Collection[str], written: Collection[int], skip: Collection[int]
+) -> int:
+    """Judge the broadcasts written since the last tick (`written`), and those flagged, that the plan
+    did not read (`skip`): rows are validated when they are entered, wherever they lie in time.
+    Returns how many flags changed."""
+    ids = (set(written) | set(schedules.flagged_broadcast_ids(session))) - set(skip)
+    rows, unreadable = schedules.live_broadcasts(session, ids)
+    if not rows and not unreadable:
+        return 0
+    invalid = {(Source.BROADCAST, i): why for i, why in unreadable.items()}
+    for row in rows:
+        problem = broadcast_problem(row, known)
+        if problem is not None:
+            invalid[(Source.BROADCAST, row.id)] = problem
+    before: dict[tuple[Source, int], str | None] = dict.fromkeys(invalid)
+    before.update({(Source.BROADCAST, row.id): row.invalid_reason for row in rows})
+    checked = list(before)
+    log_flag_changes(before, invalid)
+    return schedules.sync_invalid_reasons(session, invalid, checked)
+
+
+def log_flag_changes(
+    before: Mapping[tuple[Source, int], str | None], now: Mapping[tuple[Source, int], str]
+) -> None:
+    """Log each row whose flag changed this tick, with its table and id (not every tick's repeat)."""
+    for (source, row_id), previous in before.items():
+        reason = now.get((source, row_id))
+        if reason is not None and reason != previous:
+            log.warning("%s #%d cannot be planned: %s", schedules.TABLE_NAMES[source], row_id, reason)
+        elif reason is None and previous is not None:
+            log.info("%s #%d is valid again", schedules.TABLE_NAMES[source], row_id)

@@ -28,19 +28,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from worker.domain.series import Occurrence, SeriesSpec, check_series, nth_firing, occurrences
-from worker.domain.specs import unknown_stream_reason
+from worker.domain.specs import (
+    organiser_problem,
+    unexpected_problem,
+    unknown_stream_reason,
+    whole_seconds_problem,
+)
+from worker.domain.text import quoted
 from worker.store import occurrences as store
 from worker.store.models import Broadcast, BroadcastSeries
 from worker.store.slots import find_conflicts, slot_start
+
+log = logging.getLogger("onair.planner")
 
 MAX_AHEAD = 1000
 REFRESH = timedelta(days=1)
@@ -99,7 +109,8 @@ def fingerprint(row: BroadcastSeries) -> str:
         row.skip_dates,
         row.organiser_id,
     ]
-    return hashlib.sha256(json.dumps(shaping).encode()).hexdigest()
+    # repr for what JSON cannot hold (bytes a plain-SQL write left in SQLite): still a stable hash.
+    return hashlib.sha256(json.dumps(shaping, default=repr).encode()).hexdigest()
 
 
 def is_due(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:
@@ -124,30 +135,84 @@ def materialise_series(
     """One pass over every series that needs one. Call inside a write transaction."""
     report = SeriesReport()
     for candidate in store.candidate_series(session, CANCELLED):
-        if not is_due(candidate, now, horizon):
-            continue
-        row = store.lock_series(session, candidate.id)
-        if row is None or not is_due(row, now, horizon):
-            continue
-        report.checked += 1
-        if row.cancelled_at is not None:
-            report.cancelled += store.cancel_future(
-                session, row.id, now=now, reason=f"series #{row.id} cancelled"
-            )
-            store.record_materialised(session, row.id, {"materialized_fingerprint": CANCELLED})
-            continue
-        spec = series_spec(row)
-        reasons = check_series(spec)
-        if spec.stream_id not in known_streams:
-            reasons.insert(0, unknown_stream_reason(spec.stream_id))
-        if reasons:
-            # Rows already there stay: a typo in an edit must not cancel a year of broadcasts.
+        try:
+            if not is_due(candidate, now, horizon):
+                continue
+            with session.begin_nested():
+                _materialise_one(session, candidate.id, now, horizon, known_streams, report)
+        except (OperationalError, InterfaceError):
+            raise  # the database, not this row: the tick fails and health reports it
+        except Exception as exc:  # one series is materialised alone: what it raises is its reason
+            reason = unexpected_problem(exc)
+            log.warning("broadcast_series #%d cannot be materialised: %s", candidate.id, reason)
             store.record_materialised(
-                session, row.id, {"invalid_reason": "; ".join(reasons), "materialized_fingerprint": None}
+                session, candidate.id, {"invalid_reason": reason, "materialized_fingerprint": None}
             )
-            continue
-        _Pass(session, row, spec, now, horizon, report).run()
     return report
+
+
+def _materialise_one(
+    session: Session,
+    series_id: int,
+    now: datetime,
+    horizon: timedelta,
+    known_streams: Collection[str],
+    report: SeriesReport,
+) -> None:
+    row = store.lock_series(session, series_id)
+    if row is None or not is_due(row, now, horizon):
+        return
+    report.checked += 1
+    if row.cancelled_at is not None:
+        report.cancelled += store.cancel_future(
+            session, row.id, now=now, reason=f"series #{row.id} cancelled"
+        )
+        store.record_materialised(session, row.id, {"materialized_fingerprint": CANCELLED})
+        return
+    spec = read_series(row)
+    reasons = [spec] if isinstance(spec, str) else check_series(spec)
+    if not isinstance(spec, str) and spec.stream_id not in known_streams:
+        reasons.insert(0, unknown_stream_reason(spec.stream_id))
+    if reasons or isinstance(spec, str):
+        reason = "; ".join(reasons)
+        if reason != row.invalid_reason:
+            log.warning("broadcast_series #%d cannot be materialised: %s", row.id, reason)
+        # Rows already there stay: a typo in an edit must not cancel a year of broadcasts.
+        store.record_materialised(
+            session, row.id, {"invalid_reason": reason, "materialized_fingerprint": None}
+        )
+        return
+    _Pass(session, row, spec, now, horizon, report).run()
+
+
+def read_series(row: BroadcastSeries) -> SeriesSpec | str:
+    """The spec of a series row, or why its stored values cannot make one (checked before use: a row
+    typed in SQL may hold text where a number belongs)."""
+    problems = [
+        p
+        for p in (
+            whole_seconds_problem("duration_seconds", row.duration_seconds),
+            whole_seconds_problem("lead_seconds", row.lead_seconds),
+            whole_seconds_problem("reconnect_window", row.reconnect_window, optional=True),
+            organiser_problem(row.organiser_id, row.organiser_name),
+        )
+        if p
+    ]
+    texts: dict[str, object] = {"stream_id": row.stream_id, "cron": row.cron, "timezone": row.timezone}
+    optional: dict[str, object] = {
+        "title": row.title,
+        "metadata": row.metadata_json,
+        "skip_dates": row.skip_dates,
+    }
+    for name, value in [*texts.items(), *optional.items()]:
+        if not isinstance(value, str) and (name in texts or value is not None):
+            problems.append(f"{name} must be text, got {type(value).__name__}")
+    limit = row.occurrence_limit
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        problems.append(f"occurrence_limit {quoted(limit)} is not a whole number")
+    if problems:
+        return "; ".join(problems)
+    return series_spec(row)
 
 
 def _blocking(row: Broadcast) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     FetchedValue,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.engine.default import DefaultExecutionContext
@@ -126,6 +128,13 @@ class BroadcastSeries(Base):
     # Comma-separated local dates (YYYY-MM-DD, in `timezone`) whose occurrence is skipped.
     skip_dates: Mapped[str | None] = mapped_column(Text)
     organiser_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisers.id"))
+    # Read-only: the organiser's name, None when organiser_id names nobody (checked before use).
+    organiser_name: Mapped[str | None] = column_property(
+        select(Organiser.name)
+        .where(Organiser.id == organiser_id)
+        .correlate_except(Organiser)
+        .scalar_subquery()
+    )
     materialized_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The materialiser's bookkeeping (migration 0003): a hash of what shaped the occurrences, and when.
     materialized_fingerprint: Mapped[str | None] = mapped_column(String(64))
@@ -156,6 +165,19 @@ class Broadcast(Base):
         Index(None, "ends_at"),
         Index(None, "series_id"),
         Index(None, "organiser_id"),
+        # Rows the planner has still to check, and rows it flagged (migration 0005_rows).
+        Index(
+            "ix_broadcasts_needs_check",
+            "id",
+            postgresql_where=text("needs_check"),
+            sqlite_where=text("needs_check"),
+        ),
+        Index(
+            "ix_broadcasts_flagged",
+            "id",
+            postgresql_where=text("invalid_reason IS NOT NULL"),
+            sqlite_where=text("invalid_reason IS NOT NULL"),
+        ),
         # One live row per occurrence of a series (migration 0003).
         Index(
             None,
@@ -201,6 +223,9 @@ class Broadcast(Base):
     # NULL: cancelled by a person (or not cancelled); set when onair cancelled it (a series edit).
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     invalid_reason: Mapped[str | None] = mapped_column(Text)
+    # True from every write of a column the planner reads until the planner has judged the row, so
+    # rows anywhere in time are validated on the next tick (set by a trigger; migration 0005_rows).
+    needs_check: Mapped[bool] = mapped_column(Boolean, server_default=true(), server_onupdate=FetchedValue())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
 

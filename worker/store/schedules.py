@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
+from worker.domain.text import printable
 from worker.domain.types import Source
 from worker.store.models import Broadcast, OffHours, SchedulerState, Stream
 from worker.store.sqlutil import chunked
@@ -26,8 +29,48 @@ def load_broadcasts(
 ) -> list[Broadcast]:
     """Broadcasts not cancelled whose [starts_at - lead, ends_at] touches [window_start, window_end],
     including rows flagged invalid (the planner re-checks them, and clears the flag once fixed)."""
+    return list(session.scalars(_window_query(window_start, window_end, max_span)))
+
+
+def load_broadcasts_each(
+    session: Session, window_start: datetime, window_end: datetime, *, max_span: timedelta = MAX_SPAN
+) -> tuple[list[Broadcast], dict[int, str]]:
+    """As load_broadcasts, for the planner: also (id -> reason) for rows whose stored values their
+    column types cannot read, which would otherwise fail the whole load."""
+    return _load_each(session, Broadcast, _window_query(window_start, window_end, max_span))
+
+
+def load_off_hours_each(session: Session) -> tuple[list[OffHours], dict[int, str]]:
+    """As load_off_hours, for the planner, with the rows that cannot be read apart (see above)."""
+    return _load_each(session, OffHours, _off_hours_query())
+
+
+def _load_each(
+    session: Session, model: type[Broadcast] | type[OffHours], query: Select[Any]
+) -> tuple[list[Any], dict[int, str]]:
+    # One query normally; only when a value cannot be converted (SQLite stores anything, e.g. in a
+    # copy made before the timestamp triggers) is each row loaded alone, to set the bad ones apart.
+    try:
+        return list(session.scalars(query)), {}
+    except DBAPIError:
+        raise  # the database itself failed: not a row's fault
+    except Exception:  # noqa: S110 - retried row by row below, where each failure is named
+        pass
+    rows: list[Any] = []
+    unreadable: dict[int, str] = {}
+    for row_id in session.scalars(query.with_only_columns(model.id)):
+        try:
+            rows.extend(session.scalars(query.where(model.id == row_id)))
+        except DBAPIError:
+            raise
+        except Exception as exc:  # this row alone cannot be read: its reason, not the tick's failure
+            unreadable[row_id] = f"row cannot be read: {type(exc).__name__}: {printable(str(exc))}"
+    return rows, unreadable
+
+
+def _window_query(window_start: datetime, window_end: datetime, max_span: timedelta) -> Select[Any]:
     start, end = ensure_utc(window_start), ensure_utc(window_end)
-    rows = session.scalars(
+    return (
         select(Broadcast)
         .where(
             Broadcast.cancelled_at.is_(None),
@@ -39,15 +82,61 @@ def load_broadcasts(
             Broadcast.slot_starts_at <= end,
         )
         .order_by(Broadcast.starts_at, Broadcast.id)
-    ).all()
-    return [b for b in rows if b.starts_at - timedelta(seconds=max(b.lead_seconds, 0)) <= end]
+    )
+
+
+# At most this many written-but-unchecked broadcasts are judged per tick (a bulk INSERT of more is
+# judged over the next ticks), so one tick's cost stays bounded.
+CHECK_BATCH = 5000
+
+
+def claim_unchecked(session: Session, *, limit: int = CHECK_BATCH) -> list[int]:
+    """Clear needs_check on (at most `limit`) broadcasts written since the planner last judged them,
+    returning their ids: the caller judges them in this transaction. Clearing first, not after
+    judging, means a write that commits meanwhile waits for this row lock and then sets the flag
+    again (the trigger), so no change is ever marked judged unseen."""
+    pick = select(Broadcast.id).where(Broadcast.needs_check.is_(True)).order_by(Broadcast.id).limit(limit)
+    claimed = session.execute(
+        update(Broadcast)
+        .where(Broadcast.id.in_(pick.scalar_subquery()))
+        .values(needs_check=False)
+        .returning(Broadcast.id)
+        .execution_options(synchronize_session=False)
+    )
+    return [row_id for (row_id,) in claimed]
+
+
+def flagged_broadcast_ids(session: Session) -> list[int]:
+    """Live broadcasts carrying an invalid_reason (few; found through a partial index)."""
+    return list(
+        session.scalars(
+            select(Broadcast.id).where(
+                Broadcast.invalid_reason.is_not(None), Broadcast.cancelled_at.is_(None)
+            )
+        )
+    )
+
+
+def live_broadcasts(session: Session, ids: Collection[int]) -> tuple[list[Broadcast], dict[int, str]]:
+    """The broadcasts with these ids that are not cancelled, in id order, and (id -> reason) for the
+    ones whose stored values cannot be read."""
+    found: list[Broadcast] = []
+    unreadable: dict[int, str] = {}
+    for chunk in chunked(sorted(ids)):
+        query = select(Broadcast).where(Broadcast.id.in_(chunk), Broadcast.cancelled_at.is_(None))
+        rows, lost = _load_each(session, Broadcast, query.order_by(Broadcast.id))
+        found.extend(rows)
+        unreadable.update(lost)
+    return found, unreadable
 
 
 def load_off_hours(session: Session) -> list[OffHours]:
     """Every off-hours rule not cancelled (a small table: rules, not occurrences)."""
-    return list(
-        session.scalars(select(OffHours).where(OffHours.cancelled_at.is_(None)).order_by(OffHours.id))
-    )
+    return list(session.scalars(_off_hours_query()))
+
+
+def _off_hours_query() -> Select[Any]:
+    return select(OffHours).where(OffHours.cancelled_at.is_(None)).order_by(OffHours.id)
 
 
 def known_stream_ids(session: Session) -> set[str]:
@@ -89,6 +178,7 @@ _TABLES: dict[Source, type[Broadcast] | type[OffHours]] = {
     Source.BROADCAST: Broadcast,
     Source.OFF_HOURS: OffHours,
 }
+TABLE_NAMES = {source: str(table.__tablename__) for source, table in _TABLES.items()}
 
 
 def set_invalid_reason(session: Session, source: Source, source_id: int, reason: str | None) -> bool:

@@ -1,0 +1,41 @@
+"""Rules for the free text people put in schedules (titles, labels, names). Pure.
+
+A title ends up in terminals (`onair book list`, `onair plan`), logs and calendar feeds: a control
+character there can move the cursor, rewrite a line or end a log record early, so none is accepted.
+The CLI, the API and the planner (for rows written with plain SQL) all ask `control_character_problem`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# How much of an offending value a reason quotes: enough to find the row, never a whole blob.
+QUOTED_CHARS = 80
+
+
+def control_character_problem(value: object, what: str = "text") -> str | None:
+    """None if `value` holds no C0 or C1 control character (NUL, ESC, CR, LF, TAB, DEL, U+0080..U+009F),
+    else a reason naming the first one and where it is. None for None and for non-text values (their
+    type is checked elsewhere)."""
+    if not isinstance(value, str):
+        return None
+    for index, char in enumerate(value):
+        if unicodedata.category(char) == "Cc":
+            return f"{what} holds a control character (U+{ord(char):04X} at position {index + 1})"
+    return None
+
+
+def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
+    """repr() of a value, cut to `limit` characters with its full length named, for reasons."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str | bytes) else ""
+    return f"{text[:limit]}…{size}"
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """`text` cut to `limit` characters, with each control character written as its escape (`\x1b`),
+    for messages that quote what a row holds (an error's text may)."""
+    cut = text[:limit] + ("…" if len(text) > limit else "")
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in cut)
