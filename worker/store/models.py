@@ -165,7 +165,7 @@ class Broadcast(Base):
         Index(None, "ends_at"),
         Index(None, "series_id"),
         Index(None, "organiser_id"),
-        # Rows the planner has still to check, and rows it flagged (migration 0005_rows).
+        # Rows the planner has still to check, and rows it flagged (migration 0006).
         Index(
             "ix_broadcasts_needs_check",
             "id",
@@ -224,7 +224,7 @@ class Broadcast(Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     invalid_reason: Mapped[str | None] = mapped_column(Text)
     # True from every write of a column the planner reads until the planner has judged the row, so
-    # rows anywhere in time are validated on the next tick (set by a trigger; migration 0005_rows).
+    # rows anywhere in time are validated on the next tick (set by a trigger; migration 0006).
     needs_check: Mapped[bool] = mapped_column(Boolean, server_default=true(), server_onupdate=FetchedValue())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())

@@ -6,7 +6,7 @@ sha256 hex, so the hash is a deterministic, unguessable lookup key; unique, sinc
 one organiser. The upgrade refuses, naming them, organisers that share a hash (only hand-inserted rows
 can); give all but one of them another token_hash (or delete them) and run it again.
 
-Revision ID: 0005_wheel
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_wheel"
+revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -7,8 +7,8 @@ starts with needs_check true; a trigger sets it again on every UPDATE of a colum
 whoever writes (onair or plain SQL). The planner clears it once it has judged the row. Partial indexes
 keep the lookup of rows to check (and of flagged rows, re-checked each tick) independent of table size.
 
-Revision ID: 0005_rows
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_rows"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
