@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from worker.domain.causes import FailureCause
 from worker.domain.decisions import Call, NoOp, decide, interpret_error
 from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
 from worker.domain.types import ActionKind, ActionState
@@ -31,6 +32,7 @@ from worker.service import metrics
 from worker.service.alerts import alert_action
 from worker.service.calls import collecting_calls
 from worker.service.context import action_scope
+from worker.service.failures import PERMANENT_RULE, cause_of
 from worker.service.runtime import Runtime
 from worker.store import ledger
 from worker.store.db import transaction
@@ -125,6 +127,7 @@ class _Result:
     calls: list[CallRecord] = field(default_factory=list)
     error: str | None = None
     retry_at: datetime | None = None
+    cause: FailureCause | None = None  # set when the action gives up: what failed, and the rule
 
 
 def _wait_until(rt: Runtime, when: datetime) -> None:
@@ -193,13 +196,17 @@ class _Run:
         classification = classify(exc)
         if classification is not Classification.RETRYABLE:
             state, outcome = interpret_error(self.action.kind, classification, str(exc))
-            return self._result(state, outcome, calls, None if state is not ActionState.FAILED else str(exc))
+            if state is not ActionState.FAILED:
+                return self._result(state, outcome, calls)
+            cause = cause_of(exc, self.attempt, PERMANENT_RULE)
+            return _Result(self.action, state, outcome, calls, str(exc), cause=cause)
         now = self.rt.clock.now()
         decision = decide_retry(
             self.attempt, now, self.action.deadline_at, retry_after(exc), RetryPolicy(), self.rng
         )
         if isinstance(decision, GiveUp):
-            return self._result(ActionState.FAILED, decision.reason, calls, str(exc))
+            cause = cause_of(exc, self.attempt, decision.reason)
+            return _Result(self.action, ActionState.FAILED, decision.reason, calls, str(exc), cause=cause)
         return _Result(
             self.action, None, f"retry at {decision.when.isoformat()}: {exc}", calls, str(exc), decision.when
         )
@@ -220,7 +227,9 @@ def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Ou
         kept = ledger.complete_many(
             session,
             [
-                ledger.Finish(r.action.id, token, r.state, r.detail, r.error)
+                ledger.Finish(
+                    r.action.id, token, r.state, r.detail, r.error, r.cause.to_json() if r.cause else None
+                )
                 for r in results
                 if r.state is not None
             ],
@@ -241,7 +250,7 @@ def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Ou
             outcomes[a.id] = Outcome(None, "lease lost: a newer attempt owns this action")
             continue
         if r.state in (ActionState.FAILED, ActionState.MISSED):
-            alert_action(rt, a.id, a.stream_id, a.kind, r.state, r.error or r.detail)
+            alert_action(rt, a.id, a.stream_id, a.kind, r.state, r.error or r.detail, r.cause)
         metrics.action_outcome(a.kind.value, r.state, r.detail)
         outcomes[a.id] = Outcome(r.state, r.detail, r.state is not None and a.stream_id in busy)
     return outcomes

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from worker.domain.planner import DEFAULT_LOOKBACK, plan
 from worker.domain.specs import BroadcastSpec, OffHoursSpec
 from worker.domain.types import Source
+from worker.service import planner_watch
 from worker.service.runtime import Runtime
 from worker.service.series import materialise_series
 from worker.store import ledger, schedules
@@ -47,6 +48,17 @@ off_hours_spec = OffHoursSpec.from_row
 
 
 def plan_tick(rt: Runtime) -> PlanReport:
+    """One tick; its success or failure is recorded for doctor, alerts and the report."""
+    try:
+        report = _plan(rt)
+    except Exception as exc:
+        planner_watch.tick_failed(rt, exc)
+        raise
+    planner_watch.tick_succeeded(rt)
+    return report
+
+
+def _plan(rt: Runtime) -> PlanReport:
     now = rt.clock.now()
     horizon = timedelta(hours=rt.settings.horizon_hours)
     lookback = DEFAULT_LOOKBACK

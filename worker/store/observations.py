@@ -1,0 +1,139 @@
+"""What health checks, alerts and the report read: schedule rows flagged invalid, actions that failed or
+were missed, and a compact record of the gaps between scheduler ticks (in scheduler_state)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from worker.clock import ensure_utc
+from worker.store import schedules
+from worker.store.models import Action, Broadcast, BroadcastSeries, OffHours, SchedulerState
+
+GAPS_KEY = "gaps:"  # + dispatcher | planner: a JSON list of [start, end] ISO instants, newest last
+GAPS_KEPT = 100
+
+# The schedule tables an operator fills, by the name `table#id` shows.
+SCHEDULE_TABLES: dict[str, type[Broadcast] | type[OffHours] | type[BroadcastSeries]] = {
+    "broadcasts": Broadcast,
+    "off_hours": OffHours,
+    "broadcast_series": BroadcastSeries,
+}
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    table: str
+    id: int
+    stream_id: str | None
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}#{self.id}"
+
+
+@dataclass(frozen=True)
+class Gap:
+    kind: str  # dispatcher | planner
+    start: datetime  # the last tick before the gap
+    end: datetime  # the first tick after it
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def invalid_rows(session: Session, stream: str | None = None) -> list[InvalidRow]:
+    """Every schedule row (not cancelled) the planner flagged, table by table, in id order."""
+    found: list[InvalidRow] = []
+    for name, table in SCHEDULE_TABLES.items():
+        query = select(table.id, table.stream_id, table.invalid_reason).where(
+            table.invalid_reason.is_not(None), table.cancelled_at.is_(None)
+        )
+        if stream is not None:
+            query = query.where(or_(table.stream_id == stream, table.stream_id.is_(None)))
+        found.extend(
+            InvalidRow(name, int(i), s, str(r)) for i, s, r in session.execute(query.order_by(table.id))
+        )
+    return found
+
+
+def ended_actions_query(
+    since: datetime | None,
+    until: datetime | None,
+    states: Collection[str] = (),
+    stream: str | None = None,
+    hide_reason_prefix: str | None = None,
+) -> Select[Action]:
+    """Actions that ended (or last changed) within [since, until), newest first."""
+    ended = Action.finished_at.is_not(None)
+    at = Action.finished_at
+    query = select(Action).where(ended)
+    if since is not None:
+        query = query.where(at >= ensure_utc(since))
+    if until is not None:
+        query = query.where(at < ensure_utc(until))
+    if states:
+        query = query.where(Action.state.in_(list(states)))
+    if stream is not None:
+        query = query.where(Action.stream_id == stream)
+    if hide_reason_prefix is not None:
+        query = query.where(or_(Action.outcome.is_(None), ~Action.outcome.startswith(hide_reason_prefix)))
+    return query.order_by(at.desc(), Action.id.desc())
+
+
+def actions_due_between(session: Session, since: datetime, until: datetime) -> list[Action]:
+    query = (
+        select(Action)
+        .where(Action.due_at >= ensure_utc(since), Action.due_at < ensure_utc(until))
+        .order_by(Action.due_at, Action.sequence, Action.id)
+    )
+    return list(session.scalars(query))
+
+
+def broadcasts_between(session: Session, since: datetime, until: datetime) -> list[Broadcast]:
+    """Broadcasts whose slot (lead included is the planner's business: here, start to end) touches the
+    period, cancelled ones too."""
+    query = (
+        select(Broadcast)
+        .where(Broadcast.ends_at > ensure_utc(since), Broadcast.starts_at < ensure_utc(until))
+        .order_by(Broadcast.starts_at, Broadcast.id)
+    )
+    return list(session.scalars(query))
+
+
+def note_tick(session: Session, kind: str, key: str, now: datetime, gap_after: timedelta) -> Gap | None:
+    """Record a tick under `key`; when the previous one is older than `gap_after`, also keep the gap."""
+    previous = session.scalar(select(SchedulerState.updated_at).where(SchedulerState.key == key))
+    schedules.set_state(session, key, now.isoformat(), now=now)
+    if previous is None or ensure_utc(now) - ensure_utc(previous) <= gap_after:
+        return None
+    gap = Gap(kind, ensure_utc(previous), ensure_utc(now))
+    kept = _load_gaps(schedules.get_state(session, GAPS_KEY + kind))
+    kept.append([gap.start.isoformat(), gap.end.isoformat()])
+    schedules.set_state(session, GAPS_KEY + kind, json.dumps(kept[-GAPS_KEPT:]), now=now)
+    return gap
+
+
+def gaps(session: Session, kind: str, since: datetime, until: datetime) -> list[Gap]:
+    """Recorded gaps of `kind` that overlap [since, until)."""
+    found = []
+    for start, end in _load_gaps(schedules.get_state(session, GAPS_KEY + kind)):
+        gap = Gap(kind, ensure_utc(datetime.fromisoformat(start)), ensure_utc(datetime.fromisoformat(end)))
+        if gap.end > since and gap.start < until:
+            found.append(gap)
+    return found
+
+
+def _load_gaps(value: str | None) -> list[list[str]]:
+    try:
+        data = json.loads(value or "[]")
+    except ValueError:
+        return []
+    return [list(pair) for pair in data if isinstance(pair, list) and len(pair) == 2]
