@@ -260,7 +260,7 @@ def _call_event(rt: Runtime, result: _Result, call: CallRecord, now: datetime) -
     return Event(
         action_id=result.action.id,
         stream_id=result.action.stream_id,
-        at=now,
+        at=call.started_at or now,
         actor=rt.identity,
         event="api_call",
         attempt=result.action.attempts + 1,

@@ -250,7 +250,7 @@ class Doctor:
         since = self.clock.now() - RECENT
         states = (ActionState.FAILED.value, ActionState.MISSED.value)
         with transaction(self.engine, immediate=False) as session:
-            rows = list(session.scalars(observations.ended_actions_query(since, None, states).limit(100)))
+            rows = list(session.scalars(observations.history_query(since, None, states).limit(100)))
         if not rows:
             return CheckResult("recent", True, "no failed or missed action in the last 24 h")
         found = [

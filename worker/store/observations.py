@@ -8,11 +8,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
+from worker.domain.types import ActionState, Source
 from worker.store import schedules
+from worker.store.ledger_plan import CANCEL_OUTCOME
 from worker.store.models import Action, Broadcast, BroadcastSeries, OffHours, SchedulerState
 
 GAPS_KEY = "gaps:"  # + dispatcher | planner: a JSON list of [start, end] ISO instants, newest last
@@ -64,28 +66,41 @@ def invalid_rows(session: Session, stream: str | None = None) -> list[InvalidRow
     return found
 
 
-def ended_actions_query(
-    since: datetime | None,
-    until: datetime | None,
+def history_query(
+    since: datetime | None = None,
+    until: datetime | None = None,
     states: Collection[str] = (),
     stream: str | None = None,
-    hide_reason_prefix: str | None = None,
+    *,
+    hide_replan: bool = False,
 ) -> Select[Action]:
-    """Actions that ended (or last changed) within [since, until), newest first."""
-    ended = Action.finished_at.is_not(None)
-    at = Action.finished_at
-    query = select(Action).where(ended)
+    """Actions that ended, or are retrying, with their last change in [since, until), newest first.
+    `hide_replan` leaves out actions cancelled before they ran because their schedule changed."""
+    changed = func.coalesce(Action.finished_at, Action.updated_at)
+    retrying = (Action.state == ActionState.PENDING.value) & (Action.attempts > 0)
+    query = select(Action).where(or_(Action.state != ActionState.PENDING.value, retrying))
     if since is not None:
-        query = query.where(at >= ensure_utc(since))
+        query = query.where(changed >= ensure_utc(since))
     if until is not None:
-        query = query.where(at < ensure_utc(until))
+        query = query.where(changed < ensure_utc(until))
     if states:
         query = query.where(Action.state.in_(list(states)))
     if stream is not None:
         query = query.where(Action.stream_id == stream)
-    if hide_reason_prefix is not None:
-        query = query.where(or_(Action.outcome.is_(None), ~Action.outcome.startswith(hide_reason_prefix)))
-    return query.order_by(at.desc(), Action.id.desc())
+    if hide_replan:
+        query = query.where(~_replanned())
+    return query.order_by(changed.desc(), Action.id.desc())
+
+
+def _replanned() -> ColumnElement[bool]:
+    """Cancelled unrun while its schedule row lives on: an edit moved it (the row cancelled or deleted
+    by a person is news; an edit's leftovers are noise)."""
+    live = [
+        exists().where(table.id == Action.source_id, table.cancelled_at.is_(None)) & (Action.source == source)
+        for source, table in ((Source.BROADCAST.value, Broadcast), (Source.OFF_HOURS.value, OffHours))
+    ]
+    cancelled = (Action.state == ActionState.CANCELLED.value) & (Action.outcome == CANCEL_OUTCOME)
+    return cancelled & or_(*live)
 
 
 def actions_due_between(session: Session, since: datetime, until: datetime) -> list[Action]:
