@@ -16,6 +16,7 @@ from worker.domain.types import ActionState, Source
 from worker.store import schedules
 from worker.store.ledger_plan import CANCEL_OUTCOME
 from worker.store.models import Action, Broadcast, BroadcastSeries, OffHours, SchedulerState
+from worker.store.sqlutil import chunked
 
 GAPS_KEY = "gaps:"  # + dispatcher | planner: a JSON list of [start, end] ISO instants, newest last
 GAPS_KEPT = 100
@@ -152,3 +153,17 @@ def _load_gaps(value: str | None) -> list[list[str]]:
     except ValueError:
         return []
     return [list(pair) for pair in data if isinstance(pair, list) and len(pair) == 2]
+
+
+def actions_of_broadcasts(session: Session, broadcast_ids: Collection[int]) -> dict[int, list[Action]]:
+    """Each broadcast's actions, in due order."""
+    found: dict[int, list[Action]] = {i: [] for i in broadcast_ids}
+    for chunk in chunked(list(broadcast_ids)):
+        query = (
+            select(Action)
+            .where(Action.source == Source.BROADCAST.value, Action.source_id.in_(chunk))
+            .order_by(Action.due_at, Action.sequence, Action.id)
+        )
+        for action in session.scalars(query):
+            found[int(action.source_id or 0)].append(action)
+    return found
