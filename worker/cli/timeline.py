@@ -38,7 +38,7 @@ from worker.service.planning import PlanReport, plan_tick
 from worker.service.runtime import Runtime
 from worker.store import observations, schedules
 from worker.store.db import SchemaError, ensure_schema_current, make_engine, transaction
-from worker.store.models import Action, ActionEvent, Stream
+from worker.store.models import Action, ActionEvent
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 TzOption = Annotated[
@@ -91,7 +91,7 @@ def replan(settings: OnairSettings, engine: Engine) -> PlanReport | None:
 
 
 def stream_names(session: Session) -> dict[str, str]:
-    return {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name)) if name}
+    return observations.stream_names(session)
 
 
 def action_json(row: Action, names: dict[str, str] | None = None) -> dict[str, Any]:

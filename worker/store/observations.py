@@ -15,7 +15,15 @@ from worker.clock import ensure_utc
 from worker.domain.types import ActionState, Source
 from worker.store import schedules
 from worker.store.ledger_plan import CANCEL_OUTCOME
-from worker.store.models import Action, Broadcast, BroadcastSeries, OffHours, SchedulerState
+from worker.store.models import (
+    Action,
+    ActionEvent,
+    Broadcast,
+    BroadcastSeries,
+    OffHours,
+    SchedulerState,
+    Stream,
+)
 from worker.store.sqlutil import chunked
 
 GAPS_KEY = "gaps:"  # + dispatcher | planner: a JSON list of [start, end] ISO instants, newest last
@@ -167,3 +175,27 @@ def actions_of_broadcasts(session: Session, broadcast_ids: Collection[int]) -> d
         for action in session.scalars(query):
             found[int(action.source_id or 0)].append(action)
     return found
+
+
+def first_attempt_calls(
+    session: Session, action_ids: Collection[int]
+) -> dict[int, list[tuple[str, datetime]]]:
+    """Per action, its first attempt's API calls as (method, when it left), in order."""
+    found: dict[int, list[tuple[str, datetime]]] = {}
+    for chunk in chunked(list(action_ids)):
+        query = (
+            select(ActionEvent.action_id, ActionEvent.http_method, ActionEvent.at)
+            .where(
+                ActionEvent.action_id.in_(chunk),
+                ActionEvent.event == "api_call",
+                ActionEvent.attempt == 1,
+            )
+            .order_by(ActionEvent.id)
+        )
+        for action_id, method, at in session.execute(query):
+            found.setdefault(int(action_id or 0), []).append((str(method), ensure_utc(at)))
+    return found
+
+
+def stream_names(session: Session) -> dict[str, str]:
+    return {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name)) if name}
