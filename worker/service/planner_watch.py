@@ -134,6 +134,20 @@ def planner_failing(failure: Failure) -> alerts.Alert:
     )
 
 
+def planner_stalled(
+    last_ok: datetime | None, age: float | None, limit: float, noticed_by: str
+) -> alerts.Alert:
+    """One alert per stop: the key names the last successful tick."""
+    since = "never" if last_ok is None else last_ok.isoformat(timespec="seconds")
+    ago = "has never planned" if age is None else f"has not planned for {age:.0f} s"
+    return alerts.Alert(
+        key=f"planner_stalled:{since}",
+        event="planner_stalled",
+        text=f"onair: the planner {ago} (limit {limit:.0f} s): is the planner worker running?",
+        fields={"last_ok_at": None if last_ok is None else last_ok.isoformat(), "noticed_by": noticed_by},
+    )
+
+
 def planner_recovered(failure: Failure, now: datetime) -> alerts.Alert:
     return alerts.Alert(
         key=f"planner_recovered:{failure.since.isoformat(timespec='seconds')}",
