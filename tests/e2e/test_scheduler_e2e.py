@@ -7,7 +7,9 @@ Run once on the embedded default (SQLite, folder broker, `onair run`) and once o
 
 from __future__ import annotations
 
+import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,9 +70,11 @@ def assert_once_on_time(calls: list[CallRecord], due: datetime, what: str) -> No
 def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simulator, tmp_path: Path) -> None:
     simulator.reset()
     with FastPixClient(simulator.base_url, *simulator.credentials) as api:
-        cli_stream, sql_stream, off_stream = (api.create_stream().stream_id for _ in range(3))
-        api.disable_stream(cli_stream)
-        api.disable_stream(sql_stream)
+        cli_stream, sql_stream, off_stream, fault_stream = (api.create_stream().stream_id for _ in range(4))
+        for stream in (cli_stream, sql_stream, fault_stream):
+            api.disable_stream(stream)
+    # FastPix fails every enable of this stream: its broadcast fails, and the report must say why.
+    simulator.inject_fault("enable", "500", count=10_000, stream_id=fault_stream)
 
     migrate(backend.database_url)
     env = scheduler_env(
@@ -128,6 +132,18 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
             ),
             {
                 "s": sql_stream,
+                "a": sql_start.strftime("%Y-%m-%d %H:%M:%S"),
+                "b": sql_end.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+        )
+
+        conn.execute(
+            sa.text(
+                "INSERT INTO broadcasts (stream_id, starts_at, ends_at, lead_seconds, title) "
+                "VALUES (:s, :a, :b, 5, 'doomed show')"
+            ),
+            {
+                "s": fault_stream,
                 "a": sql_start.strftime("%Y-%m-%d %H:%M:%S"),
                 "b": sql_end.strftime("%Y-%m-%d %H:%M:%S"),
             },
@@ -211,4 +227,27 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
         ).scalar()
     assert bad_rule is not None and "61 25 * * *" in bad_rule and "Mars/Olympus_Mons" in bad_rule
     assert bad_broadcast is not None and "not known to onair" in bad_broadcast
+    assert_report_names_everything(onair, engine, fault_stream)
     engine.dispose()
+
+
+def assert_report_names_everything(onair: Callable[..., str], engine: sa.Engine, fault_stream: str) -> None:
+    """`onair report` over the run: every broadcast with its outcome, the injected failure with its
+    cause (FastPix's status and message, the call, the attempts) and the rule that stopped it."""
+    with engine.connect() as conn:
+        broadcasts = dict(conn.execute(sa.text("SELECT id, stream_id FROM broadcasts")).all())
+    report = json.loads(onair("report", "--since", "1h", "--json"))
+    outcomes = {b["stream_id"]: (b["outcome"], b["cause"]) for b in report["broadcasts"]}
+    assert set(outcomes) == set(broadcasts.values())
+    state, cause = outcomes[fault_stream]
+    assert state in ("failed", "missed") and cause is not None
+    assert 'FastPix 500 "internal server error" on PUT live-enable' in cause
+    [failure] = [f for f in report["failures"] if f["stream_id"] == fault_stream]
+    assert failure["kind"] == "enable" and 'FastPix 500 "internal server error"' in failure["why"]
+    assert {r["row"].split("#")[0] for r in report["invalid_rows"]} == {"broadcasts", "off_hours"}
+    assert report["totals"]["actions"] >= 7 and report["totals"]["max_seconds"] < ON_TIME.total_seconds()
+    text = onair("report", "--since", "1h", "--tz", "UTC")
+    for broadcast_id in broadcasts:
+        assert f"• #{broadcast_id} " in text
+    assert "doomed show" in text and f"action #{failure['action_id']} enable of {fault_stream}" in text
+    assert 'FastPix 500 "internal server error" on PUT live-enable' in text

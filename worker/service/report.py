@@ -55,6 +55,13 @@ class BroadcastLine:
     ends_at: datetime
     outcome: Verdict
     acts: list[Act]
+    invalid: str | None = None  # the planner cannot use the row: why (then it has no actions)
+
+    @property
+    def what_happened(self) -> tuple[str, str | None]:
+        if self.invalid is not None:
+            return "invalid", self.invalid
+        return self.outcome.outcome.value, self.outcome.cause
 
 
 @dataclass(frozen=True)
@@ -102,8 +109,8 @@ class Report:
                     "stream_name": b.stream_name,
                     "starts_at": b.starts_at.isoformat(),
                     "ends_at": b.ends_at.isoformat(),
-                    "outcome": b.outcome.outcome.value,
-                    "cause": b.outcome.cause,
+                    "outcome": b.what_happened[0],
+                    "cause": b.what_happened[1],
                     "acts": [act(a) for a in b.acts],
                 }
                 for b in self.broadcasts
@@ -143,6 +150,7 @@ def build_report(engine: Engine, settings: OnairSettings, since: datetime, until
             b.ends_at,
             verdict(b, by_broadcast[b.id], until),
             [_act(a, calls) for a in by_broadcast[b.id] if a.state not in _NOT_RUN],
+            b.invalid_reason if b.cancelled_at is None else None,
         )
         for b in broadcasts
     ]

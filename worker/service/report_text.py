@@ -19,16 +19,17 @@ def render(report: Report, zone: tzinfo) -> str:
     zone_name = str(zone)
     lines = [f"onair report {at(report.since, True)} to {at(report.until, True)} ({zone_name})"]
 
-    counts = Counter(b.outcome.outcome.value for b in report.broadcasts)
+    counts = Counter(b.what_happened[0] for b in report.broadcasts)
     summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
     lines.append(f"Broadcasts: {len(report.broadcasts)}" + (f" ({summary})" if summary else ""))
     for b in report.broadcasts[:MAX_LINES]:
         name = b.title or "untitled"
         stream = b.stream_name or b.stream_id
         acts = ", ".join(_act_short(a) for a in b.acts) or "no actions"
+        outcome, cause = b.what_happened
         lines.append(
             f"• #{b.id} {name} on {stream}, {at(b.starts_at, True)} to {at(b.ends_at)}: "
-            f"{b.outcome.text} [{acts}]"
+            f"{outcome}{f' ({cause})' if cause else ''} [{acts}]"
         )
     _more(lines, len(report.broadcasts))
 
