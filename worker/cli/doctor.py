@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from worker.config import fastpix_settings, onair_settings
+from worker.config import FastPixSettings, OnairSettings
 from worker.service.health import CHECKS, Doctor
 from worker.service.logs import configure_cli
 
@@ -23,14 +23,14 @@ def doctor(
 ) -> None:
     """Check the database, broker, FastPix credentials, beat, workers, backlog, planner, schedule rows and
     recent failures; exit 1 on a failure (or, with --strict, on a warning)."""
-    settings = onair_settings()
+    settings = OnairSettings()  # read afresh, as every command does
     configure_cli(settings.log_format)
     names = [n.strip() for n in only.split(",") if n.strip()] or list(CHECKS)
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         typer.echo(f"error: unknown check {', '.join(unknown)}; known: {', '.join(CHECKS)}", err=True)
         raise typer.Exit(2)
-    results = Doctor(settings, fastpix_settings()).run(names)
+    results = Doctor(settings, FastPixSettings()).run(names)
     healthy = all(r.ok and not (strict and r.warning) for r in results)
     if as_json:
         checks = [
