@@ -81,7 +81,7 @@ def replan(settings: OnairSettings, engine: Engine) -> PlanReport | None:
     rt = Runtime(settings, FastPixSettings())
     rt.engine = engine
     try:
-        return plan_tick(rt)
+        return plan_tick(rt, scheduler=False)
     except (SQLAlchemyError, ValueError) as exc:
         typer.echo(
             f"warning: saved, but planning now failed ({_first_line(exc)}); the scheduler will plan it",

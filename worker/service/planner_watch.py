@@ -81,11 +81,14 @@ def describe_exception(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {first}"[:300])
 
 
-def tick_succeeded(rt: Runtime) -> None:
+def tick_succeeded(rt: Runtime, *, alert: bool = True) -> None:
+    """Note the tick; with `alert`, also clear the failure and alert what changed since the last."""
     now = rt.clock.now()
     gap_after = timedelta(seconds=GAP_INTERVALS * rt.settings.plan_seconds)
     with transaction(rt.engine) as session:
         observations.note_tick(session, "planner", OK_KEY, now, gap_after)
+        if not alert:
+            return
         failure = _failure(session)
         if failure is not None:
             schedules.set_state(session, FAILURE_KEY, None, now=now)

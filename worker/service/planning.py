@@ -47,14 +47,16 @@ broadcast_spec = BroadcastSpec.from_row
 off_hours_spec = OffHoursSpec.from_row
 
 
-def plan_tick(rt: Runtime) -> PlanReport:
-    """One tick; its success or failure is recorded for doctor, alerts and the report."""
+def plan_tick(rt: Runtime, *, scheduler: bool = True) -> PlanReport:
+    """One tick. The scheduler's ticks are watched (doctor, alerts, the report); a command re-planning
+    at once (`scheduler=False`) only notes its success, and leaves the alerts to the scheduler."""
     try:
         report = _plan(rt)
     except Exception as exc:
-        planner_watch.tick_failed(rt, exc)
+        if scheduler:
+            planner_watch.tick_failed(rt, exc)
         raise
-    planner_watch.tick_succeeded(rt)
+    planner_watch.tick_succeeded(rt, alert=scheduler)
     return report
 
 
