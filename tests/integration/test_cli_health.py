@@ -206,3 +206,7 @@ def test_report_lists_broadcasts_failures_and_invalid_rows(onair: Onair) -> None
     assert [r["row"] for r in report["invalid_rows"]] == ["broadcasts#2"]
     assert report["totals"]["actions"] == len(report["broadcasts"][0]["acts"])
     assert_one_line_error(onair("report", "--since", "yesterday"), "--since 'yesterday'")
+    bad = onair("report", ONAIR_REPORT_AT="07:00 Europe")
+    assert_one_line_error(
+        bad, "bad setting: ONAIR_REPORT_AT must be 'HH:MM Zone/Name'", "unknown time zone 'Europe'"
+    )

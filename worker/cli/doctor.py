@@ -7,7 +7,8 @@ import json
 
 import typer
 
-from worker.config import FastPixSettings, OnairSettings
+from worker.cli.timeline import read_settings
+from worker.config import FastPixSettings
 from worker.service.health import CHECKS, Doctor
 from worker.service.logs import configure_cli
 
@@ -23,7 +24,7 @@ def doctor(
 ) -> None:
     """Check the database, broker, FastPix credentials, beat, workers, backlog, planner, schedule rows and
     recent failures; exit 1 on a failure (or, with --strict, on a warning)."""
-    settings = OnairSettings()  # read afresh, as every command does
+    settings = read_settings()
     configure_cli(settings.log_format)
     names = [n.strip() for n in only.split(",") if n.strip()] or list(CHECKS)
     unknown = [n for n in names if n not in CHECKS]

@@ -54,10 +54,10 @@ RECENT_HOURS = 24  # `onair plan` also lists the failures of this many hours bac
 def open_store() -> Iterator[tuple[OnairSettings, Engine]]:
     """Settings read afresh (not the cached process-wide ones) and an engine on a current schema;
     database trouble becomes one `error:` line."""
+    settings = read_settings()
     try:
-        settings = OnairSettings()
         engine = make_engine(settings.database_url)
-    except (ValidationError, ValueError, SQLAlchemyError) as exc:
+    except (ValueError, SQLAlchemyError) as exc:
         output.fail(f"cannot open onair's database: {_first_line(exc)}")
     try:
         ensure_schema_current(engine)
@@ -68,6 +68,20 @@ def open_store() -> Iterator[tuple[OnairSettings, Engine]]:
         output.fail(f"database error: {_first_line(exc)}")
     finally:
         engine.dispose()
+
+
+def read_settings() -> OnairSettings:
+    """The ONAIR_* settings, read afresh; a bad one is one `error:` line naming it."""
+    try:
+        return OnairSettings()
+    except ValidationError as exc:
+        output.fail(f"bad setting: {'; '.join(_setting_problem(e) for e in exc.errors())}")
+
+
+def _setting_problem(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    name = "ONAIR_" + "_".join(str(p) for p in error["loc"]).upper()
+    return message if message.startswith(name) else f"{name}: {message}"
 
 
 def _first_line(exc: BaseException) -> str:
