@@ -26,10 +26,10 @@ def test_a_failed_action_of_my_booking_carries_its_cause(api: ApiServer) -> None
         with api.engine.begin() as conn:
             conn.execute(
                 text(
-                    "UPDATE actions SET state = 'failed', api_response = :c "
+                    "UPDATE actions SET state = 'failed', outcome = :c "
                     "WHERE source_id = :b AND kind = 'enable'"
                 ),
-                {"c": cause.to_json(), "b": booking["id"]},
+                {"c": cause.summary, "b": booking["id"]},
             )
         actions = jazz.get(f"/v1/bookings/{booking['id']}").json()["actions"]
     assert [(a["kind"], a["state"], a["cause"]) for a in actions] == [

@@ -23,6 +23,9 @@ from tests.integration.cli_support import (
 )
 from tests.integration.store_support import BACKENDS
 from worker.domain.causes import FailureCause
+from worker.service.failures import gave_up_event
+from worker.store.db import transaction
+from worker.store.events import insert_events
 from worker.store.ledger_plan import CANCEL_OUTCOME
 
 CAUSE = FailureCause(
@@ -81,7 +84,7 @@ def test_doctor_warns_on_invalid_rows_and_failures_and_fails_on_a_stalled_planne
         first_action(onair, failed["id"], "enable"),
         "failed",
         timedelta(hours=1),
-        api_response=CAUSE.to_json(),
+        outcome=SUMMARY,
     )
     code, lines = doctor(onair)
     assert code == 0, lines
@@ -123,7 +126,9 @@ def test_history_filters_by_state_period_and_stream_and_hides_replan_noise(onair
     )
     enable, finish = first_action(onair, mine["id"], "enable"), first_action(onair, mine["id"], "finish")
     other_enable = first_action(onair, theirs["id"], "enable")
-    set_action(onair, enable, "failed", timedelta(hours=1), api_response=CAUSE.to_json(), attempts=7)
+    set_action(onair, enable, "failed", timedelta(hours=1), outcome=SUMMARY, attempts=7)
+    with transaction(onair.engine) as session:  # as the executor keeps it when it gives up
+        insert_events(session, [gave_up_event("onair@test", enable, STREAM, CAUSE, datetime.now(UTC))])
     set_action(onair, finish, "missed", timedelta(hours=30), outcome="deadline passed")
     set_action(onair, other_enable, "succeeded", timedelta(hours=2), outcome="enabled")
     noise = first_action(onair, theirs["id"], "finish")  # a re-plan's leftover: its broadcast lives on
@@ -164,7 +169,7 @@ def test_broadcast_list_says_what_happened_to_each(onair: Onair) -> None:
         first_action(onair, failed["id"], "enable"),
         "failed",
         timedelta(0),
-        api_response=CAUSE.to_json(),
+        outcome=SUMMARY,
     )
     set_action(onair, first_action(onair, enabled["id"], "enable"), "succeeded", timedelta(0))
 

@@ -31,7 +31,7 @@ def test_a_given_up_500_reads_cause_then_rule() -> None:
         "the next attempt would be at or past the deadline"
     )
     assert FailureCause.from_json(cause.to_json()) == cause
-    assert describe_failure("deadline rule", "FastPix 500 ...", cause.to_json()) == cause.summary
+    assert describe_failure("failed", cause.summary, str(exc)) == cause.summary
 
 
 def test_a_call_without_an_answer_names_what_went_wrong_on_the_wire() -> None:
@@ -40,12 +40,12 @@ def test_a_call_without_an_answer_names_what_went_wrong_on_the_wire() -> None:
     assert cause.text == 'FastPix call "timeout: read timeout after 15 s" on GET stream, 1 attempt'
 
 
-def test_without_a_stored_cause_the_recorded_error_and_outcome_are_shown() -> None:
-    assert (
-        describe_failure("deadline passed", "FastPix 503 on PUT x", None)
-        == "FastPix 503 on PUT x; deadline passed"
+def test_a_missed_action_that_had_failed_attempts_shows_its_last_error_first() -> None:
+    assert describe_failure("missed", "deadline passed", "FastPix 503 on PUT x") == (
+        "FastPix 503 on PUT x; deadline passed"
     )
-    assert describe_failure("deadline passed", None, "not json") == "deadline passed"
+    assert describe_failure("missed", "deadline passed", None) == "deadline passed"
+    assert FailureCause.from_json("not json") is None
 
 
 def facts(*acts: Act, cancelled: bool = False) -> BroadcastFacts:

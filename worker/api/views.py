@@ -78,7 +78,7 @@ def action_out(
 def _cause(row: Action) -> str | None:
     if row.state not in (ActionState.FAILED.value, ActionState.MISSED.value):
         return None
-    return describe_failure(row.outcome, row.last_error, row.api_response) or None
+    return describe_failure(row.state, row.outcome, row.last_error) or None
 
 
 def owners_of(session: Session, actions: Iterable[Action]) -> dict[int, int | None]:

@@ -108,7 +108,9 @@ def stream_names(session: Session) -> dict[str, str]:
     return observations.stream_names(session)
 
 
-def action_json(row: Action, names: dict[str, str] | None = None) -> dict[str, Any]:
+def action_json(
+    row: Action, names: dict[str, str] | None = None, causes: dict[int, str] | None = None
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "kind": row.kind,
@@ -124,20 +126,20 @@ def action_json(row: Action, names: dict[str, str] | None = None) -> dict[str, A
         "reason": row.reason,
         "outcome": row.outcome,
         "last_error": row.last_error,
-        "cause": _cause_json(row),
+        "cause": _cause_json((causes or {}).get(row.id)),
         "finished_at": iso_utc(row.finished_at),
     }
 
 
-def _cause_json(row: Action) -> dict[str, Any] | None:
-    cause = FailureCause.from_json(row.api_response)
+def _cause_json(stored: str | None) -> dict[str, Any] | None:
+    cause = FailureCause.from_json(stored)
     return None if cause is None else cause.as_dict()
 
 
 def what_happened(row: Action) -> str | None:
     """The outcome as a person reads it: for a failure, its cause and then the rule that stopped it."""
     if row.state in (ActionState.FAILED.value, ActionState.MISSED.value):
-        return describe_failure(row.outcome, row.last_error, row.api_response)
+        return describe_failure(row.state, row.outcome, row.last_error)
     return row.outcome
 
 
@@ -196,6 +198,7 @@ def plan(
             invalid = _invalid_schedules(session, stream)
             last_plan = schedules.get_state(session, "last_plan_at")
             failures = _recent_failures(session, now, stream)
+            causes = observations.failure_causes(session, [r.id for r in failures])
     if ics_to is not None:
         _write_ics(agenda, ics_to)
         return
@@ -209,7 +212,7 @@ def plan(
                 "actions": [action_json(row, names) for row in agenda.ledger_actions],
                 "streams": streams_json(agenda),
                 "invalid_schedules": invalid,
-                "recent_failures": [action_json(row, names) for row in failures],
+                "recent_failures": [action_json(row, names, causes) for row in failures],
             }
         )
         return
@@ -329,12 +332,13 @@ def history(
                 query = observations.history_query(start, end, states, stream, hide_replan=hide)
                 rows = list(session.scalars(query.limit(limit)))
             names = stream_names(session)
+            causes = observations.failure_causes(session, [r.id for r in rows])
             events = _events(session, [r.id for r in rows]) if (verbose or action is not None) else None
     if as_json:
         output.print_json(
             [
                 {
-                    **action_json(row, names),
+                    **action_json(row, names, causes),
                     **({"events": _public(events[row.id])} if events is not None else {}),
                 }
                 for row in rows
@@ -406,7 +410,11 @@ def _print_events(rows: list[Action], events: dict[int, list[dict[str, Any]]], z
 
 
 def _describe_event(event: dict[str, Any]) -> str:
-    """An API call reads `PUT /live/streams/x/live-enable -> 200 in 42 ms`; other events, their detail."""
+    """An API call reads `PUT /live/streams/x/live-enable -> 200 in 42 ms`; giving up, its cause and
+    rule; other events, their detail."""
+    cause = FailureCause.from_json(event["detail"]) if event["event"] == "gave_up" else None
+    if cause is not None:
+        return cause.summary
     if not event["http_method"]:
         return str(event["detail"] or "")
     status = event["http_status"] if event["http_status"] is not None else "no answer"

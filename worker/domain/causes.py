@@ -1,6 +1,6 @@
 """Why an action failed, as a value: the last answer (or non-answer) from FastPix, and the rule that
-stopped further attempts. Stored with the action (JSON in `actions.api_response`) so history, the plan,
-alerts, the API and the report all say the same thing. Pure.
+stopped further attempts. Its summary is the action's `outcome`, so history, the plan, alerts, the API
+and the report all say the same thing; the whole value is kept in a `gave_up` history event. Pure.
 
     FastPix 500 "internal error" on PUT live-enable, 7 attempts; next retry would pass the deadline
     ^ cause (what went wrong)                                      ^ rule (why onair stopped trying)
@@ -74,11 +74,9 @@ class FailureCause:
         return {**asdict(self), "call": self.call, "text": self.text, "summary": self.summary}
 
 
-def describe_failure(outcome: str | None, last_error: str | None, cause_json: str | None) -> str:
-    """One line for a failed or missed action: the stored cause and rule, else what was recorded."""
-    cause = FailureCause.from_json(cause_json)
-    if cause is not None:
-        return cause.summary
-    if last_error and outcome and last_error not in outcome:
+def describe_failure(state: str, outcome: str | None, last_error: str | None) -> str:
+    """One line for a failed or missed action. A failure's outcome already reads `cause; rule`; a
+    missed action that had failed attempts gets its last error first."""
+    if state == "missed" and last_error and outcome and last_error not in outcome:
         return f"{last_error}; {outcome}"
     return outcome or last_error or ""

@@ -28,7 +28,7 @@ from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import CallRecord, FastPixClient
 from worker.fastpix.errors import Classification, FastPixError, classify, retry_after
-from worker.service import metrics
+from worker.service import failures, metrics
 from worker.service.alerts import alert_action
 from worker.service.calls import collecting_calls
 from worker.service.context import action_scope
@@ -198,15 +198,16 @@ class _Run:
             state, outcome = interpret_error(self.action.kind, classification, str(exc))
             if state is not ActionState.FAILED:
                 return self._result(state, outcome, calls)
-            cause = cause_of(exc, self.attempt, PERMANENT_RULE)
-            return _Result(self.action, state, outcome, calls, str(exc), cause=cause)
+            # The domain's own wording, when it has one (an update refused on a disabled stream).
+            cause = cause_of(exc, self.attempt, PERMANENT_RULE if outcome == str(exc) else outcome)
+            return _Result(self.action, state, cause.summary, calls, str(exc), cause=cause)
         now = self.rt.clock.now()
         decision = decide_retry(
             self.attempt, now, self.action.deadline_at, retry_after(exc), RetryPolicy(), self.rng
         )
         if isinstance(decision, GiveUp):
             cause = cause_of(exc, self.attempt, decision.reason)
-            return _Result(self.action, ActionState.FAILED, decision.reason, calls, str(exc), cause=cause)
+            return _Result(self.action, ActionState.FAILED, cause.summary, calls, str(exc), cause=cause)
         return _Result(
             self.action, None, f"retry at {decision.when.isoformat()}: {exc}", calls, str(exc), decision.when
         )
@@ -227,14 +228,16 @@ def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Ou
         kept = ledger.complete_many(
             session,
             [
-                ledger.Finish(
-                    r.action.id, token, r.state, r.detail, r.error, r.cause.to_json() if r.cause else None
-                )
+                ledger.Finish(r.action.id, token, r.state, r.detail, r.error)
                 for r in results
                 if r.state is not None
             ],
             now=now,
         )
+        gave_up = [
+            (r.action.id, r.action.stream_id, r.cause) for r in results if r.cause and r.action.id in kept
+        ]
+        ledger.insert_events(session, [failures.gave_up_event(rt.identity, *g, now) for g in gave_up])
         for r in results:
             if r.retry_at is not None and ledger.retry_later(
                 session, r.action.id, token, next_attempt_at=r.retry_at, error=r.error or r.detail, now=now

@@ -257,7 +257,7 @@ class Doctor:
             {
                 "action_id": a.id,
                 "state": a.state,
-                "cause": describe_failure(a.outcome, a.last_error, a.api_response),
+                "cause": describe_failure(a.state, a.outcome, a.last_error),
             }
             for a in rows
         ]

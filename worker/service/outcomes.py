@@ -17,7 +17,7 @@ from worker.store.models import Action, Broadcast
 def act_of(row: Action) -> Act:
     state = ActionState(row.state)
     failed = state in (ActionState.FAILED, ActionState.MISSED)
-    why = describe_failure(row.outcome, row.last_error, row.api_response) if failed else None
+    why = describe_failure(row.state, row.outcome, row.last_error) if failed else None
     return Act(ActionKind(row.kind), state, row.due_at, why)
 
 

@@ -180,7 +180,7 @@ def _act(row: Action, calls: dict[int, list[tuple[str, datetime]]]) -> Act:
     sent = next((at for method, at in made if method != "GET"), made[0][1] if made else None)
     lateness = None if sent is None else (sent - row.due_at).total_seconds()
     bad = row.state in (ActionState.FAILED.value, ActionState.MISSED.value)
-    why = describe_failure(row.outcome, row.last_error, row.api_response) if bad else None
+    why = describe_failure(row.state, row.outcome, row.last_error) if bad else None
     return Act(row.id, row.kind, row.stream_id, row.due_at, row.state, lateness, why)
 
 

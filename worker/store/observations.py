@@ -199,3 +199,18 @@ def first_attempt_calls(
 
 def stream_names(session: Session) -> dict[str, str]:
     return {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name)) if name}
+
+
+def failure_causes(session: Session, action_ids: Collection[int]) -> dict[int, str]:
+    """Per action that gave up, the cause its `gave_up` event keeps (JSON), the latest if several."""
+    found: dict[int, str] = {}
+    for chunk in chunked(list(action_ids)):
+        query = (
+            select(ActionEvent.action_id, ActionEvent.detail)
+            .where(ActionEvent.action_id.in_(chunk), ActionEvent.event == "gave_up")
+            .order_by(ActionEvent.id)
+        )
+        for action_id, detail in session.execute(query):
+            if action_id is not None and detail:
+                found[int(action_id)] = str(detail)
+    return found
