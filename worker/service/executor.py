@@ -28,11 +28,11 @@ from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import CallRecord, FastPixClient
 from worker.fastpix.errors import Classification, FastPixError, classify, retry_after
-from worker.service import failures, metrics
+from worker.service import metrics
 from worker.service.alerts import alert_action
 from worker.service.calls import collecting_calls
 from worker.service.context import action_scope
-from worker.service.failures import PERMANENT_RULE, cause_of
+from worker.service.failures import PERMANENT_RULE, cause_of, gave_up_event
 from worker.service.runtime import Runtime
 from worker.store import ledger
 from worker.store.db import transaction
@@ -237,7 +237,7 @@ def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Ou
         gave_up = [
             (r.action.id, r.action.stream_id, r.cause) for r in results if r.cause and r.action.id in kept
         ]
-        ledger.insert_events(session, [failures.gave_up_event(rt.identity, *g, now) for g in gave_up])
+        ledger.insert_events(session, [gave_up_event(rt.identity, *g, now) for g in gave_up])
         for r in results:
             if r.retry_at is not None and ledger.retry_later(
                 session, r.action.id, token, next_attempt_at=r.retry_at, error=r.error or r.detail, now=now
