@@ -373,12 +373,13 @@ def test_doctor_on_the_embedded_broker_sees_workers_by_their_heartbeat(
     try:
         heartbeat = "SELECT count(*) FROM scheduler_state WHERE key LIKE 'worker:%'"
         wait_for("a worker heartbeat", lambda: scalar(engine, heartbeat), 60, (run,))
-        wait_for(
-            "a tick",
-            lambda: scalar(engine, "SELECT value FROM scheduler_state WHERE key = 'last_tick_at'"),
-            60,
-            (run,),
-        )
+        for key in ("last_tick_at", "planner:last_ok"):  # the dispatcher's and the planner's first ticks
+            wait_for(
+                f"a tick ({key})",
+                lambda key=key: scalar(engine, "SELECT value FROM scheduler_state WHERE key = :k", k=key),
+                60,
+                (run,),
+            )
         code, lines = doctor()
         assert code == 0, lines
         workers = line_of(lines, "workers")
