@@ -5,9 +5,11 @@ FastPix credentials use FastPix's own variable names; onair's own settings are O
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,6 +67,33 @@ class OnairSettings(BaseSettings):
     metrics_port: int = 0
     # Threads per worker process: they mostly wait on HTTP and on the due instant, not on the CPU.
     worker_concurrency: int = Field(default=32, gt=0)
+    # The daily report to the alert webhook: `HH:MM Zone/Name` (e.g. `07:00 Europe/Berlin`); empty: off.
+    report_at: str = ""
+
+    @field_validator("report_at")
+    @classmethod
+    def _report_at(cls, value: str) -> str:
+        if value.strip():
+            parse_report_at(value)
+        return value.strip()
+
+    def report_schedule(self) -> tuple[time, ZoneInfo] | None:
+        return parse_report_at(self.report_at) if self.report_at else None
+
+
+def parse_report_at(text: str) -> tuple[time, ZoneInfo]:
+    """`07:00 Europe/Berlin` -> (07:00, Europe/Berlin); ValueError naming the setting otherwise."""
+    usage = f"ONAIR_REPORT_AT must be 'HH:MM Zone/Name', e.g. '07:00 Europe/Berlin' (got {text!r})"
+    clock, _, zone_name = text.strip().partition(" ")
+    try:
+        at = time.fromisoformat(clock)
+    except ValueError:
+        raise ValueError(usage) from None
+    try:
+        zone = ZoneInfo(zone_name.strip() or "UTC")
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder name such as `Europe` is an OSError
+        raise ValueError(f"{usage}: unknown time zone {zone_name.strip()!r}") from None
+    return at.replace(tzinfo=None), zone
 
 
 @lru_cache

@@ -7,7 +7,9 @@ Run once on the embedded default (SQLite, folder broker, `onair run`) and once o
 
 from __future__ import annotations
 
+import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,6 +68,40 @@ def assert_once_on_time(calls: list[CallRecord], due: datetime, what: str) -> No
     assert calls[0].http_status == 200, f"{what}: {calls[0]}"
 
 
+def failing_stream(simulator: Simulator) -> str:
+    """A disabled stream whose every enable FastPix answers with a 500: its broadcast fails."""
+    with FastPixClient(simulator.base_url, *simulator.credentials) as api:
+        stream = api.create_stream().stream_id
+        api.disable_stream(stream)
+    simulator.inject_fault("enable", "500", count=10_000, stream_id=stream)
+    return stream
+
+
+def assert_report_names_everything(
+    onair: Callable[..., str], engine: sa.Engine, streams: list[str], fault_stream: str
+) -> None:
+    """`onair report` over the run: each broadcast with its outcome, the injected failure with its
+    cause (FastPix's status and message, the call, the attempts) and the rule that stopped it."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, stream_id FROM broadcasts")).all()
+    broadcasts = {row_id: stream for row_id, stream in rows if stream in streams}
+    report = json.loads(onair("report", "--since", "1h", "--json"))
+    outcomes = {b["stream_id"]: (b["outcome"], b["cause"]) for b in report["broadcasts"]}
+    assert set(streams) <= set(outcomes)
+    state, cause = outcomes[fault_stream]
+    assert state in ("failed", "missed") and cause is not None
+    assert 'FastPix 500 "internal server error" on PUT live-enable' in cause
+    [failure] = [f for f in report["failures"] if f["stream_id"] == fault_stream]
+    assert failure["kind"] == "enable" and 'FastPix 500 "internal server error"' in failure["why"]
+    assert {r["row"].split("#")[0] for r in report["invalid_rows"]} >= {"broadcasts", "off_hours"}
+    assert report["totals"]["actions"] >= 6 and report["totals"]["max_seconds"] < ON_TIME.total_seconds()
+    text = onair("report", "--since", "1h", "--tz", "UTC")
+    for broadcast_id in broadcasts:
+        assert f"• #{broadcast_id} " in text
+    assert "doomed show" in text and f"action #{failure['action_id']} enable of {fault_stream}" in text
+    assert 'FastPix 500 "internal server error" on PUT live-enable' in text
+
+
 def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simulator, tmp_path: Path) -> None:
     simulator.reset()
     with FastPixClient(simulator.base_url, *simulator.credentials) as api:
@@ -82,6 +118,8 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
         data_dir=tmp_path / "data",
         fastpix=simulator.env,
     )
+
+    fault_stream = failing_stream(simulator)
 
     now = datetime.now(UTC)
     boundary = (now + timedelta(seconds=40)).replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -135,6 +173,18 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
             ),
             {
                 "s": sql_stream,
+                "a": sql_start.strftime("%Y-%m-%d %H:%M:%S"),
+                "b": sql_end.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+        )
+
+        conn.execute(
+            sa.text(
+                "INSERT INTO broadcasts (stream_id, starts_at, ends_at, lead_seconds, title) "
+                "VALUES (:s, :a, :b, 5, 'doomed show')"
+            ),
+            {
+                "s": fault_stream,
                 "a": sql_start.strftime("%Y-%m-%d %H:%M:%S"),
                 "b": sql_end.strftime("%Y-%m-%d %H:%M:%S"),
             },
@@ -205,6 +255,7 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
     assert_once_on_time(calls(off_stream, "enable"), boundary + window, "off-hours re-enable")
     assert simulator.stream(cli_stream)["status"] == "idle"
     assert simulator.stream(off_stream)["status"] == "idle"
+    assert_report_names_everything(onair, engine, [cli_stream, sql_stream, fault_stream], fault_stream)
 
     with engine.connect() as conn:
         outcomes = dict(

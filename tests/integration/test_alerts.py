@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.harness import migrate
-from tests.integration.webhook_receiver import Receiver, webhook_receiver
+from tests.integration.webhook_receiver import Receiver
 from worker.clock import FixedClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.domain.types import ActionKind, ActionState
@@ -25,19 +25,6 @@ from worker.store.db import transaction
 pytestmark = pytest.mark.postgres
 
 NOW = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with webhook_receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def sender(monkeypatch: pytest.MonkeyPatch) -> alerts.AlertSender:
-    fast = alerts.AlertSender(attempts=3, backoff=0.01)
-    monkeypatch.setattr(alerts, "_sender", fast)
-    return fast
 
 
 _built: list[Runtime] = []

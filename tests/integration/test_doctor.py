@@ -165,9 +165,19 @@ def test_doctor_passes_when_everything_is_up(stack: Stack) -> None:
     )
     code, lines = stack.doctor()
     assert code == 0, lines
-    assert [line.split()[:2] for line in lines] == [
-        ["ok", check] for check in ("database", "broker", "fastpix", "beat", "workers", "backlog")
-    ]
+    healthy = ("database", "broker", "fastpix", "beat", "workers", "backlog", "planner", "schedules")
+    # The enable of the stream FastPix does not know failed: a warning, with its cause.
+    assert [line.split()[:2] for line in lines] == [["ok", check] for check in healthy] + [["WARN", "recent"]]
+    assert line_of(lines, "recent") == (
+        f"WARN recent  1 failed or missed in the last 24 h: #{stack.bad_action} enable {UNKNOWN_STREAM} "
+        'failed: FastPix 404 "stream not found" on GET stream, 1 attempt; '
+        "FastPix refused it: an error like this is not retried"
+    )
+    assert line_of(lines, "planner").startswith("ok   planner  last successful tick ")
+    assert line_of(lines, "schedules") == "ok   schedules  no invalid rows"
+    strict, strict_lines = stack.doctor("--strict")
+    # --strict: the same lines, but the warning fails the run.
+    assert strict == 1 and [line.split()[:2] for line in strict_lines] == [line.split()[:2] for line in lines]
     assert line_of(lines, "database").endswith(
         "at head " + str(scalar(stack.engine, "SELECT version_num FROM alembic_version"))
     )
@@ -363,12 +373,13 @@ def test_doctor_on_the_embedded_broker_sees_workers_by_their_heartbeat(
     try:
         heartbeat = "SELECT count(*) FROM scheduler_state WHERE key LIKE 'worker:%'"
         wait_for("a worker heartbeat", lambda: scalar(engine, heartbeat), 60, (run,))
-        wait_for(
-            "a tick",
-            lambda: scalar(engine, "SELECT value FROM scheduler_state WHERE key = 'last_tick_at'"),
-            60,
-            (run,),
-        )
+        for key in ("last_tick_at", "planner:last_ok"):  # the dispatcher's and the planner's first ticks
+            wait_for(
+                f"a tick ({key})",
+                lambda key=key: scalar(engine, "SELECT value FROM scheduler_state WHERE key = :k", k=key),
+                60,
+                (run,),
+            )
         code, lines = doctor()
         assert code == 0, lines
         workers = line_of(lines, "workers")

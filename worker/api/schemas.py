@@ -112,6 +112,10 @@ class ActionOut(BaseModel):
     reason: str
     mine: bool
     booking_id: int | None
+    cause: Annotated[
+        str | None,
+        Field(description="for a failed or missed action of the caller's own booking: why (cause; rule)"),
+    ] = None
 
 
 class BookingOut(BaseModel):

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from worker.api.schemas import ActionOut, BookingOut, BusySlot, FreeSlot
 from worker.api.times import iso_z, local_iso
-from worker.domain.types import Source
+from worker.domain.causes import describe_failure
+from worker.domain.types import ActionState, Source
 from worker.store.models import Action, Broadcast
 
 _NEUTRAL_REASONS = {
@@ -71,7 +72,14 @@ def action_out(
         reason=reason,
         mine=mine,
         booking_id=row.source_id if mine else None,
+        cause=_cause(row) if mine else None,
     )
+
+
+def _cause(row: Action) -> str | None:
+    if row.state not in (ActionState.FAILED.value, ActionState.MISSED.value):
+        return None
+    return describe_failure(row.state, row.outcome, row.last_error) or None
 
 
 def owners_of(session: Session, actions: Iterable[Action]) -> dict[int, int | None]:

@@ -33,6 +33,7 @@ from worker.cli.timeline import AsJson, TzOption, action_json, open_store, strea
 from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_duration, show_instant
 from worker.clock import SystemClock
 from worker.domain.types import Source
+from worker.service import outcomes
 from worker.store.db import transaction
 from worker.store.models import Broadcast, Organiser
 from worker.store.organisers import (
@@ -117,6 +118,7 @@ def list_bookings(
                 query = query.where(Broadcast.organiser_id == _organiser_id(session, organiser))
             rows = list(session.scalars(query))
             names = stream_names(session)
+            happened = outcomes.verdicts(session, rows, now)
     if as_json:
         output.print_json([booking_json(row) for row in rows])
         return
@@ -131,7 +133,7 @@ def list_bookings(
                 show_instant(row.ends_at, zone),
                 show_duration(row.lead_seconds),
                 row.title,
-                broadcast_status(row, now),
+                broadcast_status(row, happened[row.id]),
             )
             for row in rows
         ),

@@ -39,8 +39,10 @@ from worker.cli.timeparse import (
 )
 from worker.clock import SystemClock
 from worker.config import OnairSettings
+from worker.domain.outcomes import Verdict
 from worker.domain.specs import BroadcastSpec, parse_metadata
 from worker.domain.types import ActionState, Source
+from worker.service import outcomes
 from worker.store.db import transaction
 from worker.store.models import Action, Broadcast
 from worker.store.slots import SlotConflict, insert_slot
@@ -230,11 +232,12 @@ def list_broadcasts(
         with transaction(engine, immediate=False) as session:
             rows = list(session.scalars(query))
             names = stream_names(session)
+            happened = outcomes.verdicts(session, rows, now)
         from worker.cli.series import load_series, print_series  # series.py builds on this module
 
         series, _ = load_series(engine, include_all=include_all)
     if as_json:
-        output.print_json([broadcast_json(row) for row in rows])
+        output.print_json([broadcast_json(row, happened[row.id]) for row in rows])
         return
     output.print_table(
         ("id", "stream", "start", "end", "lead", "title", "status"),
@@ -246,7 +249,8 @@ def list_broadcasts(
                 show_instant(row.ends_at, zone),
                 show_duration(row.lead_seconds),
                 row.title,
-                broadcast_status(row, now) + (f" (series {row.series_id})" if row.series_id else ""),
+                broadcast_status(row, happened[row.id])
+                + (f" (series {row.series_id})" if row.series_id else ""),
             )
             for row in rows
         ),
@@ -266,8 +270,9 @@ def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False
             zone = display_zone(tz)
             row = load_broadcast(engine, broadcast_id)
         actions = actions_of(engine, broadcast_id)
+    happened = outcomes.verdict(row, actions, now)
     if as_json:
-        output.print_json({**broadcast_json(row), "actions": [action_json(a) for a in actions]})
+        output.print_json({**broadcast_json(row, happened), "actions": [action_json(a) for a in actions]})
         return
     metadata, _ = parse_metadata(row.metadata_json)
     output.print_fields(
@@ -280,7 +285,7 @@ def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False
             ("title", row.title),
             ("metadata", metadata if metadata is not None else row.metadata_json),
             ("reconnect window s", row.reconnect_window),
-            ("status", broadcast_status(row, now)),
+            ("status", broadcast_status(row, happened)),
             ("cancelled", show_instant(row.cancelled_at, zone)),
             ("invalid reason", row.invalid_reason),
         ],
@@ -332,19 +337,18 @@ def actions_of(engine: Engine, broadcast_id: int) -> list[Action]:
         )
 
 
-def broadcast_status(row: Broadcast, now: datetime) -> str:
-    if row.cancelled_at is not None:
-        return "cancelled"
-    if row.invalid_reason:
+def broadcast_status(row: Broadcast, happened: Verdict) -> str:
+    """What happened to it (from its actions); a row the planner cannot use says why instead."""
+    if row.invalid_reason and row.cancelled_at is None:
         return f"invalid: {row.invalid_reason}"
-    if row.ends_at <= now:
-        return "ended"
-    return "on air" if row.starts_at <= now else "scheduled"
+    return happened.text
 
 
-def broadcast_json(row: Broadcast) -> dict[str, Any]:
+def broadcast_json(row: Broadcast, happened: Verdict | None = None) -> dict[str, Any]:
     metadata, reason = parse_metadata(row.metadata_json)
+    outcome = {} if happened is None else {"outcome": happened.outcome.value, "outcome_cause": happened.cause}
     return {
+        **outcome,
         "id": row.id,
         "stream_id": row.stream_id,
         "starts_at": iso_utc(row.starts_at),

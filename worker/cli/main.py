@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from worker.cli import db, demo, doctor, run, simulator, streams
+from worker.cli import db, demo, doctor, report, run, simulator, streams
 from worker.cli.api import api
 from worker.cli.book import book_app, organiser_app
 from worker.cli.broadcast import broadcast_app
@@ -36,6 +36,7 @@ app.add_typer(book_app, name="book")
 app.add_typer(organiser_app, name="organiser")
 app.command("plan")(plan)
 app.command("history")(history)
+app.command("report")(report.report)
 app.command("import")(import_file)
 app.add_typer(db.app, name="db")
 app.command("simulator")(simulator.simulator)

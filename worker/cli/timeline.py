@@ -10,27 +10,35 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from worker.cli import output
 from worker.cli.agenda import Agenda, build_agenda
 from worker.cli.agenda_view import agenda_calendar, print_agenda, streams_json
-from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_instant
+from worker.cli.timeparse import (
+    BadInput,
+    display_zone,
+    iso_utc,
+    parse_duration,
+    parse_instant,
+    show_instant,
+)
 from worker.clock import SystemClock
 from worker.config import FastPixSettings, OnairSettings
+from worker.domain.causes import FailureCause, describe_failure
 from worker.domain.types import ActionState
 from worker.service.planning import PlanReport, plan_tick
 from worker.service.runtime import Runtime
-from worker.store import schedules
+from worker.store import observations, schedules
 from worker.store.db import SchemaError, ensure_schema_current, make_engine, transaction
-from worker.store.models import Action, ActionEvent, Broadcast, OffHours, Stream
+from worker.store.models import Action, ActionEvent
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 TzOption = Annotated[
@@ -39,16 +47,17 @@ TzOption = Annotated[
 ]
 UNDER_WAY = (ActionState.PENDING.value, ActionState.CLAIMED.value)
 DEFAULT_PLAN_HOURS = 24.0
+RECENT_HOURS = 24  # `onair plan` also lists the failures of this many hours back
 
 
 @contextmanager
 def open_store() -> Iterator[tuple[OnairSettings, Engine]]:
     """Settings read afresh (not the cached process-wide ones) and an engine on a current schema;
     database trouble becomes one `error:` line."""
+    settings = read_settings()
     try:
-        settings = OnairSettings()
         engine = make_engine(settings.database_url)
-    except (ValidationError, ValueError, SQLAlchemyError) as exc:
+    except (ValueError, SQLAlchemyError) as exc:
         output.fail(f"cannot open onair's database: {_first_line(exc)}")
     try:
         ensure_schema_current(engine)
@@ -59,6 +68,20 @@ def open_store() -> Iterator[tuple[OnairSettings, Engine]]:
         output.fail(f"database error: {_first_line(exc)}")
     finally:
         engine.dispose()
+
+
+def read_settings() -> OnairSettings:
+    """The ONAIR_* settings, read afresh; a bad one is one `error:` line naming it."""
+    try:
+        return OnairSettings()
+    except ValidationError as exc:
+        output.fail(f"bad setting: {'; '.join(_setting_problem(e) for e in exc.errors())}")
+
+
+def _setting_problem(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    name = "ONAIR_" + "_".join(str(p) for p in error["loc"]).upper()
+    return message if message.startswith(name) else f"{name}: {message}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -72,7 +95,7 @@ def replan(settings: OnairSettings, engine: Engine) -> PlanReport | None:
     rt = Runtime(settings, FastPixSettings())
     rt.engine = engine
     try:
-        return plan_tick(rt)
+        return plan_tick(rt, scheduler=False)
     except (SQLAlchemyError, ValueError) as exc:
         typer.echo(
             f"warning: saved, but planning now failed ({_first_line(exc)}); the scheduler will plan it",
@@ -82,10 +105,12 @@ def replan(settings: OnairSettings, engine: Engine) -> PlanReport | None:
 
 
 def stream_names(session: Session) -> dict[str, str]:
-    return {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name)) if name}
+    return observations.stream_names(session)
 
 
-def action_json(row: Action, names: dict[str, str] | None = None) -> dict[str, Any]:
+def action_json(
+    row: Action, names: dict[str, str] | None = None, causes: dict[int, str] | None = None
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "kind": row.kind,
@@ -101,12 +126,26 @@ def action_json(row: Action, names: dict[str, str] | None = None) -> dict[str, A
         "reason": row.reason,
         "outcome": row.outcome,
         "last_error": row.last_error,
+        "cause": _cause_json((causes or {}).get(row.id)),
         "finished_at": iso_utc(row.finished_at),
     }
 
 
+def _cause_json(stored: str | None) -> dict[str, Any] | None:
+    cause = FailureCause.from_json(stored)
+    return None if cause is None else cause.as_dict()
+
+
+def what_happened(row: Action) -> str | None:
+    """The outcome as a person reads it: for a failure, its cause and then the rule that stopped it."""
+    if row.state in (ActionState.FAILED.value, ActionState.MISSED.value):
+        return describe_failure(row.state, row.outcome, row.last_error)
+    return row.outcome
+
+
 def action_row(row: Action, zone: tzinfo) -> tuple[object, ...]:
-    why = row.reason if row.outcome is None else f"{row.reason} -> {row.outcome}"
+    outcome = what_happened(row)
+    why = row.reason if outcome is None else f"{row.reason} -> {outcome}"
     return (
         row.id,
         show_instant(row.due_at, zone),
@@ -158,6 +197,8 @@ def plan(
             names = stream_names(session)
             invalid = _invalid_schedules(session, stream)
             last_plan = schedules.get_state(session, "last_plan_at")
+            failures = _recent_failures(session, now, stream)
+            causes = observations.failure_causes(session, [r.id for r in failures])
     if ics_to is not None:
         _write_ics(agenda, ics_to)
         return
@@ -171,6 +212,7 @@ def plan(
                 "actions": [action_json(row, names) for row in agenda.ledger_actions],
                 "streams": streams_json(agenda),
                 "invalid_schedules": invalid,
+                "recent_failures": [action_json(row, names, causes) for row in failures],
             }
         )
         return
@@ -180,6 +222,22 @@ def plan(
             ("schedule", "id", "stream", "why it is not planned"),
             ((i["source"], i["id"], i["stream_id"] or "all streams", i["invalid_reason"]) for i in invalid),
             title=f"{len(invalid)} schedule row{'s' if len(invalid) != 1 else ''} flagged invalid",
+        )
+    if failures:
+        output.print_table(
+            ("id", "due", "kind", "stream", "state", "why"),
+            (
+                (
+                    row.id,
+                    show_instant(row.due_at, zone),
+                    row.kind,
+                    _stream_label(row.stream_id, names),
+                    row.state,
+                    what_happened(row),
+                )
+                for row in failures
+            ),
+            title=f"{len(failures)} failed or missed in the last {RECENT_HOURS} h",
         )
     if last_plan is None:
         output.info("the planner has never run on this database: start the scheduler (`onair run`)")
@@ -212,24 +270,44 @@ def _write_ics(agenda: Agenda, target: str) -> None:
     output.info(f"wrote {events} event{'' if events == 1 else 's'} to {target}")
 
 
+def _recent_failures(session: Session, now: datetime, stream: str | None) -> list[Action]:
+    states = (ActionState.FAILED.value, ActionState.MISSED.value)
+    query = observations.history_query(now - timedelta(hours=RECENT_HOURS), None, states, stream)
+    return list(session.scalars(query.limit(50)))
+
+
+_SOURCE_OF_TABLE = {"broadcasts": "broadcast", "off_hours": "off_hours", "broadcast_series": "series"}
+
+
 def _invalid_schedules(session: Session, stream: str | None) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for source, table in (("broadcast", Broadcast), ("off_hours", OffHours)):
-        query = select(table.id, table.stream_id, table.invalid_reason).where(
-            table.invalid_reason.is_not(None), table.cancelled_at.is_(None)
-        )
-        if stream is not None:
-            query = query.where(or_(table.stream_id == stream, table.stream_id.is_(None)))
-        found.extend(
-            {"source": source, "id": i, "stream_id": s, "invalid_reason": r}
-            for i, s, r in session.execute(query.order_by(table.id))
-        )
-    return found
+    return [
+        {
+            "source": _SOURCE_OF_TABLE[r.table],
+            "row": r.label,
+            "id": r.id,
+            "stream_id": r.stream_id,
+            "invalid_reason": r.reason,
+        }
+        for r in observations.invalid_rows(session, stream)
+    ]
 
 
 def history(
     stream: Annotated[str | None, typer.Option("--stream", help="Only this stream.")] = None,
     action: Annotated[int | None, typer.Option("--action", help="One action, with its full history.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="Only actions in these states, comma-separated: failed, missed, ..."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Since a time, or this long ago (12h, 90m).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Until a time, or this long ago (12h, 90m).")
+    ] = None,
+    include_all: Annotated[
+        bool, typer.Option("--all", help="Also actions cancelled unrun because their schedule changed.")
+    ] = False,
     limit: Annotated[int, typer.Option(help="At most this many actions, newest first.", min=1)] = 50,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also list each action's API calls and state changes.")
@@ -237,18 +315,30 @@ def history(
     tz: TzOption = None,
     as_json: AsJson = False,
 ) -> None:
-    """What happened: finished and running actions with their outcome and attempts."""
+    """What happened: finished and retrying actions with their outcome (for a failure, its cause and the
+    rule that stopped it) and attempts."""
+    now = SystemClock().now()
+    with output.reporting(BadInput):
+        states = parse_states(state)
+        start = parse_since(since, now, tz, what="--since")
+        end = parse_since(until, now, tz, what="--until")
     with open_store() as (_, engine), output.reporting(BadInput):
         zone = display_zone(tz)
         with transaction(engine, immediate=False) as session:
-            rows = _history_rows(session, stream, action, limit)
+            if action is not None:
+                rows = [_one_action(session, action)]
+            else:
+                hide = not include_all and ActionState.CANCELLED.value not in states
+                query = observations.history_query(start, end, states, stream, hide_replan=hide)
+                rows = list(session.scalars(query.limit(limit)))
             names = stream_names(session)
+            causes = observations.failure_causes(session, [r.id for r in rows])
             events = _events(session, [r.id for r in rows]) if (verbose or action is not None) else None
     if as_json:
         output.print_json(
             [
                 {
-                    **action_json(row, names),
+                    **action_json(row, names, causes),
                     **({"events": _public(events[row.id])} if events is not None else {}),
                 }
                 for row in rows
@@ -266,7 +356,7 @@ def history(
                 show_instant(row.due_at, zone),
                 row.state,
                 row.attempts,
-                row.outcome or row.last_error or row.reason,
+                what_happened(row) or row.last_error or row.reason,
             )
             for row in rows
         ),
@@ -274,6 +364,30 @@ def history(
     )
     if events is not None:
         _print_events(rows, events, zone)
+
+
+def parse_states(text: str | None) -> list[str]:
+    known = [s.value for s in ActionState]
+    states = [s.strip().lower() for s in (text or "").split(",") if s.strip()]
+    unknown = [s for s in states if s not in known]
+    if unknown:
+        raise BadInput(f"unknown state {', '.join(unknown)}: use one or more of {', '.join(known)}")
+    return states
+
+
+def parse_since(text: str | None, now: datetime, tz: str | None, *, what: str) -> datetime | None:
+    """`12h` (that long before now) or a time (ISO 8601, or local with a zone)."""
+    if text is None:
+        return None
+    raw = text.strip()
+    if raw[:1].isdigit() and not any(c in raw for c in "-:T "):
+        return now - parse_duration(raw, what=what)
+    try:
+        return parse_instant(raw, tz, what=what)
+    except BadInput:
+        raise BadInput(
+            f"{what} {text!r} is neither a duration (12h, 90m) nor a time (2026-11-27T19:00:00+01:00)"
+        ) from None
 
 
 def _print_events(rows: list[Action], events: dict[int, list[dict[str, Any]]], zone: tzinfo) -> None:
@@ -296,7 +410,11 @@ def _print_events(rows: list[Action], events: dict[int, list[dict[str, Any]]], z
 
 
 def _describe_event(event: dict[str, Any]) -> str:
-    """An API call reads `PUT /live/streams/x/live-enable -> 200 in 42 ms`; other events, their detail."""
+    """An API call reads `PUT /live/streams/x/live-enable -> 200 in 42 ms`; giving up, its cause and
+    rule; other events, their detail."""
+    cause = FailureCause.from_json(event["detail"]) if event["event"] == "gave_up" else None
+    if cause is not None:
+        return cause.summary
     if not event["http_method"]:
         return str(event["detail"] or "")
     status = event["http_status"] if event["http_status"] is not None else "no answer"
@@ -309,22 +427,11 @@ def _public(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: value for key, value in event.items() if key != "at_dt"} for event in events]
 
 
-def _history_rows(session: Session, stream: str | None, action_id: int | None, limit: int) -> list[Action]:
-    if action_id is not None:
-        found = session.get(Action, action_id)
-        if found is None:
-            raise BadInput(f"no action with id {action_id} (see `onair history` or `onair plan`)")
-        return [found]
-    retrying = (Action.state == ActionState.PENDING.value) & (Action.attempts > 0)
-    query = (
-        select(Action)
-        .where(or_(Action.state != ActionState.PENDING.value, retrying))
-        .order_by(func.coalesce(Action.finished_at, Action.updated_at).desc(), Action.id.desc())
-        .limit(limit)
-    )
-    if stream is not None:
-        query = query.where(Action.stream_id == stream)
-    return list(session.scalars(query))
+def _one_action(session: Session, action_id: int) -> Action:
+    found = session.get(Action, action_id)
+    if found is None:
+        raise BadInput(f"no action with id {action_id} (see `onair history` or `onair plan`)")
+    return found
 
 
 def _events(session: Session, action_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

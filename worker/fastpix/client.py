@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -39,6 +40,7 @@ class CallRecord:
     status_code: int | None
     latency_ms: float
     error: str | None
+    started_at: datetime | None = None  # wall-clock start, stamped by whoever keeps the record
 
 
 OnCall = Callable[[CallRecord], None]

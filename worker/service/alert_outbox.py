@@ -109,6 +109,18 @@ def prune(engine: Engine, older_than: timedelta, now: datetime) -> int:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def forget_settled(engine: Engine, alert_key: str) -> bool:
+    """Forget one alert already delivered (or logged), so the same alert can be raised again."""
+    with transaction(engine) as session:
+        result = session.execute(
+            delete(SchedulerState).where(
+                SchedulerState.key == row_key(alert_key),
+                SchedulerState.value.not_like('%"status": "pending"%'),
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def _record(key: str, value: str | None, updated_at: datetime) -> Record:
     data = json.loads(value or "{}")
     return Record(

@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import Engine
 
 from worker.config import onair_settings
+from worker.domain.causes import FailureCause
 from worker.domain.types import ActionKind, ActionState
 from worker.service import alert_outbox
 from worker.service.logs import redact
@@ -36,7 +37,9 @@ POST_TIMEOUT_SECONDS = 5.0
 @dataclass(frozen=True)
 class Alert:
     key: str  # what makes two alerts the same one, e.g. "action:12:missed"
-    event: str  # action_failed | action_missed | scheduler_stalled
+    # action_failed | action_missed | scheduler_stalled | planner_failing | planner_recovered |
+    # schedule_invalid | schedule_valid | daily_report
+    event: str
     text: str
     fields: dict[str, Any] = field(default_factory=dict)
 
@@ -51,10 +54,17 @@ class Alert:
 
 
 def alert_action(
-    rt: Runtime, action_id: int, stream_id: str, kind: ActionKind, state: ActionState, reason: str
+    rt: Runtime,
+    action_id: int,
+    stream_id: str,
+    kind: ActionKind,
+    state: ActionState,
+    reason: str,
+    cause: FailureCause | None = None,
 ) -> bool:
     """A failed or missed action. Returns True when this process raised it (not a duplicate)."""
-    text = f"onair: {kind.value} of stream {stream_id} {state.value} (action #{action_id}): {reason}"
+    why = cause.summary if cause is not None else reason
+    text = f"onair: {kind.value} of stream {stream_id} {state.value} (action #{action_id}): {why}"
     alert = Alert(
         key=f"action:{action_id}:{state.value}",
         event=f"action_{state.value}",
@@ -65,6 +75,7 @@ def alert_action(
             "kind": kind.value,
             "state": state.value,
             "reason": reason,
+            **({"cause": cause.as_dict()} if cause is not None else {}),
         },
     )
     return raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=rt.clock.now())

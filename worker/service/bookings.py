@@ -184,7 +184,7 @@ def replan_now(settings: OnairSettings, engine: Engine, clock: Clock) -> PlanRep
     try:
         rt = Runtime(settings, FastPixSettings(), clock=clock)
         rt.engine = engine
-        return plan_tick(rt)
+        return plan_tick(rt, scheduler=False)
     except (SQLAlchemyError, ValueError) as exc:
         log.warning("saved, but planning now failed (%s); the scheduler will plan it", type(exc).__name__)
         return None

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from worker.fastpix.client import CallRecord
 from worker.service import metrics
@@ -18,7 +20,9 @@ def record_call(call: CallRecord) -> None:
     metrics.observe_call(call)
     calls = _current.get()
     if calls is not None:
-        calls.append(call)
+        # History records when each call left (the report's lateness), not when it was written down.
+        started = datetime.now(UTC) - timedelta(milliseconds=call.latency_ms)
+        calls.append(replace(call, started_at=started))
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from worker.domain.types import ActionKind, ActionState
 from worker.service import metrics
 from worker.service.alerts import alert_action
 from worker.service.runtime import Runtime
-from worker.store import ledger, schedules
+from worker.store import ledger, observations
 from worker.store.db import transaction
 
 log = logging.getLogger("onair.dispatcher")
@@ -29,6 +29,8 @@ WAKE_EARLY = timedelta(milliseconds=500)
 # A batch holds actions due within this long of its first: all are read before the first instant,
 # and each is sent on its own instant.
 BATCH_SPREAD = timedelta(milliseconds=50)
+# No tick for this many tick intervals is a gap worth reporting.
+GAP_TICKS = 5
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
     with transaction(rt.engine) as session:
         reclaimed = ledger.reclaim_expired(session, now)
         missed = ledger.mark_missed(session, now)
-        schedules.set_state(session, "last_tick_at", now.isoformat(), now=now)
+        # A gap of a few ticks is kept for the report: actions due then ran late.
+        gap_after = timedelta(seconds=GAP_TICKS * settings.tick_seconds)
+        observations.note_tick(session, "dispatcher", "last_tick_at", now, gap_after)
     for action in missed:
         metrics.action_outcome(action.kind, ActionState.MISSED)
         alert_action(

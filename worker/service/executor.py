@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from worker.domain.causes import FailureCause
 from worker.domain.decisions import Call, NoOp, decide, interpret_error
 from worker.domain.metadata import MergeRecord, describe
 from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
@@ -33,6 +34,7 @@ from worker.service import metrics
 from worker.service.alerts import alert_action
 from worker.service.calls import collecting_calls
 from worker.service.context import action_scope
+from worker.service.failures import PERMANENT_RULE, cause_of, gave_up_event
 from worker.service.runtime import Runtime
 from worker.service.sync import stream_name
 from worker.store import ledger, merge_records, schedules
@@ -132,6 +134,7 @@ class _Result:
     retry_at: datetime | None = None
     # The stream as a PATCH answered: its name goes to the streams table.
     stream: LiveStream | None = None
+    cause: FailureCause | None = None  # set when the action gives up: what failed, and the rule
 
 
 def _wait_until(rt: Runtime, when: datetime) -> None:
@@ -234,13 +237,18 @@ class _Run:
         classification = classify(exc)
         if classification is not Classification.RETRYABLE:
             state, outcome = interpret_error(self.action.kind, classification, str(exc))
-            return self._result(state, outcome, calls, None if state is not ActionState.FAILED else str(exc))
+            if state is not ActionState.FAILED:
+                return self._result(state, outcome, calls)
+            # The domain's own wording, when it has one (an update refused on a disabled stream).
+            cause = cause_of(exc, self.attempt, PERMANENT_RULE if outcome == str(exc) else outcome)
+            return _Result(self.action, state, cause.summary, calls, str(exc), cause=cause)
         now = self.rt.clock.now()
         decision = decide_retry(
             self.attempt, now, self.action.deadline_at, retry_after(exc), RetryPolicy(), self.rng
         )
         if isinstance(decision, GiveUp):
-            return self._result(ActionState.FAILED, decision.reason, calls, str(exc))
+            cause = cause_of(exc, self.attempt, decision.reason)
+            return _Result(self.action, ActionState.FAILED, cause.summary, calls, str(exc), cause=cause)
         return _Result(
             self.action, None, f"retry at {decision.when.isoformat()}: {exc}", calls, str(exc), decision.when
         )
@@ -272,6 +280,10 @@ def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Ou
             ],
             now=now,
         )
+        gave_up = [
+            (r.action.id, r.action.stream_id, r.cause) for r in results if r.cause and r.action.id in kept
+        ]
+        ledger.insert_events(session, [gave_up_event(rt.identity, *g, now) for g in gave_up])
         for r in results:
             if r.retry_at is not None and ledger.retry_later(
                 session, r.action.id, token, next_attempt_at=r.retry_at, error=r.error or r.detail, now=now
@@ -287,7 +299,7 @@ def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Ou
             outcomes[a.id] = Outcome(None, "lease lost: a newer attempt owns this action")
             continue
         if r.state in (ActionState.FAILED, ActionState.MISSED):
-            alert_action(rt, a.id, a.stream_id, a.kind, r.state, r.error or r.detail)
+            alert_action(rt, a.id, a.stream_id, a.kind, r.state, r.error or r.detail, r.cause)
         metrics.action_outcome(a.kind.value, r.state, r.detail)
         outcomes[a.id] = Outcome(r.state, r.detail, r.state is not None and a.stream_id in busy)
     return outcomes
@@ -297,7 +309,7 @@ def _call_event(rt: Runtime, result: _Result, call: CallRecord, now: datetime) -
     return Event(
         action_id=result.action.id,
         stream_id=result.action.stream_id,
-        at=now,
+        at=call.started_at or now,
         actor=rt.identity,
         event="api_call",
         attempt=result.action.attempts + 1,

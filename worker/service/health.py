@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,11 +20,14 @@ from sqlalchemy.engine import make_url
 
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings, MissingSetting, OnairSettings
+from worker.domain.causes import describe_failure
+from worker.domain.types import ActionState
 from worker.fastpix.client import FastPixClient
 from worker.fastpix.errors import FastPixError, HttpStatusError
-from worker.service import backlog
+from worker.service import backlog, planner_watch
 from worker.service.logs import redact
-from worker.store.db import current_revision, head_revision, make_engine, normalise_url
+from worker.store import observations
+from worker.store.db import current_revision, head_revision, make_engine, normalise_url, transaction
 
 CONNECT_TIMEOUT_SECONDS = 3
 
@@ -34,9 +38,15 @@ class CheckResult:
     ok: bool
     detail: str
     data: dict[str, Any] = field(default_factory=dict)
+    # Worth a look but nothing is stopped (an invalid row, a failed action): exit 0 unless --strict.
+    warning: bool = False
+
+    @property
+    def status(self) -> str:
+        return "FAIL" if not self.ok else "WARN" if self.warning else "ok"
 
     def line(self) -> str:
-        return f"{'ok' if self.ok else 'FAIL':<4} {self.name}  {self.detail}"
+        return f"{self.status:<4} {self.name}  {self.detail}"
 
 
 @dataclass
@@ -206,6 +216,61 @@ class Doctor:
             )
         return CheckResult("backlog", True, summary, data)
 
+    def check_planner(self) -> CheckResult:
+        limit = planner_watch.stall_limit(self.settings)
+        now = self.clock.now()
+        with transaction(self.engine, immediate=False) as session:
+            state = planner_watch.read_state(session)
+        if state.failure is not None:
+            f = state.failure
+            data = {"failures": f.count, "failing_since": f.since.isoformat(), "error": f.error}
+            return CheckResult(
+                "planner",
+                False,
+                f"the last tick failed ({f.count} in a row since {f.since:%H:%M:%S} UTC): {f.error}",
+                data,
+            )
+        if state.last_ok is None:
+            return CheckResult("planner", False, f"the planner has never ticked (limit {limit:.0f} s)")
+        age = max(0.0, (now - state.last_ok).total_seconds())
+        data = {"last_ok_age_seconds": round(age, 3), "limit_seconds": limit}
+        detail = f"last successful tick {age:.1f} s ago (limit {limit:.0f} s)"
+        return CheckResult("planner", age <= limit, detail, data)
+
+    def check_schedules(self) -> CheckResult:
+        with transaction(self.engine, immediate=False) as session:
+            rows = observations.invalid_rows(session)
+        if not rows:
+            return CheckResult("schedules", True, "no invalid rows")
+        data = {"invalid": [{"row": r.label, "reason": r.reason} for r in rows]}
+        listed = _listing([f"{r.label}: {r.reason}" for r in rows])
+        return CheckResult("schedules", True, f"{len(rows)} invalid, not planned: {listed}", data, True)
+
+    def check_recent(self) -> CheckResult:
+        since = self.clock.now() - RECENT
+        states = (ActionState.FAILED.value, ActionState.MISSED.value)
+        with transaction(self.engine, immediate=False) as session:
+            rows = list(session.scalars(observations.history_query(since, None, states).limit(100)))
+        if not rows:
+            return CheckResult("recent", True, "no failed or missed action in the last 24 h")
+        found = [
+            {
+                "action_id": a.id,
+                "state": a.state,
+                "cause": describe_failure(a.state, a.outcome, a.last_error),
+            }
+            for a in rows
+        ]
+        listed = _listing(
+            [
+                f"#{a.id} {a.kind} {a.stream_id} {a.state}: {f['cause']}"
+                for a, f in zip(rows, found, strict=True)
+            ]
+        )
+        more = "+" if len(rows) == 100 else ""
+        detail = f"{len(rows)}{more} failed or missed in the last 24 h: {listed}"
+        return CheckResult("recent", True, detail, {"actions": found}, True)
+
 
 CHECKS: dict[str, Callable[[Doctor], CheckResult]] = {
     "database": Doctor.check_database,
@@ -214,7 +279,17 @@ CHECKS: dict[str, Callable[[Doctor], CheckResult]] = {
     "beat": Doctor.check_beat,
     "workers": Doctor.check_workers,
     "backlog": Doctor.check_backlog,
+    "planner": Doctor.check_planner,
+    "schedules": Doctor.check_schedules,
+    "recent": Doctor.check_recent,
 }
+RECENT = timedelta(hours=24)
+LISTED = 5
+
+
+def _listing(items: list[str]) -> str:
+    shown = "; ".join(items[:LISTED])
+    return shown if len(items) <= LISTED else f"{shown}; and {len(items) - LISTED} more"
 
 
 def _missing_sqlite_file(database_url: str) -> bool:
@@ -234,6 +309,4 @@ def _hide_password(url: str) -> str:
 def _error(exc: BaseException) -> str:
     if isinstance(exc, FastPixError):
         return redact(str(exc))
-    # Drivers put the useful part first; later lines are SQL and links.
-    first = (str(exc).strip().splitlines() or [""])[0]
-    return redact(f"{type(exc).__name__}: {first}"[:300])
+    return planner_watch.describe_exception(exc)

@@ -20,6 +20,7 @@ from worker.domain.specs import (
     read_off_hours,
 )
 from worker.domain.types import Source
+from worker.service import planner_watch
 from worker.service.runtime import Runtime
 from worker.service.series import materialise_series
 from worker.store import ledger, schedules
@@ -75,7 +76,20 @@ def read_rows(
     return broadcast_specs, rule_specs, unreadable
 
 
-def plan_tick(rt: Runtime) -> PlanReport:
+def plan_tick(rt: Runtime, *, scheduler: bool = True) -> PlanReport:
+    """One tick. The scheduler's ticks are watched (doctor, alerts, the report); a command re-planning
+    at once (`scheduler=False`) only notes its success, and leaves the alerts to the scheduler."""
+    try:
+        report = _plan(rt)
+    except Exception as exc:
+        if scheduler:
+            planner_watch.tick_failed(rt, exc)
+        raise
+    planner_watch.tick_succeeded(rt, alert=scheduler)
+    return report
+
+
+def _plan(rt: Runtime) -> PlanReport:
     now = rt.clock.now()
     horizon = timedelta(hours=rt.settings.horizon_hours)
     lookback = DEFAULT_LOOKBACK

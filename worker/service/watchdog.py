@@ -1,8 +1,9 @@
 """The worker-side watchdog: a thread in every worker process that does not depend on beat or the
 broker. Every ONAIR_HEARTBEAT_SECONDS it writes this worker's heartbeat (`worker:<hostname>` in
 scheduler_state, which `onair doctor` reads), alerts when the dispatcher has not ticked for
-ONAIR_STALL_SECONDS (beat is the usual suspect, and it cannot report its own death), and resends alerts
-whose sender died. Several workers noticing the same stall send one alert: the outbox deduplicates.
+ONAIR_STALL_SECONDS (beat is the usual suspect, and it cannot report its own death) or the planner has
+not planned for its limit, resends alerts whose sender died, and posts the daily report when due.
+Several workers noticing the same stall send one alert: the outbox deduplicates.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 
 from worker.config import OnairSettings, onair_settings
-from worker.service import alerts, backlog
+from worker.service import alerts, backlog, daily_report, planner_watch
 from worker.service.runtime import Runtime
+from worker.store.db import transaction
 
 log = logging.getLogger("onair.watchdog")
 
@@ -54,6 +57,11 @@ class Watchdog:
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
             alerts.resend_abandoned(rt.engine, rt.settings.alert_webhook_url, now)
+        for duty in (self._check_planner, daily_report.maybe_send):
+            try:
+                duty(rt, now)
+            except Exception as exc:  # one duty failing must not stop the stall check below
+                log.warning("watchdog: %s: %s", type(exc).__name__, exc)
         limit = self.settings.stall_seconds
         tick = backlog.last_tick(rt.engine)
         age = None if tick is None else (now - tick).total_seconds()
@@ -64,6 +72,19 @@ class Watchdog:
         alert = alerts.scheduler_stalled(tick, age, limit, self.hostname)
         raised = alerts.raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=now)
         return alert if raised else None
+
+    def _check_planner(self, rt: Runtime, now: datetime) -> alerts.Alert | None:
+        """Alert once per stop when the planner has not ticked successfully for its limit (a failing
+        planner alerts on its own, from its tick)."""
+        limit = planner_watch.stall_limit(self.settings)
+        with transaction(rt.engine, immediate=False) as session:
+            last_ok = planner_watch.read_state(session).last_ok
+        age = None if last_ok is None else (now - last_ok).total_seconds()
+        stalled = age > limit if age is not None else time.monotonic() - self.started > limit
+        if not stalled:
+            return None
+        alert = planner_watch.planner_stalled(last_ok, age, limit, self.hostname)
+        return alert if alerts.raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=now) else None
 
 
 _lock = threading.Lock()

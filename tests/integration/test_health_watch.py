@@ -1,0 +1,182 @@
+"""What the planner's ticks leave for doctor and the alerts, on SQLite and PostgreSQL, with a real webhook
+endpoint: a planner failing tick after tick is alerted once and its recovery too; a schedule row that
+turns invalid is alerted once per row and reason, and again when valid; the daily report is posted
+once a day however many watchdogs race for it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.integration.cli_support import STREAM, Onair, migrated_on_backend
+from tests.integration.store_support import BACKENDS
+from tests.integration.webhook_receiver import Receiver
+from worker.clock import FixedClock
+from worker.config import FastPixSettings, OnairSettings
+from worker.service import alerts, planning
+from worker.service.health import CheckResult, Doctor
+from worker.service.runtime import Runtime
+from worker.service.watchdog import Watchdog
+from worker.store import observations
+from worker.store.db import make_engine, transaction
+
+NOW = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=BACKENDS)
+def onair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Onair]:
+    yield from migrated_on_backend(request, tmp_path)
+
+
+def runtime(onair: Onair, webhook: str, clock: FixedClock, **settings: str) -> Runtime:
+    rt = Runtime(
+        OnairSettings(database_url=onair.url, alert_webhook_url=webhook, **settings),  # type: ignore[arg-type]
+        FastPixSettings(),
+        clock,
+    )
+    rt.engine = onair.engine
+    return rt
+
+
+def doctor(rt: Runtime, check: str) -> CheckResult:
+    [result] = Doctor(rt.settings, rt.fastpix, rt.clock, rt.engine).run([check])
+    return result
+
+
+def test_a_failing_planner_fails_doctor_and_is_alerted_once_then_recovered(
+    onair: Onair, receiver: Receiver, sender: alerts.AlertSender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FixedClock(NOW)
+    rt = runtime(onair, receiver.url, clock)
+    planning.plan_tick(rt)
+    assert doctor(rt, "planner").line().startswith("ok   planner  last successful tick 0.0 s ago")
+
+    def broken(_: Runtime) -> planning.PlanReport:
+        raise RuntimeError("the schedules table is on fire")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(planning, "_plan", broken)
+        for _ in range(4):
+            clock.advance(5)
+            with pytest.raises(RuntimeError):
+                planning.plan_tick(rt)
+    assert sender.flush(10)
+    [failing] = receiver.of_event("planner_failing")
+    assert failing["text"] == (
+        "onair: the planner failed 3 ticks in a row since 2026-11-27 22:00:05 UTC: "
+        "RuntimeError: the schedules table is on fire"
+    )
+    failed = doctor(rt, "planner")
+    assert (failed.ok, failed.detail) == (
+        False,
+        "the last tick failed (4 in a row since 22:00:05 UTC): RuntimeError: the schedules table is on fire",
+    )
+
+    clock.advance(5)
+    planning.plan_tick(rt)
+    planning.plan_tick(rt)
+    assert sender.flush(10)
+    [recovered] = receiver.of_event("planner_recovered")
+    assert recovered["text"] == "onair: the planner recovered: it plans again after 4 failed ticks (20 s)"
+    assert doctor(rt, "planner").ok and len(receiver.of_event("planner_failing")) == 1
+
+    clock.advance(600)  # nobody ticked for ten minutes: a stalled planner is a failure
+    stalled = doctor(rt, "planner")
+    assert (stalled.ok, stalled.detail) == (False, "last successful tick 600.0 s ago (limit 30 s)")
+    planning.plan_tick(rt)
+    with transaction(rt.engine, immediate=False) as session:
+        gaps = observations.gaps(session, "planner", NOW, clock.now() + timedelta(seconds=1))
+    # Two gaps: the 25 s without a successful tick while it failed, and the ten minutes.
+    assert [(g.start, g.end) for g in gaps] == [
+        (NOW, NOW + timedelta(seconds=25)),
+        (clock.now() - timedelta(seconds=600), clock.now()),
+    ]
+
+
+def test_an_invalid_row_is_alerted_once_per_reason_and_again_when_valid(
+    onair: Onair, receiver: Receiver, sender: alerts.AlertSender
+) -> None:
+    clock = FixedClock(NOW)
+    rt = runtime(onair, receiver.url, clock)
+    onair.add_stream()
+    with onair.engine.begin() as conn:
+        row_id = conn.execute(
+            text(
+                "INSERT INTO broadcasts (stream_id, starts_at, ends_at, metadata) "
+                "VALUES (:s, :a, :b, 'not json') RETURNING id"
+            ),
+            {"s": STREAM, "a": NOW + timedelta(hours=1), "b": NOW + timedelta(hours=2)},
+        ).scalar_one()
+
+    def set_metadata(value: str) -> None:
+        with onair.engine.begin() as conn:
+            conn.execute(text("UPDATE broadcasts SET metadata = :m WHERE id = :i"), {"m": value, "i": row_id})
+
+    for _ in range(3):  # every tick sees it: one alert
+        planning.plan_tick(rt)
+        clock.advance(5)
+    assert sender.flush(10)
+    [invalid] = receiver.of_event("schedule_invalid")
+    assert invalid["text"].startswith(f"onair: broadcasts#{row_id} is invalid and not planned: ")
+    assert (invalid["table"], invalid["row_id"]) == ("broadcasts", row_id)
+    warning = doctor(rt, "schedules")
+    assert (warning.ok, warning.warning) == (True, True)
+    assert warning.detail.startswith(f"1 invalid, not planned: broadcasts#{row_id}: ")
+
+    set_metadata('{"show": "x"}')
+    planning.plan_tick(rt)
+    planning.plan_tick(rt)
+    assert sender.flush(10)
+    [valid] = receiver.of_event("schedule_valid")
+    assert valid["text"].startswith(f"onair: broadcasts#{row_id} is valid again and planned (it was: ")
+    assert doctor(rt, "schedules").line() == "ok   schedules  no invalid rows"
+
+    set_metadata("not json")  # the same mistake again, later: told again
+    planning.plan_tick(rt)
+    assert sender.flush(10)
+    assert [p["text"] for p in receiver.of_event("schedule_invalid")] == [invalid["text"]] * 2
+
+
+def race(barrier: threading.Barrier, dog: Watchdog) -> None:
+    barrier.wait()
+    dog.check_once()
+
+
+def test_the_daily_report_is_posted_once_however_many_watchdogs_race(
+    onair: Onair, receiver: Receiver, sender: alerts.AlertSender
+) -> None:
+    clock = FixedClock(NOW)
+    report_at = {"report_at": "22:59 Europe/Berlin"}  # 21:59 UTC, a minute before NOW
+    rts = [runtime(onair, receiver.url, clock, **report_at)]
+    # A second process: its own engine, its own connections.
+    second = runtime(onair, receiver.url, clock, **report_at)
+    second.engine = make_engine(onair.url)
+    rts.append(second)
+    planning.plan_tick(rts[0])
+    watchdogs = [Watchdog(rt, f"onair@{n}", rt.settings) for n, rt in enumerate(rts)]
+    try:
+        for _ in range(3):
+            barrier = threading.Barrier(len(watchdogs))
+            threads = [threading.Thread(target=race, args=(barrier, dog)) for dog in watchdogs]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            clock.advance(5)
+        assert sender.flush(10)
+        [posted] = receiver.of_event("daily_report")
+        assert posted["day"] == "2026-11-27" and posted["alert_key"] == "daily_report:2026-11-27"
+        assert posted["text"].startswith(
+            "onair report 2026-11-26 22:59:00 to 2026-11-27 23:00:00 (Europe/Berlin)\nBroadcasts: 0"
+        )
+        clock.advance(24 * 3600)  # the next day: its own report
+        watchdogs[1].check_once()
+        assert sender.flush(10)
+        assert [p["day"] for p in receiver.of_event("daily_report")] == ["2026-11-27", "2026-11-28"]
+    finally:
+        second.engine.dispose()
