@@ -16,7 +16,7 @@ import uvicorn
 from sqlalchemy import Engine, func, select
 
 from tests.integration.store_support import backend_url, migrated
-from worker.api.app import create_app
+from worker.api.app import create_app, server_config
 from worker.config import OnairSettings
 from worker.store.db import transaction
 from worker.store.models import Broadcast
@@ -73,9 +73,7 @@ class ApiServer:
 
 def serve(engine: Engine, url: str) -> Iterator[ApiServer]:
     app = create_app(engine, settings=OnairSettings(database_url=url, horizon_hours=24))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(1000):
