@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 
 from worker.api import docs
 from worker.api.context import ApiContext
-from worker.api.deps import single_valued_query
+from worker.api.deps import plain_query
 from worker.api.errors import ApiError, on_api_error, on_crash, on_http_error, on_validation_error
 from worker.api.headers import SecurityHeaders
 from worker.api.routes import bookings, health, plan, streams
@@ -45,7 +45,7 @@ def create_app(
         redoc_url=None,
         # A body sent without a Content-Type is read as JSON; one with another type is a 415.
         strict_content_type=False,
-        dependencies=[Depends(single_valued_query)],
+        dependencies=[Depends(plain_query)],
         exception_handlers={
             ApiError: on_api_error,
             RequestValidationError: on_validation_error,

@@ -17,6 +17,7 @@ from worker.api.auth import Caller, caller_of
 from worker.api.context import ApiContext
 from worker.api.errors import ApiError, invalid, invalid_field
 from worker.api.schemas import FieldError
+from worker.domain.text import control_character_problem
 from worker.store.db import transaction
 
 BODY_MAX_BYTES = 64 * 1024
@@ -53,16 +54,20 @@ def read_session(ctx: Ctx) -> Iterator[Session]:
 Reader = Annotated[Session, Depends(read_session, scope="function")]
 
 
-def single_valued_query(request: Request) -> None:
-    """Every query parameter at most once: `?tz=A&tz=B` is refused rather than one silently winning."""
+def plain_query(request: Request) -> None:
+    """Every query parameter at most once (`?tz=A&tz=B` is refused rather than one silently winning)
+    and without control characters (a NUL cannot even reach PostgreSQL)."""
     seen: set[str] = set()
-    repeated: list[FieldError] = []
-    for key, _value in request.query_params.multi_items():
+    wrong: list[FieldError] = []
+    for key, value in request.query_params.multi_items():
         if key in seen:
-            repeated.append(FieldError(name=key, message="is given more than once"))
+            wrong.append(FieldError(name=key, message="is given more than once"))
+        problem = control_character_problem(key + value)
+        if problem:
+            wrong.append(FieldError(name=key, message=problem))
         seen.add(key)
-    if repeated:
-        raise invalid(repeated)
+    if wrong:
+        raise invalid(wrong)
 
 
 async def json_object_body(request: Request, _caller: Who) -> None:

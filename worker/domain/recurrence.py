@@ -32,13 +32,19 @@ _WALL_MARGIN = timedelta(days=1)
 _ONE_SECOND = timedelta(seconds=1)
 
 
+ZONE_NAME_MAX_CHARS = 64
+
+
 def validate_timezone(name: str) -> str | None:
     """None if `name` is an IANA zone zoneinfo knows, else the reason."""
     if not name or not name.strip():
         return "time zone is empty"
+    if len(name) > ZONE_NAME_MAX_CHARS:
+        return f"time zone name has {len(name)} characters; IANA names have at most {ZONE_NAME_MAX_CHARS}"
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a tzdata folder such as 'Europe' (IsADirectoryError) or a name the OS refuses.
         return f"unknown time zone {name!r}"
     return None
 
