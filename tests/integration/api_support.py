@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -113,3 +119,44 @@ def hour(n: float) -> datetime:
 
 def booking_body(start: datetime, end: datetime, **extra: object) -> dict[str, object]:
     return {"stream_id": STREAM, "start": iso(start), "end": iso(end), **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+ONAIR = str(Path(sys.executable).parent / "onair")
+
+
+@dataclass
+class ApiProcess:
+    proc: subprocess.Popen[bytes]
+    output: bytes = b""
+
+
+@contextmanager
+def onair_api(database_url: str, port: int, **env: str) -> Iterator[ApiProcess]:
+    """`onair api` as a user starts it, on this database and port, once /health answers; after it
+    stops, `output` holds what it printed (stdout and stderr)."""
+    proc = subprocess.Popen(
+        [ONAIR, "api", "--port", str(port)],
+        env={**os.environ, "ONAIR_DATABASE_URL": database_url, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    running = ApiProcess(proc)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()[0]
+                time.sleep(0.05)
+        yield running
+    finally:
+        proc.terminate()
+        running.output = proc.communicate(timeout=30)[0]

@@ -53,11 +53,12 @@ def test_times_at_the_edges_of_the_calendar_are_422_in_bodies_and_queries(api: A
         for field in ("from", "to"):
             answer = jazz.get("/v1/streams", params={field: when, "tz": "Pacific/Kiritimati"})
             assert "outside the times onair accepts" in _field(answer, field)
-        booking = jazz.post("/v1/bookings", json=booking_body(hour(2), hour(3))).json()
+        start, end = hour(2), hour(3)
+        booking = jazz.post("/v1/bookings", json=booking_body(start, end)).json()
         moved = jazz.patch(f"/v1/bookings/{booking['id']}", json={"end": when}, params={"tz": "Etc/GMT-14"})
         assert "outside the times onair accepts" in _field(moved, "end")
     row = api.booking_row(booking["id"])
-    assert (row.starts_at, row.ends_at) == (hour(2), hour(3))
+    assert (row.starts_at, row.ends_at) == (start, end)
 
 
 def test_control_characters_in_titles_and_query_parameters_are_422_and_write_nothing(api: ApiServer) -> None:

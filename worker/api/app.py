@@ -15,12 +15,13 @@ from worker.api.context import ApiContext
 from worker.api.deps import plain_query
 from worker.api.errors import ApiError, on_api_error, on_crash, on_http_error, on_validation_error
 from worker.api.headers import SecurityHeaders
-from worker.api.routes import bookings, health, plan, streams
+from worker.api.redact import redact_access_log
+from worker.api.routes import bookings, calendar, health, plan, streams
 from worker.clock import Clock, SystemClock
 from worker.config import OnairSettings
 from worker.store.db import make_engine
 
-ROUTERS = (health.router, streams.router, bookings.router, plan.router)
+ROUTERS = (health.router, streams.router, bookings.router, plan.router, calendar.router)
 
 
 def create_app(
@@ -62,8 +63,11 @@ def create_app(
 
 
 def server_config(app: FastAPI, *, host: str, port: int, **options: object) -> uvicorn.Config:
-    """How onair runs the app under uvicorn: without uvicorn's `server` banner."""
-    return uvicorn.Config(app, host=host, port=port, server_header=False, **options)  # type: ignore[arg-type]
+    """How onair runs the app under uvicorn: without uvicorn's `server` banner, and with feed secrets
+    redacted from the access log (uvicorn sets its loggers up here, so the filter goes on after)."""
+    config = uvicorn.Config(app, host=host, port=port, server_header=False, **options)  # type: ignore[arg-type]
+    redact_access_log()
+    return config
 
 
 def _version() -> str:

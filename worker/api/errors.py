@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from worker.api.headers import security_headers
+from worker.api.redact import redact_path
 from worker.api.schemas import BusySlot, ErrorDetail, ErrorOut, FieldError
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 async def on_crash(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unhandled error on %s %s", request.method, redact_path(request.url.path), exc_info=exc)
     # Starlette answers a crash outside every middleware, so the security headers are added here.
     headers = security_headers(request.url.path)
     return error_response(ApiError(500, "internal", "internal error; it was logged", headers=headers))
