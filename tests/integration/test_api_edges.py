@@ -76,7 +76,7 @@ def test_control_characters_in_titles_and_query_parameters_are_422_and_write_not
     assert api.booking_row(booking["id"]).title == "Late set"
 
 
-def test_a_repeated_json_key_is_422_and_a_body_that_is_not_json_is_415(api: ApiServer) -> None:
+def test_a_repeated_json_key_is_422_a_non_json_body_415_and_one_over_64_kib_413(api: ApiServer) -> None:
     start, end = iso(hour(2)), iso(hour(3))
     body = booking_body(hour(2), hour(3))
     with api.client("Jazz Club") as jazz:
@@ -90,6 +90,9 @@ def test_a_repeated_json_key_is_422_and_a_body_that_is_not_json_is_415(api: ApiS
             assert refused.status_code == 415, refused.text
             error = refused.json()["error"]
             assert error["code"] == "unsupported_media_type" and "application/json" in error["message"]
+        too_big = jazz.post("/v1/bookings", json={**body, "title": "x" * 70_000})
+        assert too_big.status_code == 413 and too_big.headers["x-content-type-options"] == "nosniff"
+        assert "at most 65536" in too_big.json()["error"]["fields"][0]["message"]
         assert api.broadcast_count() == 0
         # A JSON type with a charset is JSON, and so is a body sent without any Content-Type.
         charset = {"Content-Type": "application/json; charset=utf-8"}

@@ -91,7 +91,7 @@ def test_every_route_is_documented_with_its_auth_and_error_statuses(
                 assert answer.status_code == 401
                 assert "401" in operation["responses"]
     bookings = document["paths"]["/v1/bookings"]
-    assert set(bookings["post"]["responses"]) == {"201", "401", "409", "415", "422", "500"}
+    assert set(bookings["post"]["responses"]) == {"201", "401", "409", "413", "415", "422", "500"}
     assert bookings["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/BookingCreate"
     }

@@ -15,6 +15,7 @@ from worker.api.context import ApiContext
 from worker.api.deps import plain_query
 from worker.api.errors import ApiError, on_api_error, on_crash, on_http_error, on_validation_error
 from worker.api.headers import SecurityHeaders
+from worker.api.limits import BodyLimit
 from worker.api.redact import redact_access_log
 from worker.api.routes import bookings, calendar, health, plan, streams
 from worker.clock import Clock, SystemClock
@@ -58,6 +59,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     docs.install(app)
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -11,6 +11,7 @@ _MEANINGS = {
     401: "missing, wrong or revoked token",
     404: "no booking of yours has this id (someone else's and ops broadcasts included)",
     409: "the slot overlaps another, or the booking is cancelled or ended; the error says which",
+    413: "the body is over 64 KiB",
     415: "the body is not application/json",
     422: "invalid input; `fields` names each field at fault",
     500: "internal error (logged; the body says no more)",

@@ -53,6 +53,7 @@ router = APIRouter(tags=["bookings"])
 
 Display = Annotated[DisplayQuery, Query()]
 PathBookingId = Annotated[BookingId, Path(description="the booking's id")]
+_MOVE_REFUSED = "the new slot overlaps another, or the booking is cancelled or ended"
 
 
 @router.post(
@@ -61,7 +62,7 @@ PathBookingId = Annotated[BookingId, Path(description="the booking's id")]
     operation_id="createBooking",
     summary="Book [start - lead, end) on a stream, unless it overlaps another slot",
     response_description="the new booking, with its planned actions",
-    responses=errors(401, 409, 415, 422, s409="the slot overlaps another; the error names it"),
+    responses=errors(401, 409, 413, 415, 422, s409="the slot overlaps another; the error names it"),
     dependencies=[JsonBody],
 )
 def create(body: BookingCreate, query: Display, who: Who, ctx: Ctx) -> BookingOut:
@@ -112,9 +113,7 @@ def read(booking_id: PathBookingId, query: Display, who: Who, ctx: Ctx, session:
     operation_id="changeBooking",
     summary="Move (start and/or end) or rename one of your bookings; the plan follows at once",
     response_description="the booking as it is now, with its re-planned actions",
-    responses=errors(
-        401, 404, 409, 415, 422, s409="the new slot overlaps another, or the booking is cancelled or ended"
-    ),
+    responses=errors(401, 404, 409, 413, 415, 422, s409=_MOVE_REFUSED),
     dependencies=[JsonBody],
 )
 def change(booking_id: PathBookingId, body: BookingPatch, query: Display, who: Who, ctx: Ctx) -> BookingOut:
