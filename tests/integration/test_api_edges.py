@@ -138,13 +138,15 @@ def test_an_unexpected_failure_is_a_json_500_without_internals(api: ApiServer) -
         assert leak not in crashed.text
 
 
-def test_docs_work_offline_and_405_names_every_method(api: ApiServer) -> None:
+def test_docs_work_offline_head_is_get_without_a_body_and_405_names_every_method(api: ApiServer) -> None:
     with api.client() as anonymous:
         page = anonymous.get("/docs")
         assert page.status_code == 200 and "SwaggerUIBundle" in page.text
         assert "cdn" not in page.text and "https://" not in page.text
         for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"):
             assert anonymous.get(f"/docs/assets/{asset}").status_code == 200, asset
+        head = anonymous.head("/health")
+        assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] != "0"
         wrong = anonymous.put("/v1/bookings")
         assert wrong.status_code == 405
         assert wrong.headers["allow"] == "GET, POST"

@@ -14,6 +14,7 @@ from worker.api import docs
 from worker.api.context import ApiContext
 from worker.api.deps import plain_query
 from worker.api.errors import ApiError, on_api_error, on_crash, on_http_error, on_validation_error
+from worker.api.head import HeadAsGet
 from worker.api.headers import SecurityHeaders
 from worker.api.limits import BodyLimit
 from worker.api.redact import redact_access_log
@@ -60,6 +61,7 @@ def create_app(
         app.include_router(router)
     docs.install(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)
     return app
 
