@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from icalendar import Calendar
+from jsonschema import Draft202012Validator
 from typer.testing import CliRunner
 
 from tests.integration.api_support import ApiServer, api_server, booking_body, free_port, hour, onair_api
@@ -107,6 +108,10 @@ def test_the_secret_feed_url_printed_once_works_without_a_header_until_replaced_
         assert second != first
         old = calendar_app.get(first)
         assert old.status_code == 404 and old.json()["error"]["code"] == "not_found"
+        document = calendar_app.get(f"{api.base_url}/openapi.json").json()
+        documented = document["paths"]["/v1/calendar/{feed}.ics"]["get"]["responses"]["404"]["content"]
+        schema = {"components": document["components"], **documented["application/json"]["schema"]}
+        Draft202012Validator(schema).validate(old.json())
         assert _events(calendar_app.get(second)) == by_token
 
         api.revoke("Folk Night")

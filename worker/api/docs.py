@@ -69,6 +69,12 @@ def _document(app: FastAPI) -> dict[str, Any]:
             for operation in item.values():
                 # An endpoint without a bearer dependency needs no token: say so explicitly.
                 operation.setdefault("security", [])
+                # FastAPI files an error under the route's own media type (text/calendar for the
+                # feed); every error body is JSON.
+                for status, response in operation["responses"].items():
+                    content = response.get("content", {})
+                    if int(status) >= 400 and "application/json" not in content and content:
+                        response["content"] = {"application/json": next(iter(content.values()))}
         app.openapi_schema = document
     return app.openapi_schema
 

@@ -48,7 +48,7 @@ def my_calendar(who: Who, ctx: Ctx, session: Reader) -> Response:
     operation_id="calendarFeed",
     summary="The same calendar at the secret address `onair organiser add` prints, for calendar apps",
     response_class=CalendarResponse,
-    responses={**_FEED, **errors(404, s404="no calendar feed at this address (unknown or revoked)")},
+    responses={**_FEED, **errors(404, 422, s404="no calendar feed at this address (unknown or revoked)")},
 )
 def calendar_feed(
     feed: Annotated[str, Path(description="the organiser's feed secret")], ctx: Ctx, session: Reader
