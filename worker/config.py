@@ -65,6 +65,9 @@ class OnairSettings(BaseSettings):
     alert_backoff_seconds: float = Field(default=1.0, ge=0)
     log_format: str = "text"
     metrics_port: int = 0
+    # Where organisers reach `onair api` (e.g. https://book.example.org): the base of the calendar
+    # feed URLs that `onair organiser add` prints. Empty: http://127.0.0.1:8000.
+    public_url: str = ""
     # Threads per worker process: they mostly wait on HTTP and on the due instant, not on the CPU.
     worker_concurrency: int = Field(default=32, gt=0)
     # The daily report to the alert webhook: `HH:MM Zone/Name` (e.g. `07:00 Europe/Berlin`); empty: off.

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +22,7 @@ import uvicorn
 from sqlalchemy import Engine, func, select
 
 from tests.integration.store_support import backend_url, migrated
-from worker.api.app import create_app
+from worker.api.app import create_app, server_config
 from worker.config import OnairSettings
 from worker.store.db import transaction
 from worker.store.models import Broadcast
@@ -73,9 +79,7 @@ class ApiServer:
 
 def serve(engine: Engine, url: str) -> Iterator[ApiServer]:
     app = create_app(engine, settings=OnairSettings(database_url=url, horizon_hours=24))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(1000):
@@ -108,10 +112,56 @@ def api_server(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[ApiSer
             next(server, None)
 
 
+# One whole minute for the whole run: a test that computes hour(2) twice across a minute boundary would
+# otherwise compare two different instants. Every test asks an hour or more ahead, so it stays ahead.
+_NOW_MINUTE = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
 def hour(n: float) -> datetime:
-    """A whole minute n hours from now (the API's times are compared to the real clock)."""
-    return (datetime.now(UTC) + timedelta(hours=n)).replace(second=0, microsecond=0)
+    """A whole minute n hours from the start of the run (the API compares times to the real clock)."""
+    return _NOW_MINUTE + timedelta(hours=n)
 
 
 def booking_body(start: datetime, end: datetime, **extra: object) -> dict[str, object]:
     return {"stream_id": STREAM, "start": iso(start), "end": iso(end), **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+ONAIR = str(Path(sys.executable).parent / "onair")
+
+
+@dataclass
+class ApiProcess:
+    proc: subprocess.Popen[bytes]
+    output: bytes = b""
+
+
+@contextmanager
+def onair_api(database_url: str, port: int, **env: str) -> Iterator[ApiProcess]:
+    """`onair api` as a user starts it, on this database and port, once /health answers; after it
+    stops, `output` holds what it printed (stdout and stderr)."""
+    proc = subprocess.Popen(
+        [ONAIR, "api", "--port", str(port)],
+        env={**os.environ, "ONAIR_DATABASE_URL": database_url, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    running = ApiProcess(proc)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()[0]
+                time.sleep(0.05)
+        yield running
+    finally:
+        proc.terminate()
+        running.output = proc.communicate(timeout=30)[0]

@@ -201,7 +201,7 @@ def test_a_broadcast_days_ahead_with_bad_metadata_is_flagged_on_the_next_tick(en
 
     sql(engine, "UPDATE broadcasts SET title = :t WHERE id = :i", t="News\x1b[2J", i=far)
     tick(engine)
-    assert reason(engine, "broadcasts", far) == "title holds a control character (U+001B at position 5)"
+    assert reason(engine, "broadcasts", far) == "title contains a control character (U+001B at position 5)"
 
 
 def test_a_lead_that_is_not_a_whole_number_of_seconds(sqlite_engine: Engine) -> None:
@@ -269,9 +269,9 @@ def test_a_title_with_a_terminal_escape(engine: Engine) -> None:
         engine, "off_hours", cron="0 22 * * *", duration_seconds=3600, timezone="UTC", label="a\rb"
     )
     assert_flagged_beside_a_planned_broadcast(
-        engine, "broadcasts", row, "title holds a control character (U+001B at position 5)"
+        engine, "broadcasts", row, "title contains a control character (U+001B at position 5)"
     )
-    assert reason(engine, "off_hours", label) == "label holds a control character (U+000D at position 2)"
+    assert reason(engine, "off_hours", label) == "label contains a control character (U+000D at position 2)"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -132,13 +132,16 @@ def test_organiser_token_is_printed_once_and_stored_hashed(onair_sqlite: Onair) 
     added = onair_sqlite.ok("organiser", "add", "Jazz Club")
     quiet = onair_sqlite.ok("organiser", "add", "Bob", "-q")
 
-    first_line, token = added.stdout.strip().splitlines()
+    first_line, token, feed_line, feed_url = added.stdout.strip().splitlines()
     assert (
         first_line == "organiser 'Jazz Club' added. Their API token (it cannot be shown again; keep it safe):"
     )
-    assert [row[2] for row in organisers_rows(onair_sqlite)] == [
-        hashlib.sha256(token.encode()).hexdigest(),
-        hashlib.sha256(quiet.stdout.strip().encode()).hexdigest(),
+    assert feed_line.startswith("Their calendar feed") and "shown once" in feed_line
+    assert feed_url.startswith("http://127.0.0.1:8000/v1/calendar/") and feed_url.endswith(".ics")
+    feed_secret = feed_url.rsplit("/", 1)[1].removesuffix(".ics")
+    assert [(row[2], row[5]) for row in organisers_rows(onair_sqlite)] == [
+        (hashlib.sha256(token.encode()).hexdigest(), hashlib.sha256(feed_secret.encode()).hexdigest()),
+        (hashlib.sha256(quiet.stdout.strip().encode()).hexdigest(), None),
     ]
     listed = onair_sqlite.ok("organiser", "list").stdout
     assert "Jazz Club" in listed and token not in listed

@@ -68,7 +68,8 @@ def test_a_revoked_organiser_is_refused_and_cannot_be_revoked_twice(engine: Engi
     [
         ("   ", "organiser name is empty"),
         ("x" * 256, "organiser name has 256 characters; at most 255"),
-        ("bad\nname", "organiser name contains control characters"),
+        ("bad\nname", "organiser name contains a control character (U+000A at position 4)"),
+        ("bad\x1b[2Jname", "organiser name contains a control character (U+001B at position 4)"),
         ("Alice", "organiser 'Alice' already exists: pick another name"),
     ],
 )

@@ -21,7 +21,7 @@ CONTROL = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))]
 @pytest.mark.parametrize("char", CONTROL, ids=[f"U+{ord(c):04X}" for c in CONTROL])
 def test_every_c0_and_c1_control_character_is_refused(char: str) -> None:
     assert control_character_problem(f"ab{char}c", "title") == (
-        f"title holds a control character (U+{ord(char):04X} at position 3)"
+        f"title contains a control character (U+{ord(char):04X} at position 3)"
     )
 
 

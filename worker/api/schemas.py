@@ -50,6 +50,16 @@ LocalText = Annotated[
 Title = Annotated[str | None, Field(max_length=TITLE_MAX)]
 
 
+def _path_id(value: Any) -> Any:
+    text = str(value)
+    if not text.isdigit() or len(text) > 18:
+        raise ValueError(f"{text!r} is not a positive integer id")
+    return int(text)
+
+
+BookingId = Annotated[int, BeforeValidator(_path_id), WithJsonSchema({"type": "integer", "minimum": 0})]
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -196,6 +206,7 @@ class ErrorDetail(BaseModel):
         "method_not_allowed",
         "conflict",
         "invalid_input",
+        "unsupported_media_type",
         "unavailable",
         "internal",
     ]

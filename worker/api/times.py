@@ -12,6 +12,10 @@ from worker.domain.recurrence import validate_timezone
 from worker.service.bookings import iso_z
 
 EXAMPLE = "2026-12-01T19:00:00+01:00"
+# Far enough from datetime's own limits (years 1 and 9999) that adding a lead, a range or a zone's
+# offset to an accepted time can never overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 __all__ = ["EXAMPLE", "iso_z", "local_iso", "parse_offset_instant", "zone_or_error"]
 
@@ -29,7 +33,15 @@ def parse_offset_instant(text: str) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         raise ValueError(f"{text!r} has no UTC offset: add one, e.g. {EXAMPLE}, or Z for UTC")
-    return parsed.astimezone(UTC)
+    try:
+        instant = parsed.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not EARLIEST <= instant < LATEST:
+        raise ValueError(
+            f"{text!r} is outside the times onair accepts ({EARLIEST:%Y-%m-%d} to {LATEST.year - 1}-12-31)"
+        )
+    return instant
 
 
 def zone_or_error(name: str) -> ZoneInfo:

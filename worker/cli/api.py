@@ -15,16 +15,16 @@ def api(
     """Serve the booking API: free/busy of every stream, organisers' own bookings, the plan.
 
     Organisers authenticate with the token `onair organiser add NAME` prints. The OpenAPI document is
-    at /openapi.json, a page for people at /docs, and /health answers load balancers.
+    at /openapi.json, a page for people at /docs (it works offline), and /health answers load balancers.
     """
-    from worker.api.app import create_app
+    from worker.api.app import create_app, server_config
 
     with open_store() as (settings, engine):
         app = create_app(engine, settings=settings)
         typer.echo(
             f"onair API on http://{host}:{port} (OpenAPI at /openapi.json, database {engine.dialect.name})"
         )
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=True))
+        server = uvicorn.Server(server_config(app, host=host, port=port, log_level="info", access_log=True))
         server.run()
     if not server.started:
         raise typer.Exit(1)

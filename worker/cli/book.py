@@ -34,7 +34,9 @@ from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_duration,
 from worker.clock import SystemClock
 from worker.domain.types import Source
 from worker.service import outcomes
+from worker.service.calendar_feed import feed_url
 from worker.store.db import transaction
+from worker.store.feeds import issue_feed
 from worker.store.models import Broadcast, Organiser
 from worker.store.organisers import (
     OrganiserError,
@@ -175,16 +177,29 @@ def add_organiser(
     name: OrganiserName,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the token.")] = False,
 ) -> None:
-    """Add an organiser and print their API token, once: only its hash is stored."""
+    """Add an organiser and print their API token and calendar feed URL, once: only hashes are stored."""
     now = SystemClock().now()
-    with open_store() as (_, engine), output.reporting(OrganiserError), transaction(engine) as session:
+    with open_store() as (settings, engine), output.reporting(OrganiserError), transaction(engine) as session:
         row, token = create_organiser(session, name, now=now)
+        # --quiet prints the token alone, so no feed is issued: `onair organiser feed NAME` does it.
+        feed = None if quiet else issue_feed(session, row)
         saved_name = row.name
-    if quiet:
+    if feed is None:
         output.info(token)
         return
     output.info(f"organiser {saved_name!r} added. Their API token (it cannot be shown again; keep it safe):")
     output.info(token)
+    output.info("Their calendar feed, to subscribe to in a calendar app (also secret, also shown once):")
+    output.info(feed_url(settings.public_url, feed))
+
+
+@organiser_app.command("feed")
+def new_feed(name: OrganiserName) -> None:
+    """Give an organiser a new calendar feed URL and print it once; their previous one stops working."""
+    with open_store() as (settings, engine), output.reporting(OrganiserError), transaction(engine) as session:
+        feed = issue_feed(session, require_organiser(session, name))
+    output.info(f"organiser {name.strip()!r}: new calendar feed (the previous address no longer works):")
+    output.info(feed_url(settings.public_url, feed))
 
 
 @organiser_app.command("list")

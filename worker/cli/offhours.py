@@ -16,7 +16,6 @@ from sqlalchemy import Engine, select
 
 from worker.cli import output
 from worker.cli.cancelling import cancel_outcome, mark_cancelled, say_cancelled
-from worker.cli.slot_input import TITLE_MAX_CHARS
 from worker.cli.stream_check import register_stream_if_needed, save_with_stream
 from worker.cli.timeline import AsJson, open_store, replan, stream_names
 from worker.cli.timeparse import BadInput, iso_utc, parse_duration, show_duration, show_instant
@@ -24,6 +23,7 @@ from worker.clock import SystemClock
 from worker.domain.recurrence import next_fire_after, validate_cron, validate_timezone
 from worker.domain.specs import OffHoursSpec, check_off_hours
 from worker.domain.types import Source
+from worker.service.text import text_problem
 from worker.store.db import transaction
 from worker.store.models import OffHours
 
@@ -60,8 +60,9 @@ def add_off_hours(
             reasons = check_off_hours(spec, {stream} if stream else set())
             if reasons:
                 raise BadInput("; ".join(reasons))
-            if label is not None and len(label) > TITLE_MAX_CHARS:
-                raise BadInput(f"label has {len(label)} characters; at most {TITLE_MAX_CHARS} are kept")
+            label_problem = text_problem("label", label)
+            if label_problem:
+                raise BadInput(label_problem)
             found = register_stream_if_needed(engine, stream) if stream else None
         row = OffHours(
             stream_id=stream,

@@ -18,7 +18,6 @@ from sqlalchemy import Engine, func, select, update
 
 from worker.cli import output
 from worker.cli.cancelling import mark_cancelled
-from worker.cli.slot_input import TITLE_MAX_CHARS
 from worker.cli.stream_check import register_stream_if_needed, save_with_stream
 from worker.cli.timeline import AsJson, open_store, replan, stream_names
 from worker.cli.timeparse import (
@@ -42,6 +41,7 @@ from worker.domain.series import (
     parse_skip_dates,
 )
 from worker.service.series import series_spec
+from worker.service.text import text_problem
 from worker.store.db import transaction
 from worker.store.models import Broadcast, BroadcastSeries
 
@@ -80,8 +80,9 @@ def _checked(spec: SeriesSpec) -> None:
     reasons = check_series(spec)
     if reasons:
         raise BadInput("; ".join(reasons))
-    if spec.title is not None and len(spec.title) > TITLE_MAX_CHARS:
-        raise BadInput(f"title has {len(spec.title)} characters; at most {TITLE_MAX_CHARS} are kept")
+    title_problem = text_problem("title", spec.title)
+    if title_problem:
+        raise BadInput(title_problem)
 
 
 def add_series(

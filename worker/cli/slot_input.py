@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 
 from worker.cli.timeparse import BadInput, parse_duration, parse_instant, show_duration
 from worker.domain.specs import BroadcastSpec, check_broadcast
+from worker.service.text import text_problem
 from worker.store.models import Broadcast
 from worker.store.schedules import MAX_SPAN
-
-TITLE_MAX_CHARS = 255
 
 
 def read_slot(
@@ -61,8 +60,9 @@ def check_broadcast_input(spec: BroadcastSpec, now: datetime, allow_past: bool) 
     reasons = check_broadcast(spec, {spec.stream_id})
     if reasons:
         raise BadInput("; ".join(reasons))
-    if spec.title is not None and len(spec.title) > TITLE_MAX_CHARS:
-        raise BadInput(f"title has {len(spec.title)} characters; at most {TITLE_MAX_CHARS} are kept")
+    title_problem = text_problem("title", spec.title)
+    if title_problem:
+        raise BadInput(title_problem)
     if spec.ends_at - spec.slot_start > MAX_SPAN:
         raise BadInput(
             f"lead plus duration is {show_duration((spec.ends_at - spec.slot_start).total_seconds())}; "

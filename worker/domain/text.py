@@ -21,7 +21,7 @@ def control_character_problem(value: object, what: str = "text") -> str | None:
         return None
     for index, char in enumerate(value):
         if unicodedata.category(char) == "Cc":
-            return f"{what} holds a control character (U+{ord(char):04X} at position {index + 1})"
+            return f"{what} contains a control character (U+{ord(char):04X} at position {index + 1})"
     return None
 
 

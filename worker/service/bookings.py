@@ -21,14 +21,12 @@ from worker.config import FastPixSettings, OnairSettings
 from worker.domain.specs import BroadcastSpec, check_broadcast
 from worker.service.planning import PlanReport, plan_tick
 from worker.service.runtime import Runtime
+from worker.service.text import text_problem
 from worker.store.models import Broadcast
 from worker.store.schedules import MAX_SPAN
 from worker.store.slots import insert_slot, move_slot
 
 log = logging.getLogger(__name__)
-
-TITLE_MAX_CHARS = 255
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -88,10 +86,9 @@ def booking_problems(
         problems.append(Problem("end", f"end {iso_z(wanted.ends_at)} is in the past (now {iso_z(now)})"))
     if wanted.lead_seconds < 0:
         problems.append(Problem("lead_seconds", f"lead_seconds {wanted.lead_seconds} is negative"))
-    if wanted.title is not None and len(wanted.title) > TITLE_MAX_CHARS:
-        problems.append(
-            Problem("title", f"title has {len(wanted.title)} characters; at most {TITLE_MAX_CHARS}")
-        )
+    title_problem = text_problem("title", wanted.title)
+    if title_problem:
+        problems.append(Problem("title", title_problem))
     span = wanted.ends_at - (wanted.starts_at - timedelta(seconds=max(wanted.lead_seconds, 0)))
     if not problems and span > MAX_SPAN:
         problems.append(

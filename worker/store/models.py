@@ -97,6 +97,7 @@ class Organiser(Base):
     token_hash: Mapped[str] = mapped_column(String(128), index=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
 
 class BroadcastSeries(Base):

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.domain.text import control_character_problem
 from worker.store.models import Organiser
 
 TOKEN_BYTES = 32
@@ -38,8 +39,12 @@ def check_name(name: str) -> str:
         raise OrganiserError("organiser name is empty")
     if len(cleaned) > NAME_MAX_CHARS:
         raise OrganiserError(f"organiser name has {len(cleaned)} characters; at most {NAME_MAX_CHARS}")
+    # Checked before stripping too: strip() also removes CR, LF and NEL, which are refused, not trimmed.
+    control = control_character_problem(name, "organiser name")
+    if control:
+        raise OrganiserError(control)
     if any(unicodedata.category(ch).startswith("C") for ch in cleaned):
-        raise OrganiserError("organiser name contains control characters")
+        raise OrganiserError("organiser name contains invisible or unassigned characters")
     return cleaned
 
 

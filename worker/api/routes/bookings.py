@@ -8,14 +8,19 @@ booking's actions as the ledger now has them.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import Annotated
 
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.api.context import ApiContext
+from worker.api.deps import Ctx, JsonBody, Reader, Who
 from worker.api.errors import ApiError, invalid, invalid_field, not_found
-from worker.api.routing import Call, Endpoint, PathId, Reply
+from worker.api.responses import errors
 from worker.api.schemas import (
     BookingCreate,
+    BookingId,
     BookingList,
     BookingOut,
     BookingPatch,
@@ -44,44 +49,74 @@ from worker.store.models import Broadcast
 from worker.store.schedules import known_stream_ids
 from worker.store.slots import SlotConflict, show_span
 
-BOOKING_ID = (PathId("booking_id", "the booking's id"),)
+router = APIRouter(tags=["bookings"])
+
+Display = Annotated[DisplayQuery, Query()]
+PathBookingId = Annotated[BookingId, Path(description="the booking's id")]
+_MOVE_REFUSED = "the new slot overlaps another, or the booking is cancelled or ended"
 
 
-def create(call: Call) -> Reply:
-    body = call.body_as(BookingCreate)
-    zone = _zone(call)
-    now = call.ctx.clock.now()
-    lead = body.lead_seconds if body.lead_seconds is not None else call.ctx.settings.default_lead_seconds
+@router.post(
+    "/v1/bookings",
+    status_code=201,
+    operation_id="createBooking",
+    summary="Book [start - lead, end) on a stream, unless it overlaps another slot",
+    response_description="the new booking, with its planned actions",
+    responses=errors(401, 409, 413, 415, 422, s409="the slot overlaps another; the error names it"),
+    dependencies=[JsonBody],
+)
+def create(body: BookingCreate, query: Display, who: Who, ctx: Ctx) -> BookingOut:
+    zone = _zone(query)
+    now = ctx.clock.now()
+    lead = body.lead_seconds if body.lead_seconds is not None else ctx.settings.default_lead_seconds
     wanted = BookingInput(body.stream_id, body.start, body.end, lead, body.title)
-    with transaction(call.ctx.engine) as session:
+    with transaction(ctx.engine) as session:
         _refuse(booking_problems(wanted, now=now, known_streams=known_stream_ids(session)))
         try:
-            booking_id = create_booking(session, call.who.organiser_id, wanted, now=now).id
+            booking_id = create_booking(session, who.organiser_id, wanted, now=now).id
         except SlotConflict as conflict:
-            raise _conflict(session, conflict, call.who.organiser_id, zone) from None
-    return Reply(201, _replanned(call, booking_id, zone))
+            raise _conflict(session, conflict, who.organiser_id, zone) from None
+    return _replanned(ctx, who.organiser_id, booking_id, zone)
 
 
-def list_mine(call: Call) -> Reply:
-    query = call.query_as(BookingsQuery)
-    zone = _zone(call)
-    now = call.ctx.clock.now()
-    with transaction(call.ctx.engine, immediate=False) as session:
-        rows = bookings_of(session, call.who.organiser_id, now=now, include_past=query.all)
-        actions = actions_of(session, [r.id for r in rows])
-    return Reply(200, BookingList(bookings=[booking_out(r, actions[r.id], zone, now) for r in rows]))
+@router.get(
+    "/v1/bookings",
+    operation_id="listBookings",
+    summary="Your bookings: upcoming and running, or all of them with ?all=true",
+    response_description="your bookings, earliest first",
+    responses=errors(401, 422),
+)
+def list_mine(query: Annotated[BookingsQuery, Query()], who: Who, ctx: Ctx, session: Reader) -> BookingList:
+    zone = _zone(query)
+    now = ctx.clock.now()
+    rows = bookings_of(session, who.organiser_id, now=now, include_past=query.all)
+    actions = actions_of(session, [r.id for r in rows])
+    return BookingList(bookings=[booking_out(r, actions[r.id], zone, now) for r in rows])
 
 
-def read(call: Call) -> Reply:
-    zone = _zone(call)
-    with transaction(call.ctx.engine, immediate=False) as session:
-        row = _own(session, call)
-        actions = actions_of(session, [row.id])[row.id]
-    return Reply(200, booking_out(row, actions, zone, call.ctx.clock.now()))
+@router.get(
+    "/v1/bookings/{booking_id}",
+    operation_id="getBooking",
+    summary="One of your bookings, with its planned actions",
+    response_description="the booking",
+    responses=errors(401, 404, 422),
+)
+def read(booking_id: PathBookingId, query: Display, who: Who, ctx: Ctx, session: Reader) -> BookingOut:
+    zone = _zone(query)
+    row = _own(session, who.organiser_id, booking_id)
+    actions = actions_of(session, [row.id])[row.id]
+    return booking_out(row, actions, zone, ctx.clock.now())
 
 
-def change(call: Call) -> Reply:
-    body = call.body_as(BookingPatch)
+@router.patch(
+    "/v1/bookings/{booking_id}",
+    operation_id="changeBooking",
+    summary="Move (start and/or end) or rename one of your bookings; the plan follows at once",
+    response_description="the booking as it is now, with its re-planned actions",
+    responses=errors(401, 404, 409, 413, 415, 422, s409=_MOVE_REFUSED),
+    dependencies=[JsonBody],
+)
+def change(booking_id: PathBookingId, body: BookingPatch, query: Display, who: Who, ctx: Ctx) -> BookingOut:
     given = body.model_fields_set
     if not given:
         raise invalid_field("body", "give at least one of start, end, title")
@@ -92,10 +127,10 @@ def change(call: Call) -> Reply:
     ]
     if nulls:
         raise invalid(nulls)
-    zone = _zone(call)
-    now = call.ctx.clock.now()
-    with transaction(call.ctx.engine) as session:
-        row = _own(session, call)
+    zone = _zone(query)
+    now = ctx.clock.now()
+    with transaction(ctx.engine) as session:
+        row = _own(session, who.organiser_id, booking_id)
         _open(row, now)
         wanted = BookingInput(
             row.stream_id,
@@ -111,31 +146,36 @@ def change(call: Call) -> Reply:
                 session, row, starts_at=wanted.starts_at, ends_at=wanted.ends_at, title=wanted.title, now=now
             )
         except SlotConflict as conflict:
-            raise _conflict(session, conflict, call.who.organiser_id, zone) from None
-    return Reply(200, _replanned(call, row.id, zone))
+            raise _conflict(session, conflict, who.organiser_id, zone) from None
+    return _replanned(ctx, who.organiser_id, row.id, zone)
 
 
-def cancel(call: Call) -> Reply:
-    zone = _zone(call)
-    now = call.ctx.clock.now()
-    with transaction(call.ctx.engine) as session:
-        row = _own(session, call)
+@router.delete(
+    "/v1/bookings/{booking_id}",
+    operation_id="cancelBooking",
+    summary="Cancel one of your bookings: its slot is free and its pending actions are cancelled",
+    response_description="the cancelled booking (cancelling twice changes nothing)",
+    responses=errors(401, 404, 409, 422, s409="the booking has ended"),
+)
+def cancel(booking_id: PathBookingId, query: Display, who: Who, ctx: Ctx) -> BookingOut:
+    zone = _zone(query)
+    now = ctx.clock.now()
+    with transaction(ctx.engine) as session:
+        row = _own(session, who.organiser_id, booking_id)
         try:
             cancel_booking(session, row, now=now)
         except BookingClosed as closed:
             raise ApiError(409, "conflict", str(closed)) from None
-    return Reply(200, _replanned(call, row.id, zone))
+    return _replanned(ctx, who.organiser_id, row.id, zone)
 
 
-def _zone(call: Call) -> tzinfo | None:
-    query = call.query
-    tz = query.tz if isinstance(query, DisplayQuery) else None
-    return zone_or_error(tz) if tz else None
+def _zone(query: DisplayQuery) -> tzinfo | None:
+    return zone_or_error(query.tz) if query.tz else None
 
 
-def _own(session: Session, call: Call) -> Broadcast:
+def _own(session: Session, organiser_id: int, booking_id: int) -> Broadcast:
     try:
-        return own_booking(session, call.who.organiser_id, call.ids["booking_id"])
+        return own_booking(session, organiser_id, booking_id)
     except BookingNotFound as missing:
         raise not_found(str(missing)) from None
 
@@ -180,89 +220,9 @@ def _conflict(session: Session, conflict: SlotConflict, caller_id: int, zone: tz
     )
 
 
-def _replanned(call: Call, booking_id: int, zone: tzinfo | None) -> BookingOut:
-    replan_now(call.ctx.settings, call.ctx.engine, call.ctx.clock)
-    with transaction(call.ctx.engine, immediate=False) as session:
-        row = own_booking(session, call.who.organiser_id, booking_id)
+def _replanned(ctx: ApiContext, organiser_id: int, booking_id: int, zone: tzinfo | None) -> BookingOut:
+    replan_now(ctx.settings, ctx.engine, ctx.clock)
+    with transaction(ctx.engine, immediate=False) as session:
+        row = own_booking(session, organiser_id, booking_id)
         actions = actions_of(session, [booking_id])[booking_id]
-    return booking_out(row, actions, zone, call.ctx.clock.now())
-
-
-_NOT_YOURS = {404: "no booking of yours has this id (someone else's and ops broadcasts included)"}
-_CLOSED = {409: "the booking is cancelled or has ended"}
-
-
-ENDPOINTS = [
-    Endpoint(
-        method="POST",
-        path="/v1/bookings",
-        operation_id="createBooking",
-        summary="Book [start - lead, end) on a stream, unless it overlaps another slot",
-        handler=create,
-        ok_status=201,
-        ok_model=BookingOut,
-        ok_description="the new booking, with its planned actions",
-        tag="bookings",
-        query=DisplayQuery,
-        body=BookingCreate,
-        other_errors={409: "the slot overlaps another; the error names it"},
-    ),
-    Endpoint(
-        method="GET",
-        path="/v1/bookings",
-        operation_id="listBookings",
-        summary="Your bookings: upcoming and running, or all of them with ?all=true",
-        handler=list_mine,
-        ok_status=200,
-        ok_model=BookingList,
-        ok_description="your bookings, earliest first",
-        tag="bookings",
-        query=BookingsQuery,
-    ),
-    Endpoint(
-        method="GET",
-        path="/v1/bookings/{booking_id}",
-        operation_id="getBooking",
-        summary="One of your bookings, with its planned actions",
-        handler=read,
-        ok_status=200,
-        ok_model=BookingOut,
-        ok_description="the booking",
-        tag="bookings",
-        query=DisplayQuery,
-        path_ids=BOOKING_ID,
-        other_errors=_NOT_YOURS,
-    ),
-    Endpoint(
-        method="PATCH",
-        path="/v1/bookings/{booking_id}",
-        operation_id="changeBooking",
-        summary="Move (start and/or end) or rename one of your bookings; the plan follows at once",
-        handler=change,
-        ok_status=200,
-        ok_model=BookingOut,
-        ok_description="the booking as it is now, with its re-planned actions",
-        tag="bookings",
-        query=DisplayQuery,
-        body=BookingPatch,
-        path_ids=BOOKING_ID,
-        other_errors={
-            **_NOT_YOURS,
-            409: "the new slot overlaps another, or the booking is cancelled or ended",
-        },
-    ),
-    Endpoint(
-        method="DELETE",
-        path="/v1/bookings/{booking_id}",
-        operation_id="cancelBooking",
-        summary="Cancel one of your bookings: its slot is free and its pending actions are cancelled",
-        handler=cancel,
-        ok_status=200,
-        ok_model=BookingOut,
-        ok_description="the cancelled booking (cancelling twice changes nothing)",
-        tag="bookings",
-        query=DisplayQuery,
-        path_ids=BOOKING_ID,
-        other_errors={**_NOT_YOURS, **_CLOSED},
-    ),
-]
+    return booking_out(row, actions, zone, ctx.clock.now())

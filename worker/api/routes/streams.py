@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from worker.api.deps import Ctx, Reader, Who
 from worker.api.errors import invalid_field
-from worker.api.routing import Call, Endpoint, Reply
+from worker.api.responses import errors
 from worker.api.schemas import StreamList, StreamOut, StreamsQuery
 from worker.api.times import iso_z, zone_or_error
 from worker.api.views import busy_slot, free_between, free_slot
-from worker.store.db import transaction
 from worker.store.models import Broadcast, Stream
 
 DEFAULT_RANGE = timedelta(hours=24)
 MAX_RANGE = timedelta(days=31)
 
 
-def list_streams(call: Call) -> Reply:
-    query = call.query_as(StreamsQuery)
+router = APIRouter(tags=["streams"])
+
+
+@router.get(
+    "/v1/streams",
+    operation_id="listStreams",
+    summary="Every stream with its busy slots (lead included) and free time in [from, to)",
+    response_description="the streams, each with busy and free intervals",
+    responses=errors(401, 422),
+)
+def list_streams(query: Annotated[StreamsQuery, Query()], who: Who, ctx: Ctx, session: Reader) -> StreamList:
     zone = zone_or_error(query.tz) if query.tz else None
-    start = query.range_from or call.ctx.clock.now()
+    start = query.range_from or ctx.clock.now()
     end = query.range_to or start + DEFAULT_RANGE
     if end <= start:
         raise invalid_field("to", f"to {iso_z(end)} is not after from {iso_z(start)}")
@@ -29,15 +40,12 @@ def list_streams(call: Call) -> Reply:
         raise invalid_field(
             "to", f"the range is {end - start}; ask for at most {MAX_RANGE.days} days at a time"
         )
-    with transaction(call.ctx.engine, immediate=False) as session:
-        streams = list(session.scalars(select(Stream).order_by(Stream.stream_id)))
-        taken = session.scalars(
-            select(Broadcast)
-            .where(
-                Broadcast.cancelled_at.is_(None), Broadcast.slot_starts_at < end, Broadcast.ends_at > start
-            )
-            .order_by(Broadcast.slot_starts_at, Broadcast.id)
-        ).all()
+    streams = list(session.scalars(select(Stream).order_by(Stream.stream_id)))
+    taken = session.scalars(
+        select(Broadcast)
+        .where(Broadcast.cancelled_at.is_(None), Broadcast.slot_starts_at < end, Broadcast.ends_at > start)
+        .order_by(Broadcast.slot_starts_at, Broadcast.id)
+    ).all()
     by_stream: dict[str, list[Broadcast]] = {}
     for row in taken:
         by_stream.setdefault(row.stream_id, []).append(row)
@@ -50,24 +58,9 @@ def list_streams(call: Call) -> Reply:
                 stream_id=stream.stream_id,
                 name=stream.name,
                 status=stream.status,
-                busy=[busy_slot(r, call.who.organiser_id, zone) for r in rows],
+                busy=[busy_slot(r, who.organiser_id, zone) for r in rows],
                 free=[free_slot(a, b, zone) for a, b in gaps],
             )
         )
-    return Reply(200, StreamList(range_from=iso_z(start), range_to=iso_z(end), streams=out))
+    return StreamList(range_from=iso_z(start), range_to=iso_z(end), streams=out)
 
-
-ENDPOINTS = [
-    Endpoint(
-        method="GET",
-        path="/v1/streams",
-        operation_id="listStreams",
-        summary="Every stream with its busy slots (lead included) and free time in [from, to)",
-        handler=list_streams,
-        ok_status=200,
-        ok_model=StreamList,
-        ok_description="the streams, each with busy and free intervals",
-        tag="streams",
-        query=StreamsQuery,
-    )
-]
