@@ -9,15 +9,16 @@ ONAIR_LEASE_SECONDS after its instant) and the dispatcher claims the row again.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.harness import running, wait_for, wait_ticking
+from tests.harness import onair_bin, running, wait_for, wait_ticking
 from tests.integration.simulator_fixture import Simulator
-from tests.reliability.conftest import Engines, RedisServer
+from tests.reliability.conftest import AlertReceiver, Engines, RedisServer
 from tests.reliability.fleet import (
     Tally,
     arrival,
@@ -110,13 +111,20 @@ RECOVERY_BOUND = timedelta(seconds=RECOVERY)
 
 
 def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
-    simulator: Simulator, redis_server: RedisServer, postgres_url: str, tmp_path: Path, engines: Engines
+    simulator: Simulator,
+    redis_server: RedisServer,
+    postgres_url: str,
+    tmp_path: Path,
+    engines: Engines,
+    alert_receiver: AlertReceiver,
 ) -> None:
     """Check 3: Redis down for 30 s while actions fall due. The worker and beat processes do not exit
     (broker_connection_max_retries=None), and every action due in the outage runs once, soon after
-    Redis returns: late but inside its deadline."""
+    Redis returns: late but inside its deadline. While no worker consumes, the watchdog alerts and
+    `onair doctor` fails its consumers line; both recover with Redis."""
     streams = disabled_streams(simulator, 40)
     engine, env = shipped_scheduler(engines, simulator, tmp_path, postgres_url, redis_server.url)
+    env["ONAIR_ALERT_WEBHOOK_URL"] = alert_receiver.url
     worker, planner, beat = procfile_procs(env, tmp_path)
     since = simulator.last_seq()
     with running(worker, planner, beat) as procs:
@@ -131,10 +139,12 @@ def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
         redis_server.stop()
         time.sleep(OUTAGE)
         survived = {"worker": worker.alive(), "beat": beat.alive()}
+        during = _doctor_consumers(env)
         redis_server.start()
         back = datetime.now(UTC)
         wait_settled(engine, streams, procs, "Redis returned", 60)
         assert (worker.popen.pid, beat.popen.pid) == pids
+        after = wait_for("a consumer again", lambda: (d := _doctor_consumers(env))[0] == 0 and d, 30, procs)
 
     tally = Tally.take(f"Redis down for {OUTAGE:.0f} s", simulator, engine, streams, since)
     enables = [c for s in streams for c in tally.calls[s] if c.endpoint == "enable"]
@@ -144,9 +154,23 @@ def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
         last_enable_after_redis_returned=f"{(latest - back).total_seconds():.1f}s",
     )
     assert survived == {"worker": True, "beat": True}, f"a Celery process exited in the outage: {survived}"
+    assert during[0] == 1 and "FAIL consumers  no worker consumed the actions queue" in during[1], during
+    assert "consuming the actions queue: celery@" in after[1], after
+    gone = [b for b in alert_receiver.bodies if b.get("event") == "no_consumer"]
+    assert len(gone) == 1, alert_receiver.texts()
+    assert str(gone[0]["text"]).startswith(
+        "onair: no worker consumes the actions queue (consumed nothing for "
+    )
     assert len(tally.exactly_once()) == len(streams)
     assert all(due[s] <= back for s in streams), "every action fell due during the outage"
     assert latest - back <= RECOVERY_BOUND, (
         f"due actions ran {(latest - back).total_seconds():.1f} s after Redis returned "
         f"(bound {RECOVERY_BOUND.total_seconds():.0f} s)"
     )
+
+
+def _doctor_consumers(env: dict[str, str]) -> tuple[int, str]:
+    done = subprocess.run(
+        [onair_bin(), "doctor", "--only", "consumers"], env=env, capture_output=True, text=True, timeout=60
+    )
+    return done.returncode, done.stdout

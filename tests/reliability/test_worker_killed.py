@@ -7,7 +7,7 @@ The processes run as shipped: the Procfile's `worker`, `planner` and `beat` on P
 supervisor restarts the worker). Every setting is at its default: the lease is 10 s, renewed by the
 executing worker every 2 s, so the killed worker's claims lapse at most a lease after its last renewal.
 
-A few enables hang 6 s after FastPix did the work (a slow answer): the kill lands while they are in
+A few enables answer 6 s after FastPix did the work (a slow answer): the kill lands while they are in
 flight, so their act reached FastPix and no answer was recorded. Their write-ahead `sending` event is
 in the history, and the attempt that runs after the kill reports "done by attempt 1 (its worker died
 after sending), confirmed by attempt 2".
@@ -111,13 +111,21 @@ def test_kill_9_worker_mid_flight_every_action_once_and_soon(
     assert 0 < landed < ACTIONS, f"the kill did not land mid-flight ({landed} of {ACTIONS} enables had run)"
     assert held, "the killed worker held no action: the kill missed the window"
     assert max(late.values()) <= WITHIN, f"an enable ran {max(late.values()):.1f} s after its instant"
+    # The slow enables the killed worker had sent: in doubt (`onair run` has a second worker, which
+    # may have sent some of them and lived).
+    in_doubt = 0
     for stream in slow:
         events = _history(engine, ids[stream])
-        assert "sending" in events, f"the in-doubt act of {stream[:8]} is not in the history: {events}"
-        assert tally.rows[stream].outcome == (
-            "already enabled: done by attempt 1 (its worker died after sending), confirmed by attempt 2"
-        ), tally.rows[stream].outcome
+        assert events.count("sending") == 1, f"{stream[:8]}: one act, written ahead: {events}"
         assert [c.endpoint for c in tally.calls[stream]].count("enable") == 1
+        if "lease_expired" in events[events.index("sending") :]:
+            in_doubt += 1
+            assert tally.rows[stream].outcome == (
+                "already enabled: done by attempt 1 (its worker died after sending), confirmed by attempt 2"
+            ), tally.rows[stream].outcome
+        else:
+            assert tally.rows[stream].outcome == "enabled", tally.rows[stream].outcome
+    assert in_doubt, "the kill caught no slow enable in flight"
 
 
 def _kill_worker_under(run: Proc) -> None:
