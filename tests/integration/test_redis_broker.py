@@ -1,0 +1,47 @@
+"""kombu's Redis transport after a lost connection, as Celery's consumer handles it: it collects the
+connection (detaching the transport), then closes it; an ETA message received before may be
+acknowledged afterwards. Unpatched, each raised an AttributeError that made the worker exit
+(docs/reliability.md, fault 2). Real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from worker import redis_broker
+
+
+@pytest.fixture
+def held(redis_url: str) -> Iterator[tuple[Connection, list[object]]]:
+    """A connection whose channel holds two delivered, unacknowledged messages."""
+    redis_broker.install()
+    name = f"onair-test-{uuid.uuid4().hex}"
+    connection = Connection(redis_url)
+    queue = Queue(name, Exchange(name), routing_key=name)
+    with connection.Producer() as producer:
+        for n in range(2):
+            producer.publish({"n": n}, exchange=queue.exchange, routing_key=name, declare=[queue])
+    channel = connection.channel()
+    messages = [channel.basic_get(name, no_ack=False) for _ in range(2)]
+    assert all(messages)
+    yield connection, [channel, *messages]
+    connection.release()
+
+
+def test_closing_a_channel_whose_transport_was_detached_drops_the_restore(
+    held: tuple[Connection, list[object]],
+) -> None:
+    connection, (channel, *_) = held
+    connection.transport.client = None  # what Connection.collect() leaves behind when it fails midway
+    channel.close()  # type: ignore[attr-defined]  # restores unacked messages: raised AttributeError
+
+
+def test_acknowledging_on_a_closed_channel_is_dropped(held: tuple[Connection, list[object]]) -> None:
+    connection, (channel, first, second) = held
+    connection.transport.client = None
+    channel.close()  # type: ignore[attr-defined]  # the connection was lost and replaced
+    first.ack()  # type: ignore[attr-defined]  # raised AttributeError: 'NoneType' ... 'client'
+    second.reject(requeue=True)  # type: ignore[attr-defined]
