@@ -166,12 +166,14 @@ def test_doctor_passes_when_everything_is_up(stack: Stack) -> None:
     code, lines = stack.doctor()
     assert code == 0, lines
     assert [line.split()[:2] for line in lines] == [
-        ["ok", check] for check in ("database", "broker", "fastpix", "beat", "workers", "backlog")
+        ["ok", check]
+        for check in ("database", "broker", "fastpix", "beat", "workers", "consumers", "backlog")
     ]
     assert line_of(lines, "database").endswith(
         "at head " + str(scalar(stack.engine, "SELECT version_num FROM alembic_version"))
     )
     assert "answered a ping" in line_of(lines, "workers")
+    assert "1 consuming the actions queue: " in line_of(lines, "consumers")
 
 
 def test_doctor_json_reports_every_check(stack: Stack) -> None:

@@ -59,6 +59,7 @@ class Outcome:
 
 
 STALE = Outcome(None, "stale message: the action is no longer held by this lease")
+LEASE_LOST = "lease lost before acting: another worker owns the action"
 
 
 def execute(rt: Runtime, action_id: int, lease_token: str, *, rng: random.Random | None = None) -> Outcome:
@@ -218,14 +219,10 @@ class _Run:
                 if isinstance(decision, NoOp):
                     return self._result(decision.state, self._confirmed(decision.outcome), calls)
                 if not self._intend():
-                    return _Result(
-                        self.action, None, "lease lost before acting: another worker owns it", calls
-                    )
+                    return _Result(self.action, None, LEASE_LOST, calls)
                 _wait_until(self.rt, self.action.next_attempt_at)
                 if self.lost.is_set():
-                    return _Result(
-                        self.action, None, "lease lost before acting: another worker owns it", calls
-                    )
+                    return _Result(self.action, None, LEASE_LOST, calls)
                 self._call(client, decision)
             except FastPixError as exc:
                 return self._failed_call(exc, calls)
