@@ -6,7 +6,8 @@ that matches nothing, the write is refused and the refusal lands in the history 
 Attempts: `attempts` counts the executions that reached the FastPix API for this action. retry_later
 adds one (it follows a failed call); complete adds one for succeeded, failed and skipped (the executor
 called the API, if only to read the stream) and none for missed and superseded, unless told otherwise
-with `attempted`. A worker killed mid-call records nothing, so its attempt is not counted.
+with `attempted`. A worker killed mid-call records no outcome; if it had written its `sending` record
+(record_intent, before the call left), the next take-over counts that attempt (take_over, `in_doubt`).
 """
 
 from __future__ import annotations
