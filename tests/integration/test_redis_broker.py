@@ -5,6 +5,7 @@ acknowledged afterwards. Unpatched, each raised an AttributeError that made the 
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 
@@ -45,3 +46,26 @@ def test_acknowledging_on_a_closed_channel_is_dropped(held: tuple[Connection, li
     channel.close()  # type: ignore[attr-defined]  # the connection was lost and replaced
     first.ack()  # type: ignore[attr-defined]  # raised AttributeError: 'NoneType' ... 'client'
     second.reject(requeue=True)  # type: ignore[attr-defined]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_lost_broker_is_retried_at_most_five_seconds_apart() -> None:
+    """kombu's own backoff grows to 30 s between attempts; the worker's is capped, so it reconnects
+    within 5 s of the broker's return whatever the outage's length."""
+    redis_broker.install()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    intervals: list[float] = []
+
+    def errback(exc: Exception, interval: float) -> None:
+        intervals.append(interval)
+        raise _Stop  # before kombu sleeps
+
+    connection = Connection(f"redis://127.0.0.1:{closed}/0")
+    with pytest.raises(_Stop):
+        connection.ensure_connection(errback, None, 12, 2, 30)
+    assert intervals == [redis_broker.RECONNECT_MAX_SECONDS]
