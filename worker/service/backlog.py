@@ -58,11 +58,11 @@ def tick_age(engine: Engine, now: datetime) -> float | None:
     return None if tick is None else max(0.0, (now - tick).total_seconds())
 
 
-def write_worker_heartbeat(
-    engine: Engine, hostname: str, now: datetime, *, prefix: str = WORKER_KEY_PREFIX
-) -> None:
+def write_worker_heartbeat(engine: Engine, hostname: str, now: datetime, *, consuming: bool = False) -> None:
+    """This worker's heartbeat, and its consumer's when it consumes the actions queue: one transaction."""
     with transaction(engine) as session:
-        schedules.set_state(session, f"{prefix}{hostname}"[:64], now.isoformat(), now=now)
+        for prefix in (WORKER_KEY_PREFIX, CONSUMER_KEY_PREFIX) if consuming else (WORKER_KEY_PREFIX,):
+            schedules.set_state(session, f"{prefix}{hostname}"[:64], now.isoformat(), now=now)
 
 
 def worker_heartbeats(engine: Engine, *, prefix: str = WORKER_KEY_PREFIX) -> dict[str, datetime]:

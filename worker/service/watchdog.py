@@ -60,9 +60,8 @@ class Watchdog:
         """One round; returns the stall alert it raised, if any."""
         rt = self.rt
         now = rt.clock.now()
-        backlog.write_worker_heartbeat(rt.engine, self.hostname, now)
-        if self.consuming is not None and self.consuming():
-            backlog.write_worker_heartbeat(rt.engine, self.hostname, now, prefix=backlog.CONSUMER_KEY_PREFIX)
+        consuming = self.consuming is not None and self.consuming()
+        backlog.write_worker_heartbeat(rt.engine, self.hostname, now, consuming=consuming)
         self.check_consumers(now)
         # Abandoned alerts are rare: look for them about once a minute, not on every heartbeat.
         if time.monotonic() >= self._next_sweep:
