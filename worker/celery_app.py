@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 
-from worker import folder_broker
+from worker import folder_broker, redis_broker
 from worker.config import OnairSettings, onair_settings
 from worker.queues import PLAN_QUEUE, QUEUE
 from worker.service import ops_hooks  # noqa: F401  (connects logging, metrics and watchdog signals)
@@ -21,6 +21,8 @@ from worker.service import ops_hooks  # noqa: F401  (connects logging, metrics a
 def broker_options(settings: OnairSettings) -> tuple[str, dict[str, Any]]:
     """The broker URL and transport options: Redis (or any kombu URL) if set, else the embedded one."""
     if settings.broker_url:
+        # kombu's Redis transport would kill the worker on a Redis restart (worker/redis_broker.py).
+        redis_broker.install()
         # Only ETAs of a couple of seconds are ever sent, so a short visibility timeout cannot make
         # kombu redeliver a waiting ETA message (notes.md §2); a redelivery is fenced by the lease anyway.
         return settings.broker_url, {"visibility_timeout": 300}

@@ -47,7 +47,9 @@ class OnairSettings(BaseSettings):
     plan_seconds: float = Field(default=5.0, gt=0)
     sync_seconds: float = Field(default=60.0, gt=0)
     claim_ahead_seconds: float = Field(default=2.0, ge=0)
-    lease_seconds: float = Field(default=60.0, gt=0)
+    # How long a claimed action stays reserved without a word from its worker: the executor renews it
+    # every fifth of this while the action runs, so a dead worker's actions run again about this late.
+    lease_seconds: float = Field(default=10.0, gt=0)
     # Most actions one worker message carries (they run in parallel threads of one worker).
     batch_size: int = Field(default=50, gt=0)
     default_lead_seconds: int = Field(default=300, ge=0)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from tests.integration.simulator_fixture import Simulator
+from worker.config import FastPixSettings, OnairSettings
 from worker.domain.types import KIND_SEQUENCE, ActionKind, PlannedAction, Source
+from worker.service.runtime import Runtime
 from worker.store.db import make_engine
 from worker.store.migrate import upgrade
 
@@ -109,3 +113,20 @@ def claim_until_done(url: str, owner: str, now: datetime) -> int:
                 time.sleep(0.002)
     finally:
         engine.dispose()
+
+
+def simulator_runtime(engine: Engine, simulator: Simulator, **settings: Any) -> Iterator[Runtime]:
+    """A runtime on this engine and the simulator, for executor tests; closed afterwards."""
+    simulator.reset()
+    runtime = Runtime(
+        settings=OnairSettings(database_url=str(engine.url), alert_webhook_url="", **settings),
+        fastpix=FastPixSettings(
+            api_url=simulator.base_url,
+            access_token_id=simulator.access_token_id,  # type: ignore[arg-type]
+            secret_key=simulator.secret_key,  # type: ignore[arg-type]
+        ),
+    )
+    runtime.engine = engine  # type: ignore[misc]  # the caller's engine, disposed by it
+    yield runtime
+    runtime.client.close()
+    runtime.action_pool.shutdown()

@@ -165,7 +165,9 @@ def test_doctor_passes_when_everything_is_up(stack: Stack) -> None:
     )
     code, lines = stack.doctor()
     assert code == 0, lines
-    healthy = ("database", "broker", "fastpix", "beat", "workers", "backlog", "planner", "schedules")
+    healthy = (
+        "database", "broker", "fastpix", "beat", "workers", "consumers", "backlog", "planner", "schedules",
+    )  # fmt: skip
     # The enable of the stream FastPix does not know failed: a warning, with its cause.
     assert [line.split()[:2] for line in lines] == [["ok", check] for check in healthy] + [["WARN", "recent"]]
     assert line_of(lines, "recent") == (
@@ -182,6 +184,7 @@ def test_doctor_passes_when_everything_is_up(stack: Stack) -> None:
         "at head " + str(scalar(stack.engine, "SELECT version_num FROM alembic_version"))
     )
     assert "answered a ping" in line_of(lines, "workers")
+    assert "1 consuming the actions queue: " in line_of(lines, "consumers")
 
 
 def test_doctor_json_reports_every_check(stack: Stack) -> None:

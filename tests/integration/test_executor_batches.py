@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.integration.simulator_fixture import Simulator
-from tests.integration.store_support import BACKENDS, migrated_engine, planned
-from worker.config import FastPixSettings, OnairSettings
+from tests.integration.store_support import BACKENDS, migrated_engine, planned, simulator_runtime
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import FastPixClient
 from worker.service import executor
@@ -34,19 +33,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def rt(engine: Engine, simulator: Simulator) -> Iterator[Runtime]:
-    simulator.reset()
-    runtime = Runtime(
-        settings=OnairSettings(database_url=str(engine.url), alert_webhook_url=""),
-        fastpix=FastPixSettings(
-            api_url=simulator.base_url,
-            access_token_id=simulator.access_token_id,  # type: ignore[arg-type]
-            secret_key=simulator.secret_key,  # type: ignore[arg-type]
-        ),
-    )
-    runtime.engine = engine  # type: ignore[misc]  # the fixture's engine, disposed by it
-    yield runtime
-    runtime.client.close()
-    runtime.action_pool.shutdown()
+    yield from simulator_runtime(engine, simulator)
 
 
 def _streams(simulator: Simulator, *, disabled: int, enabled: int) -> list[str]:

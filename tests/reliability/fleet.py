@@ -8,6 +8,9 @@ status_after): a dropped answer after the server did the work still counts, a re
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +20,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.harness import Proc, migrate, scheduler_env, wait_for
+from tests.harness import BIN, Proc, migrate, scheduler_env, wait_for
 from tests.integration.simulator_fixture import Simulator
 from worker.fastpix.client import FastPixClient
 from worker.simulator.control import CallRecord
 from worker.store.types import to_sqlite_text
 
+PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
+# What tests/harness.py's scheduler_env shortens for speed; the shipped-defaults runs drop them.
+SHORTENED = ("ONAIR_TICK_SECONDS", "ONAIR_PLAN_SECONDS", "ONAIR_LEASE_SECONDS")
 CHANGING = ("enable", "disable", "finish", "delete")
 SETTLED = ("succeeded", "failed", "skipped", "missed", "superseded", "cancelled")
 
@@ -47,16 +53,49 @@ def migrated_scheduler(
     **settings: str,
 ) -> tuple[sa.Engine, dict[str, str]]:
     """Migrate the database; its engine, and the environment of a scheduler on it, the broker and the
-    simulator (data in `work`/data)."""
+    simulator (data in `work`/data), with the shipped lease and `settings` on top."""
     migrate(database_url)
     env = scheduler_env(
         database_url=database_url,
         broker_url=broker_url,
         data_dir=work / "data",
         fastpix=simulator.env if fastpix is None else fastpix,
-        **settings,
     )
-    return engines(database_url), env
+    # Faults run with the shipped lease (tests/harness.py shortens it for the end-to-end runs).
+    del env["ONAIR_LEASE_SECONDS"]
+    return engines(database_url), {**env, **settings}
+
+
+def shipped_scheduler(
+    engines: Callable[[str], sa.Engine], simulator: Simulator, work: Path, database_url: str, broker_url: str
+) -> tuple[sa.Engine, dict[str, str]]:
+    """As migrated_scheduler, with every onair setting at its shipped default."""
+    engine, env = migrated_scheduler(engines, simulator, work, database_url, broker_url)
+    return engine, {k: v for k, v in env.items() if k not in SHORTENED}
+
+
+def procfile_procs(
+    env: dict[str, str], log_dir: Path, roles: Iterable[str] = ("worker", "planner", "beat")
+) -> list[Proc]:
+    """The Procfile's processes, with its command lines as written (`${VAR:-default}` expanded from
+    `env`), run with this virtualenv first on the PATH."""
+    lines = dict(line.split(": ", 1) for line in PROCFILE.read_text().splitlines() if ": " in line)
+
+    def expand(match: re.Match[str]) -> str:
+        return env.get(match.group(1)) or match.group(2)
+
+    procs = []
+    for role in roles:
+        argv = shlex.split(re.sub(r"\$\{(\w+):-([^}]*)\}", expand, lines[role]))
+        procs.append(
+            Proc(
+                role,
+                argv,
+                {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"},
+                log_dir / f"{role}.log",
+            )
+        )
+    return procs
 
 
 def disabled_streams(simulator: Simulator, count: int) -> list[str]:
@@ -227,3 +266,25 @@ class Tally:
         explained = set(self.exactly_once()) | set(self.with_reason())
         assert len(explained) == len(self.calls), f"{line}\n{self.offenders()}"
         return line
+
+
+def lateness(tally: Tally, due: Mapping[str, datetime]) -> dict[str, float]:
+    """Seconds from each stream's due instant to the call that changed it (streams with an effect)."""
+    late = {}
+    for stream, log in tally.calls.items():
+        effective = [c for c in log if c.endpoint in CHANGING and c.status_before != c.status_after]
+        if effective:
+            late[stream] = (arrival(effective[0]) - due[stream]).total_seconds()
+    return late
+
+
+def new_broadcast_fires(
+    engine: sa.Engine, simulator: Simulator, procs: tuple[Proc, ...], *, in_seconds: float = 8.0
+) -> float:
+    """Schedule one more enable and wait for it to land: a worker consumes. Its lateness, seconds."""
+    [stream] = disabled_streams(simulator, 1)
+    since = simulator.last_seq()
+    due = schedule_enables(engine, [stream], datetime.now(UTC) + timedelta(seconds=in_seconds), timedelta(0))
+    wait_settled(engine, [stream], procs, "a broadcast added after the fault", timeout=60)
+    [call] = [c for c in simulator.calls(since, stream_id=stream) if c.endpoint == "enable"]
+    return (arrival(call) - due[stream]).total_seconds()

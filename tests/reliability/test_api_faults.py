@@ -5,18 +5,22 @@
   deadline, and the stream changes once.
 * 8: permanent refusals (400, 401 bad credentials, 404 stream gone, 422): one call, no retry, the
   API's message recorded, an alert posted.
-* 10: a lease that runs out under a slow call: the stale worker's late write is refused
-  (stale_write_rejected) and the newer outcome stands.
+* 10: a worker that stops renewing its lease (frozen) loses the action to another worker, whose
+  outcome stands and names the frozen worker's in-doubt act; its late write is refused
+  (stale_write_rejected). A live worker keeps its lease through a slow call.
 
 400 and 422 are injected as simulator faults on an otherwise valid enable.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.harness import celery_proc, running, wait_for, wait_ticking
 from tests.integration.simulator_fixture import Simulator
@@ -28,7 +32,9 @@ from tests.reliability.fleet import (
     enable_rows,
     event_count,
     migrated_scheduler,
+    procfile_procs,
     schedule_enables,
+    shipped_scheduler,
     wait_settled,
 )
 from worker.fastpix.client import FastPixClient
@@ -195,39 +201,41 @@ def test_bad_credentials_fail_once_with_the_api_message_and_an_alert(
     assert all(s in alerted for s in streams), alert_receiver.texts()
 
 
-def test_lease_expiring_under_a_slow_call_rejects_the_stale_write(
-    simulator: Simulator, redis_server: RedisServer, postgres_url: str, tmp_path: Path, engines: Engines
+def test_a_worker_frozen_past_its_lease_loses_the_action_and_its_late_write(
+    simulator: Simulator, postgres_url: str, tmp_path: Path, engines: Engines, request: pytest.FixtureRequest
 ) -> None:
-    """Check 10: the enable call hangs 8 s (the server has already done the work) under a 3 s lease.
-    The dispatcher reclaims the row, a second execution reads the stream (enabled) and records
-    "already enabled"; when the slow call finally returns, its write is refused."""
-    streams = disabled_streams(simulator, 3)
+    """Check 10, with the shipped 10 s lease: the enable answers 4 s late (FastPix has done the work),
+    and the worker waiting for it is frozen (SIGSTOP) for 15 s, so it cannot renew its lease. The other
+    worker reclaims the action, reads the stream (enabled) and reports the frozen worker's in-doubt act;
+    when the frozen worker resumes, its late write is refused. One enable call per stream."""
+    redis_server = request.getfixturevalue("redis_server")
+    streams = disabled_streams(simulator, 2)
     for stream in streams:
-        simulator.inject_fault("enable", "slow", delay=8.0, count=1, stream_id=stream)
-    engine, env = migrated_scheduler(
-        engines,
-        simulator,
-        tmp_path,
-        postgres_url,
-        redis_server.url,
-        FASTPIX_READ_TIMEOUT="20",
-        ONAIR_LEASE_SECONDS="3",
-    )
+        simulator.inject_fault("enable", "slow", delay=4.0, count=1, stream_id=stream)
+    engine, env = shipped_scheduler(engines, simulator, tmp_path, postgres_url, redis_server.url)
+    workers = [celery_proc("worker", env, tmp_path, suffix=f"-{n}") for n in (1, 2)]
     since = simulator.last_seq()
-    with running(celery_proc("worker", env, tmp_path), celery_proc("beat", env, tmp_path)) as procs:
+    with running(*workers, celery_proc("beat", env, tmp_path)) as procs:
         wait_ticking(engine, procs)
-        schedule_enables(engine, streams, datetime.now(UTC) + timedelta(seconds=2), timedelta(seconds=1))
-        wait_settled(engine, streams, procs, "the slow calls", 40)
-        ids = [r.id for r in enable_rows(engine, streams).values()]
-        # Each slow call returns about 8 s after it was made, and only then tries to write.
+        schedule_enables(engine, streams, datetime.now(UTC) + timedelta(seconds=8), timedelta(0))
+        ids = wait_for("the plan", lambda: [r.id for r in enable_rows(engine, streams).values()], 30, procs)
+        # Both enables are in one batch: wait until its worker has sent them, then freeze it.
+        owner = wait_for("the sends", lambda: _sender(engine, ids), 30, procs)
+        frozen = next(w for w in workers if w.popen and owner.endswith(f":{w.popen.pid}"))
+        assert frozen.popen is not None
+        os.kill(frozen.popen.pid, signal.SIGSTOP)
+        try:
+            wait_settled(engine, streams, procs, "the reclaim by the other worker", 40)
+        finally:
+            os.kill(frozen.popen.pid, signal.SIGCONT)
         wait_for(
-            "the slow workers' late writes",
+            "the frozen worker's late writes",
             lambda: event_count(engine, "stale_write_rejected", ids) >= len(streams),
             20,
             procs,
         )
 
-    tally = Tally.take("lease expired under an 8 s call (3 s lease)", simulator, engine, streams, since)
+    tally = Tally.take("a worker frozen past its lease (10 s)", simulator, engine, streams, since)
     stale = event_count(engine, "stale_write_rejected", ids)
     expired = event_count(engine, "lease_expired", ids)
     tally.assert_no_loss_no_double(leases_expired=expired, stale_writes_rejected=stale)
@@ -235,4 +243,43 @@ def test_lease_expiring_under_a_slow_call_rejects_the_stale_write(
     for stream in streams:
         assert tally.effects[stream] == 1
         assert [c.endpoint for c in tally.calls[stream]].count("enable") == 1
-        assert tally.rows[stream].outcome == "already enabled", "the newer execution's outcome stands"
+        assert tally.rows[stream].outcome == (
+            "already enabled: done by attempt 1 (its worker died after sending), confirmed by attempt 2"
+        ), "the newer execution's outcome stands, and names the frozen worker's act"
+
+
+def test_a_slow_call_keeps_its_lease(
+    simulator: Simulator, redis_server: RedisServer, postgres_url: str, tmp_path: Path, engines: Engines
+) -> None:
+    """A live worker keeps its lease however long the call takes: an enable answering 14 s late (past
+    the 10 s lease; FastPix did the work) is not reclaimed, and its own outcome is recorded."""
+    [stream] = disabled_streams(simulator, 1)
+    simulator.inject_fault("enable", "slow", delay=14.0, count=1, stream_id=stream)
+    engine, env = shipped_scheduler(engines, simulator, tmp_path, postgres_url, redis_server.url)
+    env["FASTPIX_READ_TIMEOUT"] = "20"
+    since = simulator.last_seq()
+    with running(*procfile_procs(env, tmp_path)) as procs:
+        wait_ticking(engine, procs)
+        schedule_enables(engine, [stream], datetime.now(UTC) + timedelta(seconds=8), timedelta(0))
+        wait_settled(engine, [stream], procs, "the slow call", 60)
+
+    tally = Tally.take("an enable answering 14 s late (10 s lease)", simulator, engine, [stream], since)
+    [row] = tally.rows.values()
+    expired = event_count(engine, "lease_expired", [row.id])
+    tally.assert_no_loss_no_double(leases_expired=expired)
+    assert expired == 0, "the lease of a live worker lapsed"
+    assert (row.state, row.outcome) == ("succeeded", "enabled")
+
+
+def _sender(engine: sa.Engine, ids: list[int]) -> str | None:
+    """The lease owner of the actions, once every one of them has written its `sending` event."""
+    with engine.connect() as conn:
+        sent = conn.execute(
+            sa.text("SELECT count(DISTINCT action_id) FROM action_events WHERE event = 'sending'")
+        ).scalar()
+        owners = {
+            r[0]
+            for r in conn.execute(sa.text("SELECT lease_owner FROM actions WHERE kind = 'enable'"))
+            if r[0]
+        }
+    return owners.pop() if sent == len(ids) and len(owners) == 1 else None

@@ -16,6 +16,9 @@ from worker.store.models import Action, SchedulerState
 
 LAST_TICK_KEY = "last_tick_at"
 WORKER_KEY_PREFIX = "worker:"
+# Written with the worker heartbeat while the worker's Celery consumer is connected and consumes the
+# actions queue: a worker process can be alive with its consumer gone (a broker outage).
+CONSUMER_KEY_PREFIX = "consumer:"
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,28 @@ def tick_age(engine: Engine, now: datetime) -> float | None:
     return None if tick is None else max(0.0, (now - tick).total_seconds())
 
 
-def write_worker_heartbeat(engine: Engine, hostname: str, now: datetime) -> None:
+def write_worker_heartbeat(engine: Engine, hostname: str, now: datetime, *, consuming: bool = False) -> None:
+    """This worker's heartbeat, and its consumer's when it consumes the actions queue: one transaction."""
     with transaction(engine) as session:
-        schedules.set_state(session, f"{WORKER_KEY_PREFIX}{hostname}"[:64], now.isoformat(), now=now)
+        for prefix in (WORKER_KEY_PREFIX, CONSUMER_KEY_PREFIX) if consuming else (WORKER_KEY_PREFIX,):
+            schedules.set_state(session, f"{prefix}{hostname}"[:64], now.isoformat(), now=now)
 
 
-def worker_heartbeats(engine: Engine) -> dict[str, datetime]:
-    """Every worker that ever wrote a heartbeat, and when it last did."""
+def worker_heartbeats(engine: Engine, *, prefix: str = WORKER_KEY_PREFIX) -> dict[str, datetime]:
+    """Every worker that ever wrote a heartbeat (or, with CONSUMER_KEY_PREFIX, a consumer heartbeat),
+    and when it last did."""
     with transaction(engine, immediate=False) as session:
         rows = session.execute(
             select(SchedulerState.key, SchedulerState.updated_at).where(
-                SchedulerState.key.startswith(WORKER_KEY_PREFIX, autoescape=True)
+                SchedulerState.key.startswith(prefix, autoescape=True)
             )
         ).all()
-    return {key[len(WORKER_KEY_PREFIX) :]: ensure_utc(at) for key, at in rows}
+    return {key[len(prefix) :]: ensure_utc(at) for key, at in rows}
+
+
+def fresh_heartbeats(
+    engine: Engine, now: datetime, within: float, *, prefix: str = WORKER_KEY_PREFIX
+) -> list[str]:
+    """The workers (or consumers) whose heartbeat is at most `within` seconds old."""
+    beats = worker_heartbeats(engine, prefix=prefix)
+    return sorted(name for name, at in beats.items() if (now - at).total_seconds() <= within)

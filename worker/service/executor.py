@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, wait
@@ -48,6 +49,10 @@ CHECK_AHEAD = timedelta(milliseconds=100)
 # Outcomes are written together once the whole batch is done, or every this often while a slow call
 # holds the rest of the batch back.
 RECORD_EVERY_SECONDS = 0.5
+# While a batch runs, its leases are renewed this many times per lease (every 2 s with the default
+# 10 s lease): a live worker keeps its actions however slow the call, a dead one loses them a lease
+# after its last renewal.
+RENEWALS_PER_LEASE = 5
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class Outcome:
 
 
 STALE = Outcome(None, "stale message: the action is no longer held by this lease")
+LEASE_LOST = "lease lost before acting: another worker owns the action"
 
 
 def execute(rt: Runtime, action_id: int, lease_token: str, *, rng: random.Random | None = None) -> Outcome:
@@ -75,11 +81,14 @@ def execute_batch(
         rows = ledger.take_over(session, leases, new_token=token, owner=rt.identity, now=rt.clock.now())
     rng = rng or random.Random()
     runs = {
-        rt.action_pool.submit(_Run(rt, _Snapshot.of(row), token, rng).go): row.id
-        for row in sorted(rows, key=lambda r: r.next_attempt_at)
+        rt.action_pool.submit(run.go): run
+        for run in (
+            _Run(rt, _Snapshot.of(row), token, rng) for row in sorted(rows, key=lambda r: r.next_attempt_at)
+        )
     }
     outcomes: dict[int, Outcome] = {}
     pending: set[Future[_Result]] = set(runs)
+    heartbeat = _Heartbeat(rt, token)
     while pending:
         done, pending = wait(pending, timeout=RECORD_EVERY_SECONDS)
         results = []
@@ -87,12 +96,48 @@ def execute_batch(
             try:
                 results.append(future.result())
             except Exception:  # a bug, not an API error: the lease runs out and the action is retried
-                log.exception("action #%s broke the executor; its lease will expire", runs[future])
-                outcomes[runs[future]] = Outcome(None, "executor error: see the worker log")
+                log.exception("action #%s broke the executor; its lease will expire", runs[future].action.id)
+                outcomes[runs[future].action.id] = Outcome(None, "executor error: see the worker log")
         outcomes.update(_record(rt, token, results))
+        heartbeat.beat([runs[future] for future in pending])
     # An action named twice in one message ran once: the second mention is a stale duplicate.
     first = {action_id: index for index, (action_id, _) in reversed(list(enumerate(leases)))}
     return [outcomes.get(i, STALE) if first[i] == n else STALE for n, (i, _) in enumerate(leases)]
+
+
+class _Heartbeat:
+    """Renews the leases of a batch's unfinished actions while they run (see RENEWALS_PER_LEASE). A
+    renewal that finds an action's lease gone (reclaimed after a stall longer than the lease) tells
+    its run, which then does not act: another worker owns the action now."""
+
+    def __init__(self, rt: Runtime, token: str) -> None:
+        self.rt = rt
+        self.token = token
+        self.lease = timedelta(seconds=rt.settings.lease_seconds)
+        self.every = rt.settings.lease_seconds / RENEWALS_PER_LEASE
+        self.next_at = time.monotonic() + self.every
+
+    def beat(self, running: Sequence[_Run]) -> None:
+        if not running or time.monotonic() < self.next_at:
+            return
+        self.next_at = time.monotonic() + self.every
+        try:
+            with transaction(self.rt.engine) as session:
+                held = ledger.renew(
+                    session,
+                    [r.action.id for r in running],
+                    self.token,
+                    until=self.rt.clock.now() + self.lease,
+                )
+        except Exception as exc:  # the database may be back by the next beat, inside the lease
+            log.warning(
+                "lease renewal failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc, self.every
+            )
+            return
+        for run in running:
+            if run.action.id not in held and not run.lost.is_set():
+                log.warning("action #%s: lease lost to another worker; this run will not act", run.action.id)
+                run.lost.set()
 
 
 @dataclass(frozen=True)
@@ -106,9 +151,11 @@ class _Snapshot:
     attempts: int
     payload: dict[str, Any] | None
     api_response: str | None
+    # An earlier attempt that sent its call and died before recording the answer (ledger.Held).
+    in_doubt: int | None = None
 
     @classmethod
-    def of(cls, row: Any) -> _Snapshot:
+    def of(cls, row: ledger.Held) -> _Snapshot:
         return cls(
             id=row.id,
             stream_id=row.stream_id,
@@ -119,6 +166,7 @@ class _Snapshot:
             attempts=row.attempts,
             payload=json.loads(row.payload) if row.payload else None,
             api_response=row.api_response,
+            in_doubt=row.in_doubt,
         )
 
 
@@ -152,6 +200,8 @@ class _Run:
         self.token = token
         self.rng = rng
         self.attempt = action.attempts + 1
+        # Set by the heartbeat when this action's lease was taken back: do not act.
+        self.lost = threading.Event()
 
     def go(self) -> _Result:
         a = self.action
@@ -184,11 +234,15 @@ class _Run:
                     record=record,
                 )
                 if isinstance(decision, NoOp):
-                    return self._result(decision.state, decision.outcome, calls)
+                    return self._result(decision.state, self._confirmed(decision.outcome), calls)
                 merged = decision.record
                 if merged is not None and merged != record and not self._note(merged):
-                    return _Result(self.action, None, "lease lost before the call", calls)
+                    return _Result(self.action, None, LEASE_LOST, calls)
+                if not self._intend():
+                    return _Result(self.action, None, LEASE_LOST, calls)
                 _wait_until(self.rt, self.action.next_attempt_at)
+                if self.lost.is_set():
+                    return _Result(self.action, None, LEASE_LOST, calls)
                 answer = self._call(client, decision)
             except FastPixError as exc:
                 return self._failed_call(exc, calls)
@@ -216,6 +270,36 @@ class _Run:
             return ledger.note_api_response(
                 session, self.action.id, self.token, record.to_json(), now=self.rt.clock.now()
             )
+
+    def _intend(self) -> bool:
+        """Write-ahead: record, and commit, that this attempt is about to send its call, so the history
+        holds every act that may have reached FastPix even if this worker dies before the answer is
+        recorded. Written when the stream was read (just before the instant, so it costs the act no
+        time); False when the lease is gone (the call must not leave)."""
+        if self.lost.is_set():
+            return False
+        a = self.action
+        detail = f"{_VERB[a.kind]} the stream at {a.next_attempt_at.isoformat()}; its answer is recorded next"
+        with transaction(self.rt.engine) as session:
+            return ledger.record_intent(
+                session,
+                a.id,
+                self.token,
+                attempt=self.attempt,
+                detail=detail,
+                now=self.rt.clock.now(),
+                actor=self.rt.identity,
+            )
+
+    def _confirmed(self, outcome: str) -> str:
+        """A run that finds the work done after an earlier attempt sent its call and died says so."""
+        sent = self.action.in_doubt
+        if sent is None:
+            return outcome
+        return (
+            f"{outcome}: done by attempt {sent} (its worker died after sending), "
+            f"confirmed by attempt {self.attempt}"
+        )
 
     def _call(self, client: FastPixClient, decision: Call) -> LiveStream | None:
         stream_id = self.action.stream_id
@@ -320,6 +404,13 @@ def _call_event(rt: Runtime, result: _Result, call: CallRecord, now: datetime) -
         detail=call.error,
     )
 
+
+_VERB = {
+    ActionKind.ENABLE: "enabling",
+    ActionKind.DISABLE: "disabling",
+    ActionKind.FINISH: "finishing the broadcast on",
+    ActionKind.UPDATE: "updating metadata and settings of",
+}
 
 _DONE = {
     ActionKind.ENABLE: "enabled",

@@ -195,6 +195,23 @@ class Doctor:
             {"workers": alive},
         )
 
+    def check_consumers(self) -> CheckResult:
+        """A worker process can be alive with its Celery consumer gone (a broker outage it did not
+        recover from): the watchdog's consumer heartbeat says whether one consumes the actions queue."""
+        within = 3 * self.settings.heartbeat_seconds
+        now = self.clock.now()
+        names = backlog.fresh_heartbeats(self.engine, now, within, prefix=backlog.CONSUMER_KEY_PREFIX)
+        if not names:
+            return CheckResult(
+                "consumers", False, f"no worker consumed the actions queue in the last {within:.0f} s"
+            )
+        return CheckResult(
+            "consumers",
+            True,
+            f"{len(names)} consuming the actions queue: {', '.join(names)}",
+            {"consumers": names},
+        )
+
     def check_backlog(self) -> CheckResult:
         now = self.clock.now()
         work = backlog.read_backlog(self.engine, now)
@@ -278,6 +295,7 @@ CHECKS: dict[str, Callable[[Doctor], CheckResult]] = {
     "fastpix": Doctor.check_fastpix,
     "beat": Doctor.check_beat,
     "workers": Doctor.check_workers,
+    "consumers": Doctor.check_consumers,
     "backlog": Doctor.check_backlog,
     "planner": Doctor.check_planner,
     "schedules": Doctor.check_schedules,

@@ -2,8 +2,9 @@
 broker. Every ONAIR_HEARTBEAT_SECONDS it writes this worker's heartbeat (`worker:<hostname>` in
 scheduler_state, which `onair doctor` reads), alerts when the dispatcher has not ticked for
 ONAIR_STALL_SECONDS (beat is the usual suspect, and it cannot report its own death) or the planner has
-not planned for its limit, resends alerts whose sender died, and posts the daily report when due.
-Several workers noticing the same stall send one alert: the outbox deduplicates.
+not planned for its limit, alerts when no worker consumes the actions queue (a worker alive with its
+consumer gone, or dead: the planner's watchdog notices), resends alerts whose sender died, and posts the
+daily report when due. Several workers noticing the same stall send one alert: the outbox deduplicates.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from worker.config import OnairSettings, onair_settings
@@ -23,11 +25,18 @@ log = logging.getLogger("onair.watchdog")
 SWEEP_SECONDS = 60.0
 
 
+# Whether this worker's Celery consumer is connected and consumes the actions queue.
+ConsumerProbe = Callable[[], bool]
+
+
 class Watchdog:
-    def __init__(self, rt: Runtime, hostname: str, settings: OnairSettings) -> None:
+    def __init__(
+        self, rt: Runtime, hostname: str, settings: OnairSettings, consuming: ConsumerProbe | None = None
+    ) -> None:
         self.rt = rt
         self.hostname = hostname
         self.settings = settings
+        self.consuming = consuming
         self.started = time.monotonic()
         self._next_sweep = self.started
         self._stop = threading.Event()
@@ -52,7 +61,9 @@ class Watchdog:
         """One round; returns the stall alert it raised, if any."""
         rt = self.rt
         now = rt.clock.now()
-        backlog.write_worker_heartbeat(rt.engine, self.hostname, now)
+        consuming = self.consuming is not None and self.consuming()
+        backlog.write_worker_heartbeat(rt.engine, self.hostname, now, consuming=consuming)
+        self.check_consumers(now)
         # Abandoned alerts are rare: look for them about once a minute, not on every heartbeat.
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
@@ -86,16 +97,48 @@ class Watchdog:
         alert = planner_watch.planner_stalled(last_ok, age, limit, self.hostname)
         return alert if alerts.raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=now) else None
 
+    def check_consumers(self, now: datetime) -> alerts.Alert | None:
+        """Alert when no worker has consumed the actions queue for 3 heartbeats: due actions are then
+        claimed by nobody (the dispatcher runs on those workers) or wait in the broker."""
+        limit = 3 * self.settings.heartbeat_seconds
+        if time.monotonic() - self.started <= limit:  # a fresh worker's consumer is still connecting
+            return None
+        if backlog.fresh_heartbeats(self.rt.engine, now, limit, prefix=backlog.CONSUMER_KEY_PREFIX):
+            return None
+        seen = backlog.worker_heartbeats(self.rt.engine, prefix=backlog.CONSUMER_KEY_PREFIX)
+        last = max(seen.values(), default=None)
+        alert = no_consumer(last, now, limit, self.hostname)
+        return (
+            alert
+            if alerts.raise_alert(self.rt.engine, self.rt.settings.alert_webhook_url, alert, now=now)
+            else None
+        )
+
+
+def no_consumer(last: datetime | None, now: datetime, limit: float, noticed_by: str) -> alerts.Alert:
+    """One alert per outage: the key names the last consumer heartbeat seen."""
+    since = "never" if last is None else last.isoformat(timespec="seconds")
+    gone = "never consumed" if last is None else f"consumed nothing for {(now - last).total_seconds():.0f} s"
+    return alerts.Alert(
+        key=f"no_consumer:{since}",
+        event="no_consumer",
+        text=(
+            f"onair: no worker consumes the actions queue ({gone}, limit {limit:.0f} s): due actions are "
+            "not executed; is the worker running and connected to the broker?"
+        ),
+        fields={"last_consumer_at": None if last is None else last.isoformat(), "noticed_by": noticed_by},
+    )
+
 
 _lock = threading.Lock()
 _watchdog: Watchdog | None = None
 
 
-def start(rt: Runtime, hostname: str) -> Watchdog:
+def start(rt: Runtime, hostname: str, consuming: ConsumerProbe | None = None) -> Watchdog:
     """Start this process's watchdog once."""
     global _watchdog
     with _lock:
         if _watchdog is None:
-            _watchdog = Watchdog(rt, hostname, onair_settings()).start()
+            _watchdog = Watchdog(rt, hostname, onair_settings(), consuming).start()
             log.info("watchdog started for %s", hostname)
         return _watchdog

@@ -15,12 +15,16 @@ from __future__ import annotations
 from worker.store.events import Event, insert_events, record_event
 from worker.store.ledger_claim import Claim, claim_due, reclaim_expired, streams_with_due
 from worker.store.ledger_fence import (
+    SENDING,
     Finish,
+    Held,
     complete,
     complete_many,
     load_claimed,
     note_api_response,
+    record_intent,
     release,
+    renew,
     retry_later,
     take_over,
 )
@@ -28,9 +32,11 @@ from worker.store.ledger_plan import CANCEL_OUTCOME, MissedAction, PlanStats, ap
 
 __all__ = [
     "CANCEL_OUTCOME",
+    "SENDING",
     "Claim",
     "Event",
     "Finish",
+    "Held",
     "MissedAction",
     "PlanStats",
     "apply_plan",
@@ -43,7 +49,9 @@ __all__ = [
     "note_api_response",
     "reclaim_expired",
     "record_event",
+    "record_intent",
     "release",
+    "renew",
     "retry_later",
     "streams_with_due",
     "take_over",

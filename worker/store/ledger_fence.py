@@ -6,7 +6,8 @@ that matches nothing, the write is refused and the refusal lands in the history 
 Attempts: `attempts` counts the executions that reached the FastPix API for this action. retry_later
 adds one (it follows a failed call); complete adds one for succeeded, failed and skipped (the executor
 called the API, if only to read the stream) and none for missed and superseded, unless told otherwise
-with `attempted`. A worker killed mid-call records nothing, so its attempt is not counted.
+with `attempted`. A worker killed mid-call records no outcome; if it had written its `sending` record
+(record_intent, before the call left), the next take-over counts that attempt (take_over, `in_doubt`).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, update
+from sqlalchemy import String, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
 from worker.domain.states import can_transition
 from worker.domain.types import ActionState
 from worker.store.events import Event, insert_events, record_event
-from worker.store.sqlutil import actions, chunked
+from worker.store.sqlutil import actions, chunked, events_table
 from worker.store.types import UTCDateTime
 
 CLAIMED = ActionState.CLAIMED.value
@@ -89,6 +90,103 @@ HELD_COLUMNS = (
 )
 
 
+SENDING = "sending"
+
+
+@dataclass(frozen=True)
+class Held:
+    """An action this executor holds; `in_doubt`: the attempt whose call was sent (a `sending` event)
+    and whose answer was never recorded (its worker died), already counted in `attempts`."""
+
+    id: int
+    stream_id: str
+    kind: str
+    due_at: datetime
+    deadline_at: datetime
+    next_attempt_at: datetime
+    attempts: int
+    payload: str | None
+    api_response: str | None  # the metadata merge record of an update (domain.metadata)
+    lease_token: str
+    lease_owner: str | None
+    in_doubt: int | None = None
+
+
+def _count_in_doubt_sends(session: Session, rows: list[Any], now: datetime) -> list[Held]:
+    """A `sending` event numbered past the recorded attempts is a call whose answer nobody recorded:
+    it may have reached FastPix. Count it as an attempt now, so the next run is the next attempt and
+    says so when it finds the work done."""
+    sent: dict[int, int] = {}
+    for chunk in chunked([row.id for row in rows]):
+        found = session.execute(
+            select(events_table.c.action_id, func.max(events_table.c.attempt))
+            .where(events_table.c.action_id.in_(chunk), events_table.c.event == SENDING)
+            .group_by(events_table.c.action_id)
+        )
+        sent.update({action_id: attempt for action_id, attempt in found if attempt is not None})
+    held = []
+    for row in rows:
+        attempt = sent.get(row.id)
+        in_doubt = attempt if attempt is not None and attempt > row.attempts else None
+        if in_doubt is not None:
+            session.execute(
+                update(actions).where(actions.c.id == row.id).values(attempts=in_doubt, updated_at=now)
+            )
+        held.append(
+            Held(
+                **{**row._asdict(), "attempts": row.attempts if in_doubt is None else in_doubt},
+                in_doubt=in_doubt,
+            )
+        )
+    return held
+
+
+def record_intent(
+    session: Session,
+    action_id: int,
+    lease_token: str,
+    *,
+    attempt: int,
+    detail: str,
+    now: datetime,
+    actor: str,
+) -> bool:
+    """Write-ahead: the `sending` event, written (and committed by the caller) before a state-changing
+    call leaves, so the history shows every act that may have reached FastPix even if the worker dies
+    before the answer is recorded. Fenced: False (nothing written, and the call must not leave) when
+    the lease is no longer this executor's."""
+    now = ensure_utc(now)
+    if session.get_bind().dialect.name == "postgresql":
+        # Visible to every other session at once, like any commit; only a crash of PostgreSQL itself
+        # in the next few hundred ms could lose it. What it guards against is the worker dying, and
+        # the flush to disk (10+ ms on a busy server) would sit between the read and the act.
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+    source = select(
+        actions.c.id,
+        actions.c.stream_id,
+        literal(now, UTCDateTime()),
+        literal(actor),
+        literal(SENDING),
+        actions.c.state,
+        actions.c.state,
+        literal(attempt),
+        literal(detail),
+    ).where(_fence(action_id, lease_token))
+    columns = [
+        "action_id",
+        "stream_id",
+        "at",
+        "actor",
+        "event",
+        "from_state",
+        "to_state",
+        "attempt",
+        "detail",
+    ]
+    result = session.execute(insert(events_table).from_select(columns, source))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def load_claimed(session: Session, action_id: int, lease_token: str) -> Any:
     """The action, if it is still claimed under this lease; None otherwise (nothing is recorded)."""
     return session.execute(select(*HELD_COLUMNS).where(_fence(action_id, lease_token))).first()
@@ -110,7 +208,7 @@ _TAKE_OVER = (
 
 def take_over(
     session: Session, leases: Sequence[tuple[int, str]], *, new_token: str, owner: str, now: datetime
-) -> list[Any]:
+) -> list[Held]:
     """Swap the dispatcher's lease tokens for the executor's own, for a whole batch at once, and hand
     back the rows now held. A duplicated or redelivered message finds its token gone: its row is not
     returned, and the refusal is recorded."""
@@ -132,6 +230,7 @@ def take_over(
     for action_id, _ in leases:
         if action_id not in held:
             _reject(session, action_id, "take over", now)
+    rows = _count_in_doubt_sends(session, rows, now)
     insert_events(
         session,
         [
@@ -149,6 +248,28 @@ def take_over(
         ],
     )
     return rows
+
+
+def renew(session: Session, action_ids: Sequence[int], lease_token: str, *, until: datetime) -> set[int]:
+    """The executor's heartbeat: push the lease of the actions it still holds under `lease_token` out
+    to at least `until` (never shorter: a claim made ahead of its instant already runs past it). The
+    ids still held; an id missing from the answer was reclaimed, and its run must not act."""
+    if not action_ids:
+        return set()
+    until = ensure_utc(until)
+    held: set[int] = set()
+    for chunk in chunked(sorted(set(action_ids))):
+        mine = (
+            (actions.c.id.in_(chunk)) & (actions.c.state == CLAIMED) & (actions.c.lease_token == lease_token)
+        )
+        result = session.execute(
+            update(actions).where(mine, actions.c.lease_expires_at < until).values(lease_expires_at=until)
+        )
+        if result.rowcount == len(chunk):  # type: ignore[attr-defined]
+            held.update(chunk)
+        else:
+            held.update(session.execute(select(actions.c.id).where(mine)).scalars())
+    return held
 
 
 @dataclass(frozen=True)

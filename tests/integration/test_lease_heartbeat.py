@@ -1,0 +1,170 @@
+"""The executor keeps the leases of the actions it runs alive, writes ahead what it is about to send,
+and does not act on an action whose lease it lost. A run that finds the work done by an earlier
+attempt whose worker died after sending says so. Real simulator over HTTP, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from tests.integration.simulator_fixture import Simulator
+from tests.integration.store_support import BACKENDS, migrated_engine, planned, simulator_runtime
+from worker.domain.types import ActionKind, ActionState
+from worker.fastpix.client import FastPixClient
+from worker.service import executor
+from worker.service.runtime import Runtime
+from worker.store import ledger
+from worker.store.db import transaction
+from worker.store.models import Action, ActionEvent
+
+LEASE_SECONDS = 1.0
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    yield from migrated_engine(request, tmp_path)
+
+
+@pytest.fixture
+def rt(engine: Engine, simulator: Simulator) -> Iterator[Runtime]:
+    yield from simulator_runtime(engine, simulator, lease_seconds=LEASE_SECONDS)
+
+
+def _disabled_stream(simulator: Simulator) -> str:
+    with FastPixClient(simulator.base_url, *simulator.credentials) as api:
+        stream_id = api.create_stream().stream_id
+        api.disable_stream(stream_id)
+    return stream_id
+
+
+def _claim_enable(engine: Engine, stream: str, due: datetime) -> ledger.Claim:
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(stream, ActionKind.ENABLE, due, source_id=1)],
+            scope_sources=[],
+            window_start=due - timedelta(days=1),
+            now=datetime.now(UTC),
+        )
+    [claim] = ledger.claim_due(
+        engine,
+        now=datetime.now(UTC),
+        ahead=timedelta(seconds=5),
+        lease=timedelta(seconds=LEASE_SECONDS),
+        owner="test",
+        limit=1,
+    )
+    return claim
+
+
+def _events(engine: Engine, action_id: int) -> list[tuple[str, str | None]]:
+    with transaction(engine, immediate=False) as session:
+        rows = session.execute(
+            select(ActionEvent.event, ActionEvent.http_method)
+            .where(ActionEvent.action_id == action_id)
+            .order_by(ActionEvent.id)
+        )
+        return [(event, method) for event, method in rows]
+
+
+def _row(engine: Engine, action_id: int) -> Action:
+    with transaction(engine, immediate=False) as session:
+        row = session.get(Action, action_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_a_slow_call_keeps_its_lease_and_the_act_is_written_ahead(
+    engine: Engine, rt: Runtime, simulator: Simulator
+) -> None:
+    """The enable answers 3 s late under a 1 s lease: the executor renews the lease while it waits,
+    so no reclaim can take the action away, and the `sending` event precedes the PUT."""
+    stream = _disabled_stream(simulator)
+    claim = _claim_enable(engine, stream, datetime.now(UTC))
+    simulator.inject_fault("enable", "slow", delay=3.0, stream_id=stream)
+    reclaimed: list[int] = []
+    outcomes: list[executor.Outcome] = []
+    runner = threading.Thread(
+        target=lambda: outcomes.extend(executor.execute_batch(rt, [(claim.action_id, claim.lease_token)]))
+    )
+    runner.start()
+    started = time.monotonic()
+    while runner.is_alive() and time.monotonic() - started < 20:
+        with transaction(engine) as session:  # a dispatcher's reaper, every 0.2 s
+            reclaimed.append(ledger.reclaim_expired(session, datetime.now(UTC)))
+        time.sleep(0.2)
+    runner.join(timeout=20)
+
+    assert not any(reclaimed), f"the lease lapsed under a live worker: {reclaimed}"
+    assert [o.state for o in outcomes] == [ActionState.SUCCEEDED]
+    row = _row(engine, claim.action_id)
+    assert (row.state, row.outcome) == ("succeeded", "enabled")
+    events = _events(engine, claim.action_id)
+    assert events.index(("sending", None)) < events.index(("api_call", "PUT"))
+
+
+def test_a_run_whose_lease_was_taken_back_does_not_act(
+    engine: Engine, rt: Runtime, simulator: Simulator
+) -> None:
+    """Between the take-over and the instant, the action is claimed by someone else (the lease lapsed
+    while this worker stalled): the write-ahead finds the lease gone and the call never leaves."""
+    stream = _disabled_stream(simulator)
+    claim = _claim_enable(engine, stream, datetime.now(UTC) + timedelta(seconds=2))
+    since = simulator.last_seq()
+    outcomes: list[executor.Outcome] = []
+    runner = threading.Thread(
+        target=lambda: outcomes.extend(executor.execute_batch(rt, [(claim.action_id, claim.lease_token)]))
+    )
+    runner.start()
+    while _row(engine, claim.action_id).lease_owner != rt.identity:
+        time.sleep(0.02)
+    with transaction(engine) as session:
+        session.execute(
+            update(Action).where(Action.id == claim.action_id).values(lease_token="another-worker")
+        )
+    runner.join(timeout=20)
+
+    assert "enable" not in [c.endpoint for c in simulator.calls(since)], "the act never left"
+    [outcome] = outcomes
+    assert outcome.state is None
+    assert ("sending", None) not in _events(engine, claim.action_id)
+
+
+def test_a_run_after_an_in_doubt_send_reports_who_did_the_work(
+    engine: Engine, rt: Runtime, simulator: Simulator
+) -> None:
+    """Attempt 1 wrote `sending`, its call enabled the stream, and its worker died before recording
+    the answer. Attempt 2 finds the stream enabled and says whose act that was."""
+    stream = _disabled_stream(simulator)
+    claim = _claim_enable(engine, stream, datetime.now(UTC))
+    with transaction(engine) as session:
+        assert ledger.record_intent(
+            session,
+            claim.action_id,
+            claim.lease_token,
+            attempt=1,
+            detail="enabling",
+            now=datetime.now(UTC),
+            actor="w1",
+        )
+    with FastPixClient(simulator.base_url, *simulator.credentials) as api:
+        api.enable_stream(stream)  # what the dead worker's call did
+    with transaction(engine) as session:  # its lease lapses and the dispatcher claims it again
+        ledger.reclaim_expired(session, datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS + 1))
+    [again] = ledger.claim_due(
+        engine, now=datetime.now(UTC), ahead=timedelta(0), lease=timedelta(seconds=10), owner="test", limit=1
+    )
+
+    [outcome] = executor.execute_batch(rt, [(again.action_id, again.lease_token)])
+
+    expected = "already enabled: done by attempt 1 (its worker died after sending), confirmed by attempt 2"
+    assert (outcome.state, outcome.detail) == (ActionState.SUCCEEDED, expected)
+    row = _row(engine, claim.action_id)
+    assert (row.state, row.outcome, row.attempts) == ("succeeded", expected, 2)
