@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from worker.domain.budget import claims_per_tick
 from worker.domain.types import ActionKind, ActionState
 from worker.service import metrics
 from worker.service.alerts import alert_action
@@ -81,7 +82,7 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
         ahead=timedelta(seconds=settings.claim_ahead_seconds),
         lease=timedelta(seconds=settings.lease_seconds),
         owner=rt.identity,
-        limit=limit,
+        limit=claims_per_tick(rt.fastpix.max_rps, settings.tick_seconds, limit),
     )
     failures = 0
     for batch in batches(claims, settings.batch_size):
