@@ -5,7 +5,11 @@ and beat per 1,000 actions; then the naive baseline (Celery eta=instant, one PUT
 The broadcasts are bulk-inserted and planned once before the scheduler starts (the planner then keeps
 re-planning them every tick, as it would in production).
 
-    .venv/bin/python -m benchmarks.burst [embedded] [postgres] [--actions N]
+    .venv/bin/python -m benchmarks.burst [embedded] [postgres] [--actions N] [--max-rps R]
+
+With `--max-rps R` the scheduler runs with FASTPIX_MAX_RPS=R and the simulator answers 429 above R
+requests a second: the figures then add the requests per second FastPix saw and how many were 429s,
+and the baseline (which has no budget) is skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+
+import httpx
 
 from benchmarks.baseline import TASK
 from benchmarks.common import (
@@ -73,7 +79,25 @@ def drain(
     }
 
 
-def run(name: str, count: int) -> None:
+def budget_figures(sim: Simulator, since: int) -> dict[str, object]:
+    """Every /v1 request of the drain as FastPix saw it: the rate, the busiest second, the 429s."""
+    from benchmarks.common import arrival
+
+    calls = sim.calls(since)
+    times = sorted(arrival(c) for c in calls)
+    span = (times[-1] - times[0]).total_seconds() if len(times) > 1 else 0.0
+    per_second: dict[int, int] = {}
+    for t in times:
+        per_second[int(t.timestamp())] = per_second.get(int(t.timestamp()), 0) + 1
+    return {
+        "requests": len(calls),
+        "requests_per_s": round(len(calls) / span) if span > 0 else None,
+        "busiest_second": max(per_second.values(), default=0),
+        "http_429": sum(1 for c in calls if c.get("http_status") == 429),
+    }
+
+
+def run(name: str, count: int, max_rps: int | None = None) -> None:
     from worker.service import planning
     from worker.service.runtime import Runtime
     from worker.store.db import make_engine
@@ -85,14 +109,24 @@ def run(name: str, count: int) -> None:
         due = datetime.now(UTC) + START_AHEAD
         register_broadcasts(engine, [(s, due) for s in streams])
         planning.plan_tick(_runtime(be, sim, Runtime))
-        procs = scheduler_procs(be, sim, work)
+        budget = {"FASTPIX_MAX_RPS": str(max_rps)} if max_rps else {}
+        procs = scheduler_procs(be, sim, work, **budget)
         with running(*procs):
             wait_ticking(engine, procs)
             since = sim.last_seq()
+            if max_rps:
+                httpx.post(
+                    f"{sim.root}/_sim/rate-limit", json={"rps": max_rps}, timeout=10
+                ).raise_for_status()
             if datetime.now(UTC) >= due - timedelta(seconds=3):
                 print("  warning: the scheduler started late; the burst is measured from its due time anyway")
-            emit(f"burst onair {name}", drain(sim, since, streams, due, procs))
+            figures = drain(sim, since, streams, due, procs)
+            if max_rps:
+                figures.update(budget_figures(sim, since))
+            emit(f"burst onair {name}" + (f" max_rps={max_rps}" if max_rps else ""), figures)
         engine.dispose()
+        if max_rps:
+            return
 
         sim.disable(streams)
         base = baseline_proc(be, sim, work)
@@ -118,10 +152,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("backends", nargs="*", default=[])
     parser.add_argument("--actions", type=int, default=10_000)
+    parser.add_argument(
+        "--max-rps", type=int, default=None, help="FASTPIX_MAX_RPS, and the simulator's 429 limit"
+    )
     args = parser.parse_args(argv)
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
-        run(name, args.actions)
+        run(name, args.actions, args.max_rps)
 
 
 if __name__ == "__main__":
