@@ -24,7 +24,7 @@ from worker.store.budget import BucketStore, FileBucketStore, RedisBucketStore
 
 # One step of the mirror test: what the store does, and what the domain says it should.
 Step = tuple[Callable[[], object], Callable[[State], tuple[State, object]]]
-RPS = 100  # refills 95/s, holds 5
+RPS = 100  # refills 90/s, holds 5
 RUN_SECONDS = 3.0
 PROCESSES = 3
 THREADS = 4
@@ -93,14 +93,15 @@ def test_processes_sharing_the_budget_never_exceed_it(
     # The ceiling: the burst plus the refill over the span; a thread's stamp lands a little after
     # its slot on a loaded machine, which only spreads the grants out.
     assert len(stamps) <= Bucket(RPS).capacity + Bucket(RPS).rate * span + 1
-    assert busiest_second(stamps) <= RPS + 2  # two stamps delayed into the next second by scheduling
+    # The burst and a second's refill, plus two stamps a thread took late on a loaded machine.
+    assert busiest_second(stamps) <= Bucket(RPS).rate + Bucket(RPS).capacity + 2
     # And the budget is used, not starved: twelve callers asking nonstop get most of it.
     assert len(stamps) >= 0.7 * Bucket(RPS).rate * RUN_SECONDS
 
 
 def test_the_redis_script_follows_the_domain_rules(redis_url: str, redis_key: str) -> None:
     """The Lua script mirrors worker.domain.budget: the same answers for the same steps and clock."""
-    bucket = Bucket(20)  # refills 19/s, holds 1
+    bucket = Bucket(20)  # refills 18/s, holds 1
     store = RedisBucketStore(redis.Redis.from_url(redis_url), bucket, key=redis_key)
     now = 1000.0
     store.now = lambda: now
@@ -115,7 +116,7 @@ def test_the_redis_script_follows_the_domain_rules(redis_url: str, redis_key: st
         )
 
     def step_pause(seconds: float) -> Step:
-        return (lambda: store.pause(seconds), lambda s: (budget.pause(s, now, seconds), None))
+        return (lambda: store.pause(seconds), lambda s: (budget.pause(bucket, s, now, seconds), None))
 
     plan = [
         (0.0, step_reserve(Priority.ACT, math.inf)),
@@ -124,6 +125,8 @@ def test_the_redis_script_follows_the_domain_rules(redis_url: str, redis_key: st
         (0.0, step_reserve(Priority.SAMPLE, math.inf)),
         (0.0, step_reserve(Priority.ACT, 0.01)),
         (0.5, step_reserve(Priority.SAMPLE, math.inf)),
+        (0.5, step_reserve(Priority.ACT, math.inf)),
+        (0.5, step_reserve(Priority.ACT, math.inf)),
         (0.5, step_pause(2.0)),
         (0.5, step_pause(1.0)),
         (0.5, step_reserve(Priority.ACT, math.inf)),

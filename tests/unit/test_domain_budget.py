@@ -19,7 +19,8 @@ from worker.domain.budget import (
     reserve,
 )
 
-BUCKET = Bucket(200)  # refills 190/s, holds 10
+BUCKET = Bucket(200)  # refills 180/s, holds 10
+RATE = BUCKET.rate
 
 
 def take_all(state: State, now: float, priority: Priority, count: int) -> tuple[State, list[float]]:
@@ -34,7 +35,7 @@ def take_all(state: State, now: float, priority: Priority, count: int) -> tuple[
 def test_a_full_bucket_gives_its_burst_at_once_then_spaces_calls_at_the_refill_rate() -> None:
     _, waits = take_all(State.full(BUCKET, 0.0), 0.0, Priority.ACT, 30)
     assert waits[:10] == [0.0] * 10
-    assert waits[10:] == pytest.approx([n / 190 for n in range(1, 21)])
+    assert waits[10:] == pytest.approx([n / RATE for n in range(1, 21)])
 
 
 def test_no_second_ever_holds_more_than_the_budget() -> None:
@@ -48,7 +49,7 @@ def test_no_second_ever_holds_more_than_the_budget() -> None:
         now += 0.001  # a new caller every millisecond: five times the budget
     slots.sort()
     busiest = max(sum(1 for s in slots if start <= s < start + 1.0) for start in slots)
-    assert 180 <= busiest <= 200
+    assert 180 <= busiest <= 190
 
 
 def test_an_idle_bucket_refills_only_up_to_its_burst() -> None:
@@ -58,14 +59,14 @@ def test_an_idle_bucket_refills_only_up_to_its_burst() -> None:
 
 
 def test_reads_wait_while_acts_queue_deeper_than_a_second_and_samples_until_the_queue_is_empty() -> None:
-    state, _ = take_all(State.full(BUCKET, 0.0), 0.0, Priority.ACT, 10 + 380)  # two seconds of debt
+    state, _ = take_all(State.full(BUCKET, 0.0), 0.0, Priority.ACT, 10 + 2 * 180)  # two seconds of debt
     for priority, expected in ((Priority.READ, 1.0), (Priority.SAMPLE, 2.0)):
         unchanged, answer = reserve(BUCKET, state, 0.0, priority, math.inf)
         assert unchanged == state
         assert isinstance(answer, Refused) and not answer.paused
-        assert answer.retry_in == pytest.approx(expected + 1 / 190, abs=1e-6)
+        assert answer.retry_in == pytest.approx(expected + 1 / RATE, abs=1e-6)
     _, answer = reserve(BUCKET, state, 0.0, Priority.ACT, math.inf)
-    assert isinstance(answer, Granted) and answer.wait == pytest.approx(381 / 190)
+    assert isinstance(answer, Granted) and answer.wait == pytest.approx(361 / RATE)
     # Once the queue is under a second deep a read joins it; a sample still waits for a free token.
     _, read = reserve(BUCKET, state, 1.5, Priority.READ, math.inf)
     assert isinstance(read, Granted)
@@ -74,7 +75,7 @@ def test_reads_wait_while_acts_queue_deeper_than_a_second_and_samples_until_the_
 
 
 def test_a_caller_that_cannot_get_a_slot_before_its_deadline_takes_nothing() -> None:
-    state, _ = take_all(State.full(BUCKET, 0.0), 0.0, Priority.ACT, 10 + 190)  # a second of debt
+    state, _ = take_all(State.full(BUCKET, 0.0), 0.0, Priority.ACT, 10 + 180)  # a second of debt
     unchanged, answer = reserve(BUCKET, state, 0.0, Priority.ACT, 0.5)
     assert unchanged == state and isinstance(answer, Refused) and math.isinf(answer.retry_in)
     _, answer = reserve(BUCKET, state, 0.0, Priority.ACT, 1.1)
@@ -82,9 +83,9 @@ def test_a_caller_that_cannot_get_a_slot_before_its_deadline_takes_nothing() -> 
 
 
 def test_a_429_pauses_everyone_and_restarts_from_an_empty_bucket() -> None:
-    state = pause(State.full(BUCKET, 0.0), 10.0, pause_seconds(3.0))
+    state = pause(BUCKET, State.full(BUCKET, 0.0), 10.0, pause_seconds(3.0))
     _, answer = reserve(BUCKET, state, 11.0, Priority.ACT, math.inf)
-    assert isinstance(answer, Granted) and answer.wait == pytest.approx(2.0 + 1 / 190)
+    assert isinstance(answer, Granted) and answer.wait == pytest.approx(2.0 + 1 / RATE)
     _, read = reserve(BUCKET, state, 11.0, Priority.READ, math.inf)
     assert isinstance(read, Refused) and read.paused
     # The pause counts for a caller whose deadline comes first.
@@ -92,10 +93,19 @@ def test_a_429_pauses_everyone_and_restarts_from_an_empty_bucket() -> None:
     assert isinstance(answer, Refused) and answer.paused
 
 
+def test_a_queue_reserved_before_a_429_stays_counted_after_the_pause() -> None:
+    """Callers whose slots lie past the pause keep them: a new caller queues behind them, so the second
+    after the pause carries no more than the budget."""
+    state, _ = take_all(State.full(BUCKET, 0.0), 0.0, Priority.ACT, 10 + 360)  # slots up to 2 s out
+    state = pause(BUCKET, state, 0.0, 1.0)
+    _, answer = reserve(BUCKET, state, 0.0, Priority.ACT, math.inf)
+    assert isinstance(answer, Granted) and answer.wait == pytest.approx(1.0 + 361 / RATE)
+
+
 def test_a_shorter_pause_never_cuts_a_longer_one_short() -> None:
-    state = pause(State.full(BUCKET, 0.0), 0.0, 30.0)
-    assert pause(state, 1.0, 1.0) == state
-    assert pause(state, 1.0, 40.0).paused_until == 41.0
+    state = pause(BUCKET, State.full(BUCKET, 0.0), 0.0, 30.0)
+    assert pause(BUCKET, state, 1.0, 1.0) == state
+    assert pause(BUCKET, state, 1.0, 40.0).paused_until == 41.0
 
 
 @pytest.mark.parametrize(
@@ -124,7 +134,7 @@ def test_acts_reads_and_samples_are_told_apart_by_the_call(
 
 def test_the_dispatcher_claims_what_the_budget_serves_in_a_tick() -> None:
     assert claims_per_tick(None, 1.0, 2000) == 2000
-    assert claims_per_tick(200, 1.0, 2000) == 95
+    assert claims_per_tick(200, 1.0, 2000) == 90
     assert claims_per_tick(0.5, 1.0, 2000) == 1
     assert claims_per_tick(1e9, 1.0, 2000) == 2000
 

@@ -1,8 +1,11 @@
 """The FastPix request budget as a value: a token bucket with reservations, priorities and pauses. Pure.
 
 `FASTPIX_MAX_RPS` = r is a ceiling on requests in any one second, not an average: the bucket refills at
-0.95 r and holds at most 0.05 r tokens (at least 1), so a full bucket emptied in a burst plus a second
-of refill stays within r (for r >= 20; below that a second may carry one request more).
+0.9 r and holds at most 0.05 r tokens (at least 1), so a full bucket emptied in a burst plus a second
+of refill stays under r (for r >= 20; below that a second may carry one request more). The rest is a
+margin for jitter: a thread woken 50 ms late on a loaded machine, or a server that reads a clump of
+queued requests at once, moves requests from one second into the next, and a server counting a
+one-second window (as FastPix's limit and the simulator's do) then sees more than was sent per second.
 
 A caller *reserves* a token: the bucket may go into debt, and the answer is how long to wait for the
 reserved slot. So each request costs one round trip to the shared store, and waiting callers leave in
@@ -16,8 +19,9 @@ so when acts queue up, reads wait for the queue to shrink and samples wait for i
 before reads, reads before samples. A refused reservation changes nothing and says when to ask again.
 
 A 429 pauses everyone: `pause` empties the bucket until the pause ends (never shortening a longer
-pause already in force). Reservations made before the pause are dropped from the debt; their holders
-check the pause when they wake (`Limiter` in worker.service.budget) and reserve again.
+pause already in force) and moves the queue behind it. Holders of slots that fell inside the pause
+check it when they wake (`Limiter` in worker.service.budget) and reserve again; the slots they leave
+stay counted, so the second after a pause is never over-booked.
 
 Times are seconds on one clock shared by every caller (the store's); only differences matter.
 """
@@ -28,7 +32,7 @@ import math
 from dataclasses import dataclass
 from enum import IntEnum
 
-REFILL_SHARE = 0.95
+REFILL_SHARE = 0.9
 BURST_SHARE = 0.05
 READ_QUEUE_SECONDS = 1.0
 # A scheduled action reads the stream, then acts.
@@ -134,9 +138,12 @@ def pause_seconds(retry_after: float | None) -> float:
     return min(retry_after, MAX_PAUSE_SECONDS)
 
 
-def pause(state: State, now: float, seconds: float) -> State:
-    """Nobody calls for `seconds`; the bucket starts empty after that (a burst would trip it again)."""
+def pause(bucket: Bucket, state: State, now: float, seconds: float) -> State:
+    """Nobody calls for `seconds`. The bucket starts empty after that (a burst would trip the limit
+    again), and the queue reserved so far is laid after the pause: a holder whose slot fell inside the
+    pause reserves again, behind it; one whose slot is later keeps its slot, still counted."""
     until = now + seconds
     if until <= state.paused_until:
         return state
-    return State(0.0, until, until)
+    tokens, _ = level(bucket, state, now)
+    return State(min(tokens, 0.0), until, until)

@@ -59,7 +59,7 @@ class FileBucketStore:
         return self._locked(change)
 
     def pause(self, seconds: float) -> None:
-        self._locked(lambda state, now: (budget.pause(state, now, seconds), None))
+        self._locked(lambda state, now: (budget.pause(self.bucket, state, now, seconds), None))
 
     def paused_for(self) -> float:
         return self._locked(lambda state, now: (state, max(0.0, state.paused_until - now)))
@@ -98,16 +98,17 @@ local tokens, at, paused = tonumber(h[1]), tonumber(h[2]), tonumber(h[3]) or 0
 if tokens == nil or at == nil then tokens, at = capacity, now end
 local ttl = 3600
 if op == 'paused' then return tostring(math.max(0, paused - now)) end
+local from = math.max(now, at)
+local level = math.min(capacity, tokens + rate * (from - at))
 if op == 'pause' then
   local untill = now + tonumber(ARGV[4])
   if untill > paused then
-    redis.call('HSET', KEYS[1], 'tokens', 0, 'at', tostring(untill), 'paused', tostring(untill))
+    redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(level, 0)), 'at', tostring(untill),
+      'paused', tostring(untill))
     redis.call('EXPIRE', KEYS[1], ttl)
   end
   return '0'
 end
-local from = math.max(now, at)
-local level = math.min(capacity, tokens + rate * (from - at))
 local wait = (from - now) + math.max(0, 1 - level) / rate
 local limit, max_wait = tonumber(ARGV[4]), tonumber(ARGV[5])
 local is_paused = '0'
