@@ -137,6 +137,9 @@ def test_the_dispatcher_claims_what_the_budget_serves_in_a_tick() -> None:
     assert claims_per_tick(200, 1.0, 2000) == 90
     assert claims_per_tick(0.5, 1.0, 2000) == 1
     assert claims_per_tick(1e9, 1.0, 2000) == 2000
+    # Workers slower than the budget: claimed actions pile up, and the dispatcher waits for them.
+    assert claims_per_tick(200, 1.0, 2000, in_flight=400) == 50
+    assert claims_per_tick(200, 1.0, 2000, in_flight=900) == 0
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])

@@ -37,6 +37,8 @@ BURST_SHARE = 0.05
 READ_QUEUE_SECONDS = 1.0
 # A scheduled action reads the stream, then acts.
 CALLS_PER_ACTION = 2
+# The dispatcher keeps at most this many ticks' worth of the budget claimed and unfinished.
+IN_FLIGHT_TICKS = 5
 # A 429 without Retry-After pauses everyone this long; a Retry-After is honoured up to MAX_PAUSE.
 DEFAULT_PAUSE_SECONDS = 1.0
 MAX_PAUSE_SECONDS = 300.0
@@ -123,12 +125,15 @@ def reserve(
     return State(tokens - 1.0, at, state.paused_until), Granted(wait)
 
 
-def claims_per_tick(max_rps: float | None, tick_seconds: float, ceiling: int) -> int:
-    """How many actions the dispatcher claims a tick: what the budget can serve until the next tick
-    (each action is a read and an act). Claiming more would only hold leases that expire in the queue."""
+def claims_per_tick(max_rps: float | None, tick_seconds: float, ceiling: int, in_flight: int = 0) -> int:
+    """How many actions the dispatcher claims a tick: what the budget serves until the next tick (each
+    action is a read and an act), and no more than IN_FLIGHT_TICKS of that held at once. Claiming more
+    only queues leases in the workers, where they expire (and run twice) when the machine serves less
+    than the budget; unclaimed, a backlog waits in the ledger, where `onair doctor` shows it."""
     if max_rps is None:
         return ceiling
-    return max(1, min(ceiling, math.ceil(Bucket(max_rps).rate * tick_seconds / CALLS_PER_ACTION)))
+    per_tick = max(1, math.ceil(Bucket(max_rps).rate * tick_seconds / CALLS_PER_ACTION))
+    return max(0, min(ceiling, per_tick, per_tick * IN_FLIGHT_TICKS - in_flight))
 
 
 def pause_seconds(retry_after: float | None) -> float:

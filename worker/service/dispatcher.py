@@ -66,6 +66,10 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
         reclaimed = ledger.reclaim_expired(session, now)
         missed = ledger.mark_missed(session, now)
         schedules.set_state(session, "last_tick_at", now.isoformat(), now=now)
+        if rt.fastpix.max_rps is not None:
+            limit = claims_per_tick(
+                rt.fastpix.max_rps, settings.tick_seconds, limit, in_flight=ledger.count_claimed(session)
+            )
     for action in missed:
         metrics.action_outcome(action.kind, ActionState.MISSED)
         alert_action(
@@ -82,7 +86,7 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
         ahead=timedelta(seconds=settings.claim_ahead_seconds),
         lease=timedelta(seconds=settings.lease_seconds),
         owner=rt.identity,
-        limit=claims_per_tick(rt.fastpix.max_rps, settings.tick_seconds, limit),
+        limit=limit,
     )
     failures = 0
     for batch in batches(claims, settings.batch_size):
