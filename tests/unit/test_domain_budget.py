@@ -132,14 +132,14 @@ def test_acts_reads_and_samples_are_told_apart_by_the_call(
     assert priority_of(method, path) is priority
 
 
-def test_the_dispatcher_claims_what_the_budget_serves_in_a_tick() -> None:
-    assert claims_per_tick(None, 1.0, 2000) == 2000
-    assert claims_per_tick(200, 1.0, 2000) == 90
-    assert claims_per_tick(0.5, 1.0, 2000) == 1
-    assert claims_per_tick(1e9, 1.0, 2000) == 2000
+def test_the_dispatcher_keeps_five_seconds_of_the_budget_claimed() -> None:
+    assert claims_per_tick(None, 2000) == 2000
+    assert claims_per_tick(200, 2000) == 450  # 180 requests/s, two per action
+    assert claims_per_tick(0.1, 2000) == 1
+    assert claims_per_tick(1e9, 2000) == 2000
     # Workers slower than the budget: claimed actions pile up, and the dispatcher waits for them.
-    assert claims_per_tick(200, 1.0, 2000, in_flight=400) == 50
-    assert claims_per_tick(200, 1.0, 2000, in_flight=900) == 0
+    assert claims_per_tick(200, 2000, in_flight=400) == 50
+    assert claims_per_tick(200, 2000, in_flight=900) == 0
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])

@@ -37,8 +37,8 @@ BURST_SHARE = 0.05
 READ_QUEUE_SECONDS = 1.0
 # A scheduled action reads the stream, then acts.
 CALLS_PER_ACTION = 2
-# The dispatcher keeps at most this many ticks' worth of the budget claimed and unfinished.
-IN_FLIGHT_TICKS = 5
+# The dispatcher keeps at most this many seconds of the budget claimed and unfinished.
+IN_FLIGHT_SECONDS = 5.0
 # A 429 without Retry-After pauses everyone this long; a Retry-After is honoured up to MAX_PAUSE.
 DEFAULT_PAUSE_SECONDS = 1.0
 MAX_PAUSE_SECONDS = 300.0
@@ -125,15 +125,15 @@ def reserve(
     return State(tokens - 1.0, at, state.paused_until), Granted(wait)
 
 
-def claims_per_tick(max_rps: float | None, tick_seconds: float, ceiling: int, in_flight: int = 0) -> int:
-    """How many actions the dispatcher claims a tick: what the budget serves until the next tick (each
-    action is a read and an act), and no more than IN_FLIGHT_TICKS of that held at once. Claiming more
+def claims_per_tick(max_rps: float | None, ceiling: int, in_flight: int = 0) -> int:
+    """How many actions the dispatcher may claim now: enough to keep IN_FLIGHT_SECONDS of the budget
+    claimed and unfinished (each action is a read and an act), whatever the ticks' pace. Claiming more
     only queues leases in the workers, where they expire (and run twice) when the machine serves less
     than the budget; unclaimed, a backlog waits in the ledger, where `onair doctor` shows it."""
     if max_rps is None:
         return ceiling
-    per_tick = max(1, math.ceil(Bucket(max_rps).rate * tick_seconds / CALLS_PER_ACTION))
-    return max(0, min(ceiling, per_tick, per_tick * IN_FLIGHT_TICKS - in_flight))
+    held = max(1, math.ceil(Bucket(max_rps).rate * IN_FLIGHT_SECONDS / CALLS_PER_ACTION))
+    return max(0, min(ceiling, held - in_flight))
 
 
 def pause_seconds(retry_after: float | None) -> float:

@@ -67,9 +67,7 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
         missed = ledger.mark_missed(session, now)
         schedules.set_state(session, "last_tick_at", now.isoformat(), now=now)
         if rt.fastpix.max_rps is not None:
-            limit = claims_per_tick(
-                rt.fastpix.max_rps, settings.tick_seconds, limit, in_flight=ledger.count_claimed(session)
-            )
+            limit = claims_per_tick(rt.fastpix.max_rps, limit, in_flight=ledger.count_claimed(session))
     for action in missed:
         metrics.action_outcome(action.kind, ActionState.MISSED)
         alert_action(
