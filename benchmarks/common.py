@@ -407,12 +407,12 @@ class ArrivalLog:
 
 
 @contextmanager
-def simulator(workdir: Path) -> Iterator[Simulator]:
+def simulator(workdir: Path, flush_interval: float = 5.0) -> Iterator[Simulator]:
     port = free_port()
     env = base_env(FASTPIX_ACCESS_TOKEN_ID=TOKEN_ID, FASTPIX_SECRET_KEY=SECRET)
     argv = [str(BIN / "onair"), "simulator", "--port", str(port), "--connect-delay", "0"]
     # Its state is not needed after the run: write it rarely, so the writes do not slow the API down.
-    argv += ["--state-file", str(workdir / "simulator.json"), "--flush-interval", "5"]
+    argv += ["--state-file", str(workdir / "simulator.json"), "--flush-interval", str(flush_interval)]
     proc = Proc("simulator", argv, env, workdir / "simulator.log")
     root = f"http://127.0.0.1:{port}"
 

@@ -26,6 +26,13 @@ class FastPixSettings(BaseSettings):
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=15.0, gt=0)
     call_deadline: float = Field(default=30.0, gt=0)
+    # Requests per second to FastPix shared by every process (worker.domain.budget); None: unlimited.
+    max_rps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @field_validator("max_rps", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     def credentials(self) -> tuple[str, str]:
         if self.access_token_id is None or not self.access_token_id.get_secret_value():

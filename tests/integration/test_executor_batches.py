@@ -123,3 +123,54 @@ def test_a_slow_call_holds_no_other_action_of_its_batch_back(
     finally:
         runner.join(timeout=30)
     assert _states(engine) == {slow: "succeeded", quick: "succeeded"}
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_retries_with_the_cause(
+    engine: Engine, rt: Runtime, simulator: Simulator, tmp_path: Path
+) -> None:
+    """FASTPIX_MAX_RPS=4 (3.6/s, one at once), six enables each due now with 2 s to its deadline: no
+    second of calls goes over the budget, and the enables that found no slot in time were never sent;
+    each is put back for a retry whose recorded error names the budget and the deadline."""
+    budgeted = Runtime(
+        settings=rt.settings.model_copy(update={"data_dir": str(tmp_path / "data")}),
+        fastpix=rt.fastpix.model_copy(update={"max_rps": 4.0}),
+    )
+    budgeted.engine = engine
+    streams = _streams(simulator, disabled=6, enabled=0)
+    now = datetime.now(UTC)
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [
+                planned(s, ActionKind.ENABLE, now, source_id=i + 1, deadline=timedelta(seconds=2))
+                for i, s in enumerate(streams)
+            ],
+            scope_sources=[],
+            window_start=now - timedelta(days=1),
+            now=now,
+        )
+    claims = ledger.claim_due(
+        engine, now=now + timedelta(milliseconds=10), ahead=timedelta(0), lease=LEASE, owner="test", limit=10
+    )
+    since = simulator.last_seq()
+    try:
+        outcomes = executor.execute_batch(budgeted, [(c.action_id, c.lease_token) for c in claims])
+    finally:
+        budgeted.client.close()
+        budgeted.action_pool.shutdown()
+    calls = simulator.calls(since)
+    stamps = sorted(datetime.fromisoformat(c.time) for c in calls)
+    busiest = max(sum(1 for s in stamps if start <= s < start + timedelta(seconds=1)) for start in stamps)
+    assert busiest <= 4
+    assert all(c.http_status != 429 for c in calls)
+    succeeded = [o for o in outcomes if o.state is ActionState.SUCCEEDED]
+    retried = [o for o in outcomes if o.state is None]
+    assert 1 <= len(succeeded) <= 3 and len(succeeded) + len(retried) == 6
+    enabled = {c.stream_id for c in calls if c.endpoint == "enable"}
+    assert len(enabled) == len(succeeded), "an enable that found no slot was never sent"
+    with transaction(engine, immediate=False) as session:
+        errors = session.execute(select(Action.last_error).where(Action.state == "pending")).scalars().all()
+    assert errors and all(
+        e and "FASTPIX_MAX_RPS=4" in e and "before the action's deadline" in e for e in errors
+    ), errors

@@ -14,8 +14,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from worker.cli.timeparse import BadInput
-from worker.config import FastPixSettings, MissingSetting
-from worker.fastpix import ApiError, FastPixClient, FastPixError, InvalidRequest, validation
+from worker.config import MissingSetting
+from worker.fastpix import ApiError, FastPixError, InvalidRequest, validation
+from worker.service import budget
 from worker.service.sync import stream_name
 from worker.store.db import transaction
 from worker.store.models import BroadcastSeries, OffHours, Stream
@@ -57,7 +58,7 @@ def register_stream_if_needed(engine: Engine, stream_id: str) -> FoundStream | N
     except InvalidRequest as exc:
         raise BadInput(f"{prefix}: not in onair's streams table, and {exc}") from None
     try:
-        with FastPixClient.from_settings(FastPixSettings()) as client:
+        with budget.budgeted_client() as client:
             stream = client.get_stream(stream_id)
     except ApiError as exc:
         if exc.status == 404:

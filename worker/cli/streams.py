@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from worker.cli import output
-from worker.config import FastPixSettings, MissingSetting
+from worker.config import MissingSetting
 from worker.fastpix import (
     Classification,
     FastPixClient,
@@ -24,6 +24,7 @@ from worker.fastpix import (
     LiveStream,
     classify,
 )
+from worker.service import budget
 
 app = typer.Typer(help="Inspect and control FastPix live streams directly.", no_args_is_help=True)
 
@@ -43,7 +44,7 @@ ReconnectWindow = Annotated[
 
 @contextmanager
 def _client() -> Iterator[FastPixClient]:
-    with output.reporting(*EXPECTED_FAILURES), FastPixClient.from_settings(FastPixSettings()) as client:
+    with output.reporting(*EXPECTED_FAILURES), budget.budgeted_client() as client:
         yield client
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -21,7 +21,13 @@ from pydantic import BaseModel, ValidationError
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings
 from worker.fastpix import validation
-from worker.fastpix.errors import FastPixError, InvalidRequest, UnexpectedResponse, error_for_status
+from worker.fastpix.errors import (
+    FastPixError,
+    InvalidRequest,
+    RateLimited,
+    UnexpectedResponse,
+    error_for_status,
+)
 from worker.fastpix.exchange import Limits, exchange
 from worker.fastpix.models import LiveStream, Page, Pagination, PlaybackId, ViewerCount
 from worker.fastpix.paging import iter_all
@@ -46,6 +52,16 @@ class CallRecord:
 OnCall = Callable[[CallRecord], None]
 
 
+class Limiter(Protocol):
+    """The shared request budget (worker.service.budget.Limiter): asked before every call."""
+
+    def acquire(self, method: str, path: str) -> None:
+        """Return when the call may go; raise a FastPixError when it may not before its deadline."""
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        """FastPix answered 429: slow every caller down."""
+
+
 class FastPixClient:
     def __init__(
         self,
@@ -60,6 +76,7 @@ class FastPixClient:
         on_call: OnCall | None = None,
         clock: Clock | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        limiter: Limiter | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InvalidRequest(f"FastPix API URL must start with http:// or https://, got {base_url!r}")
@@ -68,6 +85,7 @@ class FastPixClient:
         self._on_call = on_call
         self._clock: Clock = clock or SystemClock()
         self._monotonic = monotonic
+        self._limiter = limiter
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             auth=httpx.BasicAuth(access_token_id, secret_key),
@@ -85,6 +103,7 @@ class FastPixClient:
         transport: httpx.BaseTransport | None = None,
         on_call: OnCall | None = None,
         clock: Clock | None = None,
+        limiter: Limiter | None = None,
     ) -> FastPixClient:
         """Raises worker.config.MissingSetting when the credentials are not configured."""
         settings = settings or FastPixSettings()
@@ -99,6 +118,7 @@ class FastPixClient:
             transport=transport,
             on_call=on_call,
             clock=clock,
+            limiter=limiter,
         )
 
     def __repr__(self) -> str:
@@ -268,6 +288,13 @@ class FastPixClient:
         params: Mapping[str, str | int] | None = None,
         json_body: object = None,
     ) -> dict[str, Any]:
+        if self._limiter is not None:
+            # Waiting for the budget is not part of the call: its deadline starts when it is sent.
+            try:
+                self._limiter.acquire(method, path)
+            except FastPixError as exc:
+                self._record(method, path, None, self._monotonic(), str(exc))
+                raise
         started = self._monotonic()
         status: int | None = None
         try:
@@ -289,6 +316,8 @@ class FastPixClient:
             if not isinstance(body, dict) or body.get("success") is False:
                 raise UnexpectedResponse(method, path, status, "success status without a success envelope")
         except FastPixError as exc:
+            if isinstance(exc, RateLimited) and self._limiter is not None:
+                self._limiter.rate_limited(exc.retry_after)
             self._record(method, path, status, started, str(exc))
             raise
         self._record(method, path, status, started, None)

@@ -4,7 +4,8 @@
     ├── TransportError           no usable HTTP answer arrived
     │   ├── CallTimeout          connect/read timeout, or the per-call deadline passed
     │   ├── NetworkError         could not reach the server (DNS, refused, TLS, proxy)
-    │   └── ConnectionDropped    the connection closed in the middle of the exchange
+    │   ├── ConnectionDropped    the connection closed in the middle of the exchange
+    │   └── BudgetExhausted      not sent: no slot in the FASTPIX_MAX_RPS budget before its deadline
     ├── HttpStatusError          FastPix answered with an error: `status`, `message`, `description`
     │   ├── RateLimited          429; `retry_after` seconds when the server said
     │   ├── ServerError          5xx, including Cloudflare's 524; optional `retry_after`
@@ -69,6 +70,10 @@ class NetworkError(TransportError):
 
 class ConnectionDropped(TransportError):
     pass
+
+
+class BudgetExhausted(TransportError):
+    """Never sent: the shared request budget had no slot before the call's (or action's) deadline."""
 
 
 class UnexpectedResponse(FastPixError):

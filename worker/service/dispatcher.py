@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from worker.domain.budget import claims_per_tick
 from worker.domain.types import ActionKind, ActionState
 from worker.service import metrics
 from worker.service.alerts import alert_action
@@ -69,6 +70,8 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
         # A gap of a few ticks is kept for the report: actions due then ran late.
         gap_after = timedelta(seconds=GAP_TICKS * settings.tick_seconds)
         observations.note_tick(session, "dispatcher", "last_tick_at", now, gap_after)
+        if rt.fastpix.max_rps is not None:
+            limit = claims_per_tick(rt.fastpix.max_rps, limit, in_flight=ledger.count_claimed(session))
     for action in missed:
         metrics.action_outcome(action.kind, ActionState.MISSED)
         alert_action(

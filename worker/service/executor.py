@@ -31,7 +31,7 @@ from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import CallRecord, FastPixClient
 from worker.fastpix.errors import Classification, FastPixError, classify, retry_after
 from worker.fastpix.models import LiveStream
-from worker.service import metrics
+from worker.service import budget, metrics
 from worker.service.alerts import alert_action
 from worker.service.calls import collecting_calls
 from worker.service.context import action_scope
@@ -222,7 +222,7 @@ class _Run:
                 [],
             )
         client = self.rt.client
-        with collecting_calls() as calls:
+        with collecting_calls() as calls, budget.waiting_until(self.action.deadline_at):
             try:
                 record = self._merge_record()
                 stream = client.get_stream(self.action.stream_id)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings, OnairSettings, fastpix_settings, onair_settings
 from worker.fastpix.client import FastPixClient
+from worker.service import budget
 from worker.service.calls import record_call
 from worker.store.db import make_engine
 
@@ -44,7 +45,10 @@ class Runtime:
 
     @cached_property
     def client(self) -> FastPixClient:
-        return FastPixClient.from_settings(self.fastpix, on_call=record_call, clock=self.clock)
+        limiter = budget.limiter_from_settings(self.fastpix, self.settings, self.clock)
+        return FastPixClient.from_settings(
+            self.fastpix, on_call=record_call, clock=self.clock, limiter=limiter
+        )
 
     @cached_property
     def action_pool(self) -> ThreadPoolExecutor:

@@ -13,7 +13,7 @@ ledger_plan (writing the plan), ledger_claim (claiming and leases) and ledger_fe
 from __future__ import annotations
 
 from worker.store.events import Event, insert_events, record_event
-from worker.store.ledger_claim import Claim, claim_due, reclaim_expired, streams_with_due
+from worker.store.ledger_claim import Claim, claim_due, count_claimed, reclaim_expired, streams_with_due
 from worker.store.ledger_fence import (
     SENDING,
     Finish,
@@ -43,6 +43,7 @@ __all__ = [
     "claim_due",
     "complete",
     "complete_many",
+    "count_claimed",
     "insert_events",
     "load_claimed",
     "mark_missed",

@@ -254,6 +254,12 @@ def reclaim_expired(session: Session, now: datetime, actor: str = "reaper") -> i
     return len(rows)
 
 
+def count_claimed(session: Session) -> int:
+    """How many actions are claimed now: handed to workers and not finished."""
+    found = session.execute(select(func.count()).where(IN_LIVE_INDEX, actions.c.state == CLAIMED)).scalar()
+    return int(found or 0)
+
+
 def streams_with_due(session: Session, stream_ids: Sequence[str], until: datetime) -> set[str]:
     """Those of the streams with a pending action due by `until` (to dispatch now, not next tick)."""
     found: set[str] = set()
