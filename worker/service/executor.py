@@ -410,6 +410,7 @@ _VERB = {
     ActionKind.DISABLE: "disabling",
     ActionKind.FINISH: "finishing the broadcast on",
     ActionKind.UPDATE: "updating metadata and settings of",
+    ActionKind.RESTORE: "putting back the metadata of",
 }
 
 _DONE = {
