@@ -9,10 +9,14 @@ mapping here; every other setting is in pyproject.toml.
 from setuptools import find_packages, setup
 
 setup(
-    packages=[*find_packages(include=["worker", "worker.*"]), "worker.migrations"],
-    package_dir={"worker.migrations": "migrations"},
+    packages=[
+        *find_packages(include=["worker", "worker.*"]),
+        "worker.migrations",
+        "worker.migrations.versions",
+    ],
+    package_dir={"worker.migrations": "migrations", "worker.migrations.versions": "migrations/versions"},
     package_data={
         "worker": ["py.typed", "**/*.ini", "**/*.mako"],
-        "worker.migrations": ["script.py.mako", "versions/*.py"],
+        "worker.migrations": ["script.py.mako"],
     },
 )
