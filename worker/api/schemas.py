@@ -217,3 +217,15 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+class WebhookReceived(BaseModel):
+    """What the receiver did with a FastPix event."""
+
+    event_id: str
+    type: str
+    stream_id: str | None
+    # stored: a new event; duplicate: this id was received before and nothing changed
+    result: Literal["stored", "duplicate"]
+    # True when the event's status became the stream's known status (False when a newer one is known)
+    status_changed: bool
