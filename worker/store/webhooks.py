@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
+from worker.domain.signal import Report
 from worker.store.models import Stream, WebhookEvent
+from worker.store.sqlutil import chunked
+
+# The type of a report onair made itself by reading the stream (no webhook had come).
+POLL_TYPE = "onair.poll"
 
 
 @dataclass(frozen=True)
@@ -60,50 +66,54 @@ def record(session: Session, event: Received, now: datetime) -> tuple[bool, bool
 LOOKBACK = timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class Signal:
-    """One report of a stream's status: what, and when it was true."""
-
-    at: datetime
-    status: str
-
-
-def signals(
+def reports(
     session: Session, stream_ids: Collection[str], since: datetime, until: datetime
-) -> dict[str, list[Signal]]:
-    """Per stream, the last status reported before `since` (dated `since`) and every status reported
-    in [since, until), oldest first."""
-    found: dict[str, list[Signal]] = {s: [] for s in stream_ids}
-    if not stream_ids:
-        return found
-    rows: Sequence[WebhookEvent] = session.scalars(
-        select(WebhookEvent)
-        .where(
-            WebhookEvent.stream_id.in_(list(stream_ids)),
-            WebhookEvent.status.is_not(None),
-            WebhookEvent.created_at < until,
-            # The status before `since` is the newest of the day before it, not of all history.
-            WebhookEvent.created_at >= since - LOOKBACK,
-        )
-        .order_by(WebhookEvent.stream_id, WebhookEvent.created_at, WebhookEvent.id)
-    ).all()
-    for row in rows:
-        assert row.stream_id is not None and row.status is not None
-        points = found[row.stream_id]
-        if row.created_at < since:
-            points[:] = [Signal(since, row.status)]
-        else:
-            points.append(Signal(row.created_at, row.status))
+) -> dict[str, list[Report]]:
+    """Per stream, the statuses reported in [since - LOOKBACK, until), oldest first (the day before
+    `since` tells the status a slot starting at `since` began with)."""
+    found: dict[str, list[Report]] = {s: [] for s in stream_ids}
+    for chunk in chunked(list(stream_ids)):
+        rows = session.execute(
+            select(WebhookEvent.stream_id, WebhookEvent.created_at, WebhookEvent.status)
+            .where(
+                WebhookEvent.stream_id.in_(chunk),
+                WebhookEvent.status.is_not(None),
+                WebhookEvent.created_at >= ensure_utc(since) - LOOKBACK,
+                WebhookEvent.created_at < ensure_utc(until),
+            )
+            .order_by(WebhookEvent.created_at, WebhookEvent.id)
+        ).all()
+        for stream_id, at, status in rows:
+            found[str(stream_id)].append(Report(ensure_utc(at), str(status)))
     return found
 
 
-def stream_statuses(
-    session: Session, stream_ids: Collection[str]
-) -> dict[str, tuple[str | None, datetime | None]]:
-    """Each stream's known status and when it was true."""
-    rows = session.execute(
-        select(Stream.stream_id, Stream.status, Stream.status_at).where(
-            Stream.stream_id.in_(list(stream_ids))
+def record_poll(session: Session, stream_id: str, status: str, now: datetime) -> None:
+    """A status read with GET where no webhook came, kept beside the webhooks as a report."""
+    record(
+        session,
+        Received(f"poll:{stream_id}:{ensure_utc(now).isoformat()}", POLL_TYPE, stream_id, status, now),
+        now,
+    )
+
+
+def webhook_streams_since(session: Session, stream_ids: Collection[str], since: datetime) -> set[str]:
+    """The streams among these that FastPix sent a webhook about at or after `since`."""
+    return _streams_with(session, stream_ids, since, WebhookEvent.type != POLL_TYPE)
+
+
+def reported_since(session: Session, stream_ids: Collection[str], since: datetime) -> set[str]:
+    """The streams among these with a status report (webhook or poll) at or after `since`."""
+    return _streams_with(session, stream_ids, since, WebhookEvent.status.is_not(None))
+
+
+def _streams_with(session: Session, stream_ids: Collection[str], since: datetime, kind: Any) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunked(list(stream_ids)):
+        query = (
+            select(WebhookEvent.stream_id)
+            .where(WebhookEvent.stream_id.in_(chunk), WebhookEvent.created_at >= ensure_utc(since), kind)
+            .distinct()
         )
-    ).all()
-    return {r.stream_id: (r.status, r.status_at) for r in rows}
+        found.update(str(s) for s in session.scalars(query))
+    return found
