@@ -82,9 +82,10 @@ def signal_health(
         since = instant
 
     for report in ordered:
-        at = max(report.at, starts_at)
-        if at >= until:
+        if report.at > ends_at:
             break
+        # A report dated a little after `now` (another clock, or rounding in storage) counts from now.
+        at = min(max(report.at, starts_at), until)
         reach(at)
         now_active = report.status == ACTIVE
         if now_active and not active and (events and events[-1].change is not Change.RECOVERED):

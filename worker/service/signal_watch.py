@@ -1,10 +1,11 @@
 """Broadcast health: is the show on air? Run by every worker's watchdog (worker.service.watchdog).
 
-For each broadcast in its slot (or ended in the last RECENT), from the stream's reported statuses
-(FastPix webhooks; worker.domain.signal): **no signal** ONAIR_NO_SIGNAL_GRACE after the start while
-the stream has not been active, **signal lost** when it leaves `active` during the slot, **signal
-recovered** when it is active again. Each is one alert, whichever worker notices it first: the key
-names the broadcast and the instant, and the outbox keeps one.
+For each broadcast in its slot (or ended in the last RECENT) whose enable succeeded, from the
+stream's reported statuses (FastPix webhooks; worker.domain.signal): **no signal**
+ONAIR_NO_SIGNAL_GRACE after the start while the stream has not been active, **signal lost** when it
+leaves `active` during the slot, **signal recovered** when it is active again. Each is one alert,
+whichever worker notices it first: the key names the broadcast and the instant, and the outbox keeps
+one.
 
 Where no webhook has come for a stream since its slot began (webhooks not set up, or lost), the
 stream is read with GET once the grace has passed, and again every POLL_EVERY while the slot runs;
@@ -18,13 +19,14 @@ from datetime import datetime, timedelta, tzinfo
 
 from worker.cli.timeparse import local_zone
 from worker.domain.signal import Change, SignalEvent, signal_health
+from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.errors import FastPixError
 from worker.service import alerts
 from worker.service.outcomes import signals_of
 from worker.service.runtime import Runtime
 from worker.store import observations, webhooks
 from worker.store.db import transaction
-from worker.store.models import Broadcast
+from worker.store.models import Action, Broadcast
 
 log = logging.getLogger("onair.signal")
 
@@ -55,9 +57,17 @@ def check(rt: Runtime, now: datetime) -> list[alerts.Alert]:
 
 
 def _watched(rt: Runtime, now: datetime) -> list[Broadcast]:
+    """Started broadcasts whose enable succeeded: the others are not meant to be on air (a failed or
+    missed enable has its own alert)."""
     with transaction(rt.engine, immediate=False) as session:
         rows = observations.broadcasts_between(session, now - RECENT, now)
-    return [r for r in rows if r.cancelled_at is None and r.invalid_reason is None and r.starts_at <= now]
+        rows = [r for r in rows if r.cancelled_at is None and r.invalid_reason is None and r.starts_at <= now]
+        actions = observations.actions_of_broadcasts(session, [r.id for r in rows])
+    return [r for r in rows if any(_enabled(a) for a in actions[r.id])]
+
+
+def _enabled(action: Action) -> bool:
+    return action.kind == ActionKind.ENABLE.value and action.state == ActionState.SUCCEEDED.value
 
 
 def _poll(rt: Runtime, rows: list[Broadcast], now: datetime) -> None:
