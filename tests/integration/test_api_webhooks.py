@@ -6,8 +6,7 @@ rolls a newer status back; without a secret the route is a 503 that says why. SQ
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select, text
 
+from tests.harness import wait_for
 from tests.integration.api_support import ApiServer, api_server
 from tests.integration.store_support import BACKENDS
 from worker.config import FastPixSettings
@@ -29,16 +29,6 @@ from worker.store.schedules import upsert_stream
 
 SECRET = base64.b64encode(b"onair-receiver-test-signing-key").decode()
 CREATE_BODY: dict[str, Any] = {"playbackSettings": {"accessPolicy": "public"}, "inputMediaSettings": {}}
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"not met within {timeout} s")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -120,7 +110,9 @@ def test_a_signed_event_is_stored_without_secrets_and_sets_the_status_at_once(
 ) -> None:
     sid, data = live_stream(api, sim)
     control.connect(sid)
-    wait_for(lambda: [e for e in events(api.engine, sid) if e.type == "video.live_stream.active"])
+    wait_for(
+        "the active event", lambda: [e for e in events(api.engine, sid) if e.type.endswith(".active")], 15
+    )
     stored = events(api.engine, sid)
     types = [e.type.removeprefix("video.live_stream.") for e in stored]
     assert types[0] == "created" and "connected" in types and types[-1] == "active"
@@ -138,7 +130,7 @@ def test_a_wrong_or_missing_signature_is_401_and_stores_nothing(
     api: ApiServer, sim: SimulatorHandle, control: SimulatorControl
 ) -> None:
     sid, _ = live_stream(api, sim)
-    wait_for(lambda: events(api.engine, sid))
+    wait_for("the created event", lambda: events(api.engine, sid), 15)
     before, status = count(api.engine), known(api.engine, sid)
     sent = control.send_webhook("bad_signature", stream_id=sid, event="active")
     assert sent["http_status"] == 401
@@ -155,7 +147,7 @@ def test_a_redelivered_event_changes_nothing(
 ) -> None:
     sid, _ = live_stream(api, sim)
     control.connect(sid)
-    wait_for(lambda: known(api.engine, sid)[0] == "active")
+    wait_for("the stream active", lambda: known(api.engine, sid)[0] == "active", 15)
     first = deliveries(control, sid)[0]  # the `created` event, older than the status now known
     before = [(e.id, e.event_id, e.status, e.created_at) for e in events(api.engine, sid)]
     status = known(api.engine, sid)
@@ -172,7 +164,7 @@ def test_an_older_event_never_rolls_a_newer_status_back(
 ) -> None:
     sid, _ = live_stream(api, sim)
     control.connect(sid)
-    wait_for(lambda: known(api.engine, sid)[0] == "active")
+    wait_for("the stream active", lambda: known(api.engine, sid)[0] == "active", 15)
     status = known(api.engine, sid)
     stale = control.send_webhook("stale", stream_id=sid, event="idle", age=30)
     assert stale["http_status"] == 200
