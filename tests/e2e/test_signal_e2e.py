@@ -2,7 +2,9 @@
 real `onair api` process, and a real `onair run` (worker, beat, watchdog) raises the alerts to a real
 webhook endpoint. A broadcast whose encoder never connects raises exactly one no-signal alert within
 ONAIR_NO_SIGNAL_GRACE + 10 s (the grace shortened to 5 s: this test is about that setting); one whose
-encoder drops mid-slot raises signal lost, then recovered when it is back. SQLite, embedded broker.
+encoder drops mid-slot raises signal lost, then recovered when it is back. On the embedded default
+(SQLite, `onair run`) and on PostgreSQL + Redis with two Celery workers, whose two watchdogs both
+notice every change: each alert still goes out once.
 """
 
 from __future__ import annotations
@@ -15,9 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 
-from tests.harness import migrate, onair_bin, onair_run_proc, running, scheduler_env, wait_for, wait_ticking
+from tests.harness import (
+    Proc,
+    celery_proc,
+    migrate,
+    onair_bin,
+    onair_run_proc,
+    running,
+    scheduler_env,
+    wait_for,
+    wait_ticking,
+)
 from tests.integration.api_support import free_port, onair_api
 from tests.integration.simulator_fixture import Simulator
 from tests.integration.webhook_receiver import Receiver, webhook_receiver
@@ -49,12 +62,34 @@ def add_broadcast(engine: sa.Engine, stream: str, title: str, start: datetime, e
         return int(conn.execute(sa.text("SELECT max(id) FROM broadcasts")).scalar_one())
 
 
-def test_no_signal_and_a_dropped_encoder_alert_once_each(simulator: Simulator, tmp_path: Path) -> None:
+@pytest.fixture(params=["embedded", "postgres+redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(database URL, broker URL)."""
+    if request.param == "embedded":
+        return f"sqlite:///{tmp_path}/onair.db", ""
+    redis_url: str = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(redis_url).flushdb()
+    return request.getfixturevalue("postgres_url"), redis_url
+
+
+def scheduler(env: dict[str, str], log_dir: Path) -> list[Proc]:
+    if not env["ONAIR_BROKER_URL"]:
+        return [onair_run_proc(env, log_dir)]
+    return [
+        celery_proc("worker", env, log_dir),
+        celery_proc("worker", env, log_dir, "2"),
+        celery_proc("beat", env, log_dir),
+    ]
+
+
+def test_no_signal_and_a_dropped_encoder_alert_once_each(
+    backend: tuple[str, str], simulator: Simulator, tmp_path: Path
+) -> None:
+    database_url, broker_url = backend
     simulator.reset()
     with FastPixClient(simulator.base_url, *simulator.credentials) as api:
         silent = api.create_stream(metadata={"name": "Studio B"}).stream_id
         dropping = api.create_stream(metadata={"name": "Studio C"}).stream_id
-    database_url = f"sqlite:///{tmp_path}/onair.db"
     migrate(database_url)
     engine = make_engine(database_url)
     port = free_port()
@@ -62,6 +97,7 @@ def test_no_signal_and_a_dropped_encoder_alert_once_each(simulator: Simulator, t
         simulator.configure_webhooks(f"http://127.0.0.1:{port}/webhooks/fastpix", SECRET)
         env = scheduler_env(
             database_url=database_url,
+            broker_url=broker_url,
             data_dir=tmp_path / "data",
             fastpix=simulator.env,
             ONAIR_NO_SIGNAL_GRACE=str(GRACE),
@@ -69,7 +105,7 @@ def test_no_signal_and_a_dropped_encoder_alert_once_each(simulator: Simulator, t
             TZ="UTC",
         )
         try:
-            with running(onair_run_proc(env, tmp_path)) as procs:
+            with running(*scheduler(env, tmp_path)) as procs:
                 wait_ticking(engine, procs)
                 start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
                 end = start + timedelta(minutes=3)
