@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, tzinfo
 
-from worker.cli.timeparse import local_zone
 from worker.domain.signal import Change, SignalEvent, signal_health
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.errors import FastPixError
@@ -90,7 +89,9 @@ def _poll(rt: Runtime, rows: list[Broadcast], now: datetime) -> None:
             webhooks.record_poll(session, stream_id, status, rt.clock.now())
 
 
-def _alert(row: Broadcast, stream: str, event: SignalEvent, now: datetime, zone: tzinfo) -> alerts.Alert:
+def _alert(
+    row: Broadcast, stream: str, event: SignalEvent, now: datetime, zone: tzinfo | None
+) -> alerts.Alert:
     title = f"'{row.title}'" if row.title else f"broadcast #{row.id}"
     started = row.starts_at.astimezone(zone).strftime("%H:%M")
     at = event.at.astimezone(zone).strftime("%H:%M:%S")
@@ -120,7 +121,8 @@ def _ago(span: timedelta) -> str:
     return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
 
 
-def _display_zone(rt: Runtime) -> tzinfo:
-    """The operator's zone: the daily report's (ONAIR_REPORT_AT) when set, else the machine's."""
+def _display_zone(rt: Runtime) -> tzinfo | None:
+    """The operator's zone: the daily report's (ONAIR_REPORT_AT) when set, else None: the machine's
+    (astimezone(None) follows TZ and the system's rules, DST included)."""
     schedule = rt.settings.report_schedule()
-    return schedule[1] if schedule is not None else local_zone()
+    return schedule[1] if schedule is not None else None
