@@ -6,8 +6,9 @@ rolls a newer status back; without a secret the route is a 503 that says why. SQ
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,19 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func, select, text
 
 from tests.harness import wait_for
-from tests.integration.api_support import ApiServer, api_server
+from tests.integration.api_support import STREAM, ApiServer, api_server
 from tests.integration.store_support import BACKENDS
 from worker.config import FastPixSettings
 from worker.simulator.app import SimulatorHandle, run_in_thread
 from worker.simulator.control import SimulatorControl
 from worker.simulator.webhook_events import decode_secret, sign
 from worker.store.db import transaction
-from worker.store.models import Stream, WebhookEvent
+from worker.store.models import Action, Broadcast, Organiser, Stream, WebhookEvent
 from worker.store.schedules import upsert_stream
+from worker.store.slots import insert_slot
 
 SECRET = base64.b64encode(b"onair-receiver-test-signing-key").decode()
+KEY = decode_secret(SECRET)
 CREATE_BODY: dict[str, Any] = {"playbackSettings": {"accessPolicy": "public"}, "inputMediaSettings": {}}
 
 
@@ -187,7 +190,7 @@ def test_without_a_secret_the_receiver_is_503_and_says_why(no_secret: ApiServer)
 
 
 def test_bad_bodies_are_4xx_in_the_error_body_never_500(api: ApiServer) -> None:
-    key = decode_secret(SECRET)
+    key = KEY
     with httpx.Client(base_url=api.base_url) as client:
 
         def post(body: bytes) -> httpx.Response:
@@ -205,3 +208,46 @@ def test_bad_bodies_are_4xx_in_the_error_body_never_500(api: ApiServer) -> None:
         assert post(unknown).json()["result"] == "stored"
         assert post(unknown).json()["result"] == "duplicate"
     assert count(api.engine) == 1
+
+
+def test_the_booking_view_shows_the_outcome_from_the_signal(api: ApiServer) -> None:
+    """A running booking whose stream went live, then dropped 5 minutes ago: `interrupted`, live
+    minutes counted from the webhooks."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(minutes=15)
+    with transaction(api.engine) as session:
+        jazz = session.scalars(select(Organiser).where(Organiser.name == "Jazz Club")).one()
+        row = insert_slot(
+            session,
+            Broadcast(
+                stream_id=STREAM, starts_at=start, ends_at=now + timedelta(hours=1), lead_seconds=0,
+                title="Jam", organiser_id=jazz.id,
+            ),
+        )  # fmt: skip
+        session.add(
+            Action(
+                idempotency_key=f"test:enable:{row.id}", stream_id=STREAM, kind="enable", source="broadcast",
+                source_id=row.id, due_at=start, deadline_at=row.ends_at, state="succeeded",
+                next_attempt_at=start, reason="test",
+            )
+        )  # fmt: skip
+        booking_id = row.id
+    with httpx.Client(base_url=api.base_url) as client:
+        for n, (at, status) in enumerate(
+            [(start - timedelta(minutes=1), "active"), (now - timedelta(minutes=5), "idle")]
+        ):
+            envelope = {
+                "type": f"video.live_stream.{status}",
+                "id": f"e{n}",
+                "object": {"name": "live", "id": STREAM},
+                "data": {"status": status},
+                "created_at": at.isoformat(),
+            }
+            body = json.dumps(envelope).encode()
+            sent = client.post(
+                "/webhooks/fastpix", content=body, headers={"FastPix-Signature": sign(KEY, body)}
+            )
+            assert sent.status_code == 200, sent.text
+    with api.client("Jazz Club") as jazz_client:
+        booking = jazz_client.get(f"/v1/bookings/{booking_id}").json()
+    assert booking["outcome"] == "interrupted" and booking["live_minutes"] == 10.0
