@@ -23,12 +23,12 @@ class FastPixSettings(BaseSettings):
     api_url: str = "https://api.fastpix.com/v1"
     access_token_id: SecretStr | None = None
     secret_key: SecretStr | None = None
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=15.0, gt=0)
-    call_deadline: float = Field(default=30.0, gt=0)
     # The Signing Secret of the webhook in FastPix's dashboard (Base64, as shown there); unset: the
     # receiver (POST /webhooks/fastpix) answers 503.
     webhook_secret: SecretStr | None = None
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=15.0, gt=0)
+    call_deadline: float = Field(default=30.0, gt=0)
 
     def credentials(self) -> tuple[str, str]:
         if self.access_token_id is None or not self.access_token_id.get_secret_value():
