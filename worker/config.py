@@ -23,6 +23,9 @@ class FastPixSettings(BaseSettings):
     api_url: str = "https://api.fastpix.com/v1"
     access_token_id: SecretStr | None = None
     secret_key: SecretStr | None = None
+    # The Signing Secret of the webhook in FastPix's dashboard (Base64, as shown there); unset: the
+    # receiver (POST /webhooks/fastpix) answers 503.
+    webhook_secret: SecretStr | None = None
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=15.0, gt=0)
     call_deadline: float = Field(default=30.0, gt=0)
@@ -81,6 +84,8 @@ class OnairSettings(BaseSettings):
     worker_concurrency: int = Field(default=32, gt=0)
     # The daily report to the alert webhook: `HH:MM Zone/Name` (e.g. `07:00 Europe/Berlin`); empty: off.
     report_at: str = ""
+    # A broadcast whose stream is not live this long after its start raises a no-signal alert.
+    no_signal_grace: float = Field(default=60.0, gt=0)
 
     @field_validator("report_at")
     @classmethod

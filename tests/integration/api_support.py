@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func, select
 
 from tests.integration.store_support import backend_url, migrated
 from worker.api.app import create_app, server_config
-from worker.config import OnairSettings
+from worker.config import FastPixSettings, OnairSettings
 from worker.store.db import transaction
 from worker.store.models import Broadcast
 from worker.store.organisers import create_organiser, revoke_organiser
@@ -77,8 +77,10 @@ class ApiServer:
             return row
 
 
-def serve(engine: Engine, url: str) -> Iterator[ApiServer]:
-    app = create_app(engine, settings=OnairSettings(database_url=url, horizon_hours=24))
+def serve(engine: Engine, url: str, fastpix: FastPixSettings | None = None) -> Iterator[ApiServer]:
+    """The API over HTTP; FastPix's settings (the webhook secret) default to none at all."""
+    fastpix = fastpix or FastPixSettings(webhook_secret=None, _env_file=None)
+    app = create_app(engine, settings=OnairSettings(database_url=url, horizon_hours=24), fastpix=fastpix)
     server = uvicorn.Server(server_config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -95,14 +97,16 @@ def serve(engine: Engine, url: str) -> Iterator[ApiServer]:
         thread.join(timeout=10)
 
 
-def api_server(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[ApiServer]:
+def api_server(
+    request: pytest.FixtureRequest, tmp_path: Any, fastpix: FastPixSettings | None = None
+) -> Iterator[ApiServer]:
     url = backend_url(request, tmp_path)
     for engine in migrated(url):
         with transaction(engine) as session:
             now = datetime.now(UTC)
             upsert_stream(session, STREAM, name="Main stage", status="idle", seen_at=now)
             upsert_stream(session, OTHER_STREAM, name="Side stage", status="idle", seen_at=now)
-        server = serve(engine, url)
+        server = serve(engine, url, fastpix)
         api = next(server)
         api.add_organiser("Jazz Club")
         api.add_organiser("Chess Society")

@@ -18,12 +18,12 @@ from worker.api.head import HeadAsGet
 from worker.api.headers import SecurityHeaders
 from worker.api.limits import BodyLimit
 from worker.api.redact import redact_access_log
-from worker.api.routes import bookings, calendar, health, plan, streams
+from worker.api.routes import bookings, calendar, health, plan, streams, webhooks
 from worker.clock import Clock, SystemClock
-from worker.config import OnairSettings
+from worker.config import FastPixSettings, OnairSettings
 from worker.store.db import make_engine
 
-ROUTERS = (health.router, streams.router, bookings.router, plan.router, calendar.router)
+ROUTERS = (health.router, streams.router, bookings.router, plan.router, calendar.router, webhooks.router)
 
 
 def create_app(
@@ -31,9 +31,11 @@ def create_app(
     *,
     settings: OnairSettings | None = None,
     clock: Clock | None = None,
+    fastpix: FastPixSettings | None = None,
 ) -> FastAPI:
     """The API on this engine (with `settings`, default read from the environment) or on the database
-    the settings name. The engine is the caller's to dispose of."""
+    the settings name (`fastpix` default read from the environment). The engine is the caller's to
+    dispose of."""
     if isinstance(engine_or_settings, OnairSettings):
         settings = engine_or_settings
         engine = make_engine(settings.database_url)
@@ -56,7 +58,9 @@ def create_app(
             Exception: on_crash,
         },
     )
-    app.state.context = ApiContext(engine=engine, settings=settings, clock=clock or SystemClock())
+    app.state.context = ApiContext(
+        engine=engine, settings=settings, clock=clock or SystemClock(), fastpix=fastpix or FastPixSettings()
+    )
     for router in ROUTERS:
         app.include_router(router)
     docs.install(app)

@@ -1,4 +1,4 @@
-"""What every handler needs: the database, the settings, the clock."""
+"""What every handler needs: the database, the settings, the clock (and FastPix's settings)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from worker.clock import Clock, SystemClock
-from worker.config import OnairSettings
+from worker.config import FastPixSettings, OnairSettings
 
 
 @dataclass(frozen=True)
@@ -15,3 +15,5 @@ class ApiContext:
     engine: Engine
     settings: OnairSettings
     clock: Clock = field(default_factory=SystemClock)
+    # FastPix's settings: the receiver's signing secret (FASTPIX_WEBHOOK_SECRET).
+    fastpix: FastPixSettings = field(default_factory=FastPixSettings)

@@ -139,6 +139,25 @@ class BookingOut(BaseModel):
     lead_seconds: int
     title: str | None
     status: Literal["scheduled", "on_air", "ended", "cancelled"]
+    outcome: Annotated[
+        Literal[
+            "scheduled",
+            "enabled",
+            "live",
+            "interrupted",
+            "no signal",
+            "finished",
+            "failed",
+            "missed",
+            "cancelled",
+        ],
+        Field(description="what happened, from its actions and the stream's signal (docs/operations.md)"),
+    ]
+    outcome_cause: Annotated[str | None, Field(description="why it failed or was missed")]
+    live_minutes: Annotated[
+        float | None,
+        Field(description="minutes the stream was live in the slot; null: its signal is unknown"),
+    ]
     cancelled_at: UtcText | None
     created_at: UtcText
     actions: Annotated[list[ActionOut], Field(description="its actions in the ledger, earliest first")]
@@ -217,3 +236,15 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+class WebhookReceived(BaseModel):
+    """What the receiver did with a FastPix event."""
+
+    event_id: str
+    type: str
+    stream_id: str | None
+    # stored: a new event; duplicate: this id was received before and nothing changed
+    result: Literal["stored", "duplicate"]
+    # True when the event's status became the stream's known status (False when a newer one is known)
+    status_changed: bool

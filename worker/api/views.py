@@ -7,7 +7,7 @@ reasons name bookings and their organisers).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, tzinfo
 
 from sqlalchemy import select
@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from worker.api.schemas import ActionOut, BookingOut, BusySlot, FreeSlot
 from worker.api.times import iso_z, local_iso
 from worker.domain.causes import describe_failure
+from worker.domain.signal import Report
 from worker.domain.types import ActionState, Source
+from worker.service.outcomes import verdict
 from worker.store.models import Action, Broadcast
 
 _NEUTRAL_REASONS = {
@@ -107,9 +109,17 @@ def actions_of(session: Session, booking_ids: list[int]) -> dict[int, list[Actio
     return grouped
 
 
-def booking_out(row: Broadcast, actions: list[Action], zone: tzinfo | None, now: datetime) -> BookingOut:
+def booking_out(
+    row: Broadcast,
+    actions: list[Action],
+    zone: tzinfo | None,
+    now: datetime,
+    signal: Sequence[Report] | None = None,
+) -> BookingOut:
+    """`signal`: the stream's reported statuses around the slot (outcomes.signals_of), if any."""
     assert row.organiser_id is not None
     owners = {row.id: row.organiser_id}
+    happened = verdict(row, actions, now, signal)
     return BookingOut(
         id=row.id,
         stream_id=row.stream_id,
@@ -121,6 +131,9 @@ def booking_out(row: Broadcast, actions: list[Action], zone: tzinfo | None, now:
         lead_seconds=row.lead_seconds,
         title=row.title,
         status=status_of(row, now),
+        outcome=happened.outcome.value,
+        outcome_cause=happened.cause,
+        live_minutes=happened.live_minutes,
         cancelled_at=iso_z(row.cancelled_at) if row.cancelled_at is not None else None,
         created_at=iso_z(row.created_at),
         actions=[action_out(a, row.organiser_id, owners, zone) for a in actions],

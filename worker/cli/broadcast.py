@@ -270,7 +270,9 @@ def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False
             zone = display_zone(tz)
             row = load_broadcast(engine, broadcast_id)
         actions = actions_of(engine, broadcast_id)
-    happened = outcomes.verdict(row, actions, now)
+        with transaction(engine, immediate=False) as session:
+            signal = outcomes.signals_of(session, [row])[row.id]
+    happened = outcomes.verdict(row, actions, now, signal)
     if as_json:
         output.print_json({**broadcast_json(row, happened), "actions": [action_json(a) for a in actions]})
         return
@@ -346,7 +348,15 @@ def broadcast_status(row: Broadcast, happened: Verdict) -> str:
 
 def broadcast_json(row: Broadcast, happened: Verdict | None = None) -> dict[str, Any]:
     metadata, reason = parse_metadata(row.metadata_json)
-    outcome = {} if happened is None else {"outcome": happened.outcome.value, "outcome_cause": happened.cause}
+    outcome = (
+        {}
+        if happened is None
+        else {
+            "outcome": happened.outcome.value,
+            "outcome_cause": happened.cause,
+            "live_minutes": happened.live_minutes,
+        }
+    )
     return {
         **outcome,
         "id": row.id,

@@ -24,7 +24,7 @@ from worker.domain.outcomes import Verdict
 from worker.domain.types import ActionState
 from worker.service import planner_watch
 from worker.service.dispatcher import GAP_TICKS
-from worker.service.outcomes import verdict
+from worker.service.outcomes import signals_of, verdict
 from worker.store import observations, schedules
 from worker.store.db import transaction
 from worker.store.models import Action
@@ -111,6 +111,7 @@ class Report:
                     "ends_at": b.ends_at.isoformat(),
                     "outcome": b.what_happened[0],
                     "cause": b.what_happened[1],
+                    "live_minutes": b.outcome.live_minutes,
                     "acts": [act(a) for a in b.acts],
                 }
                 for b in self.broadcasts
@@ -129,6 +130,7 @@ def build_report(engine: Engine, settings: OnairSettings, since: datetime, until
         due = [a for a in observations.actions_due_between(session, since, until) if a.state not in _NOT_RUN]
         broadcasts = observations.broadcasts_between(session, since, until)
         by_broadcast = observations.actions_of_broadcasts(session, [b.id for b in broadcasts])
+        signals = signals_of(session, broadcasts)
         ran = {a.id for acts in by_broadcast.values() for a in acts} | {a.id for a in due}
         calls = observations.first_attempt_calls(session, ran)
         states = (ActionState.FAILED.value, ActionState.MISSED.value)
@@ -148,7 +150,7 @@ def build_report(engine: Engine, settings: OnairSettings, since: datetime, until
             names.get(b.stream_id),
             b.starts_at,
             b.ends_at,
-            verdict(b, by_broadcast[b.id], until),
+            verdict(b, by_broadcast[b.id], until, signals[b.id]),
             [_act(a, calls) for a in by_broadcast[b.id] if a.state not in _NOT_RUN],
             b.invalid_reason if b.cancelled_at is None else None,
         )

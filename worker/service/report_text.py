@@ -27,9 +27,11 @@ def render(report: Report, zone: tzinfo) -> str:
         stream = b.stream_name or b.stream_id
         acts = ", ".join(_act_short(a) for a in b.acts) or "no actions"
         outcome, cause = b.what_happened
+        live = b.outcome.live_minutes
         lines.append(
             f"• #{b.id} {name} on {stream}, {at(b.starts_at, True)} to {at(b.ends_at)}: "
-            f"{outcome}{f' ({cause})' if cause else ''} [{acts}]"
+            f"{outcome}{f' ({cause})' if cause else ''}{'' if live is None else f', live {live:.0f} min'}"
+            f" [{acts}]"
         )
     _more(lines, len(report.broadcasts))
 

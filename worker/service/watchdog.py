@@ -5,6 +5,8 @@ ONAIR_STALL_SECONDS (beat is the usual suspect, and it cannot report its own dea
 not planned for its limit, alerts when no worker consumes the actions queue (a worker alive with its
 consumer gone, or dead: the planner's watchdog notices), resends alerts whose sender died, and posts the
 daily report when due. Several workers noticing the same stall send one alert: the outbox deduplicates.
+A second thread watches the broadcasts' signal (worker.service.signal_watch: no signal, lost,
+recovered) on the same beat; it may read a stream from FastPix, so it never holds up the heartbeat.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from worker.config import OnairSettings, onair_settings
-from worker.service import alerts, backlog, daily_report, planner_watch
+from worker.service import alerts, backlog, daily_report, planner_watch, signal_watch
 from worker.service.runtime import Runtime
 from worker.store.db import transaction
 
@@ -41,9 +43,11 @@ class Watchdog:
         self._next_sweep = self.started
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="onair-watchdog", daemon=True)
+        self._signal_thread = threading.Thread(target=self._watch_signal, name="onair-signal", daemon=True)
 
     def start(self) -> Watchdog:
         self._thread.start()
+        self._signal_thread.start()
         return self
 
     def stop(self) -> None:
@@ -55,6 +59,14 @@ class Watchdog:
                 self.check_once()
             except Exception as exc:  # keep watching: the database may come back
                 log.warning("watchdog: %s: %s", type(exc).__name__, exc)
+            self._stop.wait(self.settings.heartbeat_seconds)
+
+    def _watch_signal(self) -> None:
+        while not self._stop.is_set():
+            try:
+                signal_watch.check(self.rt, self.rt.clock.now())
+            except Exception as exc:  # keep watching: the database may come back
+                log.warning("signal watch: %s: %s", type(exc).__name__, exc)
             self._stop.wait(self.settings.heartbeat_seconds)
 
     def check_once(self) -> alerts.Alert | None:

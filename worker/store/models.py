@@ -69,6 +69,8 @@ class Stream(Base):
     name: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str | None] = mapped_column(String(16))
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When `status` was true: a webhook's created_at or the moment a GET read it (migration 0008).
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
 
 
@@ -324,3 +326,19 @@ class SchedulerState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookEvent(Base):
+    """A FastPix webhook as received, once per event id (migration 0008); never its stream secrets."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index(None, "stream_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(128))
+    stream_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(16))
+    # The event's own created_at (FastPix's clock), which orders events; received_at is onair's.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -158,17 +158,20 @@ def upsert_streams(
         return
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = insert(Stream.__table__)  # type: ignore[arg-type]  # Core: no ORM bookkeeping per row
+    # A status a webhook dated later than this read (webhook_store) is newer: it stays.
+    newer = or_(Stream.status_at.is_(None), Stream.status_at <= stmt.excluded.status_at)
     stmt = stmt.on_conflict_do_update(
         index_elements=["stream_id"],
         set_={
             "name": stmt.excluded.name,
-            "status": stmt.excluded.status,
+            "status": case((newer, stmt.excluded.status), else_=Stream.status),
+            "status_at": case((newer, stmt.excluded.status_at), else_=Stream.status_at),
             "last_seen_at": stmt.excluded.last_seen_at,
         },
     )
     seen = ensure_utc(seen_at)
     rows = [
-        {"stream_id": i, "name": n, "status": st, "last_seen_at": seen, "created_at": seen}
+        {"stream_id": i, "name": n, "status": st, "status_at": seen, "last_seen_at": seen, "created_at": seen}
         for i, n, st in streams
     ]
     session.execute(stmt, rows)

@@ -44,6 +44,7 @@ from worker.service.bookings import (
     own_booking,
     replan_now,
 )
+from worker.service.outcomes import signals_of
 from worker.store.db import transaction
 from worker.store.models import Broadcast
 from worker.store.schedules import known_stream_ids
@@ -91,7 +92,8 @@ def list_mine(query: Annotated[BookingsQuery, Query()], who: Who, ctx: Ctx, sess
     now = ctx.clock.now()
     rows = bookings_of(session, who.organiser_id, now=now, include_past=query.all)
     actions = actions_of(session, [r.id for r in rows])
-    return BookingList(bookings=[booking_out(r, actions[r.id], zone, now) for r in rows])
+    signals = signals_of(session, rows)
+    return BookingList(bookings=[booking_out(r, actions[r.id], zone, now, signals[r.id]) for r in rows])
 
 
 @router.get(
@@ -105,7 +107,7 @@ def read(booking_id: PathBookingId, query: Display, who: Who, ctx: Ctx, session:
     zone = _zone(query)
     row = _own(session, who.organiser_id, booking_id)
     actions = actions_of(session, [row.id])[row.id]
-    return booking_out(row, actions, zone, ctx.clock.now())
+    return booking_out(row, actions, zone, ctx.clock.now(), signals_of(session, [row])[row.id])
 
 
 @router.patch(
@@ -225,4 +227,5 @@ def _replanned(ctx: ApiContext, organiser_id: int, booking_id: int, zone: tzinfo
     with transaction(ctx.engine, immediate=False) as session:
         row = own_booking(session, organiser_id, booking_id)
         actions = actions_of(session, [booking_id])[booking_id]
-    return booking_out(row, actions, zone, ctx.clock.now())
+        signal = signals_of(session, [row])[row.id]
+    return booking_out(row, actions, zone, ctx.clock.now(), signal)
