@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,9 @@ class OnairSettings(BaseSettings):
     batch_size: int = Field(default=50, gt=0)
     default_lead_seconds: int = Field(default=300, ge=0)
     series_horizon_days: float = Field(default=365.0, gt=0)
+    # Finished actions and their history are kept this many whole days, then pruned daily into
+    # per-day figures (docs/operations.md, "Retention").
+    history_days: int = Field(default=90, ge=1)
     alert_webhook_url: str = ""
     # Watchdog, alerts and `onair doctor` (docs/operations.md).
     # The scheduler counts as stopped when the dispatcher has not ticked for this long.
@@ -65,6 +68,15 @@ class OnairSettings(BaseSettings):
     metrics_port: int = 0
     # Threads per worker process: they mostly wait on HTTP and on the due instant, not on the CPU.
     worker_concurrency: int = Field(default=32, gt=0)
+
+
+def settings_problem(exc: ValidationError, prefix: str = "ONAIR_") -> str:
+    """One line per bad setting, named as the operator sets it: `ONAIR_HISTORY_DAYS='x': ...`."""
+    lines = []
+    for error in exc.errors():
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"{name}={error.get('input')!r}: {error['msg']}")
+    return "; ".join(lines)
 
 
 @lru_cache

@@ -2,7 +2,8 @@
 broker. Every ONAIR_HEARTBEAT_SECONDS it writes this worker's heartbeat (`worker:<hostname>` in
 scheduler_state, which `onair doctor` reads), alerts when the dispatcher has not ticked for
 ONAIR_STALL_SECONDS (beat is the usual suspect, and it cannot report its own death), and resends alerts
-whose sender died. Several workers noticing the same stall send one alert: the outbox deduplicates.
+whose sender died, and about once a minute offers to run the daily prune (service/retention.py: one
+worker per day claims it). Several workers noticing the same stall send one alert: the outbox deduplicates.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 import time
 
 from worker.config import OnairSettings, onair_settings
-from worker.service import alerts, backlog
+from worker.service import alerts, backlog, retention
 from worker.service.runtime import Runtime
 
 log = logging.getLogger("onair.watchdog")
@@ -54,6 +55,7 @@ class Watchdog:
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
             alerts.resend_abandoned(rt.engine, rt.settings.alert_webhook_url, now)
+            retention.start_daily(rt, self.hostname)
         limit = self.settings.stall_seconds
         tick = backlog.last_tick(rt.engine)
         age = None if tick is None else (now - tick).total_seconds()

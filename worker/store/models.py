@@ -6,13 +6,15 @@ derives from them; action_events is the history of everything that happened to a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     FetchedValue,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -265,6 +267,8 @@ class Action(Base):
         ),
         Index(None, "stream_id", "due_at"),
         Index(None, "source", "source_id"),
+        # The prune walks old actions one day at a time (migration 0007).
+        Index(None, "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -323,3 +327,25 @@ class SchedulerState(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActionDaily(Base):
+    """Figures of pruned actions, per UTC day of their due instant, stream, kind and final state.
+
+    `onair db prune` writes them in the transaction that deletes the actions (migration 0007), so the
+    report and doctor can still count what happened after the rows are gone. Lateness is from the due
+    instant to the first attempt's first call (the write, else the state check), in milliseconds.
+    """
+
+    __tablename__ = "action_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actions: Mapped[int] = mapped_column(Integer)
+    # How many of them made a call, and so have a lateness.
+    timed: Mapped[int] = mapped_column(Integer)
+    lateness_p50_ms: Mapped[float | None] = mapped_column(Float)
+    lateness_p99_ms: Mapped[float | None] = mapped_column(Float)
+    lateness_max_ms: Mapped[float | None] = mapped_column(Float)
