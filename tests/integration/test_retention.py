@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from tests.integration.cli_support import Onair, migrated_on_backend
 from tests.integration.store_support import BACKENDS, T0
@@ -19,7 +19,7 @@ from worker.domain.retention import DailyFigure
 from worker.service import retention
 from worker.service.runtime import Runtime
 from worker.store.db import transaction
-from worker.store.models import Action, ActionEvent
+from worker.store.models import Action, ActionEvent, Broadcast, BroadcastSeries
 
 STREAM = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"
@@ -280,3 +280,47 @@ def test_prune_truncates_the_sqlite_wal(tmp_path: Path) -> None:
         assert result.actions == 300
         assert result.wal is not None and result.wal[0] == 0
         assert wal.stat().st_size == 0
+
+
+def add_broadcast(engine: Engine, starts: datetime, series_id: int | None, stream: str = STREAM) -> int:
+    with transaction(engine) as session:
+        row = Broadcast(
+            stream_id=stream,
+            starts_at=starts,
+            ends_at=starts + timedelta(minutes=2),
+            lead_seconds=0,
+            series_id=series_id,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_past_occurrences_of_a_series_go_once_their_actions_have(onair: Onair) -> None:
+    engine = onair.engine
+    with transaction(engine) as session:
+        series = BroadcastSeries(
+            stream_id=STREAM, cron="*/4 * * * *", duration_seconds=120, lead_seconds=0, starts_from=OLD
+        )
+        session.add(series)
+        session.flush()
+        series_id = series.id
+    gone = add_broadcast(engine, OLD, series_id)
+    add_action(engine, OLD, calls=(("PUT", 1.0),))  # source_id 1: not this occurrence's
+    waiting = add_broadcast(engine, OLD + timedelta(minutes=4), series_id)
+    with transaction(engine) as session:
+        session.execute(update(Action).where(Action.state == "succeeded").values(source_id=gone))
+    pending = add_action(engine, OLD + timedelta(minutes=4), "pending")
+    with transaction(engine) as session:
+        session.execute(update(Action).where(Action.id == pending).values(source_id=waiting))
+    one_off = add_broadcast(engine, OLD + timedelta(minutes=8), None)
+    recent = add_broadcast(engine, RECENT, series_id)
+
+    dry = retention.prune(engine, T0, 90, dry_run=True)
+    result = retention.prune(engine, T0, 90)
+
+    assert dry.occurrences == 0  # its action is still there in a dry run
+    assert result.occurrences == 1
+    with transaction(engine, immediate=False) as session:
+        assert set(session.scalars(select(Broadcast.id))) == {waiting, one_off, recent}
+    assert retention.prune(engine, T0, 90).occurrences == 0

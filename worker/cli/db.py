@@ -113,6 +113,8 @@ def prune(
         f"{verb} {result.actions} finished actions and {result.events} history events due before "
         f"{result.cutoff.isoformat()} ({keep} days kept; {result.days} days summarised in action_daily)"
     )
+    if result.occurrences:
+        typer.echo(f"{verb} {result.occurrences} past occurrences of recurring series")
     if result.kept_unfinished:
         typer.echo(
             f"kept {result.kept_unfinished} pending or claimed actions older than that, with their history"

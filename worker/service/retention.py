@@ -5,7 +5,8 @@ Deletes go a batch at a time, each in its own short transaction (the figures of 
 the transaction that deletes it, so a prune stopped half way neither loses nor double-counts a figure),
 so SQLite's write lock and PostgreSQL's row locks are never held for long. A batch holds whole
 (day, stream) groups, so each figure's percentiles come from all of that day's actions. Pending and
-claimed actions are never deleted, nor any of their history. On SQLite the WAL is then checkpointed
+claimed actions are never deleted, nor any of their history. Past occurrences of recurring series go
+too once their actions are gone (one-off broadcasts and bookings stay). On SQLite the WAL is then checkpointed
 and truncated.
 
 The daily run is started by every worker's watchdog (it needs neither beat nor the broker, and the
@@ -46,6 +47,7 @@ class PruneResult:
     dry_run: bool
     actions: int = 0  # deleted (or, dry run, that would be)
     events: int = 0
+    occurrences: int = 0  # past rows of recurring series, their actions gone
     days: int = 0  # UTC days whose actions were folded into figures
     kept_unfinished: int = 0  # pending or claimed actions older than the cutoff, kept
     batches: int = 0
@@ -73,6 +75,7 @@ def prune(
             for ids in _batches(found, batch):
                 _prune_batch(engine, ids, cut, result)
     _prune_orphans(engine, cut, batch, result)
+    _prune_occurrences(engine, cut, batch, result)
     if not dry_run:
         result.wal = store.checkpoint_wal(engine)
     return result
@@ -121,6 +124,21 @@ def _prune_orphans(engine: Engine, cut: datetime, batch: int, result: PruneResul
         with transaction(engine) as session:
             ids = store.orphan_events(session, cut, batch)
             result.events += store.delete_events(session, ids)
+        if len(ids) < batch:
+            return
+
+
+def _prune_occurrences(engine: Engine, cut: datetime, batch: int, result: PruneResult) -> None:
+    """Past rows of recurring series, once their actions are gone: a dense series writes hundreds a
+    day. One-off broadcasts and bookings are people's records and stay."""
+    if result.dry_run:
+        with transaction(engine, immediate=False) as session:
+            result.occurrences += store.count_old_occurrences(session, cut)
+        return
+    while True:
+        with transaction(engine) as session:
+            ids = store.old_occurrences(session, cut, batch)
+            result.occurrences += store.delete_occurrences(session, ids)
         if len(ids) < batch:
             return
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
 from worker.domain.retention import DailyFigure, PrunedAction
-from worker.domain.types import TERMINAL_STATES
-from worker.store.models import Action, ActionDaily, ActionEvent, SchedulerState
+from worker.domain.types import TERMINAL_STATES, Source
+from worker.store.models import Action, ActionDaily, ActionEvent, Broadcast, SchedulerState
 from worker.store.sqlutil import chunked
 
 _FINISHED = sorted(s.value for s in TERMINAL_STATES)
@@ -168,6 +168,25 @@ def count_orphan_events(session: Session, cut: datetime) -> int:
 
 def delete_events(session: Session, ids: Sequence[int]) -> int:
     return sum(_deleted(session, delete(ActionEvent).where(ActionEvent.id.in_(c))) for c in chunked(ids))
+
+
+def _old_occurrence(cut: datetime) -> ColumnElement[bool]:
+    """A series occurrence that ended before `cut` and has no action left (they were pruned first)."""
+    acted = select(Action.id).where(Action.source == Source.BROADCAST.value, Action.source_id == Broadcast.id)
+    return and_(Broadcast.series_id.is_not(None), Broadcast.ends_at < ensure_utc(cut), ~acted.exists())
+
+
+def old_occurrences(session: Session, cut: datetime, limit: int) -> list[int]:
+    query = select(Broadcast.id).where(_old_occurrence(cut)).order_by(Broadcast.id).limit(limit)
+    return [int(i) for i in session.scalars(query)]
+
+
+def count_old_occurrences(session: Session, cut: datetime) -> int:
+    return int(session.scalar(select(func.count()).where(_old_occurrence(cut))) or 0)
+
+
+def delete_occurrences(session: Session, ids: Sequence[int]) -> int:
+    return sum(_deleted(session, delete(Broadcast).where(Broadcast.id.in_(c))) for c in chunked(ids))
 
 
 def claim(session: Session, key: str, owner: str, now: datetime) -> bool:
