@@ -108,10 +108,10 @@ def prune(
         raise _fail(str(exc).splitlines()[0]) from None
     finally:
         engine.dispose()
-    verb = "would delete" if dry_run else "deleted"
+    verb, summed = ("would delete", "to summarise") if dry_run else ("deleted", "summarised")
     typer.echo(
         f"{verb} {result.actions} finished actions and {result.events} history events due before "
-        f"{result.cutoff.isoformat()} ({keep} days kept; {result.days} days summarised in action_daily)"
+        f"{result.cutoff.isoformat()} ({keep} days kept; {result.days} days {summed} in action_daily)"
     )
     if result.occurrences:
         typer.echo(f"{verb} {result.occurrences} past occurrences of recurring series")
