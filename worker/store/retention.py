@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from worker.clock import ensure_utc
 from worker.domain.retention import DailyFigure, PrunedAction
 from worker.domain.types import TERMINAL_STATES, Source
+from worker.store.db import SQLITE_BUSY_TIMEOUT_SECONDS
 from worker.store.models import Action, ActionDaily, ActionEvent, Broadcast, SchedulerState
 from worker.store.sqlutil import chunked
 
+CHECKPOINT_WAIT_MS = 1000
 _FINISHED = sorted(s.value for s in TERMINAL_STATES)
 _FIGURE_COLUMNS = ("actions", "timed", "lateness_p50_ms", "lateness_p99_ms", "lateness_max_ms")
 
@@ -235,9 +237,16 @@ def checkpoint_wal(engine: Engine) -> tuple[int, int, int] | None:
     """On SQLite, copy the WAL into the database and truncate it to zero bytes (None elsewhere).
 
     Returns SQLite's (busy, WAL pages, pages checkpointed); busy=1 when a reader kept it from finishing.
+    A TRUNCATE checkpoint holds new writers off while it waits for readers, so it waits one second at
+    most, not the usual busy timeout; SQLite's automatic checkpoints and journal_size_limit (db.py)
+    keep the file bounded meanwhile.
     """
     if engine.dialect.name != "sqlite":
         return None
     with engine.connect() as conn:
-        busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
     return int(busy), int(log), int(done)
