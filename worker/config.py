@@ -9,7 +9,7 @@ from datetime import time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +64,9 @@ class OnairSettings(BaseSettings):
     batch_size: int = Field(default=50, gt=0)
     default_lead_seconds: int = Field(default=300, ge=0)
     series_horizon_days: float = Field(default=365.0, gt=0)
+    # Finished actions and their history are kept this many whole days, then pruned daily into
+    # per-day figures (docs/operations.md, "Retention").
+    history_days: int = Field(default=90, ge=1)
     alert_webhook_url: str = ""
     # Watchdog, alerts and `onair doctor` (docs/operations.md).
     # The scheduler counts as stopped when the dispatcher has not ticked for this long.
@@ -111,6 +114,15 @@ def parse_report_at(text: str) -> tuple[time, ZoneInfo]:
     except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder name such as `Europe` is an OSError
         raise ValueError(f"{usage}: unknown time zone {zone_name.strip()!r}") from None
     return at.replace(tzinfo=None), zone
+
+
+def settings_problem(exc: ValidationError, prefix: str = "ONAIR_") -> str:
+    """One line per bad setting, named as the operator sets it: `ONAIR_HISTORY_DAYS='x': ...`."""
+    lines = []
+    for error in exc.errors():
+        name = prefix + "_".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"{name}={error.get('input')!r}: {error['msg']}")
+    return "; ".join(lines)
 
 
 @lru_cache

@@ -286,6 +286,25 @@ def test_an_invalid_series_is_flagged_and_keeps_its_rows(engine: Engine) -> None
     assert the_series(engine, series_id).invalid_reason is None
 
 
+def test_a_dense_rule_is_materialised_two_days_ahead_and_extended_as_time_passes(engine: Engine) -> None:
+    """A slot every 4 minutes: two days of rows (719), not 1,000; a daily rule still reaches the horizon."""
+    dense = add_series(engine, cron="*/4 * * * *", duration_seconds=120, lead_seconds=20)
+    daily = add_series(engine, stream_id="s2")
+    year = timedelta(days=365)
+
+    tick(engine, horizon=year)
+
+    starts = live_starts(engine, dense)
+    assert len(starts) == 719  # every 4 minutes in (now, now + 2 days)
+    assert starts[0] == NOW + timedelta(minutes=4) and starts[-1] == NOW + 2 * DAY - timedelta(minutes=4)
+    assert len(live_starts(engine, daily)) == 366  # 19:00 each day, until a year and a day ahead
+    assert tick(engine, NOW + DAY - timedelta(minutes=1), horizon=year).checked == 0
+    tick(engine, NOW + DAY, horizon=year)
+    later = live_starts(engine, dense)
+    assert later[-1] == NOW + 3 * DAY - timedelta(minutes=4)
+    assert len([s for s in later if s > NOW + DAY]) == 719
+
+
 def test_a_frequent_rule_is_materialised_a_bounded_number_at_a_time(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,4 +1,4 @@
-"""`onair db ...`: create and upgrade the schema, and say where it stands."""
+"""`onair db ...`: create and upgrade the schema, say where it stands, and prune old history."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ from collections.abc import Callable
 
 import typer
 from alembic.util import CommandError
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from worker.config import onair_settings
+from worker.clock import SystemClock
+from worker.config import OnairSettings, onair_settings, settings_problem
+from worker.service import retention
 from worker.store import migrate
-from worker.store.db import current_revision, make_engine
+from worker.store.db import SchemaError, current_revision, ensure_schema_current, make_engine
 
 app = typer.Typer(help="Create, upgrade and inspect onair's database schema.", no_args_is_help=True)
 
@@ -77,3 +80,44 @@ def current(url: str | None = UrlOption) -> None:
     typer.echo(f"{_safe(_url(url))}: schema at {found or 'none'}, onair needs {wanted} ({status})")
     if found != wanted:
         raise typer.Exit(1)
+
+
+@app.command()
+def prune(
+    days: int | None = typer.Option(
+        None, "--days", min=1, help="Keep this many whole days (default: ONAIR_HISTORY_DAYS, 90)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; change nothing."),
+    url: str | None = UrlOption,
+) -> None:
+    """Delete finished actions and their history older than the retention, keeping per-day figures.
+
+    Pending and claimed actions are never deleted, nor their history. The workers also run this once a
+    day by themselves.
+    """
+    try:
+        settings = OnairSettings()  # read afresh: a bad value is reported here, not as a traceback
+    except ValidationError as exc:
+        raise _fail(settings_problem(exc)) from None
+    keep = days if days is not None else settings.history_days
+    engine = make_engine(url or settings.database_url)
+    try:
+        ensure_schema_current(engine)
+        result = retention.prune(engine, SystemClock().now(), keep, dry_run=dry_run)
+    except (SchemaError, SQLAlchemyError) as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    finally:
+        engine.dispose()
+    verb, summed = ("would delete", "to summarise") if dry_run else ("deleted", "summarised")
+    typer.echo(
+        f"{verb} {result.actions} finished actions and {result.events} history events due before "
+        f"{result.cutoff.isoformat()} ({keep} days kept; {result.days} days {summed} in action_daily)"
+    )
+    if result.occurrences:
+        typer.echo(f"{verb} {result.occurrences} past occurrences of recurring series")
+    if result.kept_unfinished:
+        typer.echo(
+            f"kept {result.kept_unfinished} pending or claimed actions older than that, with their history"
+        )
+    if result.wal is not None and result.wal[0]:
+        typer.echo("the SQLite WAL could not be truncated: a reader held it; the next prune tries again")

@@ -3,8 +3,10 @@ broker. Every ONAIR_HEARTBEAT_SECONDS it writes this worker's heartbeat (`worker
 scheduler_state, which `onair doctor` reads), alerts when the dispatcher has not ticked for
 ONAIR_STALL_SECONDS (beat is the usual suspect, and it cannot report its own death) or the planner has
 not planned for its limit, alerts when no worker consumes the actions queue (a worker alive with its
-consumer gone, or dead: the planner's watchdog notices), resends alerts whose sender died, and posts the
-daily report when due. Several workers noticing the same stall send one alert: the outbox deduplicates.
+consumer gone, or dead: the planner's watchdog notices), resends alerts whose sender died, posts the
+daily report when due, and about once a minute offers to run the daily prune (service/retention.py:
+one worker per day claims it). Several workers noticing the same stall send one alert: the outbox
+deduplicates.
 A second thread watches the broadcasts' signal (worker.service.signal_watch: no signal, lost,
 recovered) on the same beat; it may read a stream from FastPix, so it never holds up the heartbeat.
 """
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from worker.config import OnairSettings, onair_settings
-from worker.service import alerts, backlog, daily_report, planner_watch, signal_watch
+from worker.service import alerts, backlog, daily_report, planner_watch, retention, signal_watch
 from worker.service.runtime import Runtime
 from worker.store.db import transaction
 
@@ -80,6 +82,7 @@ class Watchdog:
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
             alerts.resend_abandoned(rt.engine, rt.settings.alert_webhook_url, now)
+            retention.start_daily(rt, self.hostname)
         for duty in (self._check_planner, daily_report.maybe_send):
             try:
                 duty(rt, now)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 # Execution option read by the "begin" hook: which BEGIN to emit on SQLite.
 _BEGIN_OPTION = "onair_sqlite_begin"
 
@@ -67,6 +68,8 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             if url.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode = WAL")
+                # The automatic checkpoints never shrink the WAL file; this cuts it back after each one.
+                cursor.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()

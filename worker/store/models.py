@@ -6,13 +6,15 @@ derives from them; action_events is the history of everything that happened to a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     FetchedValue,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -69,7 +71,7 @@ class Stream(Base):
     name: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str | None] = mapped_column(String(16))
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # When `status` was true: a webhook's created_at or the moment a GET read it (migration 0008).
+    # When `status` was true: a webhook's created_at or the moment a GET read it (migration 0009).
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
 
@@ -268,6 +270,8 @@ class Action(Base):
         ),
         Index(None, "stream_id", "due_at"),
         Index(None, "source", "source_id"),
+        # The prune walks old actions one day at a time (migration 0008).
+        Index(None, "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -329,7 +333,7 @@ class SchedulerState(Base):
 
 
 class WebhookEvent(Base):
-    """A FastPix webhook as received, once per event id (migration 0008); never its stream secrets."""
+    """A FastPix webhook as received, once per event id (migration 0009); never its stream secrets."""
 
     __tablename__ = "webhook_events"
     __table_args__ = (Index(None, "stream_id", "created_at"),)
@@ -342,3 +346,25 @@ class WebhookEvent(Base):
     # The event's own created_at (FastPix's clock), which orders events; received_at is onair's.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ActionDaily(Base):
+    """Figures of pruned actions, per UTC day of their due instant, stream, kind and final state.
+
+    `onair db prune` writes them in the transaction that deletes the actions (migration 0008), so the
+    report and doctor can still count what happened after the rows are gone. Lateness is from the due
+    instant to the first attempt's first call (the write, else the state check), in milliseconds.
+    """
+
+    __tablename__ = "action_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actions: Mapped[int] = mapped_column(Integer)
+    # How many of them made a call, and so have a lateness.
+    timed: Mapped[int] = mapped_column(Integer)
+    lateness_p50_ms: Mapped[float | None] = mapped_column(Float)
+    lateness_p99_ms: Mapped[float | None] = mapped_column(Float)
+    lateness_max_ms: Mapped[float | None] = mapped_column(Float)
