@@ -81,7 +81,7 @@ def test_kill_9_worker_mid_flight_every_action_once_and_soon(
         wait_for("the plan", lambda: len(enable_rows(engine, streams)) == len(streams), 30, live)
         time.sleep(max(0.0, (kill_at - datetime.now(UTC)).total_seconds()))
         if backend == "embedded":
-            _kill_worker_under(run)
+            _kill_worker_under(run, engine, [r.id for s, r in enable_rows(engine, slow).items()])
         else:
             procs[0].kill()
         killed_at = datetime.now(UTC)
@@ -128,15 +128,28 @@ def test_kill_9_worker_mid_flight_every_action_once_and_soon(
     assert in_doubt, "the kill caught no slow enable in flight"
 
 
-def _kill_worker_under(run: Proc) -> None:
-    """kill -9 of the `onair run` supervisor's first worker (not the planner, not the supervisor)."""
+def _kill_worker_under(run: Proc, engine: sa.Engine, slow_ids: list[int]) -> None:
+    """kill -9 of the `onair run` worker that sent a slow enable (its write-ahead record names its pid),
+    else of the first worker: `onair run` starts one worker per CPU, and killing the other one would
+    leave no act in doubt. Never the planner or the supervisor."""
     assert run.popen is not None
     found = subprocess.run(
-        ["pgrep", "-P", str(run.popen.pid), "-f", "onair-0@"], capture_output=True, text=True, check=False
+        ["pgrep", "-P", str(run.popen.pid), "-f", "onair-[0-9]+@"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    pids = [int(p) for p in found.stdout.split()]
-    assert len(pids) == 1, f"expected one worker under onair run, found {pids}"
-    os.kill(pids[0], signal.SIGKILL)
+    workers = [int(p) for p in found.stdout.split()]
+    assert workers, "expected the workers under onair run"
+    with engine.connect() as conn:
+        actors = conn.execute(
+            sa.select(sa.text("actor"))
+            .select_from(sa.text("action_events"))
+            .where(sa.text("event = 'sending'"), sa.column("action_id").in_(slow_ids))
+        ).scalars()
+        senders = [int(a.rsplit(":", 1)[-1]) for a in actors if a.rsplit(":", 1)[-1].isdigit()]
+    target = next((pid for pid in senders if pid in workers), workers[0])
+    os.kill(target, signal.SIGKILL)
 
 
 def _had_lease_expire(engine: sa.Engine, action_id: int) -> bool:
