@@ -50,6 +50,8 @@ class OnairSettings(BaseSettings):
     batch_size: int = Field(default=50, gt=0)
     default_lead_seconds: int = Field(default=300, ge=0)
     series_horizon_days: float = Field(default=365.0, gt=0)
+    # The planner re-plans only what changed; every this many minutes it re-plans everything anyway.
+    full_plan_minutes: float = Field(default=60.0, gt=0)
     alert_webhook_url: str = ""
     # Watchdog, alerts and `onair doctor` (docs/operations.md).
     # The scheduler counts as stopped when the dispatcher has not ticked for this long.

@@ -135,20 +135,47 @@ def materialise_series(
     """One pass over every series that needs one. Call inside a write transaction."""
     report = SeriesReport()
     for candidate in store.candidate_series(session, CANCELLED):
-        try:
-            if not is_due(candidate, now, horizon):
-                continue
-            with session.begin_nested():
-                _materialise_one(session, candidate.id, now, horizon, known_streams, report)
-        except (OperationalError, InterfaceError):
-            raise  # the database, not this row: the tick fails and health reports it
-        except Exception as exc:  # one series is materialised alone: what it raises is its reason
-            reason = unexpected_problem(exc)
-            log.warning("broadcast_series #%d cannot be materialised: %s", candidate.id, reason)
-            store.record_materialised(
-                session, candidate.id, {"invalid_reason": reason, "materialized_fingerprint": None}
-            )
+        if _needs_pass(candidate, now, horizon):
+            materialise_one(session, candidate.id, now, horizon, known_streams, report)
     return report
+
+
+def due_series(session: Session, now: datetime, horizon: timedelta) -> list[int]:
+    """The series that need a pass (read without the write lock; each pass checks again)."""
+    return [c.id for c in store.candidate_series(session, CANCELLED) if _needs_pass(c, now, horizon)]
+
+
+def _needs_pass(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:
+    try:
+        return is_due(row, now, horizon)
+    except Exception:  # a row typed in SQL: its pass names the problem
+        return True
+
+
+def materialise_one(
+    session: Session,
+    series_id: int,
+    now: datetime,
+    horizon: timedelta,
+    known_streams: Collection[str],
+    report: SeriesReport,
+    *,
+    ahead: timedelta | None = None,
+) -> None:
+    """One series' pass, alone: what it raises becomes its invalid_reason, not the caller's failure.
+    With `ahead`, only the occurrences starting within `ahead` are written, and the series stays due
+    (its fingerprint is not recorded), so the full pass follows: the near future first."""
+    try:
+        with session.begin_nested():
+            _materialise_one(session, series_id, now, horizon, known_streams, report, ahead)
+    except (OperationalError, InterfaceError):
+        raise  # the database, not this row: the tick fails and health reports it
+    except Exception as exc:  # one series is materialised alone: what it raises is its reason
+        reason = unexpected_problem(exc)
+        log.warning("broadcast_series #%d cannot be materialised: %s", series_id, reason)
+        store.record_materialised(
+            session, series_id, {"invalid_reason": reason, "materialized_fingerprint": None}
+        )
 
 
 def _materialise_one(
@@ -158,6 +185,7 @@ def _materialise_one(
     horizon: timedelta,
     known_streams: Collection[str],
     report: SeriesReport,
+    ahead: timedelta | None = None,
 ) -> None:
     row = store.lock_series(session, series_id)
     if row is None or not is_due(row, now, horizon):
@@ -182,7 +210,7 @@ def _materialise_one(
             session, row.id, {"invalid_reason": reason, "materialized_fingerprint": None}
         )
         return
-    _Pass(session, row, spec, now, horizon, report).run()
+    _Pass(session, row, spec, now, horizon, report, ahead).run()
 
 
 def read_series(row: BroadcastSeries) -> SeriesSpec | str:
@@ -238,9 +266,10 @@ class _Pass:
         now: datetime,
         horizon: timedelta,
         report: SeriesReport,
+        ahead: timedelta | None = None,
     ) -> None:
         self.session, self.row, self.spec, self.now, self.report = session, row, spec, now, report
-        self.horizon = horizon
+        self.horizon, self.ahead = horizon, ahead
         self.collisions: list[str] = []
 
     def run(self) -> None:
@@ -249,6 +278,8 @@ class _Pass:
         cap = nth_firing(replace(self.spec, starts_from=max(first, self.spec.starts_from)), MAX_AHEAD + 1)
         if cap is not None and cap < window_end:
             window_end = cap
+        if self.ahead is not None:
+            window_end = min(window_end, self.now + self.ahead)
         existing = store.future_rows(self.session, self.row.id, self.now)
         compare_end = max([window_end, *(r.starts_at + _TICK for r in existing)])
         wanted = {o.start_utc: o for o in occurrences(self.spec, first, compare_end)}
@@ -271,7 +302,7 @@ class _Pass:
             self.session,
             self.row.id,
             {
-                "materialized_fingerprint": fingerprint(self.row),
+                "materialized_fingerprint": None if self.ahead is not None else fingerprint(self.row),
                 "materialized_until": window_end,
                 "materialized_at": self.now,
                 "invalid_reason": self._collision_reason(),
