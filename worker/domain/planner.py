@@ -45,7 +45,9 @@ from worker.domain.timeline import Busy, OffGroup, Window, busy_intervals, merge
 from worker.domain.types import KIND_SEQUENCE, ActionKind, PlannedAction, Source
 
 DEFAULT_LOOKBACK = timedelta(hours=24)
-# Off-hours windows are expanded past the range so a window starting at its very edge still merges.
+# Off-hours windows are expanded past the range on both sides, so a window starting at its very edge
+# still merges, and a group that began before the range is whole: the actions planned inside the range
+# (their reasons name the group) do not depend on where the range starts.
 _EXPAND_PAST_RANGE = timedelta(days=1)
 
 
@@ -94,7 +96,7 @@ def plan(
         try:
             reasons = check_off_hours(rule, known_streams)
             if not reasons:
-                windows[rule.id] = _rule_windows(rule, window_start, expand_end)
+                windows[rule.id] = _rule_windows(rule, window_start - _EXPAND_PAST_RANGE, expand_end)
         except Exception as exc:  # each row is planned alone: what it raises is its reason
             reasons = [unexpected_problem(exc)]
         if reasons:

@@ -46,6 +46,10 @@ STEP = timedelta(minutes=5)
 NEAR = timedelta(minutes=15)
 # Rows written per short transaction: each costs a few milliseconds of the write lock.
 CHUNK = 300
+# A series' new rows are written at most SERIES_CHUNK a transaction (each row is checked against the
+# stream's other slots), in at most MAX_PASSES transactions a tick (the rest the next tick).
+SERIES_CHUNK = 100
+MAX_PASSES = 12
 # A tick that stops renewing its lease for this long is taken as dead; the next tick re-plans all.
 LEASE_TTL = timedelta(minutes=2)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -212,9 +216,22 @@ class _Tick:
         with transaction(self.engine, immediate=False) as session:
             due = due_series(session, self.now, horizon)
         report = SeriesReport()
-        for series_id in due:  # one series per transaction
-            with self._write() as session:
-                materialise_one(session, series_id, self.now, horizon, self.known, report, ahead=ahead)
+        for series_id in due:  # a series' pass is cut into transactions of at most CHUNK new rows
+            for _ in range(MAX_PASSES):
+                report.unfinished.discard(series_id)
+                with self._write() as session:
+                    materialise_one(
+                        session,
+                        series_id,
+                        self.now,
+                        horizon,
+                        self.known,
+                        report,
+                        ahead=ahead,
+                        limit=SERIES_CHUNK,
+                    )
+                if series_id not in report.unfinished:
+                    break
 
     def _dirty_streams(self, written: Collection[int]) -> set[str]:
         """The streams whose plan the written broadcasts may change: where each row is now (when it

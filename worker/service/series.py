@@ -66,6 +66,8 @@ class SeriesReport:
     updated: int = 0
     cancelled: int = 0
     collisions: list[str] = field(default_factory=list)
+    # Series whose pass stopped at its row limit: another pass (a new transaction) continues it.
+    unfinished: set[int] = field(default_factory=set)
 
     @property
     def changed(self) -> bool:
@@ -161,13 +163,16 @@ def materialise_one(
     report: SeriesReport,
     *,
     ahead: timedelta | None = None,
+    limit: int | None = None,
 ) -> None:
     """One series' pass, alone: what it raises becomes its invalid_reason, not the caller's failure.
     With `ahead`, only the occurrences starting within `ahead` are written, and the series stays due
-    (its fingerprint is not recorded), so the full pass follows: the near future first."""
+    (its fingerprint is not recorded), so the full pass follows: the near future first. With `limit`,
+    the pass stops after inserting that many rows, also leaving the series due (and in
+    report.unfinished), so each transaction stays short."""
     try:
         with session.begin_nested():
-            _materialise_one(session, series_id, now, horizon, known_streams, report, ahead)
+            _materialise_one(session, series_id, now, horizon, known_streams, report, ahead, limit)
     except (OperationalError, InterfaceError):
         raise  # the database, not this row: the tick fails and health reports it
     except Exception as exc:  # one series is materialised alone: what it raises is its reason
@@ -186,6 +191,7 @@ def _materialise_one(
     known_streams: Collection[str],
     report: SeriesReport,
     ahead: timedelta | None = None,
+    limit: int | None = None,
 ) -> None:
     row = store.lock_series(session, series_id)
     if row is None or not is_due(row, now, horizon):
@@ -210,7 +216,7 @@ def _materialise_one(
             session, row.id, {"invalid_reason": reason, "materialized_fingerprint": None}
         )
         return
-    _Pass(session, row, spec, now, horizon, report, ahead).run()
+    _Pass(session, row, spec, now, horizon, report, ahead, limit).run()
 
 
 def read_series(row: BroadcastSeries) -> SeriesSpec | str:
@@ -267,9 +273,11 @@ class _Pass:
         horizon: timedelta,
         report: SeriesReport,
         ahead: timedelta | None = None,
+        limit: int | None = None,
     ) -> None:
         self.session, self.row, self.spec, self.now, self.report = session, row, spec, now, report
-        self.horizon, self.ahead = horizon, ahead
+        self.horizon, self.ahead, self.limit = horizon, ahead, limit
+        self.partial = ahead is not None
         self.collisions: list[str] = []
 
     def run(self) -> None:
@@ -290,6 +298,7 @@ class _Pass:
         self.report.cancelled += store.cancel_rows(
             self.session, stale, now=self.now, reason=f"series #{self.row.id} edited: no longer an occurrence"
         )
+        inserted = 0
         for start, occurrence in wanted.items():
             if start in kept_by_person:
                 continue
@@ -297,12 +306,16 @@ class _Pass:
             if current is not None:
                 self._reconcile(current, occurrence)
             elif start < window_end:
-                self._insert(occurrence)
+                if self.limit is not None and inserted >= self.limit:
+                    window_end, self.partial = start, True  # the next pass goes on from here
+                    self.report.unfinished.add(self.row.id)
+                    break
+                inserted += self._insert(occurrence)
         store.record_materialised(
             self.session,
             self.row.id,
             {
-                "materialized_fingerprint": None if self.ahead is not None else fingerprint(self.row),
+                "materialized_fingerprint": None if self.partial else fingerprint(self.row),
                 "materialized_until": window_end,
                 "materialized_at": self.now,
                 "invalid_reason": self._collision_reason(),
@@ -324,7 +337,7 @@ class _Pass:
             "organiser_id": self.row.organiser_id,
         }
 
-    def _insert(self, occurrence: Occurrence) -> None:
+    def _insert(self, occurrence: Occurrence) -> int:
         values = {
             **self._values(occurrence),
             "series_id": self.row.id,
@@ -333,13 +346,14 @@ class _Pass:
             "updated_at": self.now,
         }
         if self._collides(occurrence):
-            return
+            return 0
         try:
             store.insert_row(self.session, values)
         except store.Refused as exc:
             self._note(occurrence, f"refused by the database ({exc})")
-            return
+            return 0
         self.report.inserted += 1
+        return 1
 
     def _reconcile(self, current: Broadcast, occurrence: Occurrence) -> None:
         if not self._not_begun(current):
