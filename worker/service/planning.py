@@ -50,6 +50,8 @@ CHUNK = 300
 # stream's other slots), in at most MAX_PASSES transactions a tick (the rest the next tick).
 SERIES_CHUNK = 100
 MAX_PASSES = 12
+# On SQLite, the least pause between two of the planner's write transactions (see _Tick._write).
+MIN_PAUSE = 0.005
 # A tick that stops renewing its lease for this long is taken as dead; the next tick re-plans all.
 LEASE_TTL = timedelta(minutes=2)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -206,10 +208,16 @@ class _Tick:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        """A short write transaction that also renews the planner's lease."""
+        """A short write transaction that also renews the planner's lease. On SQLite the tick then
+        leaves the lock free for as long as it held it: a writer in another process polls for the
+        lock (its busy handler sleeps between tries) and would otherwise find it taken again by the
+        planner's next transaction every time, however short each one is."""
+        began = time.perf_counter()
         with transaction(self.engine) as session:
             planner_state.renew_lease(session, self.token, self.rt.clock.now())
             yield session
+        if self.engine.dialect.name == "sqlite":
+            time.sleep(max(MIN_PAUSE, time.perf_counter() - began))
 
     def _materialise(self, *, ahead: timedelta | None = None) -> None:
         horizon = timedelta(days=self.rt.settings.series_horizon_days)
