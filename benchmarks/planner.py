@@ -6,7 +6,7 @@ steady tick with nothing changed, the tick after one edit, p50/p99/max over a ru
 longest write transaction the planner held, and the longest wait of a small writer (another engine,
 one row every ~10 ms, as a claim would) behind the planner.
 
-    .venv/bin/python -m benchmarks.planner [embedded] [postgres] [--ticks 120]
+    .venv/bin/python -m benchmarks.planner [embedded] [postgres] [--ticks 120] [--rows]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +25,42 @@ from benchmarks.common import backend, backends_from_argv, emit, loadavg, machin
 
 SERIES_STREAMS = 100
 OFF_HOURS_STREAMS = 10
+
+
+def populate_rows(engine: sa.Engine, now: datetime) -> None:
+    """The same night as broadcasts rows written directly (what the series would materialise over
+    the next 26 h), for the steady-state figures without the materialiser's cold start."""
+    from worker.store.models import Broadcast
+
+    stamp = "now()" if engine.dialect.name == "postgresql" else "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    base = now.replace(second=0, microsecond=0)
+    with engine.begin() as conn:
+        for i in range(SERIES_STREAMS + OFF_HOURS_STREAMS):
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO streams (stream_id, name, created_at) VALUES ('st{i}', 'st{i}', {stamp})"
+                )
+            )
+        for i in range(SERIES_STREAMS):
+            every = 4 if i % 2 == 0 else 5
+            rows = [
+                {
+                    "stream_id": f"st{i}",
+                    "starts_at": base + timedelta(minutes=m),
+                    "ends_at": base + timedelta(minutes=m, seconds=120),
+                    "lead_seconds": 20,
+                    "title": "night",
+                }
+                for m in range(every, 26 * 60, every)
+            ]
+            conn.execute(sa.insert(Broadcast.__table__), rows)  # type: ignore[arg-type]
+        for i in range(SERIES_STREAMS, SERIES_STREAMS + OFF_HOURS_STREAMS):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO off_hours (stream_id, cron, timezone, duration_seconds, label)"
+                    f" VALUES ('st{i}', '*/3 * * * *', 'UTC', 60, 'pause')"
+                )
+            )
 
 
 def populate(engine: sa.Engine) -> None:
@@ -102,7 +138,7 @@ class Writer(threading.Thread):
         self.engine.dispose()
 
 
-def measure(name: str, ticks: int) -> None:
+def measure(name: str, ticks: int, rows: bool) -> None:
     from worker.clock import FixedClock
     from worker.config import FastPixSettings, OnairSettings
     from worker.service import planning
@@ -112,11 +148,15 @@ def measure(name: str, ticks: int) -> None:
 
     with workspace(f"planner-{name}") as work, backend(name, work) as be:
         engine = make_engine(be.database_url)
-        populate(engine)
+        start_at = datetime.now(UTC)
+        if rows:
+            populate_rows(engine, start_at)
+        else:
+            populate(engine)
         held = Held()
         planning.transaction = held.wrap(db.transaction)  # type: ignore[attr-defined]
         planner_state.transaction = held.wrap(db.transaction)  # type: ignore[attr-defined]
-        clock = FixedClock(datetime.now(UTC))
+        clock = FixedClock(start_at)
         settings = OnairSettings(database_url=be.database_url, data_dir=str(work))
         rt = Runtime(settings, FastPixSettings(), clock)
         rt.engine = engine
@@ -142,7 +182,7 @@ def measure(name: str, ticks: int) -> None:
             pending = conn.execute(sa.text("SELECT count(*) FROM actions WHERE state = 'pending'")).scalar()
             rows = conn.execute(sa.text("SELECT count(*) FROM broadcasts")).scalar()
         emit(
-            f"planner {name} cold tick",
+            f"planner {name} cold tick{' (rows written directly)' if rows else ''}",
             {
                 "actions_pending": pending,
                 "broadcasts": rows,
@@ -215,10 +255,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("backends", nargs="*", default=[])
     parser.add_argument("--ticks", type=int, default=120)
+    parser.add_argument(
+        "--rows", action="store_true", help="write the occurrences as broadcasts rows, not as series"
+    )
     args = parser.parse_args(argv)
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
-        measure(name, args.ticks)
+        measure(name, args.ticks, args.rows)
 
 
 if __name__ == "__main__":
