@@ -72,7 +72,10 @@ def plan(
     now: datetime,
     horizon: timedelta,
     lookback: timedelta = DEFAULT_LOOKBACK,
+    streams: Collection[str] | None = None,
 ) -> PlanResult:
+    """`streams`: plan the off-hours of these streams only (default: every known stream); the
+    caller then keeps only these streams' actions."""
     now = ensure_utc(now)
     if horizon < timedelta(0) or lookback < timedelta(0):
         raise ValueError("horizon and lookback must not be negative")
@@ -115,7 +118,7 @@ def plan(
         except Exception as exc:  # each row is planned alone: what it raises is its reason
             invalid[(Source.BROADCAST, spec.id)] = unexpected_problem(exc)
 
-    for stream in sorted(known_streams):
+    for stream in sorted(known_streams if streams is None else set(known_streams) & set(streams)):
         rules = [r for r in valid_rules if r.stream_id in (None, stream)]
         if rules:
             stream_windows = [w for r in rules for w in windows[r.id]]

@@ -275,7 +275,9 @@ class _Tick:
         broadcast_specs, rule_specs, unreadable = read_rows(broadcasts, rules)
         unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
         unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
-        result = plan(broadcast_specs, rule_specs, self.known, start, end - start, timedelta(0))
+        result = plan(
+            broadcast_specs, rule_specs, self.known, start, end - start, timedelta(0), streams=streams
+        )
         invalid = {**unreadable, **result.invalid}
         checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
         checked += sorted(set(unreadable) - set(checked))
