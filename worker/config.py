@@ -67,6 +67,8 @@ class OnairSettings(BaseSettings):
     # Finished actions and their history are kept this many whole days, then pruned daily into
     # per-day figures (docs/operations.md, "Retention").
     history_days: int = Field(default=90, ge=1)
+    # The planner re-plans only what changed; every this many minutes it re-plans everything anyway.
+    full_plan_minutes: float = Field(default=60.0, gt=0)
     alert_webhook_url: str = ""
     # Watchdog, alerts and `onair doctor` (docs/operations.md).
     # The scheduler counts as stopped when the dispatcher has not ticked for this long.

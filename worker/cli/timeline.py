@@ -89,13 +89,18 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def replan(settings: OnairSettings, engine: Engine) -> PlanReport | None:
+REPLAN_WAIT_SECONDS = 10.0
+
+
+def replan(settings: OnairSettings, engine: Engine, *, full: bool = False) -> PlanReport | None:
     """Run the planner now, so the ledger reflects a schedule change at once. A failure here loses
     nothing (the scheduler re-plans every few seconds), so it is a warning, not an error."""
     rt = Runtime(settings, FastPixSettings())
     rt.engine = engine
     try:
-        return plan_tick(rt, scheduler=False)
+        # A tick the scheduler is running meanwhile sees the change too: waiting a little for it
+        # lets this one show what was planned.
+        return plan_tick(rt, full=full, wait=REPLAN_WAIT_SECONDS, scheduler=False)
     except (SQLAlchemyError, ValueError) as exc:
         typer.echo(
             f"warning: saved, but planning now failed ({_first_line(exc)}); the scheduler will plan it",
@@ -180,6 +185,14 @@ def plan(
             help="Write the slots and off-hours windows as iCalendar to FILE (`-` for stdout).",
         ),
     ] = None,
+    full_replan: Annotated[
+        bool,
+        typer.Option(
+            "--replan",
+            help="Re-plan every stream over the whole horizon first (the planner otherwise re-plans "
+            "only what changed, and everything once an hour).",
+        ),
+    ] = False,
 ) -> None:
     """Per stream: broadcasts, bookings, series occurrences, off-hours windows (and the slots that
     override them), and every action that will run, when and why."""
@@ -189,7 +202,11 @@ def plan(
         if as_json and ics_to is not None:
             raise BadInput("give one of --json and --ics")
     until = now + span
-    with open_store() as (_, engine):
+    with open_store() as (settings, engine):
+        if full_replan:
+            replan(settings, engine, full=True)
+            now = SystemClock().now()
+            until = now + span
         with output.reporting(BadInput):
             zone = display_zone(tz)
         with transaction(engine, immediate=False) as session:

@@ -45,7 +45,9 @@ from worker.domain.timeline import Busy, OffGroup, Window, busy_intervals, merge
 from worker.domain.types import KIND_SEQUENCE, ActionKind, PlannedAction, Source
 
 DEFAULT_LOOKBACK = timedelta(hours=24)
-# Off-hours windows are expanded past the range so a window starting at its very edge still merges.
+# Off-hours windows are expanded past the range on both sides, so a window starting at its very edge
+# still merges, and a group that began before the range is whole: the actions planned inside the range
+# (their reasons name the group) do not depend on where the range starts.
 _EXPAND_PAST_RANGE = timedelta(days=1)
 
 
@@ -70,7 +72,10 @@ def plan(
     now: datetime,
     horizon: timedelta,
     lookback: timedelta = DEFAULT_LOOKBACK,
+    streams: Collection[str] | None = None,
 ) -> PlanResult:
+    """`streams`: plan the off-hours of these streams only (default: every known stream); the
+    caller then keeps only these streams' actions."""
     now = ensure_utc(now)
     if horizon < timedelta(0) or lookback < timedelta(0):
         raise ValueError("horizon and lookback must not be negative")
@@ -94,7 +99,7 @@ def plan(
         try:
             reasons = check_off_hours(rule, known_streams)
             if not reasons:
-                windows[rule.id] = _rule_windows(rule, window_start, expand_end)
+                windows[rule.id] = _rule_windows(rule, window_start - _EXPAND_PAST_RANGE, expand_end)
         except Exception as exc:  # each row is planned alone: what it raises is its reason
             reasons = [unexpected_problem(exc)]
         if reasons:
@@ -113,7 +118,7 @@ def plan(
         except Exception as exc:  # each row is planned alone: what it raises is its reason
             invalid[(Source.BROADCAST, spec.id)] = unexpected_problem(exc)
 
-    for stream in sorted(known_streams):
+    for stream in sorted(known_streams if streams is None else set(known_streams) & set(streams)):
         rules = [r for r in valid_rules if r.stream_id in (None, stream)]
         if rules:
             stream_windows = [w for r in rules for w in windows[r.id]]

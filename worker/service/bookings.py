@@ -175,13 +175,17 @@ def cancel_booking(session: Session, row: Broadcast, *, now: datetime) -> Broadc
     return row
 
 
+# A planner tick under way meanwhile sees the change too; the request waits at most this for it.
+REPLAN_WAIT_SECONDS = 2.0
+
+
 def replan_now(settings: OnairSettings, engine: Engine, clock: Clock) -> PlanReport | None:
     """Run the planner at once after a change. A failure loses nothing (the scheduler re-plans every
     few seconds), so it is logged, not raised."""
     try:
         rt = Runtime(settings, FastPixSettings(), clock=clock)
         rt.engine = engine
-        return plan_tick(rt, scheduler=False)
+        return plan_tick(rt, wait=REPLAN_WAIT_SECONDS, scheduler=False)
     except (SQLAlchemyError, ValueError) as exc:
         log.warning("saved, but planning now failed (%s); the scheduler will plan it", type(exc).__name__)
         return None

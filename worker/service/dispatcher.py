@@ -84,7 +84,7 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
         )
     claims = ledger.claim_due(
         rt.engine,
-        now=now,
+        now=rt.clock,
         ahead=timedelta(seconds=settings.claim_ahead_seconds),
         lease=timedelta(seconds=settings.lease_seconds),
         owner=rt.identity,

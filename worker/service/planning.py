@@ -3,12 +3,19 @@ write them to the ledger, and flag the rows it could not use."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Collection, Mapping, Sequence
+import math
+import secrets
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from worker.domain.planner import DEFAULT_LOOKBACK, plan
@@ -19,13 +26,14 @@ from worker.domain.specs import (
     read_broadcast,
     read_off_hours,
 )
-from worker.domain.types import Source
+from worker.domain.types import PlannedAction, Source
 from worker.service import planner_watch
 from worker.service.runtime import Runtime
-from worker.service.series import materialise_series
-from worker.store import ledger, schedules
-from worker.store.db import transaction
+from worker.service.series import SeriesReport, due_series, materialise_one
+from worker.store import ledger, planner_state, schedules
+from worker.store.db import checkpoint, transaction
 from worker.store.models import Broadcast, OffHours
+from worker.store.sqlutil import chunked
 
 log = logging.getLogger("onair.planner")
 
@@ -33,6 +41,22 @@ log = logging.getLogger("onair.planner")
 ANALYZE_AFTER = 1000
 # Neighbouring broadcasts decide finish deadlines and off-hours shifts, so read a little past the window.
 _MARGIN = timedelta(hours=1)
+# The window's end moves in steps of this (see planning_end).
+STEP = timedelta(minutes=5)
+# A cold tick (an empty ledger) plans this far ahead first, then the whole window.
+NEAR = timedelta(minutes=15)
+# Rows written per short transaction: each costs a few milliseconds of the write lock.
+CHUNK = 300
+# A series' new rows are written at most SERIES_CHUNK a transaction (each row is checked against the
+# stream's other slots), in at most MAX_PASSES transactions a tick (the rest the next tick).
+SERIES_CHUNK = 100
+MAX_PASSES = 12
+# On SQLite, the least pause between two of the planner's write transactions (see _Tick._write).
+MIN_PAUSE = 0.005
+# A tick that stops renewing its lease for this long is taken as dead; the next tick re-plans all.
+LEASE_TTL = timedelta(minutes=2)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,8 @@ class PlanReport:
     updated: int
     cancelled: int
     flagged: int
+    full: bool = False
+    skipped: bool = False
 
     @property
     def changed(self) -> bool:
@@ -76,61 +102,260 @@ def read_rows(
     return broadcast_specs, rule_specs, unreadable
 
 
-def plan_tick(rt: Runtime, *, scheduler: bool = True) -> PlanReport:
-    """One tick. The scheduler's ticks are watched (doctor, alerts, the report); a command re-planning
-    at once (`scheduler=False`) only notes its success, and leaves the alerts to the scheduler."""
+def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: bool = True) -> PlanReport:
+    """One planner tick, unless another one (in any process) is under way: then, after waiting up to
+    `wait` seconds for it, nothing (a skipped report). `full` re-plans every stream over the whole
+    window instead of only what changed (docs/architecture.md, "The planner tick"). The scheduler's
+    ticks are watched (doctor, alerts, the report); a command re-planning at once (`scheduler=False`)
+    only notes its success, and leaves the alerts to the scheduler."""
+    token = secrets.token_hex(8)
+    give_up = time.monotonic() + wait
+    while (taken := planner_state.take_lease(rt.engine, token, rt.clock.now(), LEASE_TTL)) is None:
+        if time.monotonic() >= give_up:
+            log.debug("another planner tick is under way: this one is skipped")
+            return PlanReport(0, 0, 0, 0, skipped=True)
+        time.sleep(0.1)
     try:
-        report = _plan(rt)
-    except Exception as exc:
-        if scheduler:
+        # A lease taken over from a tick that never finished: what it had claimed is unplanned.
+        report = _Tick(rt, token, full=full or taken).run()
+    except BaseException as exc:
+        _forget_book(rt)
+        if scheduler and isinstance(exc, Exception):
             planner_watch.tick_failed(rt, exc)
         raise
+    finally:
+        planner_state.give_lease(rt.engine, token, rt.clock.now())
     planner_watch.tick_succeeded(rt, alert=scheduler)
     return report
 
 
-def _plan(rt: Runtime) -> PlanReport:
-    now = rt.clock.now()
-    horizon = timedelta(hours=rt.settings.horizon_hours)
-    lookback = DEFAULT_LOOKBACK
-    with transaction(rt.engine) as session:
-        series_horizon = timedelta(days=rt.settings.series_horizon_days)
-        known = schedules.known_stream_ids(session)
-        materialise_series(session, now, series_horizon, known)
-        written = schedules.claim_unchecked(session)
-        window = (now - lookback - _MARGIN, now + horizon + _MARGIN)
-        broadcasts, lost_broadcasts = schedules.load_broadcasts_each(session, *window)
-        rules, lost_rules = schedules.load_off_hours_each(session)
+def planning_end(now: datetime, horizon: timedelta) -> datetime:
+    """The end of the planned window: now + horizon rounded up to a STEP, so the window's end moves
+    (and new time is planned) once a STEP, not on every tick."""
+    end = now + horizon
+    step = STEP.total_seconds()
+    rounded = math.ceil((end - _EPOCH).total_seconds() / step) * step
+    return _EPOCH + timedelta(seconds=rounded)
+
+
+def _forget_book(rt: Runtime) -> None:
+    """A failed tick may have claimed changes it did not plan: the next tick re-plans everything."""
+    try:
+        with transaction(rt.engine) as session:
+            planner_state.write_book(session, None, rt.clock.now())
+    except SQLAlchemyError:
+        log.warning("could not reset the planner's bookkeeping after a failed tick", exc_info=True)
+
+
+class _Tick:
+    def __init__(self, rt: Runtime, token: str, *, full: bool) -> None:
+        self.rt, self.engine, self.token, self.force_full = rt, rt.engine, token, full
+        self.now = rt.clock.now()
+        self.lookback = DEFAULT_LOOKBACK
+        self.start = self.now - self.lookback
+        self.end = planning_end(self.now, timedelta(hours=rt.settings.horizon_hours))
+        self.inserted = self.updated = self.cancelled = self.flagged = 0
+
+    def run(self) -> PlanReport:
+        with transaction(self.engine, immediate=False) as session:
+            book = planner_state.read_book(session)
+            known = schedules.known_stream_ids(session)
+            rules, lost_rules = schedules.load_off_hours_each(session)
+            rows, max_id, fresh = planner_state.broadcast_counts(session, book.max_id if book else 0)
+        self.known = known
+        inputs = self._inputs(known, rules, lost_rules)
+        full = (
+            self.force_full
+            or book is None
+            or book.inputs != inputs
+            or rows < book.rows + fresh  # a broadcast row was deleted
+            or self.now - book.last_full_at >= timedelta(minutes=self.rt.settings.full_plan_minutes)
+        )
+        if book is None:
+            # Cold: the near future first, so nothing due soon waits for a year of occurrences.
+            self._materialise(ahead=NEAR)
+            self._plan(None, self.start, min(self.end, self.now + NEAR))
+        self._materialise()
+        with self._write() as session:
+            written = schedules.claim_unchecked(session)
+        loaded: set[int] = set()
+        if full:
+            loaded |= self._plan(None, self.start, self.end)
+        else:
+            assert book is not None
+            dirty = self._dirty_streams(written)
+            if dirty:
+                loaded |= self._plan(dirty, self.start, self.end)
+            if self.end > book.planned_until:
+                loaded |= self._plan(known - dirty, book.planned_until, self.end)
+        with self._write() as session:
+            self.flagged += check_written_broadcasts(session, known, written, skip=loaded)
+            last_full = self.now if full else book.last_full_at if book else self.now
+            planned_until = self.end if full or book is None else max(book.planned_until, self.end)
+            planner_state.write_book(
+                session, planner_state.Book(planned_until, last_full, inputs, rows, max_id), self.now
+            )
+            schedules.set_state(session, "last_plan_at", self.now.isoformat(), now=self.now)
+        checkpoint(self.engine)
+        return PlanReport(self.inserted, self.updated, self.cancelled, self.flagged, full=full)
+
+    def _inputs(self, known: set[str], rules: Sequence[OffHours], lost_rules: Mapping[int, str]) -> str:
+        """What every stream's plan depends on: when it changes, every stream is re-planned."""
+        shaping = [
+            sorted(known),
+            [
+                [r.id, r.stream_id, r.cron, r.timezone, r.duration_seconds, r.created_at, r.cancelled_at]
+                for r in rules
+            ],
+            sorted(lost_rules),
+            self.rt.settings.horizon_hours,
+            self.lookback.total_seconds(),
+        ]
+        return hashlib.sha256(json.dumps(shaping, default=repr).encode()).hexdigest()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A short write transaction that also renews the planner's lease. On SQLite the tick then
+        leaves the lock free for as long as it held it: a writer in another process polls for the
+        lock (its busy handler sleeps between tries) and would otherwise find it taken again by the
+        planner's next transaction every time, however short each one is."""
+        began = time.perf_counter()
+        with transaction(self.engine) as session:
+            planner_state.renew_lease(session, self.token, self.rt.clock.now())
+            yield session
+        if self.engine.dialect.name == "sqlite":
+            time.sleep(max(MIN_PAUSE, time.perf_counter() - began))
+
+    def _materialise(self, *, ahead: timedelta | None = None) -> None:
+        horizon = timedelta(days=self.rt.settings.series_horizon_days)
+        with transaction(self.engine, immediate=False) as session:
+            due = due_series(session, self.now, horizon)
+        report = SeriesReport()
+        for series_id in due:  # a series' pass is cut into transactions of at most CHUNK new rows
+            for _ in range(MAX_PASSES):
+                report.unfinished.discard(series_id)
+                with self._write() as session:
+                    materialise_one(
+                        session,
+                        series_id,
+                        self.now,
+                        horizon,
+                        self.known,
+                        report,
+                        ahead=ahead,
+                        limit=SERIES_CHUNK,
+                    )
+                if series_id not in report.unfinished:
+                    break
+
+    def _dirty_streams(self, written: Collection[int]) -> set[str]:
+        """The streams whose plan the written broadcasts may change: where each row is now (when it
+        is near the window) and where its pending actions are (it may have moved, or been cancelled)."""
+        if not written:
+            return set()
+        with transaction(self.engine, immediate=False) as session:
+            rows, _unreadable = schedules.live_broadcasts(session, written)
+            streams = planner_state.pending_streams(session, source_ids=written)
+        low, high = self.start - _MARGIN, self.end + _MARGIN
+        for row in rows:
+            try:
+                near = row.slot_starts_at <= high and row.ends_at >= low
+            except TypeError:
+                near = True  # values a plain-SQL write left unreadable: let the plan judge the row
+            if near and isinstance(row.stream_id, str):
+                streams.add(row.stream_id)
+        return streams
+
+    def _plan(self, streams: set[str] | None, start: datetime, end: datetime) -> set[int]:
+        """Plan `streams` (None: every stream) over [start, end]: compute outside any write
+        transaction, then write in short ones. Returns the ids of the broadcasts it read."""
+        if streams is not None and not streams:
+            return set()
+        window = (start - _MARGIN, end + _MARGIN)
+        with transaction(self.engine, immediate=False) as session:
+            if streams is None:
+                broadcasts, lost_broadcasts = schedules.load_broadcasts_each(session, *window)
+                streams = self.known | planner_state.pending_streams(session)
+            else:
+                broadcasts, lost_broadcasts = schedules.load_stream_broadcasts_each(session, streams, *window)
+            rules, lost_rules = schedules.load_off_hours_each(session)
         broadcast_specs, rule_specs, unreadable = read_rows(broadcasts, rules)
         unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
         unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
-        result = plan(broadcast_specs, rule_specs, known, now, horizon, lookback)
+        result = plan(
+            broadcast_specs, rule_specs, self.known, start, end - start, timedelta(0), streams=streams
+        )
         invalid = {**unreadable, **result.invalid}
         checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
         checked += sorted(set(unreadable) - set(checked))
         valid = [key for key in checked if key not in invalid]
-        stats = ledger.apply_plan(
-            session,
-            result.actions,
-            scope_sources=valid,
-            window_start=result.window_start,
-            window_end=result.window_end,
-            now=now,
-        )
-        if stats.inserted >= ANALYZE_AFTER and rt.engine.dialect.name == "postgresql":
+        inserted = 0
+        for batch_streams, batch_start, batch_end, batch in _batches(result.actions, streams, start, end):
+            with self._write() as session:
+                stats = ledger.apply_plan(
+                    session,
+                    batch,
+                    scope_sources=valid,
+                    window_start=batch_start,
+                    window_end=batch_end,
+                    now=self.now,
+                    streams=batch_streams,
+                )
+            inserted += stats.inserted
+            self.inserted += stats.inserted
+            self.updated += stats.updated
+            self.cancelled += stats.cancelled
+        if inserted >= ANALYZE_AFTER and self.engine.dialect.name == "postgresql":
             # Fresh statistics now, not at autovacuum's next pass (up to a minute): on a table it
             # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
             # 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
-            session.execute(text("ANALYZE actions"))
+            with transaction(self.engine) as session:
+                session.execute(text("ANALYZE actions"))
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})
-        flagged = schedules.sync_invalid_reasons(session, invalid, checked)
+        for chunk in chunked(checked, CHUNK):
+            with self._write() as session:
+                keys = set(chunk)
+                self.flagged += schedules.sync_invalid_reasons(
+                    session, {k: v for k, v in invalid.items() if k in keys}, chunk
+                )
         log_flag_changes(before, invalid)
-        in_window = {b.id for b in broadcasts} | set(lost_broadcasts)
-        flagged += check_written_broadcasts(session, known, written, skip=in_window)
-        schedules.set_state(session, "last_plan_at", now.isoformat(), now=now)
-    return PlanReport(stats.inserted, stats.updated, stats.cancelled, flagged)
+        return {b.id for b in broadcasts} | set(lost_broadcasts)
+
+
+def _batches(
+    planned: Sequence[PlannedAction], streams: Collection[str], start: datetime, end: datetime
+) -> Iterator[tuple[list[str], datetime, datetime, list[PlannedAction]]]:
+    """The plan cut into writes of about CHUNK actions: whole streams together while they are small,
+    a stream with more cut by time, between two different due times (each part is authoritative over
+    its own stretch of the window only)."""
+    by_stream: dict[str, list[PlannedAction]] = {s: [] for s in streams}
+    for action in planned:
+        if action.stream_id in by_stream:
+            by_stream[action.stream_id].append(action)
+    group: list[str] = []
+    pending: list[PlannedAction] = []
+    for stream in sorted(by_stream):
+        mine = by_stream[stream]
+        if len(mine) > CHUNK:
+            cut_from = start
+            part: list[PlannedAction] = []
+            for index, action in enumerate(mine):
+                part.append(action)
+                following = mine[index + 1] if index + 1 < len(mine) else None
+                if following is not None and len(part) >= CHUNK and following.due_at > action.due_at:
+                    yield [stream], cut_from, following.due_at - _TICK, part
+                    cut_from, part = following.due_at, []
+            yield [stream], cut_from, end, part
+            continue
+        group.append(stream)
+        pending.extend(mine)
+        if len(pending) >= CHUNK:
+            yield group, start, end, pending
+            group, pending = [], []
+    if group:
+        yield group, start, end, pending
 
 
 def check_written_broadcasts(

@@ -75,6 +75,8 @@ class SeriesReport:
     updated: int = 0
     cancelled: int = 0
     collisions: list[str] = field(default_factory=list)
+    # Series whose pass stopped at its row limit: another pass (a new transaction) continues it.
+    unfinished: set[int] = field(default_factory=set)
 
     @property
     def changed(self) -> bool:
@@ -144,20 +146,50 @@ def materialise_series(
     """One pass over every series that needs one. Call inside a write transaction."""
     report = SeriesReport()
     for candidate in store.candidate_series(session, CANCELLED):
-        try:
-            if not is_due(candidate, now, horizon):
-                continue
-            with session.begin_nested():
-                _materialise_one(session, candidate.id, now, horizon, known_streams, report)
-        except (OperationalError, InterfaceError):
-            raise  # the database, not this row: the tick fails and health reports it
-        except Exception as exc:  # one series is materialised alone: what it raises is its reason
-            reason = unexpected_problem(exc)
-            log.warning("broadcast_series #%d cannot be materialised: %s", candidate.id, reason)
-            store.record_materialised(
-                session, candidate.id, {"invalid_reason": reason, "materialized_fingerprint": None}
-            )
+        if _needs_pass(candidate, now, horizon):
+            materialise_one(session, candidate.id, now, horizon, known_streams, report)
     return report
+
+
+def due_series(session: Session, now: datetime, horizon: timedelta) -> list[int]:
+    """The series that need a pass (read without the write lock; each pass checks again)."""
+    return [c.id for c in store.candidate_series(session, CANCELLED) if _needs_pass(c, now, horizon)]
+
+
+def _needs_pass(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:
+    try:
+        return is_due(row, now, horizon)
+    except Exception:  # a row typed in SQL: its pass names the problem
+        return True
+
+
+def materialise_one(
+    session: Session,
+    series_id: int,
+    now: datetime,
+    horizon: timedelta,
+    known_streams: Collection[str],
+    report: SeriesReport,
+    *,
+    ahead: timedelta | None = None,
+    limit: int | None = None,
+) -> None:
+    """One series' pass, alone: what it raises becomes its invalid_reason, not the caller's failure.
+    With `ahead`, only the occurrences starting within `ahead` are written, and the series stays due
+    (its fingerprint is not recorded), so the full pass follows: the near future first. With `limit`,
+    the pass stops after inserting that many rows, also leaving the series due (and in
+    report.unfinished), so each transaction stays short."""
+    try:
+        with session.begin_nested():
+            _materialise_one(session, series_id, now, horizon, known_streams, report, ahead, limit)
+    except (OperationalError, InterfaceError):
+        raise  # the database, not this row: the tick fails and health reports it
+    except Exception as exc:  # one series is materialised alone: what it raises is its reason
+        reason = unexpected_problem(exc)
+        log.warning("broadcast_series #%d cannot be materialised: %s", series_id, reason)
+        store.record_materialised(
+            session, series_id, {"invalid_reason": reason, "materialized_fingerprint": None}
+        )
 
 
 def _materialise_one(
@@ -167,6 +199,8 @@ def _materialise_one(
     horizon: timedelta,
     known_streams: Collection[str],
     report: SeriesReport,
+    ahead: timedelta | None = None,
+    limit: int | None = None,
 ) -> None:
     row = store.lock_series(session, series_id)
     if row is None or not is_due(row, now, horizon):
@@ -191,7 +225,7 @@ def _materialise_one(
             session, row.id, {"invalid_reason": reason, "materialized_fingerprint": None}
         )
         return
-    _Pass(session, row, spec, now, horizon, report).run()
+    _Pass(session, row, spec, now, horizon, report, ahead, limit).run()
 
 
 def read_series(row: BroadcastSeries) -> SeriesSpec | str:
@@ -247,9 +281,12 @@ class _Pass:
         now: datetime,
         horizon: timedelta,
         report: SeriesReport,
+        ahead: timedelta | None = None,
+        limit: int | None = None,
     ) -> None:
         self.session, self.row, self.spec, self.now, self.report = session, row, spec, now, report
-        self.horizon = horizon
+        self.horizon, self.ahead, self.limit = horizon, ahead, limit
+        self.partial = ahead is not None
         self.collisions: list[str] = []
 
     def run(self) -> None:
@@ -263,6 +300,8 @@ class _Pass:
         ):
             if cap is not None and cap < window_end:
                 window_end = cap
+        if self.ahead is not None:
+            window_end = min(window_end, self.now + self.ahead)
         existing = store.future_rows(self.session, self.row.id, self.now)
         compare_end = max([window_end, *(r.starts_at + _TICK for r in existing)])
         wanted = {o.start_utc: o for o in occurrences(self.spec, first, compare_end)}
@@ -273,6 +312,7 @@ class _Pass:
         self.report.cancelled += store.cancel_rows(
             self.session, stale, now=self.now, reason=f"series #{self.row.id} edited: no longer an occurrence"
         )
+        inserted = 0
         for start, occurrence in wanted.items():
             if start in kept_by_person:
                 continue
@@ -280,12 +320,16 @@ class _Pass:
             if current is not None:
                 self._reconcile(current, occurrence)
             elif start < window_end:
-                self._insert(occurrence)
+                if self.limit is not None and inserted >= self.limit:
+                    window_end, self.partial = start, True  # the next pass goes on from here
+                    self.report.unfinished.add(self.row.id)
+                    break
+                inserted += self._insert(occurrence)
         store.record_materialised(
             self.session,
             self.row.id,
             {
-                "materialized_fingerprint": fingerprint(self.row),
+                "materialized_fingerprint": None if self.partial else fingerprint(self.row),
                 "materialized_until": window_end,
                 "materialized_at": self.now,
                 "invalid_reason": self._collision_reason(),
@@ -307,7 +351,7 @@ class _Pass:
             "organiser_id": self.row.organiser_id,
         }
 
-    def _insert(self, occurrence: Occurrence) -> None:
+    def _insert(self, occurrence: Occurrence) -> int:
         values = {
             **self._values(occurrence),
             "series_id": self.row.id,
@@ -316,13 +360,14 @@ class _Pass:
             "updated_at": self.now,
         }
         if self._collides(occurrence):
-            return
+            return 0
         try:
             store.insert_row(self.session, values)
         except store.Refused as exc:
             self._note(occurrence, f"refused by the database ({exc})")
-            return
+            return 0
         self.report.inserted += 1
+        return 1
 
     def _reconcile(self, current: Broadcast, occurrence: Occurrence) -> None:
         if not self._not_begun(current):

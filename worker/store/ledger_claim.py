@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from worker.clock import ensure_utc
+from worker.clock import Clock, ensure_utc
 from worker.domain.decisions import supersedes
 from worker.domain.types import ActionKind, ActionState
 from worker.store.db import transaction
@@ -44,7 +44,13 @@ class Claim:
 
 
 def claim_due(
-    engine: Engine, *, now: datetime, ahead: timedelta, lease: timedelta, owner: str, limit: int
+    engine: Engine,
+    *,
+    now: datetime | Clock,
+    ahead: timedelta,
+    lease: timedelta,
+    owner: str,
+    limit: int,
 ) -> list[Claim]:
     """Claim up to `limit` actions due by now + ahead, at most one per stream, in their stream's order.
 
@@ -52,9 +58,9 @@ def claim_due(
     the stream has a claimed row. A first row that is retrying (attempts > 0) is superseded by a later
     pending row on its stream that is already due. Expired leases are reclaimed first, in the same
     transaction, so a stream's earlier action is never overtaken because its lease ran out unnoticed.
+    Given a Clock, `now` is read once the lock is held: a claim that waited for the lock is not born
+    with a lease already partly spent.
     """
-    now = ensure_utc(now)
-    cutoff = now + ahead
     with transaction(engine, immediate=True) as session:
         if engine.dialect.name == "postgresql":
             # Another claimer is at it: leave the work to it. Waiting for the lock held a connection
@@ -62,6 +68,9 @@ def claim_due(
             locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
             if not locked.scalar():
                 return []
+        # (On SQLite, transaction() has already taken the write lock with BEGIN IMMEDIATE.)
+        now = ensure_utc(now if isinstance(now, datetime) else now.now())
+        cutoff = now + ahead
         reclaim_expired(session, now, actor=owner)
         chosen, superseded = _choose(session, now, cutoff)
         chosen.sort(key=lambda r: (r.next_attempt_at, r.sequence, r.id))

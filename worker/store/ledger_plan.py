@@ -58,6 +58,7 @@ def apply_plan(
     window_end: datetime | None = None,
     now: datetime,
     actor: str = "planner",
+    streams: Collection[str] | None = None,
 ) -> PlanStats:
     """Make the ledger's pending rows match `planned`, the complete plan from window_start onwards.
 
@@ -68,6 +69,7 @@ def apply_plan(
       for a source in scope_sources (the live sources the caller loaded) because its schedule no
       longer produces it; for any other source because that source no longer touches the window.
     - A PENDING row of any due time whose broadcast/off-hours row was deleted or cancelled is cancelled.
+    With `streams`, the plan covers those streams only: no row on another stream is cancelled.
     A cancelled row's idempotency_key gets the suffix `#cancelled-<id>`: cancelled is final, and this
     frees the key so the same action can be planned afresh if the schedule moves back.
     Open the session with transaction(engine, immediate=True) on SQLite.
@@ -82,7 +84,7 @@ def apply_plan(
     updated = _replan(session, wanted, existing, now, actor, events)
     scope = set(scope_sources)
     window = (window_start, ensure_utc(window_end) if window_end else None)
-    cancelled = _cancel_unplanned(session, wanted, scope, window, now, actor, events)
+    cancelled = _cancel_unplanned(session, wanted, scope, window, now, actor, events, streams)
     insert_events(session, events)
     return PlanStats(inserted=inserted, updated=updated, cancelled=cancelled)
 
@@ -266,6 +268,7 @@ def _cancel_unplanned(
     now: datetime,
     actor: str,
     events: list[Event],
+    streams: Collection[str] | None,
 ) -> int:
     broadcast_alive = exists().where(Broadcast.id == actions.c.source_id, Broadcast.cancelled_at.is_(None))
     off_hours_alive = exists().where(OffHours.id == actions.c.source_id, OffHours.cancelled_at.is_(None))
@@ -273,17 +276,18 @@ def _cancel_unplanned(
         and_(actions.c.source == Source.BROADCAST.value, ~broadcast_alive),
         and_(actions.c.source == Source.OFF_HOURS.value, ~off_hours_alive),
     )
-    rows = session.execute(
-        select(
-            actions.c.id,
-            actions.c.idempotency_key,
-            actions.c.stream_id,
-            actions.c.source,
-            actions.c.source_id,
-            actions.c.due_at,
-            source_gone.label("gone"),
-        ).where(actions.c.state == PENDING)
-    ).all()
+    query = select(
+        actions.c.id,
+        actions.c.idempotency_key,
+        actions.c.stream_id,
+        actions.c.source,
+        actions.c.source_id,
+        actions.c.due_at,
+        source_gone.label("gone"),
+    ).where(actions.c.state == PENDING)
+    if streams is not None:
+        query = query.where(actions.c.stream_id.in_(sorted(streams)))
+    rows = session.execute(query).all()
     doomed: list[int] = []
     doomed_events: list[Event] = []
     for row in rows:

@@ -40,6 +40,44 @@ def load_broadcasts_each(
     return _load_each(session, Broadcast, _window_query(window_start, window_end, max_span))
 
 
+def load_stream_broadcasts_each(
+    session: Session, streams: Collection[str], window_start: datetime, window_end: datetime
+) -> tuple[list[Broadcast], dict[int, str]]:
+    """As load_broadcasts_each, for these streams only, by their (stream_id, slot_starts_at) index:
+    the slots starting in the window, and on each stream the one slot before it that may still run
+    into the window (slots on a stream never overlap, so there is at most one)."""
+    start, end = ensure_utc(window_start), ensure_utc(window_end)
+    rows: list[Broadcast] = []
+    unreadable: dict[int, str] = {}
+    live = Broadcast.cancelled_at.is_(None)
+    for chunk in chunked(sorted(streams)):
+        inside = select(Broadcast).where(
+            live,
+            Broadcast.stream_id.in_(chunk),
+            Broadcast.slot_starts_at >= start,
+            Broadcast.slot_starts_at <= end,
+        )
+        found, lost = _load_each(session, Broadcast, inside)
+        rows.extend(found)
+        unreadable.update(lost)
+    for stream in sorted(streams):
+        before = (
+            select(Broadcast.id)
+            .where(live, Broadcast.stream_id == stream, Broadcast.slot_starts_at < start)
+            .order_by(Broadcast.slot_starts_at.desc())
+            .limit(1)
+        )
+        found, lost = _load_each(
+            session,
+            Broadcast,
+            select(Broadcast).where(Broadcast.id.in_(before.scalar_subquery()), Broadcast.ends_at >= start),
+        )
+        rows.extend(found)
+        unreadable.update(lost)
+    rows.sort(key=lambda b: (b.starts_at, b.id))
+    return rows, unreadable
+
+
 def load_off_hours_each(session: Session) -> tuple[list[OffHours], dict[int, str]]:
     """As load_off_hours, for the planner, with the rows that cannot be read apart (see above)."""
     return _load_each(session, OffHours, _off_hours_query())
