@@ -56,11 +56,11 @@ def test_a_failing_planner_fails_doctor_and_is_alerted_once_then_recovered(
     planning.plan_tick(rt)
     assert doctor(rt, "planner").line().startswith("ok   planner  last successful tick 0.0 s ago")
 
-    def broken(_: Runtime) -> planning.PlanReport:
+    def broken(_: object) -> planning.PlanReport:
         raise RuntimeError("the schedules table is on fire")
 
     with monkeypatch.context() as patched:
-        patched.setattr(planning, "_plan", broken)
+        patched.setattr(planning._Tick, "run", broken)
         for _ in range(4):
             clock.advance(5)
             with pytest.raises(RuntimeError):
