@@ -166,7 +166,9 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
     assert all(c.http_status != 429 for c in calls)
     succeeded = [o for o in outcomes if o.state is ActionState.SUCCEEDED]
     retried = [o for o in outcomes if o.state is None]
-    assert 1 <= len(succeeded) <= 3 and len(succeeded) + len(retried) == 6
+    # A read and an act per enable at 3.6/s: at most four fit in the 2 s before the deadlines (the
+    # fourth act at ~1.94 s), so at least two find no slot.
+    assert 1 <= len(succeeded) <= 4 and len(retried) >= 2 and len(succeeded) + len(retried) == 6
     enabled = {c.stream_id for c in calls if c.endpoint == "enable"}
     assert len(enabled) == len(succeeded), "an enable that found no slot was never sent"
     with transaction(engine, immediate=False) as session:
