@@ -307,6 +307,10 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
             ).scalar()
             assert found is not None and expected in found, (table, row_id, found)
     engine.dispose()
+    # `onair doctor` names each of them (a warning: it exits 0 unless --strict).
+    [schedules] = json.loads(onair("doctor", "--only", "schedules", "--json"))["checks"]
+    assert schedules["warning"] and schedules["ok"]
+    assert {f"{table}#{row_id}" for table, row_id in bad_rows} <= {r["row"] for r in schedules["invalid"]}
 
 
 def add_issue_9_rows(
