@@ -159,6 +159,7 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
         now,
         until - now,
         lookback=timedelta(0),
+        disable_between_slots=schedules.streams_disabled_between_slots(session),
     )
     for planned in forecast.actions:
         if planned.key in known_keys or (stream is not None and planned.stream_id != stream):

@@ -2,7 +2,8 @@
 
 Reads print a table, or JSON with `--json`. Stream keys and SRT secrets are never printed. Expected
 failures (API answers, network trouble, missing credentials, bad input) end with one `error:` line
-on stderr and exit code 1.
+on stderr and exit code 1. `list` and `get` also show each stream's between-slots policy from onair's
+database (a warning, not an error, when it cannot be read); `policy` sets it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from worker.cli import output
-from worker.config import MissingSetting
+from worker.cli.stream_check import register_stream_if_needed
+from worker.cli.timeline import open_store, replan
+from worker.cli.timeparse import BadInput
+from worker.clock import SystemClock
+from worker.config import MissingSetting, OnairSettings
+from worker.domain.stream_policy import BetweenSlots, describe, parse_between_slots
 from worker.fastpix import (
     Classification,
     FastPixClient,
@@ -24,7 +31,8 @@ from worker.fastpix import (
     LiveStream,
     classify,
 )
-from worker.service import budget
+from worker.service import budget, stream_policy
+from worker.store.db import SchemaError, ensure_schema_current, make_engine, transaction
 
 app = typer.Typer(help="Inspect and control FastPix live streams directly.", no_args_is_help=True)
 
@@ -57,13 +65,22 @@ def list_streams(
     """List every stream in the workspace."""
     with _client() as client:
         streams = list(client.iter_streams(page_size=limit, order_by=order))
+    policies = _policies([s.stream_id for s in streams])
     if as_json:
-        output.print_json([_public(stream) for stream in streams])
+        output.print_json([_public(stream, policies) for stream in streams])
         return
     output.print_table(
-        ("id", "status", "resolution", "reconnect s", "created", "metadata"),
+        ("id", "status", "resolution", "reconnect s", "created", "between slots", "metadata"),
         (
-            (s.stream_id, s.status, s.max_resolution, s.reconnect_window, _when(s), s.metadata)
+            (
+                s.stream_id,
+                s.status,
+                s.max_resolution,
+                s.reconnect_window,
+                _when(s),
+                _policy_cell(s.stream_id, policies),
+                s.metadata,
+            )
             for s in streams
         ),
         title=f"{len(streams)} stream{'s' if len(streams) != 1 else ''}",
@@ -75,7 +92,7 @@ def get_stream(stream_id: StreamId, as_json: AsJson = False) -> None:
     """Show one stream."""
     with _client() as client:
         stream = client.get_stream(stream_id)
-    _show(stream, as_json)
+    _show(stream, as_json, _policies([stream_id]))
 
 
 @app.command("create")
@@ -149,6 +166,76 @@ def delete_stream(
     output.info(f"stream {stream_id} deleted")
 
 
+@app.command("policy")
+def policy(
+    stream_id: StreamId,
+    between_slots: Annotated[
+        str | None,
+        typer.Option(
+            "--between-slots",
+            help="keep (default: the stream stays enabled after a slot) or disable (disabled after each "
+            "slot, unless the next slot's enable is a few minutes away). Without it: show the policy.",
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show or set what the scheduler does with a stream between its slots."""
+    with open_store() as (settings, engine), output.reporting(BadInput, stream_policy.UnknownStream):
+        if between_slots is None:
+            current = stream_policy.policies_of(engine, [stream_id]).get(stream_id)
+            if current is None:
+                raise BadInput(f"unknown stream {stream_id!r}: not in onair's streams table")
+            _say_policy(stream_id, current, as_json)
+            return
+        try:
+            parse_between_slots(between_slots)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+        found = register_stream_if_needed(engine, stream_id)
+        if found is not None:  # FastPix knows it, onair not yet: record it first
+            with transaction(engine) as session:
+                found.save(session, SystemClock().now())
+        change = stream_policy.set_between_slots(engine, stream_id, between_slots)
+        if change.changed:
+            replan(settings, engine)
+    if not as_json and not change.changed:
+        output.info(f"stream {stream_id} already had this between-slots policy; nothing changed")
+    _say_policy(stream_id, change.after, as_json)
+
+
+def _say_policy(stream_id: str, policy: BetweenSlots, as_json: bool) -> None:
+    if as_json:
+        output.print_json({"streamId": stream_id, "betweenSlots": policy.value})
+    else:
+        output.info(f"stream {stream_id} between slots: {describe(policy)}")
+
+
+def _policies(stream_ids: list[str]) -> dict[str, BetweenSlots] | None:
+    """The streams' between-slots policies from onair's database; None (with a warning) when it
+    cannot be read: these commands work on FastPix alone too."""
+    try:
+        settings = OnairSettings()
+        engine = make_engine(settings.database_url)
+    except (ValueError, SQLAlchemyError) as exc:
+        typer.echo(f"warning: between-slots policies not shown: {output.one_line(str(exc))}", err=True)
+        return None
+    try:
+        ensure_schema_current(engine)
+        return stream_policy.policies_of(engine, stream_ids)
+    except (SchemaError, SQLAlchemyError) as exc:
+        typer.echo(f"warning: between-slots policies not shown: {output.one_line(str(exc))}", err=True)
+        return None
+    finally:
+        engine.dispose()
+
+
+def _policy_cell(stream_id: str, policies: dict[str, BetweenSlots] | None) -> str | None:
+    """The stream's policy; a stream onair has not met yet gets the default once it does."""
+    if policies is None:
+        return None
+    return policies.get(stream_id, BetweenSlots.KEEP).value
+
+
 @app.command("viewers")
 def viewers(stream_id: StreamId, as_json: AsJson = False) -> None:
     """Show a stream's approximate viewer count."""
@@ -183,22 +270,23 @@ def _parse_metadata(pairs: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _public(stream: LiveStream) -> dict[str, Any]:
+def _public(stream: LiveStream, policies: dict[str, BetweenSlots] | None = None) -> dict[str, Any]:
     # Secret fields are left out entirely rather than shown masked: scripts should not see them at all.
-    return stream.model_dump(
+    shown = stream.model_dump(
         mode="json",
         by_alias=True,
         exclude={"stream_key", "srt_secret", "srt_playback_response", "simulcast_responses"},
     )
+    return {**shown, "betweenSlots": _policy_cell(stream.stream_id, policies)}
 
 
 def _when(stream: LiveStream) -> str:
     return stream.created_at.strftime("%Y-%m-%d %H:%M:%SZ") if stream.created_at else ""
 
 
-def _show(stream: LiveStream, as_json: bool) -> None:
+def _show(stream: LiveStream, as_json: bool, policies: dict[str, BetweenSlots] | None = None) -> None:
     if as_json:
-        output.print_json(_public(stream))
+        output.print_json(_public(stream, policies))
         return
     output.print_fields(
         [
@@ -210,6 +298,7 @@ def _show(stream: LiveStream, as_json: bool) -> None:
             ("recording", stream.enable_recording),
             ("media policy", stream.media_policy),
             ("created", _when(stream)),
+            ("between slots", _policy_cell(stream.stream_id, policies)),
             ("metadata", stream.metadata),
             ("playback ids", [f"{p.id} ({p.access_policy})" for p in stream.playback_ids]),
         ]
