@@ -1,9 +1,9 @@
 """What a stream does between its slots: the `between_slots` policy. Pure.
 
-    keep     (default) the stream stays as the last slot left it: enabled and idle, ready for an encoder
-    disable  the stream is disabled after each slot ends (after the finish and the metadata restore),
-             so a leaked stream key cannot go live outside the schedule; the next slot's enable turns
-             it back on. A gap shorter than KEEP_ENABLED_GAP to the next slot's enable keeps it on.
+keep     (default) the stream stays as the last slot left it: enabled and idle, ready for an encoder
+disable  the stream is disabled after each slot ends (after the finish and the metadata restore),
+         so a leaked stream key cannot go live outside the schedule; the next slot's enable turns
+         it back on. A gap shorter than KEEP_ENABLED_GAP to the next slot's enable keeps it on.
 """
 
 from __future__ import annotations
