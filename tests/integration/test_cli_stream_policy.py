@@ -63,6 +63,8 @@ def test_disable_between_slots_is_planned_shown_and_taken_back(onair: Onair) -> 
     assert first["id"] not in [source for source, _, _ in disables(onair)]
     plan = onair.json("plan", "--hours", "10")
     (stream,) = plan["streams"]
+    assert stream["between_slots"] == "disable"
+    assert "; disabled between slots" in onair.ok("plan", "--hours", "10").stdout
     after = [a for a in stream["actions"] if a["kind"] == "disable"]
     assert [a["reason"].endswith("the stream's between-slots policy") for a in after] == [True, True]
     # The finish comes first at the slot's end, then the disable.
