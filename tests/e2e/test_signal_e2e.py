@@ -139,7 +139,9 @@ def test_no_signal_and_a_dropped_encoder_alert_once_each(
                     "signal recovered", lambda: alerts_of(receiver, "signal_recovered", live), 30, procs
                 )
                 assert lost["signal_at"] < back["signal_at"]
-                assert lost["text"].startswith("onair: signal lost on Studio C during 'Late show'"), lost["text"]
+                assert lost["text"].startswith("onair: signal lost on Studio C during 'Late show'"), lost[
+                    "text"
+                ]
                 assert back["text"].startswith("onair: signal back on Studio C for 'Late show'"), back["text"]
 
                 # Two more watchdog rounds: nothing is raised twice, and the live one never had no signal.
