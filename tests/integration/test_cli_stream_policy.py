@@ -5,6 +5,7 @@ show the policy beside FastPix's view of the stream."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -119,8 +120,19 @@ def test_list_without_a_database_warns_and_still_lists(simulator: Simulator, tmp
     simulator.reset()
     with FastPixClient(simulator.base_url, *simulator.credentials) as client:
         client.create_stream(metadata={"livestream_name": "lonely"})
-    onair = Onair(f"sqlite:///{tmp_path}/none.db", engine=None, fastpix=simulator.env)  # type: ignore[arg-type]
-    result = onair("streams", "list", "--json")
+    missing = Onair(f"sqlite:///{tmp_path}/none.db", engine=None, fastpix=simulator.env)  # type: ignore[arg-type]
+    result = missing("streams", "list", "--json")
     assert result.exit_code == 0, result.output
+    assert [s["betweenSlots"] for s in json.loads(result.stdout)] == [None]
+    assert f"warning: between-slots policies not shown: no onair database at {tmp_path}/none.db" in (
+        result.stderr
+    )
+    assert not (tmp_path / "none.db").exists()
+
+    (tmp_path / "empty.db").touch()
+    empty = Onair(f"sqlite:///{tmp_path}/empty.db", engine=None, fastpix=simulator.env)  # type: ignore[arg-type]
+    result = empty("streams", "list")
+    assert result.exit_code == 0, result.output
+    assert "lonely" in result.stdout
     assert "warning: between-slots policies not shown: " in result.stderr
     assert "onair db upgrade" in result.stderr

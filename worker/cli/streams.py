@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -32,7 +33,7 @@ from worker.fastpix import (
     classify,
 )
 from worker.service import budget, stream_policy
-from worker.store.db import SchemaError, ensure_schema_current, make_engine, transaction
+from worker.store.db import SchemaError, ensure_schema_current, make_engine, normalise_url, transaction
 
 app = typer.Typer(help="Inspect and control FastPix live streams directly.", no_args_is_help=True)
 
@@ -215,7 +216,11 @@ def _policies(stream_ids: list[str]) -> dict[str, BetweenSlots] | None:
     cannot be read: these commands work on FastPix alone too."""
     try:
         settings = OnairSettings()
-        engine = make_engine(settings.database_url)
+        url = normalise_url(settings.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            # Opening it would leave an empty database file behind, wherever this runs.
+            raise ValueError(f"no onair database at {url.database} (ONAIR_DATABASE_URL)")
+        engine = make_engine(url)
     except (ValueError, SQLAlchemyError) as exc:
         typer.echo(f"warning: between-slots policies not shown: {output.one_line(str(exc))}", err=True)
         return None
