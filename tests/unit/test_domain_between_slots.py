@@ -91,6 +91,26 @@ def test_off_hours_already_disabling_at_the_end_leave_no_second_disable() -> Non
     assert disables == [(at(27, 22), D, "o:2:s1:disable:2026-11-27T22:00:00Z")]
 
 
+def test_off_hours_never_reopen_a_stream_disabled_between_slots() -> None:
+    # Only its slots enable it: the night's end (06:00) leaves it disabled, on that stream only.
+    result = plan([], [night(stream=None)], STREAMS, NOW, HORIZON, disable_between_slots=("s1",))
+    assert [(a.due_at, a.kind) for a in result.actions if a.stream_id == "s1"] == [
+        (at(26, 22), D),
+        (at(27, 22), D),
+        (at(28, 22), D),
+    ]
+    assert (at(28, 6), E) in [(a.due_at, a.kind) for a in result.actions if a.stream_id == "s2"]
+    # A slot inside the night still enables it for its slot, and off-hours take it back at its end.
+    inside = broadcast(start=at(27, 23), end=at(28, 0, 30))
+    tonight = [x[1:] for x in brief(run([inside], [night()]).actions) if at(27, 20) <= x[0] <= at(28, 8)]
+    assert tonight == [
+        (D, "o:2:s1:disable:2026-11-27T22:00:00Z"),
+        (E, "b:3:enable:2026-11-27T23:00:00Z"),
+        (F, "b:3:finish:2026-11-28T00:30:00Z"),
+        (D, "o:2:s1:disable-after-b3:2026-11-28T00:30:00Z"),
+    ]
+
+
 def test_a_slot_ending_before_its_row_existed_owes_no_disable() -> None:
     made_late = broadcast(created_at=at(27, 20, 30))
     assert AFTER_3 not in by_key(run([made_late]))

@@ -8,7 +8,8 @@ The rules (docs/lifecycle.md has the reasoning and the deadline table):
   if it sets metadata, RESTORE at end (after the finish, before a disable or the next slot's enable).
 - A stream whose between-slots policy is `disable` (worker.domain.stream_policy): DISABLE at the end
   of each busy stretch (after its finish and restore), unless the next slot on S starts (lead
-  included) within KEEP_ENABLED_GAP, or an off-hours window on S already disables it at that instant.
+  included) within KEEP_ENABLED_GAP, or an off-hours window on S already disables it at that instant;
+  and no ENABLE at an off-hours group's end: only its slots enable such a stream.
 - Off-hours windows on S are merged when they overlap or touch. At a group's start: DISABLE, unless a
   broadcast slot on S covers that instant; for every broadcast stretch ending strictly inside the group:
   DISABLE at its end; at the group's end: ENABLE (even if a broadcast covers it: enabling an enabled
@@ -128,7 +129,11 @@ def plan(
         if rules:
             stream_windows = [w for r in rules for w in windows[r.id]]
             try:
-                actions.extend(_off_hours_actions(stream, rules, stream_windows, busy.get(stream, [])))
+                # A stream disabled between slots is enabled by its slots only, never by a window's end.
+                reopen = stream not in disable_between_slots
+                actions.extend(
+                    _off_hours_actions(stream, rules, stream_windows, busy.get(stream, []), reopen=reopen)
+                )
             except Exception as exc:  # the rules were each fine alone: flag the ones that met here
                 for rule in rules:
                     invalid.setdefault((Source.OFF_HOURS, rule.id), unexpected_problem(exc))
@@ -238,12 +243,15 @@ def _between_slots_disables(busy: list[Busy], off: list[OffGroup]) -> list[Plann
 
 
 def _off_hours_actions(
-    stream: str, rules: list[OffHoursSpec], windows: list[Window], busy: list[Busy]
+    stream: str, rules: list[OffHoursSpec], windows: list[Window], busy: list[Busy], *, reopen: bool = True
 ) -> list[PlannedAction]:
+    """`reopen`: plan the ENABLE at each group's end (not for a stream disabled between slots)."""
     groups = merge_windows(windows)
     actions: list[PlannedAction] = []
     for index, group in enumerate(groups):
         actions.extend(_group_disables(stream, group, busy))
+        if not reopen:
+            continue
         if index + 1 < len(groups):
             next_start: datetime | None = groups[index + 1].start
         else:
