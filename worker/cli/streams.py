@@ -11,20 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from worker.cli import output
-from worker.cli.stream_check import register_stream_if_needed
-from worker.cli.timeline import open_store, replan
-from worker.cli.timeparse import BadInput
-from worker.clock import SystemClock
-from worker.config import MissingSetting, OnairSettings
-from worker.domain.stream_policy import BetweenSlots, describe, parse_between_slots
+from worker.cli.stream_policy import between_slots_policy, policies_or_warning, policy_cell
+from worker.config import MissingSetting
+from worker.domain.stream_policy import BetweenSlots
 from worker.fastpix import (
     Classification,
     FastPixClient,
@@ -33,8 +28,7 @@ from worker.fastpix import (
     LiveStream,
     classify,
 )
-from worker.service import budget, stream_policy
-from worker.store.db import SchemaError, ensure_schema_current, make_engine, normalise_url, transaction
+from worker.service import budget
 
 app = typer.Typer(help="Inspect and control FastPix live streams directly.", no_args_is_help=True)
 
@@ -74,7 +68,7 @@ def list_streams(
     """List every stream in the workspace."""
     with _client() as client:
         streams = list(client.iter_streams(page_size=limit, order_by=order))
-    policies = _policies([s.stream_id for s in streams])
+    policies = policies_or_warning([s.stream_id for s in streams])
     if as_json:
         output.print_json([_public(stream, policies) for stream in streams])
         return
@@ -87,7 +81,7 @@ def list_streams(
                 s.max_resolution,
                 s.reconnect_window,
                 _when(s),
-                _policy_cell(s.stream_id, policies),
+                policy_cell(s.stream_id, policies),
                 s.metadata,
             )
             for s in streams
@@ -101,7 +95,7 @@ def get_stream(stream_id: StreamId, as_json: AsJson = False, show_secrets: ShowS
     """Show one stream."""
     with _client() as client:
         stream = client.get_stream(stream_id)
-    _show(stream, as_json, show_secrets, _policies([stream_id]))
+    _show(stream, as_json, show_secrets, policies_or_warning([stream_id]))
 
 
 @app.command("create")
@@ -176,78 +170,7 @@ def delete_stream(
     output.info(f"stream {stream_id} deleted")
 
 
-@app.command("policy")
-def policy(
-    stream_id: StreamId,
-    between_slots: Annotated[
-        str | None,
-        typer.Option(
-            "--between-slots",
-            help="keep (default: the stream stays enabled after a slot) or disable (disabled after each "
-            "slot, unless the next slot's enable is a few minutes away). Without it: show the policy.",
-        ),
-    ] = None,
-    as_json: AsJson = False,
-) -> None:
-    """Show or set what the scheduler does with a stream between its slots."""
-    with open_store() as (settings, engine), output.reporting(BadInput, stream_policy.UnknownStream):
-        if between_slots is None:
-            current = stream_policy.policies_of(engine, [stream_id]).get(stream_id)
-            if current is None:
-                raise BadInput(f"unknown stream {stream_id!r}: not in onair's streams table")
-            _say_policy(stream_id, current, as_json)
-            return
-        try:
-            parse_between_slots(between_slots)
-        except ValueError as exc:
-            raise BadInput(str(exc)) from None
-        found = register_stream_if_needed(engine, stream_id)
-        if found is not None:  # FastPix knows it, onair not yet: record it first
-            with transaction(engine) as session:
-                found.save(session, SystemClock().now())
-        change = stream_policy.set_between_slots(engine, stream_id, between_slots)
-        if change.changed:
-            replan(settings, engine)
-    if not as_json and not change.changed:
-        output.info(f"stream {stream_id} already had this between-slots policy; nothing changed")
-    _say_policy(stream_id, change.after, as_json)
-
-
-def _say_policy(stream_id: str, policy: BetweenSlots, as_json: bool) -> None:
-    if as_json:
-        output.print_json({"streamId": stream_id, "betweenSlots": policy.value})
-    else:
-        output.info(f"stream {stream_id} between slots: {describe(policy)}")
-
-
-def _policies(stream_ids: list[str]) -> dict[str, BetweenSlots] | None:
-    """The streams' between-slots policies from onair's database; None (with a warning) when it
-    cannot be read: these commands work on FastPix alone too."""
-    try:
-        settings = OnairSettings()
-        url = normalise_url(settings.database_url)
-        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-            # Opening it would leave an empty database file behind, wherever this runs.
-            raise ValueError(f"no onair database at {url.database} (ONAIR_DATABASE_URL)")
-        engine = make_engine(url)
-    except (ValueError, SQLAlchemyError) as exc:
-        typer.echo(f"warning: between-slots policies not shown: {output.one_line(str(exc))}", err=True)
-        return None
-    try:
-        ensure_schema_current(engine)
-        return stream_policy.policies_of(engine, stream_ids)
-    except (SchemaError, SQLAlchemyError) as exc:
-        typer.echo(f"warning: between-slots policies not shown: {output.one_line(str(exc))}", err=True)
-        return None
-    finally:
-        engine.dispose()
-
-
-def _policy_cell(stream_id: str, policies: dict[str, BetweenSlots] | None) -> str | None:
-    """The stream's policy; a stream onair has not met yet gets the default once it does."""
-    if policies is None:
-        return None
-    return policies.get(stream_id, BetweenSlots.KEEP).value
+app.command("policy")(between_slots_policy)
 
 
 @app.command("viewers")
@@ -291,7 +214,7 @@ def _public(stream: LiveStream, policies: dict[str, BetweenSlots] | None = None)
         by_alias=True,
         exclude={"stream_key", "srt_secret", "srt_playback_response", "simulcast_responses"},
     )
-    return {**shown, "betweenSlots": _policy_cell(stream.stream_id, policies)}
+    return {**shown, "betweenSlots": policy_cell(stream.stream_id, policies)}
 
 
 def _secrets(stream: LiveStream) -> list[tuple[str, str]]:
@@ -325,7 +248,7 @@ def _show(
             ("recording", stream.enable_recording),
             ("media policy", stream.media_policy),
             ("created", _when(stream)),
-            ("between slots", _policy_cell(stream.stream_id, policies)),
+            ("between slots", policy_cell(stream.stream_id, policies)),
             ("metadata", stream.metadata),
             ("playback ids", [f"{p.id} ({p.access_policy})" for p in stream.playback_ids]),
             *[(f"{name} (secret)", value) for name, value in secrets],
