@@ -23,7 +23,7 @@ from typing import IO
 
 import httpx
 import typer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from worker.clock import SystemClock
 from worker.fastpix.client import FastPixClient
@@ -32,7 +32,7 @@ from worker.simulator.app import run_in_thread
 from worker.simulator.control import SimulatorControl
 from worker.store import migrate, schedules, webhooks
 from worker.store.db import make_engine, transaction
-from worker.store.models import Broadcast, OffHours
+from worker.store.models import Action, Broadcast, OffHours
 
 LEAD = timedelta(seconds=20)
 LENGTH = timedelta(seconds=40)
@@ -198,8 +198,6 @@ def _watch(engine: Engine, control: SimulatorControl, sid: str, start: datetime,
 
 
 def _print_outcome(engine: Engine) -> None:
-    from sqlalchemy import select
-
     with transaction(engine, immediate=False) as session:
         rows = list(session.scalars(select(Broadcast)))
         happened = outcomes.verdicts(session, rows, SystemClock().now())
@@ -209,13 +207,9 @@ def _print_outcome(engine: Engine) -> None:
         typer.echo(f"\nThe broadcast {row.title!r}: {verdict.outcome.value}{live} (its encoder came late)")
 
 
-def _print_ledger(engine: object) -> None:
-    from sqlalchemy import select
-
-    from worker.store.models import Action
-
+def _print_ledger(engine: Engine) -> None:
     typer.echo("\nThe ledger (tomorrow's off-hours window is already planned and pending):")
-    with transaction(engine) as session:  # type: ignore[arg-type]
+    with transaction(engine) as session:
         for action in session.scalars(select(Action).order_by(Action.due_at, Action.sequence)):
             typer.echo(
                 f"  {action.due_at:%Y-%m-%d %H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
