@@ -348,6 +348,32 @@ class WebhookEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class BroadcastViewers(Base):
+    """A broadcast's viewer-count samples as running figures, one row per sampled broadcast
+    (migration 0010): the sampler claims each period's sample by moving `attempted_at`, then adds the
+    count, or records why the call failed. Written by onair only."""
+
+    __tablename__ = "broadcast_viewers"
+    __table_args__ = (
+        CheckConstraint("samples >= 0 AND total_viewers >= 0 AND failures >= 0", name="counts_not_negative"),
+    )
+
+    broadcast_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream_id: Mapped[str] = mapped_column(String(64))
+    samples: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    total_viewers: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    peak_viewers: Mapped[int | None] = mapped_column(Integer)
+    peak_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_viewers: Mapped[int | None] = mapped_column(Integer)
+    sampled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class ActionDaily(Base):
     """Figures of pruned actions, per UTC day of their due instant, stream, kind and final state.
 
