@@ -78,7 +78,8 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_error_at", TS, nullable=True),
         sa.CheckConstraint(
-            "samples >= 0 AND total_viewers >= 0 AND failures >= 0", name="ck_broadcast_viewers_counts_not_negative"
+            "samples >= 0 AND total_viewers >= 0 AND failures >= 0",
+            name="ck_broadcast_viewers_counts_not_negative",
         ),
         sa.ForeignKeyConstraint(
             ["broadcast_id"],

@@ -13,8 +13,10 @@ so the average is that of the samples: the viewers while the stream was live.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 ACTIVE = "active"
 MIN_EVERY_SECONDS = 10.0
@@ -86,13 +88,33 @@ class ViewerFigures:
     def average(self) -> float | None:
         return self.total / self.samples if self.samples else None
 
-    def text(self) -> str:
-        """`peak 120, average 87 (45 samples)`; with failed calls, how many and the last cause."""
+    def text(self, show_time: Callable[[datetime], str] | None = None) -> str:
+        """`peak 120 at <show_time(peak_at)>, average 87 (45 samples)`; with failed calls, how many
+        and the last cause."""
         if self.samples:
             noun = "sample" if self.samples == 1 else "samples"
-            shown = f"peak {self.peak}, average {self.average:.0f} ({self.samples} {noun})"
+            when = "" if show_time is None or self.peak_at is None else f" at {show_time(self.peak_at)}"
+            shown = f"peak {self.peak}{when}, average {self.average:.0f} ({self.samples} {noun})"
         else:
             shown = "no sample"
         if self.failures:
             shown += f"; {self.failures} failed, last: {self.last_error}"
         return shown
+
+    def to_json(self) -> dict[str, Any]:
+        average = self.average
+        return {
+            "peak": self.peak,
+            "peak_at": _iso(self.peak_at),
+            "average": None if average is None else round(average, 1),
+            "samples": self.samples,
+            "last": self.last,
+            "sampled_at": _iso(self.sampled_at),
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_error_at": _iso(self.last_error_at),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()

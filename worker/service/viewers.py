@@ -108,7 +108,9 @@ def _read(rt: Runtime, row: store.InSlot, now: datetime, every: float) -> tuple[
         with budget.waiting_until(rules.wait_bound(row.starts_at, row.ends_at, now, every)):
             return rt.client.viewer_count(row.stream_id), None
     except (FastPixError, InvalidRequest) as exc:
-        log.warning("viewer count of stream %s (broadcast #%d) failed: %s", row.stream_id, row.broadcast_id, exc)
+        log.warning(
+            "viewer count of stream %s (broadcast #%d) failed: %s", row.stream_id, row.broadcast_id, exc
+        )
         return None, str(exc)
 
 
