@@ -95,15 +95,17 @@ def _sample_due(rt: Runtime, now: datetime) -> Round:
             if views is not None:
                 store.add_sample(session, row.broadcast_id, views, at)
                 done.sampled[row.broadcast_id] = views
-            else:
-                cause = error or "no answer"
-                store.add_failure(session, row.broadcast_id, cause, at)
-                done.failed[row.broadcast_id] = cause
+            elif error is not None:
+                store.add_failure(session, row.broadcast_id, error, at)
+                done.failed[row.broadcast_id] = error
     return done
 
 
 def _read(rt: Runtime, row: store.InSlot, now: datetime, every: float) -> tuple[int | None, str | None]:
-    """The stream's viewer count, or why not (a FastPix call: outside any transaction)."""
+    """The stream's viewer count, or why not (a FastPix call: outside any transaction); neither when
+    the slot ended before the call could leave (sampling stops at the end)."""
+    if rt.clock.now() >= row.ends_at:
+        return None, None
     try:
         with budget.waiting_until(rules.wait_bound(row.starts_at, row.ends_at, now, every)):
             return rt.client.viewer_count(row.stream_id), None
