@@ -37,9 +37,24 @@ class InSlot:
 
 def in_slot(session: Session, now: datetime, *, active_only: bool = False) -> list[InSlot]:
     """Broadcasts (not cancelled, not flagged) with starts_at <= now < ends_at, on a known stream;
-    `active_only`: those whose stream is active, the only ones the sampler may sample. Read through the
-    streams (few) and the (stream_id, starts_at) index, not every future broadcast."""
+    `active_only`: those whose stream is active, the only ones the sampler may sample.
+
+    Per stream, only its latest broadcast started by now can be in its slot (live slots on a stream
+    never overlap), found by one probe of the (stream_id, starts_at) index: a look costs a few index
+    reads per stream, not a scan of every future broadcast."""
     at = ensure_utc(now)
+    latest = (
+        select(Broadcast.id)
+        .where(
+            Broadcast.stream_id == Stream.stream_id,
+            Broadcast.starts_at <= at,
+            Broadcast.cancelled_at.is_(None),
+        )
+        .order_by(Broadcast.starts_at.desc())
+        .limit(1)
+        .correlate(Stream)
+        .scalar_subquery()
+    )
     query = (
         select(
             Broadcast.id,
@@ -52,14 +67,9 @@ def in_slot(session: Session, now: datetime, *, active_only: bool = False) -> li
             BroadcastViewers.last_viewers,
         )
         .select_from(Stream)
-        .join(Broadcast, Broadcast.stream_id == Stream.stream_id)
+        .join(Broadcast, Broadcast.id == latest)
         .outerjoin(BroadcastViewers, BroadcastViewers.broadcast_id == Broadcast.id)
-        .where(
-            Broadcast.starts_at <= at,
-            Broadcast.ends_at > at,
-            Broadcast.cancelled_at.is_(None),
-            Broadcast.invalid_reason.is_(None),
-        )
+        .where(Broadcast.ends_at > at, Broadcast.invalid_reason.is_(None))
         .order_by(Broadcast.stream_id)
     )
     if active_only:
