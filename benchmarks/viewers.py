@@ -84,10 +84,10 @@ def run(name: str, looks: int) -> None:
                     api_url=sim.base_url,
                     access_token_id=sim.env["FASTPIX_ACCESS_TOKEN_ID"],
                     secret_key=sim.env["FASTPIX_SECRET_KEY"],
-                ),  # type: ignore[arg-type]
+                ),
                 clock=FixedClock(now),
             )
-            rt.engine = engine  # type: ignore[misc]
+            rt.engine = engine
             started = time.perf_counter()
             first = sample_round(rt)
             round_ms = (time.perf_counter() - started) * 1000

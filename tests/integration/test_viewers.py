@@ -24,6 +24,7 @@ from tests.integration.cli_support import Onair
 from tests.integration.simulator_fixture import Simulator
 from tests.integration.store_support import BACKENDS, backend_url, migrated, simulator_runtime
 from worker.clock import FixedClock
+from worker.domain.viewers import ViewerFigures
 from worker.fastpix.client import FastPixClient
 from worker.service import metrics, report_text
 from worker.service.report import build_report
@@ -110,7 +111,7 @@ def viewer_calls(simulator: Simulator, stream: str) -> int:
     return len(simulator.calls(stream_id=stream, endpoint="viewers"))
 
 
-def figures(engine: Engine, broadcast_id: int) -> viewers.ViewerFigures:
+def figures(engine: Engine, broadcast_id: int) -> ViewerFigures:
     with transaction(engine, immediate=False) as session:
         return viewers.figures(session, [broadcast_id])[broadcast_id]
 
