@@ -43,6 +43,15 @@ def add_broadcast(engine: sa.Engine, stream: str, title: str, start: datetime, e
         return int(conn.execute(sa.text("SELECT max(id) FROM broadcasts")).scalar_one())
 
 
+def known_active(engine: sa.Engine, stream: str) -> datetime | None:
+    """When onair learnt that the stream is active (now, if it knows): None while it does not."""
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.text("SELECT status FROM streams WHERE stream_id = :s"), {"s": stream}
+        ).scalar()
+    return datetime.now(UTC) if status == "active" else None
+
+
 def sample_times(simulator: Simulator, stream: str) -> list[datetime]:
     return [datetime.fromisoformat(c.time) for c in simulator.calls(stream_id=stream, endpoint="viewers")]
 
@@ -64,6 +73,7 @@ def test_a_live_slot_is_sampled_every_interval_and_the_report_shows_its_peak(
             data_dir=tmp_path / "data",
             fastpix=simulator.env,
             ONAIR_VIEWERS_EVERY=str(EVERY),
+            ONAIR_SYNC_SECONDS="5",
             TZ="UTC",
         )
         try:
@@ -81,8 +91,10 @@ def test_a_live_slot_is_sampled_every_interval_and_the_report_shows_its_peak(
 
                 connected = datetime.now(UTC)
                 simulator.connect(stream)
-                [first] = wait_for("the first sample", lambda: sample_times(simulator, stream), 30, procs)
-                assert first > connected
+                # onair learns it from the webhook (or, were it lost, from the stream sync every 5 s).
+                known = wait_for("onair to know it is live", lambda: known_active(engine, stream), 30, procs)
+                [first] = wait_for("the first sample", lambda: sample_times(simulator, stream), 15, procs)
+                assert connected < first and first - known < timedelta(seconds=10), (connected, known, first)
                 # The peak: a sample taken after the count went up to 340 (the next period's).
                 raised = datetime.now(UTC)
                 simulator.set_viewers(stream, 340)

@@ -26,13 +26,13 @@ from tests.integration.store_support import BACKENDS, backend_url, migrated, sim
 from worker.clock import FixedClock
 from worker.domain.viewers import ViewerFigures
 from worker.fastpix.client import FastPixClient
-from worker.service import metrics, report_text
+from worker.service import metrics, report_text, sync
 from worker.service.report import build_report
 from worker.service.runtime import Runtime
 from worker.service.viewers import sample_round
 from worker.store import viewers, webhooks
 from worker.store.db import transaction
-from worker.store.models import Action, Broadcast
+from worker.store.models import Action, Broadcast, Stream
 from worker.store.organisers import create_organiser
 from worker.store.schedules import upsert_stream
 from worker.store.slots import insert_slot
@@ -309,3 +309,27 @@ def test_sampling_more_often_than_every_ten_seconds_is_refused_at_startup(
     assert line.startswith("error: bad setting: ONAIR_VIEWERS_EVERY")
     assert "must be at least 10 seconds (got 5)" in line
     assert "Traceback" not in done.stderr
+
+
+def test_a_webhook_dated_while_the_stream_sync_reads_is_newer_than_the_sync(
+    rt: Runtime, engine: Engine, simulator: Simulator
+) -> None:
+    # Otherwise a stream that went live during a (slow) sync stays `idle` until the next one: no samples.
+    stream = new_stream(simulator)  # idle at FastPix when the sync reads it
+    with transaction(engine) as session:
+        upsert_stream(session, stream, name="Studio B", status="idle", seen_at=START - timedelta(hours=1))
+    clock = FixedClock(START)
+    rt.clock = clock
+    listing = rt.client.iter_streams
+
+    def slow_listing(*args: Any, **kwargs: Any) -> Any:
+        found = list(listing(*args, **kwargs))
+        clock.advance(1)
+        status_is(engine, stream, "active", clock.now())  # the encoder connects while pages are read
+        clock.advance(1)
+        return iter(found)
+
+    rt.client.iter_streams = slow_listing  # type: ignore[method-assign]
+    sync.sync_streams(rt)
+    with transaction(engine, immediate=False) as session:
+        assert session.get_one(Stream, stream).status == "active"
