@@ -4,7 +4,7 @@ With `disable` the planner disables the stream after each slot (after its finish
 restore) unless the next slot's enable is a few minutes away. NOT NULL with a server default, so
 existing rows and plain-SQL inserts read `keep`, today's behaviour; a check refuses other values.
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-30
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
+revision: str = "0010"
 down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
