@@ -14,20 +14,18 @@ from datetime import datetime, tzinfo
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine
 
 from worker.cli import output
-from worker.cli.cancelling import cancel_outcome, mark_cancelled, say_cancelled
-from worker.cli.slot_input import read_slot, slot_row
-from worker.cli.stream_check import FoundStream, register_stream_if_needed
+from worker.cli.cancelling import cancel_and_say
+from worker.cli.slot_input import read_slot
 from worker.cli.timeline import (
     AsJson,
     TzOption,
     action_json,
     action_row,
     open_store,
-    replan,
-    stream_names,
+    warn_replan,
 )
 from worker.cli.timeparse import (
     BadInput,
@@ -41,11 +39,12 @@ from worker.clock import SystemClock
 from worker.config import OnairSettings
 from worker.domain.outcomes import Verdict
 from worker.domain.specs import BroadcastSpec, parse_metadata
-from worker.domain.types import ActionState, Source
-from worker.service import outcomes
-from worker.store.db import transaction
-from worker.store.models import Action, Broadcast
-from worker.store.slots import SlotConflict, insert_slot
+from worker.domain.types import ActionState
+from worker.service import broadcasts
+from worker.service.cancelling import Schedule
+from worker.service.errors import SlotConflict
+from worker.service.records import Action, Broadcast
+from worker.service.streams_lookup import FoundStream, register_stream_if_needed
 
 broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_args_is_help=True)
 
@@ -186,14 +185,12 @@ def save_slot(
     now: datetime,
     organiser_id: int | None = None,
 ) -> tuple[Broadcast, list[Action]]:
-    """Write a checked slot (with the stream FastPix just confirmed, if any), re-plan, and read the row
-    back with its planned actions. A collision is one `error:` line naming the slot in the way."""
-    with output.reporting(SlotConflict), transaction(engine) as session:
-        if found is not None:
-            found.save(session, now)
-        slot_id = insert_slot(session, slot_row(spec, now=now, organiser_id=organiser_id)).id
-    replan(settings, engine)
-    return load_broadcast(engine, slot_id), actions_of(engine, slot_id)
+    """Write a checked slot, re-plan, and read the row back with its planned actions. A collision is
+    one `error:` line naming the slot in the way."""
+    with output.reporting(SlotConflict):
+        saved = broadcasts.add_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
+    warn_replan(saved.replan_failure)
+    return saved.row, saved.actions
 
 
 def say_added(head: str, spec: BroadcastSpec, row: Broadcast, actions: list[Action], zone: tzinfo) -> None:
@@ -228,11 +225,8 @@ def list_broadcasts(
     with open_store() as (_, engine):
         with output.reporting(BadInput):
             zone = display_zone(tz)
-        query = slots_query(stream=stream, include_all=include_all, now=now)
-        with transaction(engine, immediate=False) as session:
-            rows = list(session.scalars(query))
-            names = stream_names(session)
-            happened = outcomes.verdicts(session, rows, now)
+        listed = broadcasts.list_slots(engine, now=now, stream=stream, include_all=include_all)
+        rows, names, happened = listed.rows, listed.stream_names, listed.verdicts
         from worker.cli.series import load_series, print_series  # series.py builds on this module
 
         series, _ = load_series(engine, include_all=include_all)
@@ -269,10 +263,8 @@ def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False
         with output.reporting(BadInput):
             zone = display_zone(tz)
             row = load_broadcast(engine, broadcast_id)
-        actions = actions_of(engine, broadcast_id)
-        with transaction(engine, immediate=False) as session:
-            signal = outcomes.signals_of(session, [row])[row.id]
-    happened = outcomes.verdict(row, actions, now, signal)
+        actions = broadcasts.actions_of(engine, broadcast_id)
+        happened = broadcasts.verdict_of(engine, row, actions, now)
     if as_json:
         output.print_json({**broadcast_json(row, happened), "actions": [action_json(a) for a in actions]})
         return
@@ -302,41 +294,17 @@ def cancel(broadcast_id: BroadcastId) -> None:
     now = SystemClock().now()
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
-            row = load_broadcast(engine, broadcast_id)
-        if not mark_cancelled(engine, row, what=f"broadcast {broadcast_id}", now=now):
-            return
-        cancelled, running = cancel_outcome(engine, Source.BROADCAST, broadcast_id, settings)
-    say_cancelled(f"broadcast {broadcast_id} cancelled", cancelled, running)
-
-
-def slots_query(*, stream: str | None, include_all: bool, now: datetime) -> Select[Broadcast]:
-    """Broadcasts rows in start order, on one stream if given; only upcoming and running ones unless
-    `include_all` (ended and cancelled too)."""
-    query = select(Broadcast).order_by(Broadcast.starts_at, Broadcast.id)
-    if stream is not None:
-        query = query.where(Broadcast.stream_id == stream)
-    if not include_all:
-        query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
-    return query
+            load_broadcast(engine, broadcast_id)
+        cancel_and_say(
+            settings, engine, Schedule.BROADCAST, broadcast_id, what=f"broadcast {broadcast_id}", now=now
+        )
 
 
 def load_broadcast(engine: Engine, broadcast_id: int) -> Broadcast:
-    with transaction(engine, immediate=False) as session:
-        row = session.get(Broadcast, broadcast_id)
+    row = broadcasts.get_broadcast(engine, broadcast_id)
     if row is None:
         raise BadInput(f"no broadcast with id {broadcast_id} (see `onair broadcast list --all`)")
     return row
-
-
-def actions_of(engine: Engine, broadcast_id: int) -> list[Action]:
-    with transaction(engine, immediate=False) as session:
-        return list(
-            session.scalars(
-                select(Action)
-                .where(Action.source == Source.BROADCAST.value, Action.source_id == broadcast_id)
-                .order_by(Action.due_at, Action.sequence, Action.id)
-            )
-        )
 
 
 def broadcast_status(row: Broadcast, happened: Verdict) -> str:

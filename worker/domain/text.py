@@ -39,3 +39,14 @@ def printable(text: str, limit: int = 200) -> str:
     for messages that quote what a row holds (an error's text may)."""
     cut = text[:limit] + ("…" if len(text) > limit else "")
     return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in cut)
+
+
+def show_duration(seconds: float) -> str:
+    """`1h30m`, `8h`, `90s`: the shortest form parse_duration reads back."""
+    total = round(seconds)
+    if total == 0:
+        return "0s"
+    hours, rest = divmod(abs(total), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+    return ("-" if total < 0 else "") + text

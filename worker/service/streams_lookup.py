@@ -1,7 +1,8 @@
 """The stream a new schedule names: onair's own `streams` table first, else one look-up at FastPix.
 
-`onair broadcast add`, `onair book add`, `onair offhours add --stream` and `onair import` all check
-their stream here before writing, so an unknown or mistyped id is refused with the same words.
+`onair broadcast add`, `onair book add`, `onair offhours add --stream`, `onair broadcast add --cron` and
+`onair import` all check their stream here before writing, so an unknown or mistyped id is refused with
+the same words (InvalidInput naming stream_id).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from worker.cli.timeparse import BadInput
 from worker.config import MissingSetting
 from worker.fastpix import ApiError, FastPixError, InvalidRequest, validation
 from worker.service import budget
+from worker.service.errors import InvalidInput
 from worker.service.sync import stream_name
+from worker.store import views
+from worker.store.changes import add_row
 from worker.store.db import transaction
 from worker.store.models import BroadcastSeries, OffHours, Stream
 from worker.store.schedules import upsert_stream
@@ -42,31 +45,33 @@ def save_with_stream(
     with transaction(engine) as session:
         if found is not None:
             found.save(session, now)
-        session.add(row)
-        session.flush()
-        return row.id
+        return add_row(session, row)
 
 
 def register_stream_if_needed(engine: Engine, stream_id: str) -> FoundStream | None:
-    """None if onair knows the stream; else ask FastPix once. BadInput when it cannot be confirmed."""
+    """None if onair knows the stream; else ask FastPix once. InvalidInput when it cannot be confirmed."""
     with transaction(engine, immediate=False) as session:
-        if session.get(Stream, stream_id) is not None:
+        if views.find(session, Stream, stream_id) is not None:
             return None
     prefix = f"unknown stream {stream_id!r}"
     try:
         validation.stream_id(stream_id)
     except InvalidRequest as exc:
-        raise BadInput(f"{prefix}: not in onair's streams table, and {exc}") from None
+        raise _unknown(f"{prefix}: not in onair's streams table, and {exc}") from None
     try:
         with budget.budgeted_client() as client:
             stream = client.get_stream(stream_id)
     except ApiError as exc:
         if exc.status == 404:
-            raise BadInput(f"{prefix}: FastPix has no such stream") from None
-        raise BadInput(f"{prefix}: {_NOT_ASKED} ({exc})") from None
+            raise _unknown(f"{prefix}: FastPix has no such stream") from None
+        raise _unknown(f"{prefix}: {_NOT_ASKED} ({exc})") from None
     except (FastPixError, InvalidRequest, MissingSetting, ValidationError) as exc:
-        raise BadInput(f"{prefix}: {_NOT_ASKED} ({exc})") from None
+        raise _unknown(f"{prefix}: {_NOT_ASKED} ({exc})") from None
     return FoundStream(stream.stream_id, stream_name(stream), stream.status)
 
 
 _NOT_ASKED = "not in onair's streams table and FastPix could not be asked"
+
+
+def _unknown(message: str) -> InvalidInput:
+    return InvalidInput(message, field="stream_id")
