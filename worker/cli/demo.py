@@ -16,14 +16,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
+from sqlalchemy import Engine
 
 from worker.clock import SystemClock
+from worker.config import OnairSettings
+from worker.domain.specs import BroadcastSpec
 from worker.fastpix.client import FastPixClient
+from worker.service import broadcasts, database, off_hours
+from worker.service.ledger_view import ledger
+from worker.service.streams_lookup import FoundStream
 from worker.simulator.app import run_in_thread
 from worker.simulator.control import SimulatorControl
-from worker.store import migrate, schedules
-from worker.store.db import make_engine, transaction
-from worker.store.models import Broadcast, OffHours
 
 LEAD = timedelta(seconds=20)
 
@@ -41,8 +44,9 @@ def demo(
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     database_url = f"sqlite:///{data_dir.resolve()}/onair.db"
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
+    engine = database.make_engine(database_url)
+    database.upgrade(engine)
+    settings = OnairSettings(database_url=database_url, data_dir=str(data_dir.resolve()))
 
     sim = run_in_thread(data_dir / "simulator.json", connect_delay=2.0)
     control = SimulatorControl(sim.control_url)
@@ -57,24 +61,26 @@ def demo(
     now = clock.now()
     start, end = now + timedelta(seconds=60), now + timedelta(seconds=90)
     off_start = (end + timedelta(seconds=65)).replace(second=0, microsecond=0)
-    with transaction(engine) as session:
-        schedules.upsert_stream(session, sid, name="onair demo", status="disabled", seen_at=now)
-        broadcast = Broadcast(
-            stream_id=sid,
-            starts_at=start,
-            ends_at=end,
-            lead_seconds=int(LEAD.total_seconds()),
-            title="Demo show",
-            metadata_json='{"show": "demo"}',
-        )
-        rule = OffHours(
-            stream_id=sid,
-            cron=f"{off_start.minute} {off_start.hour} * * *",
-            duration_seconds=20,
-            timezone="UTC",
-            label="demo night",
-        )
-        session.add_all([broadcast, rule])
+    show = BroadcastSpec(
+        id=0,
+        stream_id=sid,
+        starts_at=start,
+        ends_at=end,
+        lead=LEAD,
+        title="Demo show",
+        metadata={"show": "demo"},
+    )
+    broadcasts.add_slot(settings, engine, show, FoundStream(sid, "onair demo", "disabled"), now=now)
+    rule = off_hours.add_off_hours(
+        settings,
+        engine,
+        stream=sid,
+        cron=f"{off_start.minute} {off_start.hour} * * *",
+        duration=timedelta(seconds=20),
+        timezone="UTC",
+        label="demo night",
+        now=now,
+    ).row
     say(f"scheduled broadcast 'Demo show' {start:%H:%M:%S}-{end:%H:%M:%S} UTC with a {LEAD.seconds} s lead")
     say(f"scheduled off-hours window {off_start:%H:%M:%S} UTC for 20 s (cron '{rule.cron}' UTC)")
 
@@ -128,18 +134,13 @@ def _watch(control: SimulatorControl, sid: str, slot_opens: datetime, last: date
         time.sleep(0.2)
 
 
-def _print_ledger(engine: object) -> None:
-    from sqlalchemy import select
-
-    from worker.store.models import Action
-
+def _print_ledger(engine: Engine) -> None:
     typer.echo("\nThe ledger (tomorrow's off-hours window is already planned and pending):")
-    with transaction(engine) as session:  # type: ignore[arg-type]
-        for action in session.scalars(select(Action).order_by(Action.due_at, Action.sequence)):
-            typer.echo(
-                f"  {action.due_at:%Y-%m-%d %H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
-                f"{action.outcome or ''}  — {action.reason}"
-            )
+    for action in ledger(engine):
+        typer.echo(
+            f"  {action.due_at:%Y-%m-%d %H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
+            f"{action.outcome or ''}  — {action.reason}"
+        )
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def run(
     no_beat: bool = typer.Option(False, "--no-beat", help="Run only the workers (beat runs elsewhere)."),
 ) -> None:
     """Run the scheduler on this machine: Celery workers and beat, restarted if they die."""
-    from worker.store.db import ensure_schema_current, make_engine
+    from worker.service.database import ensure_schema_current, make_engine
 
     settings = onair_settings()
     engine = make_engine(settings.database_url)

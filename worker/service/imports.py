@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from worker.clock import Clock
 from worker.config import OnairSettings
 from worker.domain.specs import BroadcastSpec
+from worker.domain.text import show_span
 from worker.service.errors import InvalidInput, SlotConflict
 from worker.service.organisers import organiser_ids
 from worker.service.replanning import CLI_WAIT_SECONDS, replan
@@ -30,7 +31,7 @@ from worker.service.slots import slot_values
 from worker.service.streams_lookup import FoundStream, register_stream_if_needed
 from worker.store.db import transaction
 from worker.store.schedules import known_stream_ids
-from worker.store.slots import describe_slot, insert_many, lock_stream, show_span, stored_slots
+from worker.store.slots import describe_slot, insert_many, lock_stream, stored_slots
 
 
 @dataclass(frozen=True)

@@ -92,3 +92,9 @@ def history_view(
         return HistoryView(
             rows, observations.stream_names(session), observations.failure_causes(session, ids), events
         )
+
+
+def ledger(engine: Engine) -> list[Action]:
+    """Every action in the ledger, in due order (for the demo's small database)."""
+    with transaction(engine, immediate=False) as session:
+        return views.all_actions(session)

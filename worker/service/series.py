@@ -214,9 +214,7 @@ def _materialise_one(
         return
     report.checked += 1
     if row.cancelled_at is not None:
-        report.cancelled += store.cancel_future(
-            session, row.id, now=now, reason=series_cancel_reason(row.id)
-        )
+        report.cancelled += store.cancel_future(session, row.id, now=now, reason=series_cancel_reason(row.id))
         store.record_materialised(session, row.id, {"materialized_fingerprint": CANCELLED})
         return
     spec = read_series(row)

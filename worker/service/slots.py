@@ -46,7 +46,7 @@ def slot_problems(
             Problem(
                 "end",
                 f"lead plus duration is {show_duration(span.total_seconds())}; onair plans broadcasts "
-                f"of at most {show_duration(MAX_SPAN.total_seconds())}: split it",
+                f"of at most {MAX_SPAN.days} days: split it",
             )
         )
     if not allow_past:

@@ -162,3 +162,8 @@ def ping(engine: Engine) -> None:
     """Raises SQLAlchemyError when the database does not answer."""
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+def analyze(session: Session, table: str) -> None:
+    """Refresh PostgreSQL's statistics of one of onair's tables now."""
+    session.execute(text(f"ANALYZE {table}"))

@@ -10,12 +10,13 @@ so the pre-check is exact; on SQLite the caller's immediate transaction (store.d
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from worker.domain.text import show_span
 from worker.store.models import DEFAULT_LEAD_SECONDS, Broadcast
 
 NO_OVERLAP_CONSTRAINT = "ex_broadcasts_no_overlap"
@@ -169,14 +170,6 @@ def describe_slot(row: Broadcast) -> str:
         kind = f"broadcast #{row.id}"
     title = f" {row.title!r}" if row.title else ""
     return f"{kind}{title} {show_span(row.slot_starts_at, row.ends_at)} on stream {row.stream_id}"
-
-
-def show_span(start: datetime, end: datetime) -> str:
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    clock = "%H:%M:%S" if start.second or end.second else "%H:%M"
-    if start.date() == end.date():
-        return f"{start:%Y-%m-%d} {start.strftime(clock)} to {end.strftime(clock)} UTC"
-    return f"{start:%Y-%m-%d} {start.strftime(clock)} to {end:%Y-%m-%d} {end.strftime(clock)} UTC"
 
 
 def insert_many(

@@ -130,6 +130,10 @@ def action_states_of(session: Session, source: str, source_id: int) -> dict[int,
     return {action_id: state for action_id, state in session.execute(query)}
 
 
+def all_actions(session: Session) -> list[Action]:
+    return list(session.scalars(select(Action).order_by(Action.due_at, Action.sequence, Action.id)))
+
+
 def actions_under_way(session: Session, until: datetime, stream: str | None = None) -> list[Action]:
     """Pending and claimed actions due by `until` (on one stream if given), in due order."""
     query = (
