@@ -21,16 +21,16 @@ from worker.cli.broadcast import (
     broadcast_json,
     broadcast_status,
     load_broadcast,
-    save_slot,
     say_added,
 )
 from worker.cli.cancelling import cancel_and_say
 from worker.cli.slot_input import read_slot
-from worker.cli.timeline import AsJson, TzOption, action_json, open_store
+from worker.cli.timeline import AsJson, TzOption, action_json, open_store, warn_replan
 from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_duration, show_instant
 from worker.clock import SystemClock
 from worker.service import broadcasts, organisers
 from worker.service.cancelling import Schedule
+from worker.service.errors import SlotConflict
 from worker.service.records import Broadcast, Organiser
 from worker.service.streams_lookup import register_stream_if_needed
 
@@ -77,7 +77,10 @@ def add(
             )
             organiser_id = organisers.active_organiser_id(engine, organiser)
             found = register_stream_if_needed(engine, stream)
-        saved, actions = save_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
+        with output.reporting(SlotConflict):
+            added = broadcasts.add_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
+        warn_replan(added.replan_failure)
+        saved, actions = added.row, added.actions
     if quiet:
         output.info(str(saved.id))
     elif as_json:

@@ -10,7 +10,7 @@ Tables show times in the operator's zone with the offset; JSON carries ISO 8601 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Annotated, Any
 
 import typer
@@ -36,7 +36,6 @@ from worker.cli.timeparse import (
     show_instant,
 )
 from worker.clock import SystemClock
-from worker.config import OnairSettings
 from worker.domain.outcomes import Verdict
 from worker.domain.specs import BroadcastSpec, parse_metadata
 from worker.domain.types import ActionState
@@ -44,7 +43,7 @@ from worker.service import broadcasts
 from worker.service.cancelling import Schedule
 from worker.service.errors import SlotConflict
 from worker.service.records import Action, Broadcast
-from worker.service.streams_lookup import FoundStream, register_stream_if_needed
+from worker.service.streams_lookup import register_stream_if_needed
 
 broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_args_is_help=True)
 
@@ -143,7 +142,10 @@ def add(
                 reconnect_window=reconnect_window,
             )
             found = register_stream_if_needed(engine, stream)
-        saved, actions = save_slot(settings, engine, spec, found, now=now)
+        with output.reporting(SlotConflict):
+            added = broadcasts.add_slot(settings, engine, spec, found, now=now)
+        warn_replan(added.replan_failure)
+        saved, actions = added.row, added.actions
     if quiet:
         output.info(str(saved.id))
     elif as_json:
@@ -174,23 +176,6 @@ def _one_form(start: str | None, end: str | None, recurring: Mapping[str, object
         )
     if given:
         raise BadInput(f"{', '.join(given)}: only for a recurring broadcast; add --cron, or drop them")
-
-
-def save_slot(
-    settings: OnairSettings,
-    engine: Engine,
-    spec: BroadcastSpec,
-    found: FoundStream | None,
-    *,
-    now: datetime,
-    organiser_id: int | None = None,
-) -> tuple[Broadcast, list[Action]]:
-    """Write a checked slot, re-plan, and read the row back with its planned actions. A collision is
-    one `error:` line naming the slot in the way."""
-    with output.reporting(SlotConflict):
-        saved = broadcasts.add_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
-    warn_replan(saved.replan_failure)
-    return saved.row, saved.actions
 
 
 def say_added(head: str, spec: BroadcastSpec, row: Broadcast, actions: list[Action], zone: tzinfo) -> None:

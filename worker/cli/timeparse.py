@@ -147,5 +147,3 @@ def show_instant(value: datetime | None, zone: tzinfo) -> str:
 def iso_utc(value: datetime | None) -> str | None:
     """For JSON: ISO 8601 in UTC, so scripts read the same text whatever the machine's zone."""
     return None if value is None else value.astimezone(UTC).isoformat()
-
-

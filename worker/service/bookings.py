@@ -159,7 +159,7 @@ def own_booking(session: Session, organiser_id: int, booking_id: int) -> Broadca
 
 def bookings_of(session: Session, organiser_id: int, *, now: datetime, include_past: bool) -> list[Broadcast]:
     """The organiser's bookings, earliest first: upcoming and running ones, or all with include_past."""
-    return views.slots(session, now=now, organiser_id=organiser_id, include_all=include_past)
+    return views.slots(session, now, include_all=include_past, organiser_id=organiser_id)
 
 
 def ensure_open(row: Broadcast, now: datetime) -> None:

@@ -86,14 +86,7 @@ def list_slots(
 ) -> SlotList:
     """Upcoming and running slots (all with `include_all`), in start order, with what happened to each."""
     with transaction(engine, immediate=False) as session:
-        rows = views.slots(
-            session,
-            now=now,
-            stream=stream,
-            include_all=include_all,
-            bookings_only=bookings_only,
-            organiser_id=organiser_id,
-        )
+        rows = views.slots(session, now, stream, include_all, bookings_only, organiser_id)
         return SlotList(rows, observations.stream_names(session), outcomes.verdicts(session, rows, now))
 
 

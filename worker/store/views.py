@@ -25,7 +25,6 @@ def find(session: Session, model: type[Row], row_id: int | str) -> Row | None:
 
 def slots(
     session: Session,
-    *,
     now: datetime,
     stream: str | None = None,
     include_all: bool = False,
