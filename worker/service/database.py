@@ -1,8 +1,8 @@
 """Opening onair's database for a front door (the CLI, the API): an engine on a schema this code can
-use, the schema's migrations, and the transactions a front door's reads run in.
+use, the schema's migrations, and the read transaction of an API request.
 
-The front doors never write SQL and never import the store: a change is one service function, a read
-runs in `reading(engine)` and calls service or store functions through the service layer.
+The front doors never write SQL and never import the store: a change is one service function; the
+API's reads run in one `reading(engine)` transaction a request, passed to service read functions.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ __all__ = [
     "ping",
     "reading",
     "upgrade",
-    "writing",
 ]
 
 MigrationsNotFound = migrate.MigrationsNotFound
@@ -56,11 +55,4 @@ def head_revision() -> str:
 def reading(engine: Engine) -> Iterator[Session]:
     """One read transaction (on SQLite it takes no write lock)."""
     with transaction(engine, immediate=False) as session:
-        yield session
-
-
-@contextmanager
-def writing(engine: Engine) -> Iterator[Session]:
-    """One write transaction, committed on success."""
-    with transaction(engine) as session:
         yield session

@@ -15,7 +15,6 @@ from worker.clock import Clock
 from worker.config import OnairSettings
 from worker.domain.specs import OffHoursSpec, check_off_hours
 from worker.service.errors import InvalidInput, Problem, refuse
-from worker.service.replanning import CLI_WAIT_SECONDS, replan
 from worker.service.streams_lookup import register_stream_if_needed, save_with_stream
 from worker.service.text import text_problem
 from worker.store import observations, views
@@ -58,11 +57,7 @@ def add_off_hours(
         created_at=now,
         updated_at=now,
     )
-    rule_id = save_with_stream(engine, row, found, now)
-    failure = replan(settings, engine, clock=clock, wait=CLI_WAIT_SECONDS).failure
-    saved = get_off_hours(engine, rule_id)
-    assert saved is not None
-    return SavedRule(saved, failure)
+    return SavedRule(*save_with_stream(settings, engine, row, found, now=now, clock=clock))
 
 
 def get_off_hours(engine: Engine, rule_id: int) -> OffHours | None:

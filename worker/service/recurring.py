@@ -67,8 +67,7 @@ def add_series(
         created_at=now,
         updated_at=now,
     )
-    series_id = save_with_stream(engine, row, found, now)
-    return _replanned(settings, engine, series_id, clock)
+    return SavedSeries(*save_with_stream(settings, engine, row, found, now=now, clock=clock))
 
 
 def edit_series(

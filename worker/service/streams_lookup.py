@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from worker.config import MissingSetting
+from worker.clock import Clock
+from worker.config import MissingSetting, OnairSettings
 from worker.fastpix import ApiError, FastPixError, InvalidRequest, validation
 from worker.service import budget
 from worker.service.errors import InvalidInput
+from worker.service.replanning import CLI_WAIT_SECONDS, replan
 from worker.service.sync import stream_name
 from worker.store import views
 from worker.store.changes import add_row
@@ -38,14 +41,29 @@ class FoundStream:
         upsert_stream(session, self.stream_id, name=self.name, status=self.status, seen_at=now)
 
 
+Rule = TypeVar("Rule", OffHours, BroadcastSeries)
+
+
 def save_with_stream(
-    engine: Engine, row: OffHours | BroadcastSeries, found: FoundStream | None, now: datetime
-) -> int:
-    """Write a new schedule row and the stream it needs in one transaction; the row's new id."""
+    settings: OnairSettings,
+    engine: Engine,
+    row: Rule,
+    found: FoundStream | None,
+    *,
+    now: datetime,
+    clock: Clock | None = None,
+) -> tuple[Rule, str | None]:
+    """Write a new off-hours rule or series and the stream it needs in one transaction, re-plan, and
+    read it back: (the row as the planner left it, why planning at once failed if it did)."""
     with transaction(engine) as session:
         if found is not None:
             found.save(session, now)
-        return add_row(session, row)
+        row_id = add_row(session, row)
+    failure = replan(settings, engine, clock=clock, wait=CLI_WAIT_SECONDS).failure
+    with transaction(engine, immediate=False) as session:
+        saved = views.find(session, type(row), row_id)
+    assert saved is not None
+    return saved, failure
 
 
 def register_stream_if_needed(engine: Engine, stream_id: str) -> FoundStream | None:
