@@ -1,8 +1,9 @@
 """`onair broadcast ...`: one-off broadcasts on a stream, written to SQL.
 
-Every input is checked before anything is written (the domain's own checks, the same the planner
-applies), a stream onair has never seen is looked up once at FastPix, and after every change the
-planner runs at once so `onair plan` shows the result immediately. Errors are one `error:` line, exit 1.
+This module parses and formats; the service layer (service.slots, service.broadcasts,
+service.cancelling) checks every input before anything is written (the rules the booking API applies
+too), looks a stream onair has never seen up once at FastPix, and re-plans after every change so
+`onair plan` shows the result immediately. Errors are one `error:` line, exit 1.
 Tables show times in the operator's zone with the offset; JSON carries ISO 8601 UTC. The recurring form
 (`onair broadcast add --cron ...`) is handed over to series.py.
 """

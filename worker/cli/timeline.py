@@ -1,5 +1,6 @@
-"""`onair plan` and `onair history`: the ledger as an operator reads it, plus the store access the
-scheduling commands share (opening the database, re-planning at once, showing actions).
+"""`onair plan` and `onair history`: the ledger as an operator reads it (service.ledger_view), plus
+what the scheduling commands share: opening the database, re-planning at once (service.replanning)
+with its warning, and showing actions.
 
 Tables show times in the operator's zone (`--tz`, default the machine's) with the UTC offset;
 JSON carries ISO 8601 UTC so scripts read the same text on every machine.
