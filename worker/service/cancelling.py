@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from worker.clock import Clock
 from worker.config import OnairSettings
 from worker.domain.types import ActionState, Source
+from worker.service.errors import InvalidInput
 from worker.service.replanning import CLI_WAIT_SECONDS, replan
 from worker.service.series import series_cancel_reason
 from worker.store import changes, views
@@ -55,11 +56,14 @@ def cancel(
     clock: Clock | None = None,
     wait: float = CLI_WAIT_SECONDS,
 ) -> Cancelled:
-    """Cancel the row (it must exist: the caller has read it) and re-plan at once."""
+    """Cancel the row and re-plan at once. InvalidInput naming `id` when there is no such row."""
     model = _MODELS[schedule]
     with transaction(engine) as session:
         if not changes.mark_cancelled(session, model, row_id, now):
-            return Cancelled(already_at=changes.cancelled_at(session, model, row_id))
+            exists, at = changes.cancelled_at(session, model, row_id)
+            if not exists:
+                raise InvalidInput(f"no {schedule.value.replace('_', '-')} with id {row_id}", field="id")
+            return Cancelled(already_at=at)
     source = _SOURCES.get(schedule)
     if source is None:  # a series: the materialiser cancels its occurrences on the re-plan
         failure = replan(settings, engine, clock=clock, wait=wait).failure

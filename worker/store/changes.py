@@ -39,6 +39,7 @@ def update_series(session: Session, series_id: int, changes: Mapping[str, Any], 
     )
 
 
-def cancelled_at(session: Session, model: Cancellable, row_id: int) -> datetime | None:
-    """When the row was cancelled (None: it is not, or there is no such row)."""
-    return session.scalar(select(model.cancelled_at).where(model.id == row_id))
+def cancelled_at(session: Session, model: Cancellable, row_id: int) -> tuple[bool, datetime | None]:
+    """(whether the row exists, when it was cancelled: None while it is not)."""
+    found = session.execute(select(model.cancelled_at).where(model.id == row_id)).first()
+    return (False, None) if found is None else (True, found[0])
