@@ -38,7 +38,7 @@ from worker.service.agenda import Agenda
 from worker.service.database import SchemaError, ensure_schema_current, make_engine
 from worker.service.ledger_view import PlanView, history_view, plan_view
 from worker.service.planning import PlanReport
-from worker.service.records import Action, ActionEvent
+from worker.service.records import Action, ActionEvent, WebhookEvent
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 TzOption = Annotated[
@@ -312,7 +312,7 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """What happened: finished and retrying actions with their outcome (for a failure, its cause and the
-    rule that stopped it) and attempts."""
+    rule that stopped it) and attempts; with --stream, also the stream's FastPix webhook events."""
     now = SystemClock().now()
     with output.reporting(BadInput):
         states = parse_states(state)
@@ -330,8 +330,9 @@ def history(
             hide_replan=not include_all and ActionState.CANCELLED.value not in states,
             limit=limit,
             with_events=verbose or action is not None,
+            with_webhooks=stream is not None and not as_json,
         )
-        rows, names, causes = found.actions, found.stream_names, found.causes
+        rows, names, causes, heard = found.actions, found.stream_names, found.causes, found.webhooks
         events = None if found.events is None else _events(found.events)
     if as_json:
         output.print_json(
@@ -363,6 +364,21 @@ def history(
     )
     if events is not None:
         _print_events(rows, events, zone)
+    if heard:
+        _print_webhooks(heard, zone)
+
+
+def _print_webhooks(heard: list[WebhookEvent], zone: tzinfo) -> None:
+    """What FastPix said about the stream (its webhooks; `onair.poll` where onair read the status
+    itself because none came), newest first. Only type, status and times are ever stored."""
+    output.print_table(
+        ("at", "event", "status", "received"),
+        (
+            (show_instant(e.created_at, zone), e.type, e.status, show_instant(e.received_at, zone))
+            for e in heard
+        ),
+        title=f"{len(heard)} stream event{'s' if len(heard) != 1 else ''} (FastPix webhooks and polls)",
+    )
 
 
 def parse_states(text: str | None) -> list[str]:

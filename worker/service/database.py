@@ -19,6 +19,7 @@ from worker.store.db import (
     current_revision,
     ensure_schema_current,
     make_engine,
+    normalise_url,
     ping,
     transaction,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ensure_schema_current",
     "head_revision",
     "make_engine",
+    "normalise_url",
     "ping",
     "reading",
     "upgrade",

@@ -12,12 +12,13 @@ from sqlalchemy import Engine
 from worker.domain.types import ActionState
 from worker.service.agenda import Agenda, build_agenda
 from worker.service.errors import InvalidInput
-from worker.store import observations, schedules, views
+from worker.store import alert_outbox, observations, schedules, views, webhooks
 from worker.store.db import transaction
-from worker.store.models import Action, ActionEvent
+from worker.store.models import Action, ActionEvent, WebhookEvent
 from worker.store.observations import InvalidRow
 
 RECENT_FAILURES_SHOWN = 50
+WEBHOOKS_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class HistoryView:
     stream_names: dict[str, str]
     causes: dict[int, str]
     events: dict[int, list[ActionEvent]] | None  # each action's events, oldest first, when asked
+    webhooks: list[WebhookEvent]  # what FastPix said about the one stream asked for, newest first
 
 
 def plan_view(
@@ -68,6 +70,7 @@ def history_view(
     hide_replan: bool = False,
     limit: int | None = None,
     with_events: bool = False,
+    with_webhooks: bool = False,
 ) -> HistoryView:
     """One action (InvalidInput naming `action` when there is none), or the history filtered."""
     with transaction(engine, immediate=False) as session:
@@ -89,8 +92,13 @@ def history_view(
             for event in views.events_of(session, ids):
                 assert event.action_id is not None
                 events[event.action_id].append(event)
+        heard = (
+            webhooks.events_of(session, stream, since, until, limit or WEBHOOKS_SHOWN)
+            if with_webhooks and stream is not None
+            else []
+        )
         return HistoryView(
-            rows, observations.stream_names(session), observations.failure_causes(session, ids), events
+            rows, observations.stream_names(session), observations.failure_causes(session, ids), events, heard
         )
 
 
@@ -98,3 +106,14 @@ def ledger(engine: Engine) -> list[Action]:
     """Every action in the ledger, in due order (for the demo's small database)."""
     with transaction(engine, immediate=False) as session:
         return views.all_actions(session)
+
+
+def stream_events(engine: Engine, stream_id: str, limit: int) -> list[WebhookEvent]:
+    """What FastPix said about one stream (webhooks and polls), newest first."""
+    with transaction(engine, immediate=False) as session:
+        return webhooks.events_of(session, stream_id, None, None, limit)
+
+
+def alerts_recorded(engine: Engine) -> list[alert_outbox.Record]:
+    """Every alert recorded (sent, pending or logged)."""
+    return alert_outbox.recorded(engine)

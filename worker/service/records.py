@@ -2,6 +2,24 @@
 import the store. They are detached from their session: read them, never change them (a change is a
 service function)."""
 
-from worker.store.models import Action, ActionEvent, Broadcast, BroadcastSeries, OffHours, Organiser, Stream
+from worker.store.models import (
+    Action,
+    ActionEvent,
+    Broadcast,
+    BroadcastSeries,
+    OffHours,
+    Organiser,
+    Stream,
+    WebhookEvent,
+)
 
-__all__ = ["Action", "ActionEvent", "Broadcast", "BroadcastSeries", "OffHours", "Organiser", "Stream"]
+__all__ = [
+    "Action",
+    "ActionEvent",
+    "Broadcast",
+    "BroadcastSeries",
+    "OffHours",
+    "Organiser",
+    "Stream",
+    "WebhookEvent",
+]

@@ -41,6 +41,12 @@ class FoundStream:
         upsert_stream(session, self.stream_id, name=self.name, status=self.status, seen_at=now)
 
 
+def record_stream(engine: Engine, found: FoundStream, now: datetime) -> None:
+    """Record a stream FastPix confirmed, on its own (a change to the stream itself follows)."""
+    with transaction(engine) as session:
+        found.save(session, now)
+
+
 Rule = TypeVar("Rule", OffHours, BroadcastSeries)
 
 

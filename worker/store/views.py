@@ -109,6 +109,11 @@ def off_hours_rows(session: Session, *, include_all: bool) -> list[OffHours]:
     return list(session.scalars(query))
 
 
+def stream_names(session: Session) -> dict[str, str | None]:
+    """Every stream onair knows, with its name (None when it has none)."""
+    return {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name))}
+
+
 def streams(session: Session) -> list[Stream]:
     return list(session.scalars(select(Stream).order_by(Stream.stream_id)))
 
