@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from worker.api.times import EXAMPLE, parse_offset_instant, zone_or_error
+from worker.service.text import TITLE_MAX_CHARS
 
-TITLE_MAX = 255
 STREAM_ID_MAX = 64
 PLAN_HOURS_MAX = 168.0
 
@@ -47,7 +47,7 @@ UtcText = Annotated[str, Field(json_schema_extra={"format": "date-time"}, descri
 LocalText = Annotated[
     str | None, Field(json_schema_extra={"format": "date-time"}, description="In ?tz= with its offset")
 ]
-Title = Annotated[str | None, Field(max_length=TITLE_MAX)]
+Title = Annotated[str | None, Field(max_length=TITLE_MAX_CHARS)]
 
 
 def _path_id(value: Any) -> Any:

@@ -7,11 +7,8 @@ reasons name bookings and their organisers).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from worker.api.schemas import ActionOut, BookingOut, BusySlot, FreeSlot, ViewersOut
 from worker.api.times import iso_z, local_iso
@@ -20,7 +17,7 @@ from worker.domain.signal import Report
 from worker.domain.types import ActionState, Source
 from worker.domain.viewers import ViewerFigures
 from worker.service.outcomes import verdict
-from worker.store.models import Action, Broadcast
+from worker.service.records import Action, Broadcast
 
 _NEUTRAL_REASONS = {
     (Source.BROADCAST.value, "enable"): "enable before a slot on this stream",
@@ -84,31 +81,6 @@ def _cause(row: Action) -> str | None:
     if row.state not in (ActionState.FAILED.value, ActionState.MISSED.value):
         return None
     return describe_failure(row.state, row.outcome, row.last_error) or None
-
-
-def owners_of(session: Session, actions: Iterable[Action]) -> dict[int, int | None]:
-    """Who booked each broadcast these actions come from (None for an ops broadcast)."""
-    ids = {a.source_id for a in actions if a.source == Source.BROADCAST.value and a.source_id is not None}
-    if not ids:
-        return {}
-    query = select(Broadcast.id, Broadcast.organiser_id).where(Broadcast.id.in_(ids))
-    return {row_id: owner for row_id, owner in session.execute(query)}
-
-
-def actions_of(session: Session, booking_ids: list[int]) -> dict[int, list[Action]]:
-    """Each booking's actions in the ledger, earliest first."""
-    grouped: dict[int, list[Action]] = {i: [] for i in booking_ids}
-    if not booking_ids:
-        return grouped
-    query = (
-        select(Action)
-        .where(Action.source == Source.BROADCAST.value, Action.source_id.in_(booking_ids))
-        .order_by(Action.due_at, Action.sequence, Action.id)
-    )
-    for action in session.scalars(query):
-        assert action.source_id is not None
-        grouped[action.source_id].append(action)
-    return grouped
 
 
 def booking_out(

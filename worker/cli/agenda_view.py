@@ -12,11 +12,19 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from worker.cli import ics, output
-from worker.cli.agenda import FORECAST, ActionEntry, Agenda, OffWindow, StreamAgenda, slot_kind, slot_label
 from worker.cli.timeparse import iso_utc, show_duration, show_instant
 from worker.domain.outcomes import Verdict
 from worker.domain.stream_policy import BetweenSlots
-from worker.store.models import Broadcast
+from worker.service.agenda import (
+    FORECAST,
+    ActionEntry,
+    Agenda,
+    OffWindow,
+    StreamAgenda,
+    slot_kind,
+    slot_label,
+)
+from worker.service.records import Broadcast
 
 
 def stream_label(stream: StreamAgenda) -> str:

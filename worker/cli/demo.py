@@ -23,16 +23,16 @@ from typing import IO
 
 import httpx
 import typer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from worker.clock import SystemClock
+from worker.config import OnairSettings
+from worker.domain.specs import BroadcastSpec
 from worker.fastpix.client import FastPixClient
-from worker.service import alert_outbox, outcomes
+from worker.service import broadcasts, database, ledger_view, off_hours
+from worker.service.streams_lookup import FoundStream
 from worker.simulator.app import run_in_thread
 from worker.simulator.control import SimulatorControl
-from worker.store import migrate, schedules, webhooks
-from worker.store.db import make_engine, transaction
-from worker.store.models import Action, Broadcast, OffHours
 
 LEAD = timedelta(seconds=20)
 LENGTH = timedelta(seconds=40)
@@ -54,8 +54,9 @@ def demo(
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     database_url = f"sqlite:///{data_dir.resolve()}/onair.db"
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
+    engine = database.make_engine(database_url)
+    database.upgrade(engine)
+    settings = OnairSettings(database_url=database_url, data_dir=str(data_dir.resolve()))
 
     secret = base64.b64encode(secrets.token_bytes(32)).decode()
     port = _free_port()
@@ -78,24 +79,26 @@ def demo(
     start = now + timedelta(seconds=60)
     end = start + LENGTH
     off_start = (end + timedelta(seconds=65)).replace(second=0, microsecond=0)
-    with transaction(engine) as session:
-        schedules.upsert_stream(session, sid, name="onair demo", status="disabled", seen_at=now)
-        broadcast = Broadcast(
-            stream_id=sid,
-            starts_at=start,
-            ends_at=end,
-            lead_seconds=int(LEAD.total_seconds()),
-            title="Demo show",
-            metadata_json='{"show": "demo"}',
-        )
-        rule = OffHours(
-            stream_id=sid,
-            cron=f"{off_start.minute} {off_start.hour} * * *",
-            duration_seconds=20,
-            timezone="UTC",
-            label="demo night",
-        )
-        session.add_all([broadcast, rule])
+    show = BroadcastSpec(
+        id=0,
+        stream_id=sid,
+        starts_at=start,
+        ends_at=end,
+        lead=LEAD,
+        title="Demo show",
+        metadata={"show": "demo"},
+    )
+    broadcasts.add_slot(settings, engine, show, FoundStream(sid, "onair demo", "disabled"), now=now)
+    rule = off_hours.add_off_hours(
+        settings,
+        engine,
+        stream=sid,
+        cron=f"{off_start.minute} {off_start.hour} * * *",
+        duration=timedelta(seconds=20),
+        timezone="UTC",
+        label="demo night",
+        now=now,
+    ).row
     say(f"scheduled broadcast 'Demo show' {start:%H:%M:%S}-{end:%H:%M:%S} UTC with a {LEAD.seconds} s lead")
     say(f"scheduled off-hours window {off_start:%H:%M:%S} UTC for 20 s (cron '{rule.cron}' UTC)")
 
@@ -176,13 +179,12 @@ def _watch(engine: Engine, control: SimulatorControl, sid: str, start: datetime,
                 )
             if call.endpoint == "enable" and not connected:
                 say("the encoder is late (simulated): nothing connects when the slot opens")
-        with transaction(engine, immediate=False) as session:
-            events = webhooks.events_of(session, sid, None, None, 100)
+        events = ledger_view.stream_events(engine, sid, 100)
         for event in sorted((e for e in events if e.id not in heard), key=lambda e: e.id):
             heard.add(event.id)
             status = f" (stream {event.status})" if event.status else ""
             say(f"onair api received FastPix webhook {event.type}{status}")
-        for record in alert_outbox.recorded(engine):
+        for record in ledger_view.alerts_recorded(engine):
             if record.key not in alerted and record.body.get("stream_id") == sid:
                 alerted.add(record.key)
                 say(f"ALERT {record.body.get('event')}: {record.body.get('text')}")
@@ -198,9 +200,8 @@ def _watch(engine: Engine, control: SimulatorControl, sid: str, start: datetime,
 
 
 def _print_outcome(engine: Engine) -> None:
-    with transaction(engine, immediate=False) as session:
-        rows = list(session.scalars(select(Broadcast)))
-        happened = outcomes.verdicts(session, rows, SystemClock().now())
+    listed = broadcasts.list_slots(engine, now=SystemClock().now(), include_all=True)
+    rows, happened = listed.rows, listed.verdicts
     for row in rows:
         verdict = happened[row.id]
         live = f", live {verdict.live_minutes * 60:.0f} s" if verdict.live_minutes is not None else ""
@@ -209,12 +210,11 @@ def _print_outcome(engine: Engine) -> None:
 
 def _print_ledger(engine: Engine) -> None:
     typer.echo("\nThe ledger (tomorrow's off-hours window is already planned and pending):")
-    with transaction(engine) as session:
-        for action in session.scalars(select(Action).order_by(Action.due_at, Action.sequence)):
-            typer.echo(
-                f"  {action.due_at:%Y-%m-%d %H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
-                f"{action.outcome or ''}  — {action.reason}"
-            )
+    for action in ledger_view.ledger(engine):
+        typer.echo(
+            f"  {action.due_at:%Y-%m-%d %H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
+            f"{action.outcome or ''}  — {action.reason}"
+        )
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def run(
 ) -> None:
     """Run the scheduler on this machine: Celery workers and beat, restarted if they die."""
     from worker.cli.timeline import read_settings
-    from worker.store.db import ensure_schema_current, make_engine
+    from worker.service.database import ensure_schema_current, make_engine
 
     settings = read_settings()  # a bad setting is one `error:` line here, not a crash loop of children
     engine = make_engine(settings.database_url)

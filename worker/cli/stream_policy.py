@@ -10,14 +10,14 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.cli import output
-from worker.cli.stream_check import register_stream_if_needed
 from worker.cli.timeline import AsJson, open_store, replan
 from worker.cli.timeparse import BadInput
 from worker.clock import SystemClock
 from worker.config import OnairSettings
 from worker.domain.stream_policy import BetweenSlots, describe, parse_between_slots
 from worker.service import stream_policy
-from worker.store.db import SchemaError, ensure_schema_current, make_engine, normalise_url, transaction
+from worker.service.database import SchemaError, ensure_schema_current, make_engine, normalise_url
+from worker.service.streams_lookup import record_stream, register_stream_if_needed
 
 StreamId = Annotated[str, typer.Argument(help="The stream id (32 hexadecimal characters).")]
 
@@ -48,8 +48,7 @@ def between_slots_policy(
             raise BadInput(str(exc)) from None
         found = register_stream_if_needed(engine, stream_id)
         if found is not None:  # FastPix knows it, onair not yet: record it first
-            with transaction(engine) as session:
-                found.save(session, SystemClock().now())
+            record_stream(engine, found, SystemClock().now())
         change = stream_policy.set_between_slots(engine, stream_id, between_slots)
         if change.changed:
             replan(settings, engine)

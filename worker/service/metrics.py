@@ -22,8 +22,9 @@ from sqlalchemy import Engine
 from worker.clock import Clock
 from worker.domain.types import ActionState
 from worker.fastpix.client import CallRecord
-from worker.service import backlog, viewers
+from worker.service import viewers
 from worker.service.context import current_action
+from worker.store import backlog
 
 log = logging.getLogger("onair.metrics")
 

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,7 +30,7 @@ from worker.service import planner_watch
 from worker.service.runtime import Runtime
 from worker.service.series import SeriesReport, due_series, materialise_one
 from worker.store import ledger, planner_state, schedules
-from worker.store.db import checkpoint, transaction
+from worker.store.db import analyze, checkpoint, transaction
 from worker.store.models import Broadcast, OffHours
 from worker.store.sqlutil import chunked
 
@@ -322,7 +321,7 @@ class _Tick:
             # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
             # 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
             with transaction(self.engine) as session:
-                session.execute(text("ANALYZE actions"))
+                analyze(session, "actions")
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from worker.domain import viewers as rules
+from worker.domain.viewers import ViewerFigures
 from worker.fastpix.errors import FastPixError, InvalidRequest
 from worker.service import budget
 from worker.store import viewers as store
@@ -136,3 +139,13 @@ def stream_viewers(engine: Engine, now: datetime) -> list[StreamViewers]:
         )
         for r in rows
     ]
+
+
+def viewer_figures(session: Session, broadcast_ids: Collection[int]) -> dict[int, ViewerFigures]:
+    """Each sampled broadcast's figures (peak, average, failures), in the caller's transaction."""
+    return store.figures(session, broadcast_ids)
+
+
+def figures_of(engine: Engine, broadcast_ids: Collection[int]) -> dict[int, ViewerFigures]:
+    with transaction(engine, immediate=False) as session:
+        return store.figures(session, broadcast_ids)

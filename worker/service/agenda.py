@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.domain.outcomes import Verdict
@@ -22,13 +21,11 @@ from worker.domain.planner import plan as forecast_plan
 from worker.domain.recurrence import expand
 from worker.domain.specs import check_off_hours, read_broadcast, read_off_hours
 from worker.domain.stream_policy import BetweenSlots
-from worker.domain.types import ActionState
 from worker.service import outcomes
-from worker.store import schedules
-from worker.store.models import Action, Broadcast, OffHours, Stream
+from worker.store import schedules, views
+from worker.store.models import Action, Broadcast, OffHours
 
 FORECAST = "forecast"
-UNDER_WAY = (ActionState.PENDING.value, ActionState.CLAIMED.value)
 # Neighbouring slots decide finish deadlines and off-hours shifts, so the forecast reads past the range.
 _MARGIN = timedelta(hours=1)
 
@@ -112,7 +109,7 @@ class Agenda:
 
 def build_agenda(session: Session, now: datetime, until: datetime, stream: str | None) -> Agenda:
     """Everything scheduled or planned on each stream from `now` to `until` (one stream when given)."""
-    names = {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name))}
+    names = views.stream_names(session)
     policies = schedules.between_slots_of(session, names)
     # Rows whose stored values cannot even be read (text where a number belongs) are left out of the
     # view: they are listed with their invalid_reason instead. The others, invalid or not, are shown.
@@ -126,17 +123,8 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
     rule_specs = {r.id: read_off_hours(r) for r in all_rules}
     readable_rules = {i: spec for i, spec in rule_specs.items() if not isinstance(spec, str)}
     rules = [r for r in all_rules if r.id in readable_rules]
-    ledger_query = (
-        select(Action)
-        .where(Action.state.in_(UNDER_WAY), Action.due_at <= until)
-        .order_by(Action.due_at, Action.sequence, Action.id)
-    )
-    if stream is not None:
-        ledger_query = ledger_query.where(Action.stream_id == stream)
-    ledger_rows = list(session.scalars(ledger_query))
-    known_keys = set(
-        session.scalars(select(Action.idempotency_key).where(Action.due_at >= now, Action.due_at <= until))
-    )
+    ledger_rows = views.actions_under_way(session, until, stream)
+    known_keys = views.idempotency_keys_due(session, now, until)
 
     agendas: dict[str, StreamAgenda] = {}
 
