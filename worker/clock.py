@@ -41,6 +41,3 @@ def ensure_utc(value: datetime) -> datetime:
         raise ValueError(f"naive datetime {value.isoformat()} has no time zone")
     return value.astimezone(UTC)
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

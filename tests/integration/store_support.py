@@ -125,8 +125,8 @@ def simulator_runtime(engine: Engine, simulator: Simulator, **settings: Any) -> 
             access_token_id=simulator.access_token_id,  # type: ignore[arg-type]
             secret_key=simulator.secret_key,  # type: ignore[arg-type]
         ),
+        engine=engine,  # the caller's engine, disposed by it
     )
-    runtime.engine = engine  # type: ignore[misc]  # the caller's engine, disposed by it
     yield runtime
     runtime.client.close()
     runtime.action_pool.shutdown()

@@ -135,8 +135,8 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
     budgeted = Runtime(
         settings=rt.settings.model_copy(update={"data_dir": str(tmp_path / "data")}),
         fastpix=rt.fastpix.model_copy(update={"max_rps": 4.0}),
+        engine=engine,
     )
-    budgeted.engine = engine
     streams = _streams(simulator, disabled=6, enabled=0)
     now = datetime.now(UTC)
     with transaction(engine) as session:

@@ -97,8 +97,8 @@ def test_off_hours_across_dst_fire_once_at_the_right_instant(
             secret_key=simulator.secret_key,  # type: ignore[arg-type]
         ),
         clock=clock,
+        engine=engine,  # the test's engine, disposed by the fixture
     )
-    rt.engine = engine  # the test's engine, disposed by the fixture
     acted: list[tuple[str, datetime]] = []
 
     def run_now(batch: Sequence[Claim]) -> None:

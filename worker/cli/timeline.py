@@ -95,8 +95,7 @@ REPLAN_WAIT_SECONDS = 10.0
 def replan(settings: OnairSettings, engine: Engine, *, full: bool = False) -> PlanReport | None:
     """Run the planner now, so the ledger reflects a schedule change at once. A failure here loses
     nothing (the scheduler re-plans every few seconds), so it is a warning, not an error."""
-    rt = Runtime(settings, FastPixSettings())
-    rt.engine = engine
+    rt = Runtime(settings, FastPixSettings(), engine=engine)
     try:
         # A tick the scheduler is running meanwhile sees the change too: waiting a little for it
         # lets this one show what was planned.

@@ -22,7 +22,6 @@ from worker.domain.metadata import MergeRecord, MergeRefused, merge, restore
 from worker.domain.types import KIND_SEQUENCE, ActionKind, ActionState
 
 ENABLED_STATUSES = frozenset({"idle", "preparing", "active"})
-LIVE_STATUSES = frozenset({"active", "preparing"})
 DISABLED = "disabled"
 
 ALREADY_ENABLED = "already enabled"

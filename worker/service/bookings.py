@@ -36,14 +36,6 @@ class Problem:
     message: str
 
 
-class InvalidBooking(ValueError):
-    """The booking cannot be written as asked; `problems` names each field at fault."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
-        self.problems = problems
-
-
 class BookingNotFound(LookupError):
     """No booking of this organiser has that id (it may not exist, or belong to someone else)."""
 
@@ -183,8 +175,7 @@ def replan_now(settings: OnairSettings, engine: Engine, clock: Clock) -> PlanRep
     """Run the planner at once after a change. A failure loses nothing (the scheduler re-plans every
     few seconds), so it is logged, not raised."""
     try:
-        rt = Runtime(settings, FastPixSettings(), clock=clock)
-        rt.engine = engine
+        rt = Runtime(settings, FastPixSettings(), clock=clock, engine=engine)
         return plan_tick(rt, wait=REPLAN_WAIT_SECONDS, scheduler=False)
     except (SQLAlchemyError, ValueError) as exc:
         log.warning("saved, but planning now failed (%s); the scheduler will plan it", type(exc).__name__)

@@ -84,10 +84,6 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     return engine
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
-
-
 @contextmanager
 def transaction(engine: Engine, *, immediate: bool = True) -> Iterator[Session]:
     """A session inside one transaction: committed on success, rolled back on error.
