@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from tests.integration.simulator_fixture import Simulator
 from tests.integration.store_support import BACKENDS, migrated_engine, planned, simulator_runtime
+from worker.domain.attempts import STALE_DETAIL, Attempt, AttemptKind
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import FastPixClient
 from worker.service import executor
@@ -87,12 +88,12 @@ def test_a_batch_acts_once_per_stream_and_refuses_duplicated_and_stale_messages(
         rt, [(first.action_id, first.lease_token), (second.action_id, "a-lease-that-expired")]
     )
 
-    assert [(o.state, o.detail) for o in outcomes] == [
-        (ActionState.SUCCEEDED, "enabled"),
-        (ActionState.SUCCEEDED, "already enabled"),
-        (None, executor.STALE.detail),
+    assert [(o.kind, o.state, o.detail) for o in outcomes] == [
+        (AttemptKind.DONE, ActionState.SUCCEEDED, "enabled"),
+        (AttemptKind.DONE, ActionState.SUCCEEDED, "already enabled"),
+        (AttemptKind.STALE, None, STALE_DETAIL),
     ]
-    assert again == [executor.STALE, executor.STALE]
+    assert again == [Attempt.stale(first.action_id), Attempt.stale(second.action_id)]
     enables = [c.stream_id for c in simulator.calls(since) if c.endpoint == "enable"]
     assert enables == [off], "one enable, for the stream that was disabled"
     assert _states(engine) == {off: "succeeded", on: "succeeded"}
@@ -165,7 +166,7 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
     assert busiest <= 4
     assert all(c.http_status != 429 for c in calls)
     succeeded = [o for o in outcomes if o.state is ActionState.SUCCEEDED]
-    retried = [o for o in outcomes if o.state is None]
+    retried = [o for o in outcomes if o.kind is AttemptKind.RETRY]
     # A read and an act per enable at 3.6/s: at most four fit in the 2 s before the deadlines (the
     # fourth act at ~1.94 s), so at least two find no slot.
     assert 1 <= len(succeeded) <= 4 and len(retried) >= 2 and len(succeeded) + len(retried) == 6

@@ -34,7 +34,7 @@ def onair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Onair]:
 
 
 def runtime(
-    onair: Onair, webhook: str, clock: FixedClock, engine: Engine | None = None, **settings: str
+    onair: Onair, webhook: str, clock: FixedClock, *, engine: Engine | None = None, **settings: str
 ) -> Runtime:
     return Runtime(
         OnairSettings(database_url=onair.url, alert_webhook_url=webhook, **settings),  # type: ignore[arg-type]
@@ -155,7 +155,7 @@ def test_the_daily_report_is_posted_once_however_many_watchdogs_race(
     report_at = {"report_at": "22:59 Europe/Berlin"}  # 21:59 UTC, a minute before NOW
     rts = [runtime(onair, receiver.url, clock, **report_at)]
     # A second process: its own engine, its own connections.
-    second = runtime(onair, receiver.url, clock, make_engine(onair.url), **report_at)
+    second = runtime(onair, receiver.url, clock, engine=make_engine(onair.url), **report_at)
     rts.append(second)
     planning.plan_tick(rts[0])
     watchdogs = [Watchdog(rt, f"onair@{n}", rt.settings) for n, rt in enumerate(rts)]

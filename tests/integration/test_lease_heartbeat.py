@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select, update
 
 from tests.integration.simulator_fixture import Simulator
 from tests.integration.store_support import BACKENDS, migrated_engine, planned, simulator_runtime
+from worker.domain.attempts import Attempt, AttemptKind
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import FastPixClient
 from worker.service import executor
@@ -90,7 +91,7 @@ def test_a_slow_call_keeps_its_lease_and_the_act_is_written_ahead(
     claim = _claim_enable(engine, stream, datetime.now(UTC))
     simulator.inject_fault("enable", "slow", delay=3.0, stream_id=stream)
     reclaimed: list[int] = []
-    outcomes: list[executor.Outcome] = []
+    outcomes: list[Attempt] = []
     runner = threading.Thread(
         target=lambda: outcomes.extend(executor.execute_batch(rt, [(claim.action_id, claim.lease_token)]))
     )
@@ -118,7 +119,7 @@ def test_a_run_whose_lease_was_taken_back_does_not_act(
     stream = _disabled_stream(simulator)
     claim = _claim_enable(engine, stream, datetime.now(UTC) + timedelta(seconds=2))
     since = simulator.last_seq()
-    outcomes: list[executor.Outcome] = []
+    outcomes: list[Attempt] = []
     runner = threading.Thread(
         target=lambda: outcomes.extend(executor.execute_batch(rt, [(claim.action_id, claim.lease_token)]))
     )
@@ -133,7 +134,7 @@ def test_a_run_whose_lease_was_taken_back_does_not_act(
 
     assert "enable" not in [c.endpoint for c in simulator.calls(since)], "the act never left"
     [outcome] = outcomes
-    assert outcome.state is None
+    assert (outcome.kind, outcome.state) == (AttemptKind.LEASE_LOST, None)
     assert ("sending", None) not in _events(engine, claim.action_id)
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.integration.store_support import BACKENDS, T0, migrated_engine, planned
+from worker.domain.attempts import Attempt
 from worker.domain.types import ActionKind, ActionState, PlannedAction, Source
 from worker.store import ledger
 from worker.store.db import transaction
@@ -45,17 +46,10 @@ def _action(engine: Engine, action_id: int) -> Action:
 
 
 def _succeed(engine: Engine, claim: ledger.Claim, now: datetime = T0) -> bool:
+    """Record a succeeded attempt under the claim's lease, as the executor does."""
+    done = Attempt.done(claim.action_id, ActionState.SUCCEEDED, "done")
     with transaction(engine) as session:
-        return ledger.complete(
-            session,
-            claim.action_id,
-            claim.lease_token,
-            state=ActionState.SUCCEEDED,
-            outcome="done",
-            error=None,
-            api_response='{"success":true}',
-            now=now,
-        )
+        return claim.action_id in ledger.record_attempts(session, claim.lease_token, [done], now=now)
 
 
 def test_one_claim_per_stream_in_due_order_and_the_next_only_after_the_first_finished(engine: Engine) -> None:
@@ -163,7 +157,7 @@ def test_an_expired_lease_is_reclaimed_and_the_stale_worker_cannot_write(engine:
         assert not ledger.retry_later(
             session, stale.action_id, stale.lease_token, next_attempt_at=T0, error="late", now=T0 + 2 * LEASE
         )
-        assert ledger.load_claimed(session, stale.action_id, stale.lease_token) is None
+        assert ledger.renew(session, [stale.action_id], stale.lease_token, until=T0 + 3 * LEASE) == set()
     assert _succeed(engine, fresh, now=T0 + 2 * LEASE)
 
     action = _action(engine, ids["k"])
@@ -242,17 +236,9 @@ def test_complete_refuses_states_that_do_not_finish_an_action(engine: Engine) ->
     _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
     [claim] = _claim(engine)
 
+    cancelled = Attempt.done(claim.action_id, ActionState.CANCELLED, "x")
     with transaction(engine) as session, pytest.raises(ValueError, match="not cancelled"):
-        ledger.complete(
-            session,
-            claim.action_id,
-            claim.lease_token,
-            state=ActionState.CANCELLED,
-            outcome="x",
-            error=None,
-            api_response=None,
-            now=T0,
-        )
+        ledger.record_attempts(session, claim.lease_token, [cancelled], now=T0)
 
 
 def test_cancelled_schedules_are_not_claimed(engine: Engine) -> None:
