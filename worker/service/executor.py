@@ -228,7 +228,7 @@ class _Run:
                 _wait_until(self.rt, a.next_attempt_at, self.lost)
                 if self.lost.is_set():
                     return Attempt.lease_lost(a.id)
-                self._note_lateness(self.rt.clock.now())
+                note_act_sent(self.rt, a.id, a.stream_id, a.kind, self.attempt, a.due_at, a.next_attempt_at)
                 self.answer = send(client, a.stream_id, decision)
             except FastPixError as exc:
                 return self._failed_call(exc)
@@ -236,16 +236,6 @@ class _Run:
         if decision.payload and "metadata" in decision.payload:
             done += f"; {describe(stream.metadata or {}, decision.payload['metadata'])}"
         return self._done(ActionState.SUCCEEDED, done)
-
-    def _note_lateness(self, sent_at: datetime) -> None:
-        """Count how late (signed) the act leaves; one that leaves before its instant breaks onair's
-        promise and raises an alert."""
-        a = self.action
-        lateness = (sent_at - a.next_attempt_at).total_seconds()
-        metrics.act_sent(a.kind.value, (sent_at - a.due_at).total_seconds(), first=a.attempts == 0)
-        if lateness < 0:
-            metrics.early_act(a.kind.value)
-            alert_early_act(self.rt, a.id, a.stream_id, a.kind, self.attempt, a.next_attempt_at, lateness)
 
     def _merge_record(self) -> MergeRecord | None:
         """What the broadcast's merge stored: this UPDATE's own (an earlier attempt), or, for a RESTORE,
@@ -314,6 +304,28 @@ class _Run:
             cause = cause_of(exc, self.attempt, decision.reason)
             return self._done(ActionState.FAILED, cause.summary, str(exc), cause)
         return Attempt.retry(a.id, decision.when, str(exc))
+
+
+def note_act_sent(
+    rt: Runtime,
+    action_id: int,
+    stream_id: str,
+    kind: ActionKind,
+    attempt: int,
+    due_at: datetime,
+    instant: datetime,
+    sent_at: datetime | None = None,
+) -> float:
+    """An act call leaves now (or at `sent_at`) for its `instant`: count its lateness, signed. One that
+    leaves before its instant breaks onair's promise: it is counted apart and raises an alert. The
+    lateness from the instant, in seconds (negative: early)."""
+    sent_at = sent_at or rt.clock.now()
+    metrics.act_sent(kind.value, (sent_at - due_at).total_seconds(), first=attempt == 1)
+    lateness = (sent_at - instant).total_seconds()
+    if lateness < 0:
+        metrics.early_act(kind.value)
+        alert_early_act(rt, action_id, stream_id, kind, attempt, instant, lateness)
+    return lateness
 
 
 def send(client: FastPixClient, stream_id: str, call: Call) -> LiveStream | None:
