@@ -27,7 +27,7 @@ from worker.domain.decisions import supersedes
 from worker.domain.types import ActionKind, ActionState
 from worker.store.db import transaction
 from worker.store.events import Event, insert_events
-from worker.store.sqlutil import IN_LIVE_INDEX, actions, chunked, lock_in_state
+from worker.store.sqlutil import IDS, IN_LIVE_INDEX, actions, chunked, lock_in_state
 from worker.store.types import UTCDateTime
 
 PENDING = ActionState.PENDING.value
@@ -241,6 +241,11 @@ _CLAIM = (
 )
 
 
+_CLAIMED_TOKENS = select(actions.c.id, actions.c.lease_token).where(
+    actions.c.id.in_(IDS), actions.c.state == CLAIMED
+)
+
+
 def _claim_all(
     session: Session, rows: list[Any], now: datetime, lease: timedelta, owner: str, events: list[Event]
 ) -> list[Claim]:
@@ -259,11 +264,7 @@ def _claim_all(
     )
     held: set[int] = set()
     for chunk in chunked([r.id for r in rows]):
-        found = session.execute(
-            select(actions.c.id, actions.c.lease_token).where(
-                actions.c.id.in_(chunk), actions.c.state == CLAIMED
-            )
-        )
+        found = session.execute(_CLAIMED_TOKENS, {"ids": list(chunk)})
         held.update(i for i, token in found if token == tokens[i])
     claims = []
     for row in rows:
@@ -379,16 +380,18 @@ def streams_with_due(session: Session, stream_ids: Sequence[str], until: datetim
     """Those of the streams with a pending action due by `until` (to dispatch now, not next tick)."""
     found: set[str] = set()
     for chunk in chunked(sorted(set(stream_ids))):
-        found.update(
-            session.execute(
-                select(actions.c.stream_id)
-                .distinct()
-                .where(
-                    IN_LIVE_INDEX,
-                    actions.c.stream_id.in_(chunk),
-                    actions.c.state == PENDING,
-                    actions.c.next_attempt_at <= ensure_utc(until),
-                )
-            ).scalars()
-        )
+        values = {"streams": list(chunk), "until": ensure_utc(until)}
+        found.update(session.execute(_STREAMS_WITH_DUE, values).scalars())
     return found
+
+
+_STREAMS_WITH_DUE = (
+    select(actions.c.stream_id)
+    .distinct()
+    .where(
+        IN_LIVE_INDEX,
+        actions.c.stream_id.in_(bindparam("streams", expanding=True)),
+        actions.c.state == PENDING,
+        actions.c.next_attempt_at <= bindparam("until", type_=UTCDateTime()),
+    )
+)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, insert, literal, select, text, update
+from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
@@ -25,7 +25,7 @@ from worker.domain.attempts import Attempt, AttemptKind
 from worker.domain.states import can_transition
 from worker.domain.types import ActionState
 from worker.store.events import Event, insert_events, record_event
-from worker.store.sqlutil import actions, chunked, events_table
+from worker.store.sqlutil import IDS, actions, chunked, events_table
 from worker.store.types import UTCDateTime
 
 CLAIMED = ActionState.CLAIMED.value
@@ -114,17 +114,20 @@ class Held:
     in_doubt: int | None = None
 
 
+_SENT = (
+    select(events_table.c.action_id, func.max(events_table.c.attempt))
+    .where(events_table.c.action_id.in_(IDS), events_table.c.event == SENDING)
+    .group_by(events_table.c.action_id)
+)
+
+
 def _count_in_doubt_sends(session: Session, rows: list[Any], now: datetime) -> list[Held]:
     """A `sending` event numbered past the recorded attempts is a call whose answer nobody recorded:
     it may have reached FastPix. Count it as an attempt now, so the next run is the next attempt and
     says so when it finds the work done."""
     sent: dict[int, int] = {}
     for chunk in chunked([row.id for row in rows]):
-        found = session.execute(
-            select(events_table.c.action_id, func.max(events_table.c.attempt))
-            .where(events_table.c.action_id.in_(chunk), events_table.c.event == SENDING)
-            .group_by(events_table.c.action_id)
-        )
+        found = session.execute(_SENT, {"ids": list(chunk)})
         sent.update({action_id: attempt for action_id, attempt in found if attempt is not None})
     held = []
     for row in rows:
@@ -143,6 +146,23 @@ def _count_in_doubt_sends(session: Session, rows: list[Any], now: datetime) -> l
     return held
 
 
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+_INTEND = insert(events_table).from_select(
+    ["action_id", "stream_id", "at", "actor", "event", "from_state", "to_state", "attempt", "detail"],
+    select(
+        actions.c.id,
+        actions.c.stream_id,
+        bindparam("b_now", type_=UTCDateTime()),
+        bindparam("b_actor", type_=String()),
+        literal(SENDING),
+        actions.c.state,
+        actions.c.state,
+        bindparam("b_attempt", type_=Integer()),
+        bindparam("b_detail", type_=String()),
+    ).where(_fence(bindparam("b_id"), bindparam("b_token"))),  # type: ignore[arg-type]
+)
+
+
 def record_intent(
     session: Session,
     action_id: int,
@@ -158,35 +178,21 @@ def record_intent(
     before the answer is recorded. Fenced: False (nothing written, and the call must not leave) when
     the lease is no longer this executor's."""
     now = ensure_utc(now)
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         # Visible to every other session at once, like any commit; only a crash of PostgreSQL itself
         # in the next few hundred ms could lose it. What it guards against is the worker dying, and
         # the flush to disk (10+ ms on a busy server) would sit between the read and the act.
-        session.execute(text("SET LOCAL synchronous_commit = off"))
-    source = select(
-        actions.c.id,
-        actions.c.stream_id,
-        literal(now, UTCDateTime()),
-        literal(actor),
-        literal(SENDING),
-        actions.c.state,
-        actions.c.state,
-        literal(attempt),
-        literal(detail),
-    ).where(_fence(action_id, lease_token))
-    columns = [
-        "action_id",
-        "stream_id",
-        "at",
-        "actor",
-        "event",
-        "from_state",
-        "to_state",
-        "attempt",
-        "detail",
-    ]
-    result = session.execute(insert(events_table).from_select(columns, source))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        connection.execute(_ASYNC_COMMIT)
+    values = {
+        "b_id": action_id,
+        "b_token": lease_token,
+        "b_now": now,
+        "b_actor": actor,
+        "b_attempt": attempt,
+        "b_detail": detail,
+    }
+    return bool(connection.execute(_INTEND, values).rowcount)
 
 
 # The fence and the time of a statement executed for many rows at once (executemany).
@@ -200,6 +206,11 @@ _TAKE_OVER = (
         lease_owner=bindparam("b_owner"),
         updated_at=_NOW,
     )
+)
+
+
+_HELD = select(*HELD_COLUMNS).where(
+    actions.c.id.in_(IDS), actions.c.state == CLAIMED, actions.c.lease_token == bindparam("token")
 )
 
 
@@ -218,11 +229,7 @@ def take_over(
     )
     rows: list[Any] = []
     for chunk in chunked([i for i, _ in leases]):
-        rows += session.execute(
-            select(*HELD_COLUMNS).where(
-                actions.c.id.in_(chunk), actions.c.state == CLAIMED, actions.c.lease_token == new_token
-            )
-        ).all()
+        rows += session.execute(_HELD, {"ids": list(chunk), "token": new_token}).all()
     held = {row.id for row in rows}
     for action_id, _ in leases:
         if action_id not in held:
@@ -317,6 +324,13 @@ def record_attempts(
     return kept
 
 
+_LOCK_CLAIMED = (
+    select(actions.c.id, actions.c.stream_id, actions.c.attempts, actions.c.lease_token)
+    .where(actions.c.id.in_(IDS), actions.c.state == CLAIMED)
+    .with_for_update()
+)
+
+
 def _complete(
     session: Session, lease_token: str, done: Sequence[Attempt], now: datetime, actor: str
 ) -> set[int]:
@@ -326,11 +340,7 @@ def _complete(
     held: dict[int, Any] = {}
     for chunk in chunked(list(wanted)):
         # Locked, so a reaper cannot take a lease back between this read and the update.
-        for row in session.execute(
-            select(actions.c.id, actions.c.stream_id, actions.c.attempts, actions.c.lease_token)
-            .where(actions.c.id.in_(chunk), actions.c.state == CLAIMED)
-            .with_for_update()
-        ):
+        for row in session.execute(_LOCK_CLAIMED, {"ids": list(chunk)}):
             if row.lease_token == lease_token:
                 held[row.id] = row
     for attempt in done:
