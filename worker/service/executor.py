@@ -66,10 +66,12 @@ def execute_batch(
     with transaction(rt.engine) as session:
         rows = ledger.take_over(session, leases, new_token=token, owner=rt.identity, now=rt.clock.now())
     rng = rng or random.Random()
+    intents = _Intents(rt, token)
     runs = {
         rt.action_pool.submit(run.go): run
         for run in (
-            _Run(rt, _Snapshot.of(row), token, rng) for row in sorted(rows, key=lambda r: r.next_attempt_at)
+            _Run(rt, _Snapshot.of(row), token, rng, intents)
+            for row in sorted(rows, key=lambda r: r.next_attempt_at)
         )
     }
     attempts: dict[int, Attempt] = {}
@@ -176,11 +178,14 @@ class _Run:
     """One attempt at one action, on a thread of the action pool. What it sent and read is kept on it
     (`calls`, `answer`) for the batch's record."""
 
-    def __init__(self, rt: Runtime, action: _Snapshot, token: str, rng: random.Random) -> None:
+    def __init__(
+        self, rt: Runtime, action: _Snapshot, token: str, rng: random.Random, intents: _Intents
+    ) -> None:
         self.rt = rt
         self.action = action
         self.token = token
         self.rng = rng
+        self.intents = intents
         self.attempt = action.attempts + 1
         # Set by the heartbeat when this action's lease was taken back: do not act.
         self.lost = threading.Event()
@@ -266,16 +271,7 @@ class _Run:
             return False
         a = self.action
         detail = f"{_VERB[a.kind]} the stream at {a.next_attempt_at.isoformat()}; its answer is recorded next"
-        with transaction(self.rt.engine) as session:
-            return ledger.record_intent(
-                session,
-                a.id,
-                self.token,
-                attempt=self.attempt,
-                detail=detail,
-                now=self.rt.clock.now(),
-                actor=self.rt.identity,
-            )
+        return self.intents.write(self, detail)
 
     def _confirmed(self, outcome: str) -> str:
         """A run that finds the work done after an earlier attempt sent its call and died says so."""
@@ -304,6 +300,78 @@ class _Run:
             cause = cause_of(exc, self.attempt, decision.reason)
             return self._done(ActionState.FAILED, cause.summary, str(exc), cause)
         return Attempt.retry(a.id, decision.when, str(exc))
+
+
+class _Intent:
+    def __init__(self, run: _Run, detail: str) -> None:
+        self.run = run
+        self.detail = detail
+        self.done = threading.Event()
+        self.lead = False  # woken to write the next group rather than with its result
+        self.written = False
+        self.error: BaseException | None = None
+
+    def result(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.written
+
+
+class _Intents:
+    """The write-ahead `sending` events of one batch, committed in groups: the runs that reach their
+    intent while a group is being written wait, and the first of them writes them all in the next
+    transaction (one transaction per group, not per action). Each run still sends its call only once
+    its own event is committed; a run whose lease is gone gets False, and its call never leaves."""
+
+    def __init__(self, rt: Runtime, token: str) -> None:
+        self.rt = rt
+        self.token = token
+        self._lock = threading.Lock()
+        self._waiting: list[_Intent] = []
+        self._writing = False
+
+    def write(self, run: _Run, detail: str) -> bool:
+        intent = _Intent(run, detail)
+        with self._lock:
+            self._waiting.append(intent)
+            lead = not self._writing
+            self._writing = True
+        if not lead:
+            intent.done.wait()
+            if not intent.lead:
+                return intent.result()
+        with self._lock:
+            group, self._waiting = self._waiting, []
+        try:
+            self._commit(group)
+        except Exception as exc:  # each run of the group breaks as it would alone
+            for member in group:
+                member.error = exc
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].lead = True
+                    self._waiting[0].done.set()
+                else:
+                    self._writing = False
+            for member in group:
+                member.done.set()
+        return intent.result()
+
+    def _commit(self, group: Sequence[_Intent]) -> None:
+        with transaction(self.rt.engine) as session:
+            now = self.rt.clock.now()
+            for member in group:
+                run = member.run
+                member.written = not run.lost.is_set() and ledger.record_intent(
+                    session,
+                    run.action.id,
+                    self.token,
+                    attempt=run.attempt,
+                    detail=member.detail,
+                    now=now,
+                    actor=self.rt.identity,
+                )
 
 
 def note_act_sent(
