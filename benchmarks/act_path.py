@@ -82,7 +82,9 @@ def run(name: str, count: int, rounds: int) -> None:
                 acted += len(calls)
                 cpu_total += cpu
                 wall_total += wall
-                print(f"round {round_no} ({kind}): {count} actions, {len(calls)} acts, cpu {cpu:.2f} s, wall {wall:.2f} s")
+                print(
+                    f"round {round_no} ({kind}): {count} actions, {len(calls)} acts, cpu {cpu:.2f} s, wall {wall:.2f} s"
+                )
         finally:
             rt.client.close()
             rt.action_pool.shutdown()
