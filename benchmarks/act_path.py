@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
+
 from benchmarks.common import SECRET, TOKEN_ID, backend, emit, loadavg, machine, simulator, workspace
 
 # The actions fall due this long after they are planned: the tick claims them ahead and the
@@ -25,7 +27,7 @@ from benchmarks.common import SECRET, TOKEN_ID, backend, emit, loadavg, machine,
 DUE_AFTER = timedelta(seconds=1)
 
 
-def plan_round(engine: object, streams: Sequence[str], kind: str, due: datetime, round_no: int) -> None:
+def plan_round(engine: Engine, streams: Sequence[str], kind: str, due: datetime, round_no: int) -> None:
     from worker.domain.types import KIND_SEQUENCE, ActionKind, PlannedAction, Source
     from worker.store import ledger
     from worker.store.db import transaction
@@ -45,7 +47,7 @@ def plan_round(engine: object, streams: Sequence[str], kind: str, due: datetime,
         )
         for index, stream in enumerate(streams)
     ]
-    with transaction(engine) as session:  # type: ignore[arg-type]
+    with transaction(engine) as session:
         ledger.apply_plan(session, planned, scope_sources=[], window_start=due - timedelta(days=1), now=due)
 
 
@@ -58,7 +60,7 @@ def run(name: str, count: int, rounds: int) -> None:
     with workspace(f"act-path-{name}") as work, simulator(work) as sim, backend(name, work) as be:
         streams = sim.make_disabled_streams(count)
         settings = OnairSettings(database_url=be.database_url, data_dir=str(work), alert_webhook_url="")
-        fastpix = FastPixSettings(api_url=sim.base_url, access_token_id=TOKEN_ID, secret_key=SECRET)  # type: ignore[arg-type]
+        fastpix = FastPixSettings(api_url=sim.base_url, access_token_id=TOKEN_ID, secret_key=SECRET)
         rt = Runtime(settings, fastpix)
         cpu_total = wall_total = 0.0
         acted = 0
@@ -82,9 +84,8 @@ def run(name: str, count: int, rounds: int) -> None:
                 acted += len(calls)
                 cpu_total += cpu
                 wall_total += wall
-                print(
-                    f"round {round_no} ({kind}): {count} actions, {len(calls)} acts, cpu {cpu:.2f} s, wall {wall:.2f} s"
-                )
+                figures = f"{count} actions, {len(calls)} acts, cpu {cpu:.2f} s, wall {wall:.2f} s"
+                print(f"round {round_no} ({kind}): {figures}")
         finally:
             rt.client.close()
             rt.action_pool.shutdown()
