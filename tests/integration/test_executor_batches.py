@@ -177,3 +177,35 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
     assert errors and all(
         e and "FASTPIX_MAX_RPS=4" in e and "before the action's deadline" in e for e in errors
     ), errors
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_a_message_delivered_long_before_its_instant_still_acts_on_the_instant(
+    engine: Engine, rt: Runtime, simulator: Simulator
+) -> None:
+    """A wake-up that waited in the broker can arrive long before its instant (here 40 s): the run waits
+    the whole way, however long (once it slept at most 30 s per wait, so 65 s early acted 5 s early), reads
+    the stream just before the instant, and the act leaves on the instant, never before it."""
+    [stream] = _streams(simulator, disabled=1, enabled=0)
+    due = datetime.now(UTC) + timedelta(seconds=65)
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(stream, ActionKind.ENABLE, due, source_id=1)],
+            scope_sources=[],
+            window_start=due - timedelta(days=1),
+            now=datetime.now(UTC),
+        )
+    [claim] = ledger.claim_due(
+        engine, now=datetime.now(UTC), ahead=timedelta(seconds=90), lease=LEASE, owner="test", limit=1
+    )
+    since = simulator.last_seq()
+
+    [attempt] = executor.execute_batch(rt, [(claim.action_id, claim.lease_token)])
+
+    assert (attempt.kind, attempt.state) == (AttemptKind.DONE, ActionState.SUCCEEDED)
+    calls = simulator.calls(since, stream_id=stream)
+    [read] = [c for c in calls if c.endpoint == "get"]
+    [enable] = [c for c in calls if c.endpoint == "enable"]
+    assert datetime.fromisoformat(read.time) >= due - timedelta(seconds=1), "the state read is fresh"
+    assert datetime.fromisoformat(enable.time) >= due, f"acted {enable.time}, due {due.isoformat()}"

@@ -2,7 +2,9 @@
 
 The dispatcher hands over actions in batches due within moments of each other. The executor takes over
 the whole batch in one transaction, runs each action in a thread of its own (one hanging call delays
-nothing else), and records the outcomes together, in as few transactions as the calls allow.
+nothing else), commits the write-ahead records of the runs that reach their call together in one
+transaction, and records the outcomes together, in as few transactions as the calls allow. Each run
+sends the call `decide` chose and ends as one `Attempt` (worker.domain.attempts).
 
 The lease is the fence: the executor first swaps the dispatcher's tokens for its own (a redelivered or
 duplicated message finds its token gone and stops), and every later write names that token, so a
