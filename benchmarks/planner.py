@@ -158,8 +158,7 @@ def measure(name: str, ticks: int, rows: bool) -> None:
         planner_state.transaction = held.wrap(db.transaction)  # type: ignore[attr-defined]
         clock = FixedClock(start_at)
         settings = OnairSettings(database_url=be.database_url, data_dir=str(work))
-        rt = Runtime(settings, FastPixSettings(), clock)
-        rt.engine = engine
+        rt = Runtime(settings, FastPixSettings(), clock, engine=engine)
 
         near_at: list[float] = []
         real_plan = planning._Tick._plan

@@ -86,8 +86,8 @@ def run(name: str, looks: int) -> None:
                     secret_key=sim.env["FASTPIX_SECRET_KEY"],
                 ),
                 clock=FixedClock(now),
+                engine=engine,
             )
-            rt.engine = engine
             started = time.perf_counter()
             first = sample_round(rt)
             round_ms = (time.perf_counter() - started) * 1000

@@ -14,11 +14,14 @@ from typing import Any
 from celery import Celery
 from pydantic import ValidationError
 
-from worker import folder_broker, redis_broker
+from worker import (
+    celery_signals,  # noqa: F401  (connects every signal handler before logging is set up)
+    folder_broker,
+    redis_broker,
+)
 from worker.config import OnairSettings, onair_settings, settings_problem
 from worker.domain.viewers import look_seconds
 from worker.queues import PLAN_QUEUE, QUEUE, VIEWERS_QUEUE
-from worker.service import ops_hooks  # noqa: F401  (connects logging, metrics and watchdog signals)
 
 
 def broker_options(settings: OnairSettings) -> tuple[str, dict[str, Any]]:
@@ -115,6 +118,17 @@ def make_celery(settings: OnairSettings | None = None) -> Celery:
         beat_schedule_filename=str(data_dir / "celerybeat-schedule"),
     )
     return app
+
+
+def ping_workers(settings: OnairSettings, timeout: float) -> list[str]:
+    """The names of the workers that answer a ping over the broker within `timeout` seconds."""
+    app = make_celery(settings)
+    app.conf.broker_connection_timeout = 3
+    app.conf.broker_connection_retry = False
+    try:
+        return sorted(app.control.inspect(timeout=timeout).ping() or {})
+    finally:
+        app.close()
 
 
 app = make_celery()

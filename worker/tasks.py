@@ -2,65 +2,24 @@
 
 from __future__ import annotations
 
-import gc
 import logging
-import sys
 from collections.abc import Sequence
-from typing import Any
-
-from celery.signals import worker_init, worker_ready
 
 from worker.celery_app import app
 from worker.service import dispatcher, executor, planning, sync, viewers
 from worker.service.runtime import runtime
-from worker.store.db import SchemaError, ensure_schema_current
 from worker.store.ledger import Claim
 
 log = logging.getLogger("onair.tasks")
 
 
-# An action thread waking at its instant waits for the GIL up to this long per hand-over while other
-# threads compute (Python's default is 5 ms, and one call hands the GIL over several times).
-GIL_SWITCH_SECONDS = 0.001
-
-
-@worker_init.connect
-def _hand_the_gil_over_often(**_: Any) -> None:
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
-
-
-@worker_init.connect
-def _refuse_outdated_schema(**_: Any) -> None:
-    try:
-        ensure_schema_current(runtime().engine)
-    except SchemaError as exc:
-        # Celery logs and swallows exceptions from signal handlers; SystemExit is what stops it.
-        sys.stderr.write(f"error: {exc}\n")
-        raise SystemExit(1) from None
-
-
-@worker_ready.connect
-def _freeze_the_start_up_heap(**_: Any) -> None:
-    # Everything imported so far lives as long as the process: move it out of the collector's sight.
-    # Full collections walked it all, stopping every thread for 60-140 ms, so calls due then left late.
-    gc.collect()
-    gc.freeze()
-
-
-@worker_ready.connect
-def _catch_up_at_start(**_: Any) -> None:
-    # Know the streams and the plan at once, rather than after the first periodic runs.
-    sync_streams.apply_async(retry=False)
-    plan.apply_async(retry=False)
-
-
 @app.task(name="onair.execute_batch")
 def execute_batch(leases: list[tuple[int, str]]) -> None:
     pairs = [(int(action_id), str(token)) for action_id, token in leases]
-    outcomes = executor.execute_batch(runtime(), pairs)
-    for (action_id, _), outcome in zip(pairs, outcomes, strict=True):
-        log.info("action #%s: %s", action_id, outcome.detail, extra={"action_id": action_id})
-    if any(outcome.follow_up for outcome in outcomes):
+    attempts = executor.execute_batch(runtime(), pairs)
+    for attempt in attempts:
+        log.info("action #%s: %s", attempt.action_id, attempt.detail, extra={"action_id": attempt.action_id})
+    if any(attempt.follow_up for attempt in attempts):
         dispatch.apply_async(retry=False)
 
 

@@ -74,6 +74,7 @@ def claim_until_done(url: str, owner: str, now: datetime) -> int:
 
     from sqlalchemy import func, select
 
+    from worker.domain.attempts import Attempt
     from worker.domain.types import ActionState
     from worker.store import ledger
     from worker.store.db import transaction
@@ -87,17 +88,9 @@ def claim_until_done(url: str, owner: str, now: datetime) -> int:
                 engine, now=now, ahead=timedelta(0), lease=timedelta(hours=1), owner=owner, limit=7
             )
             for claim in claims:
+                done = Attempt.done(claim.action_id, ActionState.SUCCEEDED, f"done by {owner}")
                 with transaction(engine) as session:
-                    finished = ledger.complete(
-                        session,
-                        claim.action_id,
-                        claim.lease_token,
-                        state=ActionState.SUCCEEDED,
-                        outcome=f"done by {owner}",
-                        error=None,
-                        api_response=None,
-                        now=now,
-                    )
+                    finished = ledger.record_attempts(session, claim.lease_token, [done], now=now)
                 if not finished:
                     raise AssertionError(f"{owner} lost the lease of action #{claim.action_id}")
                 done += 1
@@ -125,8 +118,8 @@ def simulator_runtime(engine: Engine, simulator: Simulator, **settings: Any) -> 
             access_token_id=simulator.access_token_id,  # type: ignore[arg-type]
             secret_key=simulator.secret_key,  # type: ignore[arg-type]
         ),
+        engine=engine,  # the caller's engine, disposed by it
     )
-    runtime.engine = engine  # type: ignore[misc]  # the caller's engine, disposed by it
     yield runtime
     runtime.client.close()
     runtime.action_pool.shutdown()

@@ -16,7 +16,7 @@ from tests.integration.webhook_receiver import Receiver
 from worker.clock import FixedClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.domain.types import ActionKind, ActionState
-from worker.service import alerts
+from worker.service import alerts, executor, metrics
 from worker.service.runtime import Runtime
 from worker.service.watchdog import Watchdog
 from worker.store import alert_outbox, schedules
@@ -176,3 +176,27 @@ def test_an_alert_left_pending_by_a_dead_process_is_sent_again(
     assert alerts.resend_abandoned(rt.engine, receiver.url, NOW) == 0  # taken once
     assert sender.flush(10)
     assert [p["text"] for p in receiver.delivered()] == ["onair: lost alert"]
+
+
+def test_an_act_sent_before_its_instant_is_counted_and_alerts_once(
+    postgres_url: str, receiver: Receiver, sender: alerts.AlertSender
+) -> None:
+    """Never early is onair's promise: an act that leaves early (a clock stepped back) says so."""
+    rt = make_runtime(postgres_url, receiver.url)
+    instant = NOW + timedelta(seconds=1)
+    early_before = metrics.EARLY_ACTS.labels("disable")._value.get()
+
+    on_time = executor.note_act_sent(rt, 7, "s7", ActionKind.DISABLE, 1, instant, instant, instant)
+    early = executor.note_act_sent(
+        rt, 8, "s8", ActionKind.DISABLE, 1, instant, instant, instant - timedelta(milliseconds=3)
+    )
+    again = executor.note_act_sent(
+        rt, 8, "s8", ActionKind.DISABLE, 1, instant, instant, instant - timedelta(milliseconds=2)
+    )
+
+    assert on_time == 0.0 and early == pytest.approx(-0.003) and again == pytest.approx(-0.002)
+    assert metrics.EARLY_ACTS.labels("disable")._value.get() == early_before + 2
+    assert sender.flush(10)
+    [posted] = receiver.of_event("action_early")
+    assert posted["event"] == "action_early" and posted["action_id"] == 8 and posted["early_ms"] == 3.0
+    assert "disable of stream s8 was sent 3.0 ms before its instant" in posted["text"]

@@ -77,8 +77,7 @@ def good_broadcast(engine: Engine) -> int:
 
 
 def tick(engine: Engine, now: datetime = NOW) -> None:
-    rt = Runtime(OnairSettings(series_horizon_days=30), FastPixSettings(), FixedClock(now))
-    rt.engine = engine
+    rt = Runtime(OnairSettings(series_horizon_days=30), FastPixSettings(), FixedClock(now), engine=engine)
     plan_tick(rt)
 
 

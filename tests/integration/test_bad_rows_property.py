@@ -226,8 +226,7 @@ def _clean(engine: Engine) -> None:
 
 
 def _tick(engine: Engine) -> None:
-    rt = Runtime(OnairSettings(series_horizon_days=3), FastPixSettings(), FixedClock(NOW))
-    rt.engine = engine
+    rt = Runtime(OnairSettings(series_horizon_days=3), FastPixSettings(), FixedClock(NOW), engine=engine)
     plan_tick(rt)
 
 

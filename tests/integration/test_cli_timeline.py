@@ -20,6 +20,7 @@ from tests.integration.cli_support import (
     migrated_sqlite,
     upcoming_hour,
 )
+from worker.domain.attempts import Attempt
 from worker.domain.types import ActionState
 from worker.store import ledger
 from worker.store.db import transaction
@@ -66,17 +67,9 @@ def run_first_due_action(onair: Onair, *, status: int = 200) -> int:
             latency_ms=42.0,
             now=now,
         )
-        assert ledger.complete(
-            session,
-            claim.action_id,
-            claim.lease_token,
-            state=ActionState.SUCCEEDED,
-            outcome="stream enabled",
-            error=None,
-            api_response=None,
-            now=now,
-            actor="test-worker",
-        )
+        done = Attempt.done(claim.action_id, ActionState.SUCCEEDED, "stream enabled")
+        kept = ledger.record_attempts(session, claim.lease_token, [done], now=now, actor="test-worker")
+        assert kept == {claim.action_id}
     return claim.action_id
 
 

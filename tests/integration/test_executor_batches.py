@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from tests.integration.simulator_fixture import Simulator
 from tests.integration.store_support import BACKENDS, migrated_engine, planned, simulator_runtime
+from worker.domain.attempts import STALE_DETAIL, Attempt, AttemptKind
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import FastPixClient
 from worker.service import executor
@@ -87,12 +88,12 @@ def test_a_batch_acts_once_per_stream_and_refuses_duplicated_and_stale_messages(
         rt, [(first.action_id, first.lease_token), (second.action_id, "a-lease-that-expired")]
     )
 
-    assert [(o.state, o.detail) for o in outcomes] == [
-        (ActionState.SUCCEEDED, "enabled"),
-        (ActionState.SUCCEEDED, "already enabled"),
-        (None, executor.STALE.detail),
+    assert [(o.kind, o.state, o.detail) for o in outcomes] == [
+        (AttemptKind.DONE, ActionState.SUCCEEDED, "enabled"),
+        (AttemptKind.DONE, ActionState.SUCCEEDED, "already enabled"),
+        (AttemptKind.STALE, None, STALE_DETAIL),
     ]
-    assert again == [executor.STALE, executor.STALE]
+    assert again == [Attempt.stale(first.action_id), Attempt.stale(second.action_id)]
     enables = [c.stream_id for c in simulator.calls(since) if c.endpoint == "enable"]
     assert enables == [off], "one enable, for the stream that was disabled"
     assert _states(engine) == {off: "succeeded", on: "succeeded"}
@@ -135,8 +136,8 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
     budgeted = Runtime(
         settings=rt.settings.model_copy(update={"data_dir": str(tmp_path / "data")}),
         fastpix=rt.fastpix.model_copy(update={"max_rps": 4.0}),
+        engine=engine,
     )
-    budgeted.engine = engine
     streams = _streams(simulator, disabled=6, enabled=0)
     now = datetime.now(UTC)
     with transaction(engine) as session:
@@ -165,7 +166,7 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
     assert busiest <= 4
     assert all(c.http_status != 429 for c in calls)
     succeeded = [o for o in outcomes if o.state is ActionState.SUCCEEDED]
-    retried = [o for o in outcomes if o.state is None]
+    retried = [o for o in outcomes if o.kind is AttemptKind.RETRY]
     # A read and an act per enable at 3.6/s: at most four fit in the 2 s before the deadlines (the
     # fourth act at ~1.94 s), so at least two find no slot.
     assert 1 <= len(succeeded) <= 4 and len(retried) >= 2 and len(succeeded) + len(retried) == 6
@@ -176,3 +177,35 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
     assert errors and all(
         e and "FASTPIX_MAX_RPS=4" in e and "before the action's deadline" in e for e in errors
     ), errors
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_a_message_delivered_long_before_its_instant_still_acts_on_the_instant(
+    engine: Engine, rt: Runtime, simulator: Simulator
+) -> None:
+    """A wake-up that waited in the broker can arrive long before its instant (here 40 s): the run waits
+    the whole way, however long (once it slept at most 30 s per wait, so 65 s early acted 5 s early), reads
+    the stream just before the instant, and the act leaves on the instant, never before it."""
+    [stream] = _streams(simulator, disabled=1, enabled=0)
+    due = datetime.now(UTC) + timedelta(seconds=65)
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(stream, ActionKind.ENABLE, due, source_id=1)],
+            scope_sources=[],
+            window_start=due - timedelta(days=1),
+            now=datetime.now(UTC),
+        )
+    [claim] = ledger.claim_due(
+        engine, now=datetime.now(UTC), ahead=timedelta(seconds=90), lease=LEASE, owner="test", limit=1
+    )
+    since = simulator.last_seq()
+
+    [attempt] = executor.execute_batch(rt, [(claim.action_id, claim.lease_token)])
+
+    assert (attempt.kind, attempt.state) == (AttemptKind.DONE, ActionState.SUCCEEDED)
+    calls = simulator.calls(since, stream_id=stream)
+    [read] = [c for c in calls if c.endpoint == "get"]
+    [enable] = [c for c in calls if c.endpoint == "enable"]
+    assert datetime.fromisoformat(read.time) >= due - timedelta(seconds=1), "the state read is fresh"
+    assert datetime.fromisoformat(enable.time) >= due, f"acted {enable.time}, due {due.isoformat()}"

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from tests.integration.cli_support import STREAM, Onair, migrated_on_backend
 from tests.integration.store_support import BACKENDS
@@ -33,14 +33,15 @@ def onair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Onair]:
     yield from migrated_on_backend(request, tmp_path)
 
 
-def runtime(onair: Onair, webhook: str, clock: FixedClock, **settings: str) -> Runtime:
-    rt = Runtime(
+def runtime(
+    onair: Onair, webhook: str, clock: FixedClock, *, engine: Engine | None = None, **settings: str
+) -> Runtime:
+    return Runtime(
         OnairSettings(database_url=onair.url, alert_webhook_url=webhook, **settings),  # type: ignore[arg-type]
         FastPixSettings(),
         clock,
+        engine=engine or onair.engine,
     )
-    rt.engine = onair.engine
-    return rt
 
 
 def doctor(rt: Runtime, check: str) -> CheckResult:
@@ -154,8 +155,7 @@ def test_the_daily_report_is_posted_once_however_many_watchdogs_race(
     report_at = {"report_at": "22:59 Europe/Berlin"}  # 21:59 UTC, a minute before NOW
     rts = [runtime(onair, receiver.url, clock, **report_at)]
     # A second process: its own engine, its own connections.
-    second = runtime(onair, receiver.url, clock, **report_at)
-    second.engine = make_engine(onair.url)
+    second = runtime(onair, receiver.url, clock, engine=make_engine(onair.url), **report_at)
     rts.append(second)
     planning.plan_tick(rts[0])
     watchdogs = [Watchdog(rt, f"onair@{n}", rt.settings) for n, rt in enumerate(rts)]

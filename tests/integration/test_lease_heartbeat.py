@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select, update
 
 from tests.integration.simulator_fixture import Simulator
 from tests.integration.store_support import BACKENDS, migrated_engine, planned, simulator_runtime
+from worker.domain.attempts import Attempt, AttemptKind
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import FastPixClient
 from worker.service import executor
@@ -90,7 +91,7 @@ def test_a_slow_call_keeps_its_lease_and_the_act_is_written_ahead(
     claim = _claim_enable(engine, stream, datetime.now(UTC))
     simulator.inject_fault("enable", "slow", delay=3.0, stream_id=stream)
     reclaimed: list[int] = []
-    outcomes: list[executor.Outcome] = []
+    outcomes: list[Attempt] = []
     runner = threading.Thread(
         target=lambda: outcomes.extend(executor.execute_batch(rt, [(claim.action_id, claim.lease_token)]))
     )
@@ -118,7 +119,7 @@ def test_a_run_whose_lease_was_taken_back_does_not_act(
     stream = _disabled_stream(simulator)
     claim = _claim_enable(engine, stream, datetime.now(UTC) + timedelta(seconds=2))
     since = simulator.last_seq()
-    outcomes: list[executor.Outcome] = []
+    outcomes: list[Attempt] = []
     runner = threading.Thread(
         target=lambda: outcomes.extend(executor.execute_batch(rt, [(claim.action_id, claim.lease_token)]))
     )
@@ -133,7 +134,7 @@ def test_a_run_whose_lease_was_taken_back_does_not_act(
 
     assert "enable" not in [c.endpoint for c in simulator.calls(since)], "the act never left"
     [outcome] = outcomes
-    assert outcome.state is None
+    assert (outcome.kind, outcome.state) == (AttemptKind.LEASE_LOST, None)
     assert ("sending", None) not in _events(engine, claim.action_id)
 
 
@@ -168,3 +169,57 @@ def test_a_run_after_an_in_doubt_send_reports_who_did_the_work(
     assert (outcome.state, outcome.detail) == (ActionState.SUCCEEDED, expected)
     row = _row(engine, claim.action_id)
     assert (row.state, row.outcome, row.attempts) == ("succeeded", expected, 2)
+
+
+def test_a_batch_writes_ahead_every_act_and_a_run_that_lost_its_lease_alone_stays_silent(
+    engine: Engine, rt: Runtime, simulator: Simulator
+) -> None:
+    """Eight enables due at one instant, their `sending` events committed in groups: each enable that
+    left has its `sending` event before its call, and the one whose lease was taken back between the
+    take-over and the instant neither writes ahead nor acts, whatever its group-mates do."""
+    streams = [_disabled_stream(simulator) for _ in range(8)]
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(s, ActionKind.ENABLE, due, source_id=i + 1) for i, s in enumerate(streams)],
+            scope_sources=[],
+            window_start=due - timedelta(days=1),
+            now=datetime.now(UTC),
+        )
+    claims = ledger.claim_due(
+        engine,
+        now=datetime.now(UTC),
+        ahead=timedelta(seconds=5),
+        lease=timedelta(seconds=LEASE_SECONDS),
+        owner="test",
+        limit=10,
+    )
+    assert len(claims) == len(streams)
+    lost = claims[3]
+    since = simulator.last_seq()
+    attempts: list[Attempt] = []
+    runner = threading.Thread(
+        target=lambda: attempts.extend(
+            executor.execute_batch(rt, [(c.action_id, c.lease_token) for c in claims])
+        )
+    )
+    runner.start()
+    while _row(engine, lost.action_id).lease_owner != rt.identity:
+        time.sleep(0.02)
+    with transaction(engine) as session:
+        session.execute(
+            update(Action).where(Action.id == lost.action_id).values(lease_token="another-worker")
+        )
+    runner.join(timeout=30)
+
+    enabled = sorted(c.stream_id for c in simulator.calls(since) if c.endpoint == "enable")
+    assert enabled == sorted(s for s in streams if s != lost.stream_id)
+    kinds = {a.action_id: a.kind for a in attempts}
+    assert kinds.pop(lost.action_id) is AttemptKind.LEASE_LOST
+    assert set(kinds.values()) == {AttemptKind.DONE}
+    assert ("sending", None) not in _events(engine, lost.action_id)
+    for claim in claims:
+        if claim is not lost:
+            events = _events(engine, claim.action_id)
+            assert events.index(("sending", None)) < events.index(("api_call", "PUT"))

@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from tests.integration.store_support import BACKENDS, T0, migrated_engine, planned
+from worker.clock import FixedClock
+from worker.domain.attempts import Attempt
 from worker.domain.types import ActionKind, ActionState, PlannedAction, Source
 from worker.store import ledger
 from worker.store.db import transaction
@@ -45,17 +47,10 @@ def _action(engine: Engine, action_id: int) -> Action:
 
 
 def _succeed(engine: Engine, claim: ledger.Claim, now: datetime = T0) -> bool:
+    """Record a succeeded attempt under the claim's lease, as the executor does."""
+    done = Attempt.done(claim.action_id, ActionState.SUCCEEDED, "done")
     with transaction(engine) as session:
-        return ledger.complete(
-            session,
-            claim.action_id,
-            claim.lease_token,
-            state=ActionState.SUCCEEDED,
-            outcome="done",
-            error=None,
-            api_response='{"success":true}',
-            now=now,
-        )
+        return claim.action_id in ledger.record_attempts(session, claim.lease_token, [done], now=now)
 
 
 def test_one_claim_per_stream_in_due_order_and_the_next_only_after_the_first_finished(engine: Engine) -> None:
@@ -163,7 +158,7 @@ def test_an_expired_lease_is_reclaimed_and_the_stale_worker_cannot_write(engine:
         assert not ledger.retry_later(
             session, stale.action_id, stale.lease_token, next_attempt_at=T0, error="late", now=T0 + 2 * LEASE
         )
-        assert ledger.load_claimed(session, stale.action_id, stale.lease_token) is None
+        assert ledger.renew(session, [stale.action_id], stale.lease_token, until=T0 + 3 * LEASE) == set()
     assert _succeed(engine, fresh, now=T0 + 2 * LEASE)
 
     action = _action(engine, ids["k"])
@@ -242,17 +237,9 @@ def test_complete_refuses_states_that_do_not_finish_an_action(engine: Engine) ->
     _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
     [claim] = _claim(engine)
 
+    cancelled = Attempt.done(claim.action_id, ActionState.CANCELLED, "x")
     with transaction(engine) as session, pytest.raises(ValueError, match="not cancelled"):
-        ledger.complete(
-            session,
-            claim.action_id,
-            claim.lease_token,
-            state=ActionState.CANCELLED,
-            outcome="x",
-            error=None,
-            api_response=None,
-            now=T0,
-        )
+        ledger.record_attempts(session, claim.lease_token, [cancelled], now=T0)
 
 
 def test_cancelled_schedules_are_not_claimed(engine: Engine) -> None:
@@ -261,3 +248,39 @@ def test_cancelled_schedules_are_not_claimed(engine: Engine) -> None:
         ledger.apply_plan(session, [], scope_sources=[], window_start=T0 + timedelta(days=1), now=T0)
 
     assert _claim(engine) == []
+
+
+def test_one_dispatcher_tick_reclaims_marks_missed_as_the_dispatcher_and_claims_in_one_go(
+    engine: Engine,
+) -> None:
+    """A lease that ran out, an action whose deadline passed unclaimed, and one due now: one tick's
+    transaction gives the first back and claims it again, marks the second missed in the name of the
+    dispatcher, and claims the third."""
+    ids = _plan(
+        engine,
+        planned("lapsed", ActionKind.ENABLE, T0, key="lapsed"),
+        planned("late", ActionKind.ENABLE, T0 - MINUTE, key="late", deadline=timedelta(seconds=30)),
+        planned("due", ActionKind.ENABLE, T0 + 2 * LEASE, key="due"),
+    )
+    with transaction(engine) as session:  # the "late" row must stay pending for this: claim only "lapsed"
+        session.execute(
+            update(Action).where(Action.id != ids["lapsed"]).values(next_attempt_at=T0 + timedelta(days=1))
+        )
+    [first] = _claim(engine, now=T0, owner="dead-worker")
+    assert first.action_id == ids["lapsed"]
+    with transaction(engine) as session:
+        session.execute(update(Action).where(Action.id == ids["due"]).values(next_attempt_at=T0 + 2 * LEASE))
+
+    later = FixedClock(T0 + 2 * LEASE)
+    with transaction(engine) as session:
+        due = ledger.dispatch_due(session, later, ahead=timedelta(0), lease=LEASE, owner="beat-1", limit=10)
+
+    assert (due.locked, due.now, due.reclaimed) == (True, T0 + 2 * LEASE, 1)
+    assert [m.id for m in due.missed] == [ids["late"]]
+    assert sorted(c.action_id for c in due.claims) == sorted([ids["lapsed"], ids["due"]])
+    assert _action(engine, ids["late"]).state == "missed"
+    with transaction(engine, immediate=False) as session:
+        actors = session.execute(
+            select(ActionEvent.event, ActionEvent.actor).where(ActionEvent.action_id == ids["late"])
+        ).all()
+    assert ("missed", "dispatcher") in [tuple(row) for row in actors]

@@ -181,8 +181,7 @@ def _apply(engine: Engine, change: tuple[Any, ...], now: datetime) -> None:
 def _tick(engine: Engine, clock: FixedClock, *, full: bool) -> PlanReport:
     # No periodic full re-plan: every incremental tick here must stand on its own.
     config = OnairSettings(series_horizon_days=2, full_plan_minutes=10**9)
-    rt = Runtime(config, FastPixSettings(), clock)
-    rt.engine = engine
+    rt = Runtime(config, FastPixSettings(), clock, engine=engine)
     return plan_tick(rt, full=full)
 
 

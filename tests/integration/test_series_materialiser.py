@@ -135,8 +135,7 @@ def test_a_series_inserted_with_plain_sql_needs_only_four_columns(engine: Engine
 
 def test_the_planner_tick_materialises_and_plans_the_occurrences(engine: Engine) -> None:
     series_id = add_series(engine, occurrence_limit=2)
-    rt = Runtime(OnairSettings(series_horizon_days=30), FastPixSettings(), FixedClock(NOW))
-    rt.engine = engine
+    rt = Runtime(OnairSettings(series_horizon_days=30), FastPixSettings(), FixedClock(NOW), engine=engine)
 
     plan_tick(rt)
     plan_tick(rt)

@@ -97,14 +97,13 @@ def test_off_hours_across_dst_fire_once_at_the_right_instant(
             secret_key=simulator.secret_key,  # type: ignore[arg-type]
         ),
         clock=clock,
+        engine=engine,  # the test's engine, disposed by the fixture
     )
-    rt.engine = engine  # the test's engine, disposed by the fixture
     acted: list[tuple[str, datetime]] = []
 
     def run_now(batch: Sequence[Claim]) -> None:
-        for claim in batch:
-            acted.append((claim.kind.value, clock.now()))
-            executor.execute(rt, claim.action_id, claim.lease_token)
+        acted.extend((claim.kind.value, clock.now()) for claim in batch)
+        executor.execute_batch(rt, [(claim.action_id, claim.lease_token) for claim in batch])
 
     since = simulator.last_seq()
     end = expected[-1] + WINDOW + timedelta(hours=1)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from worker.domain.decisions import Call, Endpoint, ErrorOutcome, NoOp, decide, interpret_error, supersedes
+from worker.domain.decisions import Call, Endpoint, NoOp, decide, interpret_error, supersedes
 from worker.domain.metadata import MergeRecord
 from worker.domain.types import KIND_SEQUENCE, ActionKind, ActionState, PlannedAction, Source
 
@@ -59,56 +59,44 @@ def test_update_call_carries_a_copy_of_the_payload() -> None:
             E,
             "already_in_state",
             "FastPix 400 on PUT …: stream is already enabled",
-            ErrorOutcome(OK, "already enabled"),
+            NoOp("already enabled", OK),
         ),
         (
             D,
             "already_in_state",
             "FastPix 400 on PUT …: stream already disabled",
-            ErrorOutcome(OK, "already disabled"),
+            NoOp("already disabled", OK),
         ),
         (
             F,
             "permanent",
             "FastPix 400: stream cannot be completed (Only active streams can be marked as completed.)",
-            ErrorOutcome(SKIP, "not live at end"),
+            NoOp("not live at end", SKIP),
         ),
         (
             U,
             "permanent",
             "FastPix 400: cannot update a disabled stream",
-            ErrorOutcome(
-                FAIL,
-                "stream is disabled; metadata not applied: FastPix 400: cannot update a disabled stream",
+            NoOp(
+                "stream is disabled; metadata not applied: FastPix 400: cannot update a disabled stream", FAIL
             ),
         ),
         (
             E,
             "permanent",
             "FastPix 404 on PUT …: stream not found",
-            ErrorOutcome(FAIL, "FastPix 404 on PUT …: stream not found"),
+            NoOp("FastPix 404 on PUT …: stream not found", FAIL),
         ),
         (
             D,
             "permanent",
             "FastPix 401 on PUT …: unauthorized",
-            ErrorOutcome(FAIL, "FastPix 401 on PUT …: unauthorized"),
-        ),
-        (
-            E,
-            "retryable",
-            "FastPix 503",
-            ErrorOutcome(ActionState.PENDING, "transient error, retry: FastPix 503"),
+            NoOp("FastPix 401 on PUT …: unauthorized", FAIL),
         ),
     ],
 )
-def test_interpret_error(kind: ActionKind, classification: str, message: str, expected: ErrorOutcome) -> None:
+def test_interpret_error(kind: ActionKind, classification: str, message: str, expected: NoOp) -> None:
     assert interpret_error(kind, classification, message) == expected
-
-
-def test_interpret_error_unpacks_as_state_and_outcome() -> None:
-    state, outcome = interpret_error(E, "already_in_state", "stream is already enabled")
-    assert (state, outcome) == (OK, "already enabled")
 
 
 T0 = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)

@@ -149,9 +149,9 @@ def test_restore_without_a_call(
 
 
 def test_a_restore_refused_on_a_disabled_stream_says_so() -> None:
-    outcome = interpret_error(R, "permanent", "FastPix 400: stream is disabled")
-    assert outcome.state is ActionState.FAILED
-    assert outcome.outcome.startswith("stream is disabled; metadata not restored")
+    refused = interpret_error(R, "permanent", "FastPix 400: stream is disabled")
+    assert refused.state is ActionState.FAILED
+    assert refused.outcome.startswith("stream is disabled; metadata not restored")
 
 
 def test_only_a_disable_supersedes_a_retrying_restore() -> None:

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 import pytest
 
 from worker.config import fastpix_settings
-from worker.service import logs
+from worker.domain.attempts import Attempt
+from worker.domain.types import ActionState
+from worker.service import logs, metrics
 from worker.service.context import action_scope
 from worker.service.metrics import endpoint_label
 
@@ -76,3 +78,34 @@ def test_endpoint_labels_group_calls_by_endpoint_not_stream() -> None:
     assert endpoint_label(f"/live/streams/{STREAM}/live-enable") == "/live/streams/{streamId}/live-enable"
     assert endpoint_label(f"/live/streams/{STREAM}") == "/live/streams/{streamId}"
     assert endpoint_label("/live/streams?limit=1") == "/live/streams"
+
+
+def _sample(name: str, **labels: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def test_retries_are_counted_from_the_attempts_kind_not_its_wording() -> None:
+    when = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+    retries = _sample("onair_action_retries_total", kind="restore")
+    failed = _sample("onair_actions_total", kind="restore", outcome="failed")
+
+    metrics.attempt("restore", Attempt.retry(1, when, "FastPix 503"))
+    # A final outcome whose wording happens to start like a retry is still a final outcome.
+    metrics.attempt("restore", Attempt.done(2, ActionState.FAILED, "retry at noon was refused"))
+    metrics.attempt("restore", Attempt.stale(3))
+
+    assert _sample("onair_action_retries_total", kind="restore") == retries + 1
+    assert _sample("onair_actions_total", kind="restore", outcome="failed") == failed + 1
+
+
+def test_lateness_is_signed_so_an_early_act_shows() -> None:
+    early = _sample("onair_action_lateness_seconds_bucket", kind="finish", le="-0.001")
+    late = _sample("onair_action_lateness_seconds_bucket", kind="finish", le="0.01")
+
+    metrics.act_sent("finish", -0.004, first=True)
+    metrics.act_sent("finish", 0.002, first=True)
+    metrics.act_sent("finish", -0.5, first=False)  # a retry's lateness is its back-off: not counted
+
+    assert _sample("onair_action_lateness_seconds_bucket", kind="finish", le="-0.001") == early + 1
+    assert _sample("onair_action_lateness_seconds_bucket", kind="finish", le="0.01") == late + 2

@@ -8,9 +8,15 @@ import json
 import typer
 
 from worker.cli.timeline import read_settings
-from worker.config import FastPixSettings
+from worker.config import FastPixSettings, OnairSettings
 from worker.service.health import CHECKS, Doctor
 from worker.service.logs import configure_cli
+
+
+def _ping_workers(settings: OnairSettings, timeout: float) -> list[str]:
+    from worker.celery_app import ping_workers  # only with a broker: it loads the whole Celery app
+
+    return ping_workers(settings, timeout)
 
 
 def doctor(
@@ -31,7 +37,7 @@ def doctor(
     if unknown:
         typer.echo(f"error: unknown check {', '.join(unknown)}; known: {', '.join(CHECKS)}", err=True)
         raise typer.Exit(2)
-    results = Doctor(settings, FastPixSettings()).run(names)
+    results = Doctor(settings, FastPixSettings(), ping_workers=_ping_workers).run(names)
     healthy = all(r.ok and not (strict and r.warning) for r in results)
     if as_json:
         checks = [

@@ -1,8 +1,9 @@
 """Check-then-act, as values: what to do given the stream's observed status, and what an error means.
 
-`decide` looks at the status read just before acting and returns either the call to make or a NoOp
-with its final state, so an action that is already in effect is never repeated. An unknown status
-leads to the call: FastPix is the authority, and `interpret_error` turns its refusal into an outcome.
+`decide` looks at the status read just before acting and returns either the call to make (the endpoint,
+which the executor sends as it is, and its body) or a NoOp with its final state, so an action that is
+already in effect is never repeated. An unknown status leads to the call: FastPix is the authority, and
+`interpret_error` turns its refusal into an outcome.
 
 An UPDATE merges the broadcast's metadata into the stream's and a RESTORE puts it back (the rules are
 in `worker.domain.metadata`); both need the stream's metadata as read, and the merge's record.
@@ -16,13 +17,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from worker.domain.metadata import MergeRecord, MergeRefused, merge, restore
 from worker.domain.types import KIND_SEQUENCE, ActionKind, ActionState
 
 ENABLED_STATUSES = frozenset({"idle", "preparing", "active"})
-LIVE_STATUSES = frozenset({"active", "preparing"})
 DISABLED = "disabled"
 
 ALREADY_ENABLED = "already enabled"
@@ -69,13 +69,6 @@ class Call:
 class NoOp:
     outcome: str
     state: ActionState
-
-
-class ErrorOutcome(NamedTuple):
-    """The final state an API refusal leads to; PENDING means "transient: retry"."""
-
-    state: ActionState
-    outcome: str
 
 
 def decide(
@@ -134,23 +127,23 @@ def _merge_call(payload: dict[str, Any], current: dict[str, str], record: MergeR
     return Call(Endpoint.UPDATE, {**payload, "metadata": merged}, MergeRecord(before, dict(wanted)))
 
 
-def interpret_error(kind: ActionKind, classification: str, message: str) -> ErrorOutcome:
-    """The outcome of a call FastPix refused. `classification` is retryable | permanent | already_in_state."""
+def interpret_error(kind: ActionKind, classification: str, message: str) -> NoOp:
+    """How an action ends when FastPix refused its call for good: `classification` is permanent |
+    already_in_state (a transient error is the retry policy's, worker.domain.retry). The refusal
+    changes nothing on the stream, so the answer is a NoOp with the action's final state."""
     kind = ActionKind(kind)
-    if classification == "retryable":
-        return ErrorOutcome(ActionState.PENDING, f"transient error, retry: {message}")
     if classification == "already_in_state":
         if kind is ActionKind.ENABLE:
-            return ErrorOutcome(ActionState.SUCCEEDED, ALREADY_ENABLED)
+            return NoOp(ALREADY_ENABLED, ActionState.SUCCEEDED)
         if kind is ActionKind.DISABLE:
-            return ErrorOutcome(ActionState.SUCCEEDED, ALREADY_DISABLED)
+            return NoOp(ALREADY_DISABLED, ActionState.SUCCEEDED)
     if kind is ActionKind.FINISH and (
         _NOT_COMPLETABLE.search(message) or classification == "already_in_state"
     ):
-        return ErrorOutcome(ActionState.SKIPPED, NOT_LIVE_AT_END)
+        return NoOp(NOT_LIVE_AT_END, ActionState.SKIPPED)
     if kind in _REFUSED_DISABLED and _DISABLED_WORDING.search(message):
-        return ErrorOutcome(ActionState.FAILED, f"{_REFUSED_DISABLED[kind]}: {message}")
-    return ErrorOutcome(ActionState.FAILED, message)
+        return NoOp(f"{_REFUSED_DISABLED[kind]}: {message}", ActionState.FAILED)
+    return NoOp(message, ActionState.FAILED)
 
 
 class ActionLike(Protocol):

@@ -37,7 +37,7 @@ POST_TIMEOUT_SECONDS = 5.0
 @dataclass(frozen=True)
 class Alert:
     key: str  # what makes two alerts the same one, e.g. "action:12:missed"
-    # action_failed | action_missed | scheduler_stalled | planner_failing | planner_recovered |
+    # action_failed | action_missed | action_early | scheduler_stalled | planner_failing | planner_recovered |
     # schedule_invalid | schedule_valid | daily_report
     event: str
     text: str
@@ -76,6 +76,38 @@ def alert_action(
             "state": state.value,
             "reason": reason,
             **({"cause": cause.as_dict()} if cause is not None else {}),
+        },
+    )
+    return raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=rt.clock.now())
+
+
+def alert_early_act(
+    rt: Runtime,
+    action_id: int,
+    stream_id: str,
+    kind: ActionKind,
+    attempt: int,
+    instant: datetime,
+    lateness_seconds: float,
+) -> bool:
+    """An act call left before its instant: the one thing onair promises never happens (a clock that
+    jumped back, or a bug). Once per attempt."""
+    early_ms = -lateness_seconds * 1000.0
+    text = (
+        f"onair: {kind.value} of stream {stream_id} was sent {early_ms:.1f} ms before its instant "
+        f"{instant.isoformat()} (action #{action_id}, attempt {attempt}): check the worker's clock"
+    )
+    alert = Alert(
+        key=f"action:{action_id}:early:{attempt}",
+        event="action_early",
+        text=text,
+        fields={
+            "action_id": action_id,
+            "stream_id": stream_id,
+            "kind": kind.value,
+            "attempt": attempt,
+            "instant": instant.isoformat(),
+            "early_ms": round(early_ms, 3),
         },
     )
     return raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=rt.clock.now())

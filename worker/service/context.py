@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -19,8 +19,6 @@ class ActionScope:
     kind: str
     due_at: datetime
     attempt: int
-    # Set by the metrics hook once the attempt's act (not its state check) has been timed.
-    act_seen: bool = field(default=False)
 
 
 _current: ContextVar[ActionScope | None] = ContextVar("onair_action", default=None)

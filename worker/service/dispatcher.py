@@ -1,6 +1,7 @@
-"""The dispatcher tick: recover expired leases, mark what can no longer run as missed, claim what is
-due (a little ahead of time) and hand the claimed row ids to workers, in batches of actions due within
-moments of each other (one message, one take-over and one write per batch, not per action).
+"""The dispatcher tick: in one transaction, recover expired leases, mark what can no longer run as missed,
+claim what is due (a little ahead of time) and hand the claimed row ids to workers, in batches of
+actions due within moments of each other (one message, one take-over and one write per batch, not per
+action).
 
 The broker only carries the wake-up: if a send fails the claim is released at once, and if a message
 is lost after it was sent the lease expires and the row is claimed again.
@@ -62,18 +63,30 @@ def batches(claims: Sequence[ledger.Claim], size: int) -> list[list[ledger.Claim
 
 
 def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchReport:
+    """One transaction: take back expired leases, mark missed what can no longer run, claim what is
+    due; then alert on the missed and hand the claims to workers."""
     settings = rt.settings
-    now = rt.clock.now()
+    max_rps = rt.fastpix.max_rps
+
+    def cap(in_flight: int) -> int:
+        assert max_rps is not None
+        return claims_per_tick(max_rps, limit, in_flight=in_flight)
+
     with transaction(rt.engine) as session:
-        reclaimed = ledger.reclaim_expired(session, now)
-        missed = ledger.mark_missed(session, now)
+        due = ledger.dispatch_due(
+            session,
+            rt.clock,
+            ahead=timedelta(seconds=settings.claim_ahead_seconds),
+            lease=timedelta(seconds=settings.lease_seconds),
+            owner=rt.identity,
+            limit=limit,
+            cap=cap if max_rps is not None else None,
+        )
         # A gap of a few ticks is kept for the report: actions due then ran late.
         gap_after = timedelta(seconds=GAP_TICKS * settings.tick_seconds)
-        observations.note_tick(session, "dispatcher", "last_tick_at", now, gap_after)
-        if rt.fastpix.max_rps is not None:
-            limit = claims_per_tick(rt.fastpix.max_rps, limit, in_flight=ledger.count_claimed(session))
-    for action in missed:
-        metrics.action_outcome(action.kind, ActionState.MISSED)
+        observations.note_tick(session, "dispatcher", "last_tick_at", due.now, gap_after)
+    for action in due.missed:
+        metrics.action_missed(action.kind)
         alert_action(
             rt,
             action.id,
@@ -82,14 +95,7 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
             ActionState.MISSED,
             action.outcome or "deadline passed",
         )
-    claims = ledger.claim_due(
-        rt.engine,
-        now=rt.clock,
-        ahead=timedelta(seconds=settings.claim_ahead_seconds),
-        lease=timedelta(seconds=settings.lease_seconds),
-        owner=rt.identity,
-        limit=limit,
-    )
+    claims = due.claims
     failures = 0
     for batch in batches(claims, settings.batch_size):
         try:
@@ -101,4 +107,4 @@ def dispatch_tick(rt: Runtime, send: Send, *, limit: int = 2000) -> DispatchRepo
             with transaction(rt.engine) as session:
                 for claim in batch:
                     ledger.release(session, claim.action_id, claim.lease_token, now=rt.clock.now())
-    return DispatchReport(reclaimed, len(missed), len(claims), failures)
+    return DispatchReport(due.reclaimed, len(due.missed), len(claims), failures)

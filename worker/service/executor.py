@@ -2,7 +2,9 @@
 
 The dispatcher hands over actions in batches due within moments of each other. The executor takes over
 the whole batch in one transaction, runs each action in a thread of its own (one hanging call delays
-nothing else), and records the outcomes together, in as few transactions as the calls allow.
+nothing else), commits the write-ahead records of the runs that reach their call together in one
+transaction, and records the outcomes together, in as few transactions as the calls allow. Each run
+sends the call `decide` chose and ends as one `Attempt` (worker.domain.attempts).
 
 The lease is the fence: the executor first swaps the dispatcher's tokens for its own (a redelivered or
 duplicated message finds its token gone and stops), and every later write names that token, so a
@@ -17,14 +19,15 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from worker.domain.attempts import Attempt, AttemptKind
 from worker.domain.causes import FailureCause
-from worker.domain.decisions import Call, NoOp, decide, interpret_error
+from worker.domain.decisions import Call, Endpoint, NoOp, decide, interpret_error
 from worker.domain.metadata import MergeRecord, describe
 from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
 from worker.domain.types import ActionKind, ActionState
@@ -32,7 +35,7 @@ from worker.fastpix.client import CallRecord, FastPixClient
 from worker.fastpix.errors import Classification, FastPixError, classify, retry_after
 from worker.fastpix.models import LiveStream
 from worker.service import budget, metrics
-from worker.service.alerts import alert_action
+from worker.service.alerts import alert_action, alert_early_act
 from worker.service.calls import collecting_calls
 from worker.service.context import action_scope
 from worker.service.failures import PERMANENT_RULE, cause_of, gave_up_event
@@ -53,56 +56,47 @@ RECORD_EVERY_SECONDS = 0.5
 # 10 s lease): a live worker keeps its actions however slow the call, a dead one loses them a lease
 # after its last renewal.
 RENEWALS_PER_LEASE = 5
-
-
-@dataclass(frozen=True)
-class Outcome:
-    state: ActionState | None  # None: still pending (retry), the message was stale, or it broke
-    detail: str
-    # Another action on the same stream is due now: dispatch it at once rather than on the next tick.
-    follow_up: bool = False
-
-
-STALE = Outcome(None, "stale message: the action is no longer held by this lease")
-LEASE_LOST = "lease lost before acting: another worker owns the action"
-
-
-def execute(rt: Runtime, action_id: int, lease_token: str, *, rng: random.Random | None = None) -> Outcome:
-    [outcome] = execute_batch(rt, [(action_id, lease_token)], rng=rng)
-    return outcome
+# A wait for an instant wakes at least this often to read the clock again (and to notice a lost lease).
+WAIT_SLICE_SECONDS = 5.0
 
 
 def execute_batch(
     rt: Runtime, leases: Sequence[tuple[int, str]], *, rng: random.Random | None = None
-) -> list[Outcome]:
-    """Run each (action id, dispatcher's lease token); the outcomes in the same order."""
+) -> list[Attempt]:
+    """Run each (action id, dispatcher's lease token); what each attempt came to, in the same order."""
     token = secrets.token_hex(16)
     with transaction(rt.engine) as session:
         rows = ledger.take_over(session, leases, new_token=token, owner=rt.identity, now=rt.clock.now())
     rng = rng or random.Random()
+    intents = _Intents(rt, token)
     runs = {
         rt.action_pool.submit(run.go): run
         for run in (
-            _Run(rt, _Snapshot.of(row), token, rng) for row in sorted(rows, key=lambda r: r.next_attempt_at)
+            _Run(rt, _Snapshot.of(row), token, rng, intents)
+            for row in sorted(rows, key=lambda r: r.next_attempt_at)
         )
     }
-    outcomes: dict[int, Outcome] = {}
-    pending: set[Future[_Result]] = set(runs)
+    attempts: dict[int, Attempt] = {}
+    pending: set[Future[Attempt]] = set(runs)
     heartbeat = _Heartbeat(rt, token)
     while pending:
         done, pending = wait(pending, timeout=RECORD_EVERY_SECONDS)
-        results = []
+        finished = []
         for future in done:
+            run = runs[future]
             try:
-                results.append(future.result())
+                finished.append((run, future.result()))
             except Exception:  # a bug, not an API error: the lease runs out and the action is retried
-                log.exception("action #%s broke the executor; its lease will expire", runs[future].action.id)
-                outcomes[runs[future].action.id] = Outcome(None, "executor error: see the worker log")
-        outcomes.update(_record(rt, token, results))
+                log.exception("action #%s broke the executor; its lease will expire", run.action.id)
+                attempts[run.action.id] = Attempt.broke(run.action.id)
+        attempts.update(_record(rt, token, finished))
         heartbeat.beat([runs[future] for future in pending])
     # An action named twice in one message ran once: the second mention is a stale duplicate.
     first = {action_id: index for index, (action_id, _) in reversed(list(enumerate(leases)))}
-    return [outcomes.get(i, STALE) if first[i] == n else STALE for n, (i, _) in enumerate(leases)]
+    return [
+        attempts.get(i, Attempt.stale(i)) if first[i] == n else Attempt.stale(i)
+        for n, (i, _) in enumerate(leases)
+    ]
 
 
 class _Heartbeat:
@@ -170,86 +164,85 @@ class _Snapshot:
         )
 
 
-@dataclass(frozen=True)
-class _Result:
-    """What one run came to, before it is written: a finish, or a retry at `retry_at`."""
-
-    action: _Snapshot
-    state: ActionState | None
-    detail: str
-    calls: list[CallRecord] = field(default_factory=list)
-    error: str | None = None
-    retry_at: datetime | None = None
-    # The stream as a PATCH answered: its name goes to the streams table.
-    stream: LiveStream | None = None
-    cause: FailureCause | None = None  # set when the action gives up: what failed, and the rule
-
-
-def _wait_until(rt: Runtime, when: datetime) -> None:
+def _wait_until(rt: Runtime, when: datetime, lost: threading.Event) -> None:
     """Never act early: the message arrives a little before its instant (the dispatcher claims ahead and
-    wakes the worker early, so the take-over and the check are done when the instant comes)."""
-    delay = (when - rt.clock.now()).total_seconds()
-    if delay > 0:
-        time.sleep(min(delay, 30.0))
+    wakes the worker early, so the take-over and the check are done when the instant comes), or, when
+    it waited in the broker, long before it. Sleeps in slices until the clock says the instant has
+    come (a sleep may end early, and the clock is the judge), or until the lease is lost."""
+    while not lost.is_set():
+        delay = (when - rt.clock.now()).total_seconds()
+        if delay <= 0:
+            return
+        lost.wait(min(delay, WAIT_SLICE_SECONDS))
 
 
 class _Run:
-    def __init__(self, rt: Runtime, action: _Snapshot, token: str, rng: random.Random) -> None:
+    """One attempt at one action, on a thread of the action pool. What it sent and read is kept on it
+    (`calls`, `answer`) for the batch's record."""
+
+    def __init__(
+        self, rt: Runtime, action: _Snapshot, token: str, rng: random.Random, intents: _Intents
+    ) -> None:
         self.rt = rt
         self.action = action
         self.token = token
         self.rng = rng
+        self.intents = intents
         self.attempt = action.attempts + 1
         # Set by the heartbeat when this action's lease was taken back: do not act.
         self.lost = threading.Event()
+        self.calls: list[CallRecord] = []
+        # The stream as a PATCH answered: its name goes to the streams table.
+        self.answer: LiveStream | None = None
 
-    def go(self) -> _Result:
+    def go(self) -> Attempt:
         a = self.action
         with action_scope(a.id, a.stream_id, a.kind.value, a.due_at, self.attempt):
             return self._go()
 
-    def _go(self) -> _Result:
+    def _done(
+        self, state: ActionState, detail: str, error: str | None = None, cause: FailureCause | None = None
+    ) -> Attempt:
+        return Attempt.done(self.action.id, state, detail, error, cause)
+
+    def _go(self) -> Attempt:
+        a = self.action
         # A message that waited long in the broker may be early by more than the wake-up margin:
         # check close to the instant, so the state read is fresh. A retry reads no earlier than its
         # time: that time may be a server's Retry-After, which covers every request, the read too.
-        ahead = CHECK_AHEAD if self.action.attempts == 0 else timedelta(0)
-        _wait_until(self.rt, self.action.next_attempt_at - ahead)
-        now = self.rt.clock.now()
-        if now >= self.action.deadline_at:
-            return self._result(
+        ahead = CHECK_AHEAD if a.attempts == 0 else timedelta(0)
+        _wait_until(self.rt, a.next_attempt_at - ahead, self.lost)
+        if self.lost.is_set():
+            return Attempt.lease_lost(a.id)
+        if self.rt.clock.now() >= a.deadline_at:
+            return self._done(
                 ActionState.MISSED,
-                f"deadline {self.action.deadline_at:%Y-%m-%d %H:%M:%S} UTC passed before it could run",
-                [],
+                f"deadline {a.deadline_at:%Y-%m-%d %H:%M:%S} UTC passed before it could run",
             )
         client = self.rt.client
-        with collecting_calls() as calls, budget.waiting_until(self.action.deadline_at):
+        with collecting_calls() as self.calls, budget.waiting_until(a.deadline_at):
             try:
                 record = self._merge_record()
-                stream = client.get_stream(self.action.stream_id)
-                decision = decide(
-                    self.action.kind,
-                    stream.status,
-                    self.action.payload,
-                    metadata=stream.metadata,
-                    record=record,
-                )
+                stream = client.get_stream(a.stream_id)
+                decision = decide(a.kind, stream.status, a.payload, metadata=stream.metadata, record=record)
                 if isinstance(decision, NoOp):
-                    return self._result(decision.state, self._confirmed(decision.outcome), calls)
+                    return self._done(decision.state, self._confirmed(decision.outcome))
                 merged = decision.record
                 if merged is not None and merged != record and not self._note(merged):
-                    return _Result(self.action, None, LEASE_LOST, calls)
+                    return Attempt.lease_lost(a.id)
                 if not self._intend():
-                    return _Result(self.action, None, LEASE_LOST, calls)
-                _wait_until(self.rt, self.action.next_attempt_at)
+                    return Attempt.lease_lost(a.id)
+                _wait_until(self.rt, a.next_attempt_at, self.lost)
                 if self.lost.is_set():
-                    return _Result(self.action, None, LEASE_LOST, calls)
-                answer = self._call(client, decision)
+                    return Attempt.lease_lost(a.id)
+                note_act_sent(self.rt, a.id, a.stream_id, a.kind, self.attempt, a.due_at, a.next_attempt_at)
+                self.answer = send(client, a.stream_id, decision)
             except FastPixError as exc:
-                return self._failed_call(exc, calls)
-            done = _DONE[self.action.kind]
-            if decision.payload and "metadata" in decision.payload:
-                done += f"; {describe(stream.metadata or {}, decision.payload['metadata'])}"
-            return _Result(self.action, ActionState.SUCCEEDED, done, calls, stream=answer)
+                return self._failed_call(exc)
+        done = _DONE[a.kind]
+        if decision.payload and "metadata" in decision.payload:
+            done += f"; {describe(stream.metadata or {}, decision.payload['metadata'])}"
+        return self._done(ActionState.SUCCEEDED, done)
 
     def _merge_record(self) -> MergeRecord | None:
         """What the broadcast's merge stored: this UPDATE's own (an earlier attempt), or, for a RESTORE,
@@ -280,16 +273,7 @@ class _Run:
             return False
         a = self.action
         detail = f"{_VERB[a.kind]} the stream at {a.next_attempt_at.isoformat()}; its answer is recorded next"
-        with transaction(self.rt.engine) as session:
-            return ledger.record_intent(
-                session,
-                a.id,
-                self.token,
-                attempt=self.attempt,
-                detail=detail,
-                now=self.rt.clock.now(),
-                actor=self.rt.identity,
-            )
+        return self.intents.write(self, detail)
 
     def _confirmed(self, outcome: str) -> str:
         """A run that finds the work done after an earlier attempt sent its call and died says so."""
@@ -301,102 +285,195 @@ class _Run:
             f"confirmed by attempt {self.attempt}"
         )
 
-    def _call(self, client: FastPixClient, decision: Call) -> LiveStream | None:
-        stream_id = self.action.stream_id
-        kind = self.action.kind
-        if kind is ActionKind.ENABLE:
-            client.enable_stream(stream_id)
-        elif kind is ActionKind.DISABLE:
-            client.disable_stream(stream_id)
-        elif kind is ActionKind.FINISH:
-            client.finish_stream(stream_id)
-        else:
-            payload = decision.payload or {}
-            return client.update_stream(
-                stream_id, metadata=payload.get("metadata"), reconnect_window=payload.get("reconnectWindow")
-            )
-        return None
-
-    def _failed_call(self, exc: FastPixError, calls: list[CallRecord]) -> _Result:
+    def _failed_call(self, exc: FastPixError) -> Attempt:
+        a = self.action
         classification = classify(exc)
         if classification is not Classification.RETRYABLE:
-            state, outcome = interpret_error(self.action.kind, classification, str(exc))
-            if state is not ActionState.FAILED:
-                return self._result(state, outcome, calls)
+            refused = interpret_error(a.kind, classification, str(exc))
+            if refused.state is not ActionState.FAILED:
+                return self._done(refused.state, refused.outcome)
             # The domain's own wording, when it has one (an update refused on a disabled stream).
-            cause = cause_of(exc, self.attempt, PERMANENT_RULE if outcome == str(exc) else outcome)
-            return _Result(self.action, state, cause.summary, calls, str(exc), cause=cause)
+            rule = PERMANENT_RULE if refused.outcome == str(exc) else refused.outcome
+            cause = cause_of(exc, self.attempt, rule)
+            return self._done(ActionState.FAILED, cause.summary, str(exc), cause)
         now = self.rt.clock.now()
-        decision = decide_retry(
-            self.attempt, now, self.action.deadline_at, retry_after(exc), RetryPolicy(), self.rng
-        )
+        decision = decide_retry(self.attempt, now, a.deadline_at, retry_after(exc), RetryPolicy(), self.rng)
         if isinstance(decision, GiveUp):
             cause = cause_of(exc, self.attempt, decision.reason)
-            return _Result(self.action, ActionState.FAILED, cause.summary, calls, str(exc), cause=cause)
-        return _Result(
-            self.action, None, f"retry at {decision.when.isoformat()}: {exc}", calls, str(exc), decision.when
+            return self._done(ActionState.FAILED, cause.summary, str(exc), cause)
+        return Attempt.retry(a.id, decision.when, str(exc))
+
+
+class _Intent:
+    def __init__(self, run: _Run, detail: str) -> None:
+        self.run = run
+        self.detail = detail
+        self.done = threading.Event()
+        self.lead = False  # woken to write the next group rather than with its result
+        self.written = False
+        self.error: BaseException | None = None
+
+    def result(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.written
+
+
+class _Intents:
+    """The write-ahead `sending` events of one batch, committed in groups: the runs that reach their
+    intent while a group is being written wait, and the first of them writes them all in the next
+    transaction (one transaction per group, not per action). Each run still sends its call only once
+    its own event is committed; a run whose lease is gone gets False, and its call never leaves."""
+
+    def __init__(self, rt: Runtime, token: str) -> None:
+        self.rt = rt
+        self.token = token
+        self._lock = threading.Lock()
+        self._waiting: list[_Intent] = []
+        self._writing = False
+
+    def write(self, run: _Run, detail: str) -> bool:
+        intent = _Intent(run, detail)
+        with self._lock:
+            self._waiting.append(intent)
+            lead = not self._writing
+            self._writing = True
+        if not lead:
+            intent.done.wait()
+            if not intent.lead:
+                return intent.result()
+        with self._lock:
+            group, self._waiting = self._waiting, []
+        try:
+            self._commit(group)
+        except Exception as exc:  # each run of the group breaks as it would alone
+            for member in group:
+                member.error = exc
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].lead = True
+                    self._waiting[0].done.set()
+                else:
+                    self._writing = False
+            for member in group:
+                member.done.set()
+        return intent.result()
+
+    def _commit(self, group: Sequence[_Intent]) -> None:
+        with transaction(self.rt.engine) as session:
+            now = self.rt.clock.now()
+            for member in group:
+                run = member.run
+                member.written = not run.lost.is_set() and ledger.record_intent(
+                    session,
+                    run.action.id,
+                    self.token,
+                    attempt=run.attempt,
+                    detail=member.detail,
+                    now=now,
+                    actor=self.rt.identity,
+                )
+
+
+def note_act_sent(
+    rt: Runtime,
+    action_id: int,
+    stream_id: str,
+    kind: ActionKind,
+    attempt: int,
+    due_at: datetime,
+    instant: datetime,
+    sent_at: datetime | None = None,
+) -> float:
+    """An act call leaves now (or at `sent_at`) for its `instant`: count its lateness, signed. One that
+    leaves before its instant breaks onair's promise: it is counted apart and raises an alert. The
+    lateness from the instant, in seconds (negative: early)."""
+    sent_at = sent_at or rt.clock.now()
+    metrics.act_sent(kind.value, (sent_at - due_at).total_seconds(), first=attempt == 1)
+    lateness = (sent_at - instant).total_seconds()
+    if lateness < 0:
+        metrics.early_act(kind.value)
+        alert_early_act(rt, action_id, stream_id, kind, attempt, instant, lateness)
+    return lateness
+
+
+def send(client: FastPixClient, stream_id: str, call: Call) -> LiveStream | None:
+    """Send the call `decide` chose, to its endpoint; the stream as a PATCH answers it."""
+    if call.endpoint is Endpoint.UPDATE:
+        payload = call.payload or {}
+        return client.update_stream(
+            stream_id, metadata=payload.get("metadata"), reconnect_window=payload.get("reconnectWindow")
         )
-
-    def _result(
-        self, state: ActionState, outcome: str, calls: list[CallRecord], error: str | None = None
-    ) -> _Result:
-        return _Result(self.action, state, outcome, calls, error)
+    _PUT[call.endpoint](client, stream_id)
+    return None
 
 
-def _record(rt: Runtime, token: str, results: Sequence[_Result]) -> dict[int, Outcome]:
-    """Write the results in one transaction; then alert, count and say what happened to each."""
-    if not results:
+_PUT: dict[Endpoint, Callable[[FastPixClient, str], None]] = {
+    Endpoint.ENABLE: FastPixClient.enable_stream,
+    Endpoint.DISABLE: FastPixClient.disable_stream,
+    Endpoint.FINISH: FastPixClient.finish_stream,
+}
+
+
+def _record(rt: Runtime, token: str, finished: Sequence[tuple[_Run, Attempt]]) -> dict[int, Attempt]:
+    """Write the attempts in one transaction; then alert, count and say what came of each."""
+    if not finished:
         return {}
     now = rt.clock.now()
     with transaction(rt.engine) as session:
-        ledger.insert_events(session, [_call_event(rt, r, call, now) for r in results for call in r.calls])
+        ledger.insert_events(
+            session, [_call_event(rt, run, call, now) for run, _ in finished for call in run.calls]
+        )
         # In stream id order, as sync_streams locks them: PostgreSQL never sees the two wait on each other.
-        answered = sorted((r.stream for r in results if r.stream is not None), key=lambda s: s.stream_id)
+        answered = sorted(
+            (run.answer for run, _ in finished if run.answer is not None), key=lambda s: s.stream_id
+        )
         schedules.upsert_streams(
             session, [(s.stream_id, stream_name(s), s.status) for s in answered], seen_at=now
         )
-        kept = ledger.complete_many(
-            session,
-            [
-                ledger.Finish(r.action.id, token, r.state, r.detail, r.error)
-                for r in results
-                if r.state is not None
-            ],
-            now=now,
-        )
+        kept = ledger.record_attempts(session, token, [attempt for _, attempt in finished], now=now)
         gave_up = [
-            (r.action.id, r.action.stream_id, r.cause) for r in results if r.cause and r.action.id in kept
+            gave_up_event(rt.identity, a.action_id, run.action.stream_id, a.cause, now)
+            for run, a in finished
+            if a.cause is not None and a.action_id in kept
         ]
-        ledger.insert_events(session, [gave_up_event(rt.identity, *g, now) for g in gave_up])
-        for r in results:
-            if r.retry_at is not None and ledger.retry_later(
-                session, r.action.id, token, next_attempt_at=r.retry_at, error=r.error or r.detail, now=now
-            ):
-                kept.add(r.action.id)
+        ledger.insert_events(session, gave_up)
         # Read in the same transaction: one commit per batch, not two.
         ahead = now + timedelta(seconds=rt.settings.claim_ahead_seconds)
-        busy = ledger.streams_with_due(session, [r.action.stream_id for r in results], ahead)
-    outcomes = {}
-    for r in results:
-        a = r.action
-        if a.id not in kept:
-            outcomes[a.id] = Outcome(None, "lease lost: a newer attempt owns this action")
-            continue
-        if r.state in (ActionState.FAILED, ActionState.MISSED):
-            alert_action(rt, a.id, a.stream_id, a.kind, r.state, r.error or r.detail, r.cause)
-        metrics.action_outcome(a.kind.value, r.state, r.detail)
-        outcomes[a.id] = Outcome(r.state, r.detail, r.state is not None and a.stream_id in busy)
-    return outcomes
+        busy = ledger.streams_with_due(session, [run.action.stream_id for run, _ in finished], ahead)
+    attempts = {}
+    for run, attempt in finished:
+        a = run.action
+        if attempt.written and attempt.action_id not in kept:
+            attempt = attempt.refused()
+        elif attempt.kind is AttemptKind.DONE:
+            attempt = attempt.following(a.stream_id in busy)
+            if attempt.state in (ActionState.FAILED, ActionState.MISSED):
+                alert_action(
+                    rt,
+                    a.id,
+                    a.stream_id,
+                    a.kind,
+                    attempt.state,
+                    attempt.error or attempt.detail,
+                    attempt.cause,
+                )
+        elif attempt.kind is AttemptKind.RETRY:
+            attempt = attempt.following(a.stream_id in busy)
+        metrics.attempt(a.kind.value, attempt)
+        attempts[a.id] = attempt
+    return attempts
 
 
-def _call_event(rt: Runtime, result: _Result, call: CallRecord, now: datetime) -> Event:
+def _call_event(rt: Runtime, run: _Run, call: CallRecord, now: datetime) -> Event:
     return Event(
-        action_id=result.action.id,
-        stream_id=result.action.stream_id,
+        action_id=run.action.id,
+        stream_id=run.action.stream_id,
         at=call.started_at or now,
         actor=rt.identity,
         event="api_call",
-        attempt=result.action.attempts + 1,
+        attempt=run.attempt,
         http_method=call.method,
         http_path=call.path,
         http_status=call.status_code,

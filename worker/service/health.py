@@ -30,6 +30,9 @@ from worker.store import backlog, observations
 from worker.store.db import current_revision, head_revision, make_engine, normalise_url, transaction
 
 CONNECT_TIMEOUT_SECONDS = 3
+PING_TIMEOUT_SECONDS = 1.5
+# (settings, timeout in seconds) -> the names of the workers that answered.
+PingWorkers = Callable[[OnairSettings, float], list[str]]
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class Doctor:
     fastpix: FastPixSettings
     clock: Clock = field(default_factory=SystemClock)
     _engine: Engine | None = None
+    # Asks the workers over the broker who is there (worker.celery_app.ping_workers): the front door
+    # passes it, so this module never loads the Celery app.
+    ping_workers: PingWorkers | None = None
 
     def run(self, names: list[str]) -> list[CheckResult]:
         try:
@@ -165,18 +171,14 @@ class Doctor:
             broker = self._guarded("broker")
             if not broker.ok:  # Celery would retry the connection for many seconds
                 return CheckResult("workers", False, f"cannot ping them, the broker is down: {broker.detail}")
-            from worker.celery_app import make_celery
-
-            app = make_celery(self.settings)
-            app.conf.broker_connection_timeout = CONNECT_TIMEOUT_SECONDS
-            app.conf.broker_connection_retry = False
-            try:
-                replies = app.control.inspect(timeout=1.5).ping() or {}
-            finally:
-                app.close()
+            if self.ping_workers is None:
+                return CheckResult("workers", False, "cannot ping them: this doctor was given no way to")
+            replies = self.ping_workers(self.settings, PING_TIMEOUT_SECONDS)
             names = sorted(replies)
             if not names:
-                return CheckResult("workers", False, "no worker answered a ping within 1.5 s")
+                return CheckResult(
+                    "workers", False, f"no worker answered a ping within {PING_TIMEOUT_SECONDS} s"
+                )
             return CheckResult(
                 "workers", True, f"{len(names)} answered a ping: {', '.join(names)}", {"workers": names}
             )

@@ -12,7 +12,7 @@ import math
 import re
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,10 +20,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from worker.clock import Clock
+from worker.domain.attempts import Attempt, AttemptKind
 from worker.domain.types import ActionState
 from worker.fastpix.client import CallRecord
 from worker.service import viewers
-from worker.service.context import current_action
 from worker.store import backlog
 
 log = logging.getLogger("onair.metrics")
@@ -37,11 +37,39 @@ ACTIONS = Counter(
 RETRIES = Counter(
     "onair_action_retries", "Attempts that ended in a retry later.", ["kind"], registry=REGISTRY
 )
+EARLY_ACTS = Counter(
+    "onair_early_acts",
+    "Act calls (PUT/PATCH) sent before their instant: onair promises this never happens.",
+    ["kind"],
+    registry=REGISTRY,
+)
+# Signed: an act that leaves early lands below 0 (and is counted in EARLY_ACTS, and alerts).
 LATENESS = Histogram(
     "onair_action_lateness_seconds",
-    "Start of an action's act call (PUT/PATCH) minus its due time, first attempt only.",
+    "Start of an action's act call (PUT/PATCH) minus its due time, signed, first attempt only.",
     ["kind"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    buckets=(
+        -1,
+        -0.1,
+        -0.01,
+        -0.001,
+        0,
+        0.001,
+        0.0025,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+        0.5,
+        1,
+        2.5,
+        5,
+        10,
+        30,
+        60,
+    ),
     registry=REGISTRY,
 )
 API_LATENCY = Histogram(
@@ -60,25 +88,35 @@ def endpoint_label(path: str) -> str:
     return _STREAM_ID.sub("/{streamId}", path.split("?", 1)[0])
 
 
-def observe_call(call: CallRecord, now: datetime | None = None) -> None:
+def observe_call(call: CallRecord) -> None:
     """The FastPix client's on_call hook (through worker.service.calls)."""
     seconds = call.latency_ms / 1000.0
     status = "error" if call.status_code is None else str(call.status_code)
     API_LATENCY.labels(endpoint_label(call.path), call.method, status).observe(seconds)
-    scope = current_action()
-    # Lateness is that of the effect: the act (PUT/PATCH), not the state check read just before it.
-    if scope is not None and scope.attempt == 1 and call.method != "GET" and not scope.act_seen:
-        scope.act_seen = True
-        started = (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-        LATENESS.labels(scope.kind).observe(max(0.0, (started - scope.due_at).total_seconds()))
 
 
-def action_outcome(kind: str, state: ActionState | None, detail: str = "") -> None:
-    """Count one execution's result. The executor reports a retry as no state and `retry at ...`."""
-    if state is not None:
-        ACTIONS.labels(kind, state.value).inc()
-    elif detail.startswith("retry at"):
+def act_sent(kind: str, lateness_seconds: float, *, first: bool) -> None:
+    """An act call leaves `lateness_seconds` after its due time (negative: early). Only a first
+    attempt's lateness says how punctual onair is: a retry's is its back-off."""
+    if first:
+        LATENESS.labels(kind).observe(lateness_seconds)
+
+
+def early_act(kind: str) -> None:
+    EARLY_ACTS.labels(kind).inc()
+
+
+def attempt(kind: str, result: Attempt) -> None:
+    """Count what one attempt came to: a finish by its final state, a retry as a retry."""
+    if result.kind is AttemptKind.DONE and result.state is not None:
+        ACTIONS.labels(kind, result.state.value).inc()
+    elif result.kind is AttemptKind.RETRY:
         RETRIES.labels(kind).inc()
+
+
+def action_missed(kind: str) -> None:
+    """An action the dispatcher marked missed (its deadline passed before any worker ran it)."""
+    ACTIONS.labels(kind, ActionState.MISSED.value).inc()
 
 
 class LedgerCollector(Collector):

@@ -41,8 +41,7 @@ def replan(
     wait: float = CLI_WAIT_SECONDS,
 ) -> Replanned:
     """Run the planner now (an incremental tick; every stream over the whole horizon with `full`)."""
-    rt = Runtime(settings, FastPixSettings(), clock=clock or SystemClock())
-    rt.engine = engine
+    rt = Runtime(settings, FastPixSettings(), clock=clock or SystemClock(), engine=engine)
     try:
         return Replanned(plan_tick(rt, full=full, wait=wait, scheduler=False))
     except (SQLAlchemyError, ValueError) as exc:

@@ -10,7 +10,6 @@ import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from sqlalchemy import Engine
@@ -26,22 +25,34 @@ DB_POOL_SIZE = 8
 DB_POOL_OVERFLOW = 4
 
 
-@dataclass
-class Runtime:
-    settings: OnairSettings
-    fastpix: FastPixSettings
-    clock: Clock = field(default_factory=SystemClock)
+def engine_for(settings: OnairSettings) -> Engine:
+    """The database engine of one process, sized for its threads."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        return make_engine(url)
+    # Connections are held only for the short take-over and record transactions of a batch, the
+    # dispatcher tick and the watchdog, never across an HTTP call: a small pool serves 32 threads.
+    # A pool per thread (48 with the old sizing) let two workers and a planner exhaust
+    # PostgreSQL's default 100 connections under a burst, and the dispatcher then failed to connect.
+    return make_engine(url, pool_size=DB_POOL_SIZE, max_overflow=DB_POOL_OVERFLOW)
 
-    @cached_property
-    def engine(self) -> Engine:
-        url = self.settings.database_url
-        if url.startswith("sqlite"):
-            return make_engine(url)
-        # Connections are held only for the short take-over and record transactions of a batch, the
-        # dispatcher tick and the watchdog, never across an HTTP call: a small pool serves 32 threads.
-        # A pool per thread (48 with the old sizing) let two workers and a planner exhaust
-        # PostgreSQL's default 100 connections under a burst, and the dispatcher then failed to connect.
-        return make_engine(url, pool_size=DB_POOL_SIZE, max_overflow=DB_POOL_OVERFLOW)
+
+class Runtime:
+    """`engine`: the database this runtime works on; by default one built from the settings (the
+    caller that passes its own engine disposes of it)."""
+
+    def __init__(
+        self,
+        settings: OnairSettings,
+        fastpix: FastPixSettings,
+        clock: Clock | None = None,
+        *,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.fastpix = fastpix
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.engine: Engine = engine if engine is not None else engine_for(settings)
 
     @cached_property
     def client(self) -> FastPixClient:

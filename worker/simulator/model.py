@@ -19,7 +19,6 @@ IDLE = "idle"
 PREPARING = "preparing"
 ACTIVE = "active"
 DISABLED = "disabled"
-STATUSES = (IDLE, PREPARING, ACTIVE, DISABLED)
 
 
 class Refused(Exception):

@@ -31,12 +31,17 @@ class Event:
     detail: str | None = None
 
 
+# Built once: the statement and its compiled form are reused by every write of the history.
+_INSERT_EVENTS = insert(events_table)
+
+
 def insert_events(session: Session, events: Iterable[Event]) -> None:
-    """Write many events in one executemany."""
+    """Write many events in one executemany, on the session's connection (Core, not the ORM's bulk
+    machinery)."""
     # vars(), not dataclasses.asdict(): asdict deep-copies every field, which cost more than the insert.
     rows: list[dict[str, Any]] = [dict(vars(e)) for e in events]
     if rows:
-        session.execute(insert(events_table), rows)
+        session.connection().execute(_INSERT_EVENTS, rows)
 
 
 def record_event(

@@ -1,5 +1,8 @@
 """Claiming due actions under a lease, and taking back leases that expired.
 
+The dispatcher's tick (dispatch_due) does all its work in one transaction: reclaim expired leases,
+mark missed what can no longer run, claim what is due.
+
 One claimer at a time runs the per-stream ordering logic: on PostgreSQL a transaction-level advisory
 lock admits one claimer, and the others find it taken and claim nothing this tick (rows are also
 locked FOR UPDATE SKIP LOCKED, against planners and reapers); on SQLite BEGIN IMMEDIATE serialises
@@ -10,8 +13,8 @@ whatever else goes wrong.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -24,11 +27,12 @@ from worker.domain.decisions import supersedes
 from worker.domain.types import ActionKind, ActionState
 from worker.store.db import transaction
 from worker.store.events import Event, insert_events
-from worker.store.sqlutil import IN_LIVE_INDEX, actions, chunked, lock_in_state
+from worker.store.sqlutil import IDS, IN_LIVE_INDEX, actions, chunked, lock_in_state
 from worker.store.types import UTCDateTime
 
 PENDING = ActionState.PENDING.value
 CLAIMED = ActionState.CLAIMED.value
+MISSED = ActionState.MISSED.value
 # pg_advisory_xact_lock key for claimers: 'onair' in ASCII.
 CLAIM_LOCK_KEY = 0x6F6E616972
 
@@ -43,6 +47,52 @@ class Claim:
     next_attempt_at: datetime
 
 
+@dataclass(frozen=True)
+class MissedAction:
+    id: int
+    stream_id: str
+    kind: str
+    deadline_at: datetime
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Due:
+    """What one dispatcher tick did in its transaction. `now`: the time read once the claim lock was
+    held; `locked`: False when another claimer held it (PostgreSQL), and this tick did nothing."""
+
+    now: datetime
+    locked: bool
+    reclaimed: int = 0
+    missed: list[MissedAction] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+
+
+def dispatch_due(
+    session: Session,
+    clock: Clock,
+    *,
+    ahead: timedelta,
+    lease: timedelta,
+    owner: str,
+    limit: int,
+    cap: Callable[[int], int] | None = None,
+) -> Due:
+    """The dispatcher's work of one tick, in the caller's transaction (on SQLite an immediate one: it
+    holds the write lock): take back expired leases, mark missed what can no longer run, and claim
+    what is due by now + ahead (see claim_due). `now` is read once the lock is held, so a tick that
+    waited for it does not claim with a lease already partly spent. `cap`, given the number of actions
+    in flight, bounds `limit` (the FastPix budget)."""
+    if not _claim_lock(session):
+        return Due(ensure_utc(clock.now()), locked=False)
+    now = ensure_utc(clock.now())
+    reclaimed = reclaim_expired(session, now, actor=owner)
+    missed = mark_missed(session, now)
+    if cap is not None:
+        limit = cap(count_claimed(session))
+    return Due(now, True, reclaimed, missed, _claim(session, now, ahead, lease, owner, limit))
+
+
 def claim_due(
     engine: Engine,
     *,
@@ -52,41 +102,54 @@ def claim_due(
     owner: str,
     limit: int,
 ) -> list[Claim]:
-    """Claim up to `limit` actions due by now + ahead, at most one per stream, in their stream's order.
+    """Claim up to `limit` actions due by now + ahead, at most one per stream, in their stream's order,
+    in a transaction of its own.
 
     Per stream only the first pending row in (due_at, sequence, id) order can be claimed, and none while
     the stream has a claimed row. A first row that is retrying (attempts > 0) is superseded by a later
     pending row on its stream that is already due. Expired leases are reclaimed first, in the same
     transaction, so a stream's earlier action is never overtaken because its lease ran out unnoticed.
-    Given a Clock, `now` is read once the lock is held: a claim that waited for the lock is not born
-    with a lease already partly spent.
+    Given a Clock, `now` is read once the lock is held.
     """
     with transaction(engine, immediate=True) as session:
-        if engine.dialect.name == "postgresql":
-            # Another claimer is at it: leave the work to it. Waiting for the lock held a connection
-            # per waiting tick; under a burst the ticks piled up and starved the executors' pool.
-            locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
-            if not locked.scalar():
-                return []
-        # (On SQLite, transaction() has already taken the write lock with BEGIN IMMEDIATE.)
+        if not _claim_lock(session):
+            return []
         now = ensure_utc(now if isinstance(now, datetime) else now.now())
-        cutoff = now + ahead
         reclaim_expired(session, now, actor=owner)
-        chosen, superseded = _choose(session, now, cutoff)
-        chosen.sort(key=lambda r: (r.next_attempt_at, r.sequence, r.id))
-        chosen = chosen[:limit]
-        streams = {r.stream_id for r in chosen}
-        superseded = [(old, new) for old, new in superseded if old.stream_id in streams]
-        held = lock_in_state(session, [r.id for r in chosen] + [old.id for old, _ in superseded], PENDING)
-        blocked = {r.stream_id for r in chosen if r.id not in held}
-        blocked |= {old.stream_id for old, _ in superseded if old.id not in held}
-        events: list[Event] = []
-        for old, new in superseded:
-            if old.stream_id not in blocked:
-                _supersede(session, old, new, now, owner, events)
-        free = [r for r in chosen if r.stream_id not in blocked]
-        claims = _claim_all(session, free, now, lease, owner, events)
-        insert_events(session, events)
+        return _claim(session, now, ahead, lease, owner, limit)
+
+
+def _claim_lock(session: Session) -> bool:
+    """One claimer at a time. On SQLite, the immediate transaction already holds the write lock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    # Another claimer is at it: leave the work to it. Waiting for the lock held a connection per
+    # waiting tick; under a burst the ticks piled up and starved the executors' pool.
+    return bool(session.execute(_TRY_CLAIM_LOCK, {"key": CLAIM_LOCK_KEY}).scalar())
+
+
+_TRY_CLAIM_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+
+
+def _claim(
+    session: Session, now: datetime, ahead: timedelta, lease: timedelta, owner: str, limit: int
+) -> list[Claim]:
+    cutoff = now + ahead
+    chosen, superseded = _choose(session, now, cutoff)
+    chosen.sort(key=lambda r: (r.next_attempt_at, r.sequence, r.id))
+    chosen = chosen[:limit]
+    streams = {r.stream_id for r in chosen}
+    superseded = [(old, new) for old, new in superseded if old.stream_id in streams]
+    held = lock_in_state(session, [r.id for r in chosen] + [old.id for old, _ in superseded], PENDING)
+    blocked = {r.stream_id for r in chosen if r.id not in held}
+    blocked |= {old.stream_id for old, _ in superseded if old.id not in held}
+    events: list[Event] = []
+    for old, new in superseded:
+        if old.stream_id not in blocked:
+            _supersede(session, old, new, now, owner, events)
+    free = [r for r in chosen if r.stream_id not in blocked]
+    claims = _claim_all(session, free, now, lease, owner, events)
+    insert_events(session, events)
     return claims
 
 
@@ -178,6 +241,11 @@ _CLAIM = (
 )
 
 
+_CLAIMED_TOKENS = select(actions.c.id, actions.c.lease_token).where(
+    actions.c.id.in_(IDS), actions.c.state == CLAIMED
+)
+
+
 def _claim_all(
     session: Session, rows: list[Any], now: datetime, lease: timedelta, owner: str, events: list[Event]
 ) -> list[Claim]:
@@ -196,11 +264,7 @@ def _claim_all(
     )
     held: set[int] = set()
     for chunk in chunked([r.id for r in rows]):
-        found = session.execute(
-            select(actions.c.id, actions.c.lease_token).where(
-                actions.c.id.in_(chunk), actions.c.state == CLAIMED
-            )
-        )
+        found = session.execute(_CLAIMED_TOKENS, {"ids": list(chunk)})
         held.update(i for i, token in found if token == tokens[i])
     claims = []
     for row in rows:
@@ -263,6 +327,49 @@ def reclaim_expired(session: Session, now: datetime, actor: str = "reaper") -> i
     return len(rows)
 
 
+_MARK_MISSED = (
+    update(actions)
+    .where(actions.c.id == bindparam("b_id"), actions.c.state == PENDING)
+    .values(
+        state=MISSED,
+        outcome=bindparam("b_outcome"),
+        finished_at=bindparam("b_now", type_=UTCDateTime()),
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+
+
+def mark_missed(session: Session, now: datetime, actor: str = "dispatcher") -> list[MissedAction]:
+    """Pending rows whose deadline has passed become missed, visibly; returns what was missed."""
+    now = ensure_utc(now)
+    rows = session.execute(
+        select(actions.c.id, actions.c.stream_id, actions.c.kind, actions.c.deadline_at, actions.c.attempts)
+        .where(IN_LIVE_INDEX, actions.c.state == PENDING, actions.c.deadline_at <= now)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return []
+    missed = [
+        MissedAction(
+            r.id,
+            r.stream_id,
+            r.kind,
+            r.deadline_at,
+            f"deadline passed at {r.deadline_at.isoformat()} before it could run"
+            + (f" (after {r.attempts} failed attempts)" if r.attempts else ""),
+        )
+        for r in rows
+    ]
+    session.connection().execute(
+        _MARK_MISSED, [{"b_id": m.id, "b_outcome": m.outcome, "b_now": now} for m in missed]
+    )
+    insert_events(
+        session,
+        (Event(m.id, m.stream_id, now, actor, "missed", PENDING, MISSED, detail=m.outcome) for m in missed),
+    )
+    return missed
+
+
 def count_claimed(session: Session) -> int:
     """How many actions are claimed now: handed to workers and not finished."""
     found = session.execute(select(func.count()).where(IN_LIVE_INDEX, actions.c.state == CLAIMED)).scalar()
@@ -273,16 +380,18 @@ def streams_with_due(session: Session, stream_ids: Sequence[str], until: datetim
     """Those of the streams with a pending action due by `until` (to dispatch now, not next tick)."""
     found: set[str] = set()
     for chunk in chunked(sorted(set(stream_ids))):
-        found.update(
-            session.execute(
-                select(actions.c.stream_id)
-                .distinct()
-                .where(
-                    IN_LIVE_INDEX,
-                    actions.c.stream_id.in_(chunk),
-                    actions.c.state == PENDING,
-                    actions.c.next_attempt_at <= ensure_utc(until),
-                )
-            ).scalars()
-        )
+        values = {"streams": list(chunk), "until": ensure_utc(until)}
+        found.update(session.execute(_STREAMS_WITH_DUE, values).scalars())
     return found
+
+
+_STREAMS_WITH_DUE = (
+    select(actions.c.stream_id)
+    .distinct()
+    .where(
+        IN_LIVE_INDEX,
+        actions.c.stream_id.in_(bindparam("streams", expanding=True)),
+        actions.c.state == PENDING,
+        actions.c.next_attempt_at <= bindparam("until", type_=UTCDateTime()),
+    )
+)

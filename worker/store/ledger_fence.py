@@ -4,10 +4,10 @@ that matches nothing, the write is refused and the refusal lands in the history 
 "stale_write_rejected".
 
 Attempts: `attempts` counts the executions that reached the FastPix API for this action. retry_later
-adds one (it follows a failed call); complete adds one for succeeded, failed and skipped (the executor
-called the API, if only to read the stream) and none for missed and superseded, unless told otherwise
-with `attempted`. A worker killed mid-call records no outcome; if it had written its `sending` record
-(record_intent, before the call left), the next take-over counts that attempt (take_over, `in_doubt`).
+adds one (it follows a failed call); record_attempts adds one for succeeded, failed and skipped (the
+executor called the API, if only to read the stream) and none for missed. A worker killed mid-call
+records no outcome; if it had written its `sending` record (record_intent, before the call left), the
+next take-over counts that attempt (take_over, `in_doubt`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, insert, literal, select, text, update
+from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
+from worker.domain.attempts import Attempt, AttemptKind
 from worker.domain.states import can_transition
 from worker.domain.types import ActionState
 from worker.store.events import Event, insert_events, record_event
-from worker.store.sqlutil import actions, chunked, events_table
+from worker.store.sqlutil import IDS, actions, chunked, events_table
 from worker.store.types import UTCDateTime
 
 CLAIMED = ActionState.CLAIMED.value
@@ -37,7 +38,8 @@ FINISHING = frozenset(
         ActionState.SUPERSEDED,
     }
 )
-_COUNTED_BY_DEFAULT = frozenset({ActionState.SUCCEEDED, ActionState.FAILED, ActionState.SKIPPED})
+# Finishes that count as an attempt: the executor called the API, if only to read the stream.
+_COUNTED = frozenset({ActionState.SUCCEEDED, ActionState.FAILED, ActionState.SKIPPED})
 
 
 def _fence(action_id: int, lease_token: str) -> Any:
@@ -112,17 +114,20 @@ class Held:
     in_doubt: int | None = None
 
 
+_SENT = (
+    select(events_table.c.action_id, func.max(events_table.c.attempt))
+    .where(events_table.c.action_id.in_(IDS), events_table.c.event == SENDING)
+    .group_by(events_table.c.action_id)
+)
+
+
 def _count_in_doubt_sends(session: Session, rows: list[Any], now: datetime) -> list[Held]:
     """A `sending` event numbered past the recorded attempts is a call whose answer nobody recorded:
     it may have reached FastPix. Count it as an attempt now, so the next run is the next attempt and
     says so when it finds the work done."""
     sent: dict[int, int] = {}
     for chunk in chunked([row.id for row in rows]):
-        found = session.execute(
-            select(events_table.c.action_id, func.max(events_table.c.attempt))
-            .where(events_table.c.action_id.in_(chunk), events_table.c.event == SENDING)
-            .group_by(events_table.c.action_id)
-        )
+        found = session.execute(_SENT, {"ids": list(chunk)})
         sent.update({action_id: attempt for action_id, attempt in found if attempt is not None})
     held = []
     for row in rows:
@@ -141,6 +146,23 @@ def _count_in_doubt_sends(session: Session, rows: list[Any], now: datetime) -> l
     return held
 
 
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+_INTEND = insert(events_table).from_select(
+    ["action_id", "stream_id", "at", "actor", "event", "from_state", "to_state", "attempt", "detail"],
+    select(
+        actions.c.id,
+        actions.c.stream_id,
+        bindparam("b_now", type_=UTCDateTime()),
+        bindparam("b_actor", type_=String()),
+        literal(SENDING),
+        actions.c.state,
+        actions.c.state,
+        bindparam("b_attempt", type_=Integer()),
+        bindparam("b_detail", type_=String()),
+    ).where(_fence(bindparam("b_id"), bindparam("b_token"))),  # type: ignore[arg-type]
+)
+
+
 def record_intent(
     session: Session,
     action_id: int,
@@ -156,40 +178,21 @@ def record_intent(
     before the answer is recorded. Fenced: False (nothing written, and the call must not leave) when
     the lease is no longer this executor's."""
     now = ensure_utc(now)
-    if session.get_bind().dialect.name == "postgresql":
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
         # Visible to every other session at once, like any commit; only a crash of PostgreSQL itself
         # in the next few hundred ms could lose it. What it guards against is the worker dying, and
         # the flush to disk (10+ ms on a busy server) would sit between the read and the act.
-        session.execute(text("SET LOCAL synchronous_commit = off"))
-    source = select(
-        actions.c.id,
-        actions.c.stream_id,
-        literal(now, UTCDateTime()),
-        literal(actor),
-        literal(SENDING),
-        actions.c.state,
-        actions.c.state,
-        literal(attempt),
-        literal(detail),
-    ).where(_fence(action_id, lease_token))
-    columns = [
-        "action_id",
-        "stream_id",
-        "at",
-        "actor",
-        "event",
-        "from_state",
-        "to_state",
-        "attempt",
-        "detail",
-    ]
-    result = session.execute(insert(events_table).from_select(columns, source))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def load_claimed(session: Session, action_id: int, lease_token: str) -> Any:
-    """The action, if it is still claimed under this lease; None otherwise (nothing is recorded)."""
-    return session.execute(select(*HELD_COLUMNS).where(_fence(action_id, lease_token))).first()
+        connection.execute(_ASYNC_COMMIT)
+    values = {
+        "b_id": action_id,
+        "b_token": lease_token,
+        "b_now": now,
+        "b_actor": actor,
+        "b_attempt": attempt,
+        "b_detail": detail,
+    }
+    return bool(connection.execute(_INTEND, values).rowcount)
 
 
 # The fence and the time of a statement executed for many rows at once (executemany).
@@ -203,6 +206,11 @@ _TAKE_OVER = (
         lease_owner=bindparam("b_owner"),
         updated_at=_NOW,
     )
+)
+
+
+_HELD = select(*HELD_COLUMNS).where(
+    actions.c.id.in_(IDS), actions.c.state == CLAIMED, actions.c.lease_token == bindparam("token")
 )
 
 
@@ -221,11 +229,7 @@ def take_over(
     )
     rows: list[Any] = []
     for chunk in chunked([i for i, _ in leases]):
-        rows += session.execute(
-            select(*HELD_COLUMNS).where(
-                actions.c.id.in_(chunk), actions.c.state == CLAIMED, actions.c.lease_token == new_token
-            )
-        ).all()
+        rows += session.execute(_HELD, {"ids": list(chunk), "token": new_token}).all()
     held = {row.id for row in rows}
     for action_id, _ in leases:
         if action_id not in held:
@@ -272,33 +276,12 @@ def renew(session: Session, action_ids: Sequence[int], lease_token: str, *, unti
     return held
 
 
-@dataclass(frozen=True)
-class Finish:
-    """How one claimed action ends (succeeded/failed/skipped/missed/superseded)."""
-
-    action_id: int
-    lease_token: str
-    state: ActionState
-    outcome: str
-    error: str | None = None
-    api_response: str | None = None
-    # Whether this execution counts as an attempt; None: by the state (see the module docstring).
-    attempted: bool | None = None
-    actor: str = "executor"
-
-    @property
-    def counted(self) -> bool:
-        return self.state in _COUNTED_BY_DEFAULT if self.attempted is None else self.attempted
-
-
 _COMPLETE = (
     update(actions)
     .where(_BATCH_FENCE)
     .values(
         state=bindparam("b_state"),
         outcome=bindparam("b_outcome"),
-        # Kept when the finish names none: an UPDATE's merge record is written before its call.
-        api_response=func.coalesce(bindparam("b_api_response", type_=String()), actions.c.api_response),
         attempts=actions.c.attempts + bindparam("b_counted"),
         last_error=func.coalesce(bindparam("b_error", type_=String()), actions.c.last_error),
         lease_token=None,
@@ -309,88 +292,98 @@ _COMPLETE = (
 )
 
 
-def complete_many(session: Session, finishes: Sequence[Finish], *, now: datetime) -> set[int]:
-    """Finish many claimed actions in one statement; the ids whose lease still held. The others are
-    left alone and their refusal is recorded."""
-    for finish in finishes:
-        if finish.state not in FINISHING or not can_transition(ActionState.CLAIMED, finish.state):
+def record_attempts(
+    session: Session, lease_token: str, attempts: Sequence[Attempt], *, now: datetime, actor: str = "executor"
+) -> set[int]:
+    """Write what the attempts made under one lease token came to: a DONE finishes its action (one
+    statement for all of them), a RETRY puts its action back to pending for the next attempt; other
+    kinds write nothing. The ids whose lease still held; the others are left alone and their refusal
+    is recorded."""
+    done = [a for a in attempts if a.kind is AttemptKind.DONE]
+    for attempt in done:
+        if attempt.state not in FINISHING or not can_transition(ActionState.CLAIMED, attempt.state):
             raise ValueError(
-                f"complete() finishes an action as one of {sorted(s.value for s in FINISHING)}, "
-                f"not {finish.state}"
+                f"an attempt finishes an action as one of {sorted(s.value for s in FINISHING)}, "
+                f"not {attempt.state}"
             )
-    if not finishes:
-        return set()
     now = ensure_utc(now)
-    wanted = {f.action_id: f for f in finishes}
+    kept = _complete(session, lease_token, done, now, actor)
+    for attempt in attempts:
+        if attempt.kind is AttemptKind.RETRY:
+            assert attempt.retry_at is not None
+            error = attempt.error or attempt.detail
+            if retry_later(
+                session,
+                attempt.action_id,
+                lease_token,
+                next_attempt_at=attempt.retry_at,
+                error=error,
+                now=now,
+            ):
+                kept.add(attempt.action_id)
+    return kept
+
+
+_LOCK_CLAIMED = (
+    select(actions.c.id, actions.c.stream_id, actions.c.attempts, actions.c.lease_token)
+    .where(actions.c.id.in_(IDS), actions.c.state == CLAIMED)
+    .with_for_update()
+)
+
+
+def _complete(
+    session: Session, lease_token: str, done: Sequence[Attempt], now: datetime, actor: str
+) -> set[int]:
+    if not done:
+        return set()
+    wanted = {a.action_id: a for a in done}
     held: dict[int, Any] = {}
     for chunk in chunked(list(wanted)):
         # Locked, so a reaper cannot take a lease back between this read and the update.
-        for row in session.execute(
-            select(actions.c.id, actions.c.stream_id, actions.c.attempts, actions.c.lease_token)
-            .where(actions.c.id.in_(chunk), actions.c.state == CLAIMED)
-            .with_for_update()
-        ):
-            if row.lease_token == wanted[row.id].lease_token:
+        for row in session.execute(_LOCK_CLAIMED, {"ids": list(chunk)}):
+            if row.lease_token == lease_token:
                 held[row.id] = row
-    for finish in finishes:
-        if finish.action_id not in held:
-            _reject(session, finish.action_id, f"completion as {finish.state.value}", now)
+    for attempt in done:
+        if attempt.action_id not in held:
+            assert attempt.state is not None
+            _reject(session, attempt.action_id, f"completion as {attempt.state.value}", now)
     mine = [wanted[i] for i in held]
-    if mine:
-        session.connection().execute(
-            _COMPLETE,
-            [
-                {
-                    "b_id": f.action_id,
-                    "b_token": f.lease_token,
-                    "b_state": f.state.value,
-                    "b_outcome": f.outcome,
-                    "b_api_response": f.api_response,
-                    "b_counted": 1 if f.counted else 0,
-                    "b_error": f.error,
-                    "b_now": now,
-                }
-                for f in mine
-            ],
-        )
+    if not mine:
+        return set()
+    counted = {a.action_id: 1 if a.state in _COUNTED else 0 for a in mine}
+    session.connection().execute(
+        _COMPLETE,
+        [
+            {
+                "b_id": a.action_id,
+                "b_token": lease_token,
+                "b_state": a.state.value if a.state else None,
+                "b_outcome": a.detail,
+                "b_counted": counted[a.action_id],
+                "b_error": a.error,
+                "b_now": now,
+            }
+            for a in mine
+        ],
+    )
     insert_events(
         session,
         [
             Event(
-                f.action_id,
-                held[f.action_id].stream_id,
+                a.action_id,
+                held[a.action_id].stream_id,
                 now,
-                f.actor,
-                f.state.value,
+                actor,
+                a.state.value if a.state else "",
                 CLAIMED,
-                f.state.value,
-                attempt=held[f.action_id].attempts + (1 if f.counted else 0),
-                detail=f.outcome if f.error is None else f"{f.outcome}: {f.error}",
+                a.state.value if a.state else "",
+                attempt=held[a.action_id].attempts + counted[a.action_id],
+                detail=a.detail if a.error is None else f"{a.detail}: {a.error}",
             )
-            for f in mine
+            for a in mine
         ],
     )
     return set(held)
-
-
-def complete(
-    session: Session,
-    action_id: int,
-    lease_token: str,
-    *,
-    state: ActionState,
-    outcome: str,
-    error: str | None,
-    api_response: str | None,
-    now: datetime,
-    attempted: bool | None = None,
-    actor: str = "executor",
-) -> bool:
-    """Finish one claimed action. False if the lease is stale."""
-    finish = Finish(
-        action_id, lease_token, ActionState(state), outcome, error, api_response, attempted, actor
-    )
-    return action_id in complete_many(session, [finish], now=now)
 
 
 def note_api_response(

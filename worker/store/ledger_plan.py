@@ -20,22 +20,12 @@ from worker.clock import ensure_utc
 from worker.domain.types import ActionState, PlannedAction, Source
 from worker.store.events import Event, insert_events
 from worker.store.models import Broadcast, OffHours
-from worker.store.sqlutil import IN_LIVE_INDEX, actions, chunked, lock_in_state
+from worker.store.sqlutil import actions, chunked, lock_in_state
 from worker.store.types import UTCDateTime
 
 CANCEL_OUTCOME = "schedule changed or cancelled"
 PENDING = ActionState.PENDING.value
 CANCELLED = ActionState.CANCELLED.value
-MISSED = ActionState.MISSED.value
-
-
-@dataclass(frozen=True)
-class MissedAction:
-    id: int
-    stream_id: str
-    kind: str
-    deadline_at: datetime
-    outcome: str
 
 
 @dataclass(frozen=True)
@@ -321,37 +311,3 @@ def _cancel_unplanned(
             )
         )
     return len(doomed)
-
-
-def mark_missed(session: Session, now: datetime, actor: str = "planner") -> list[MissedAction]:
-    """Pending rows whose deadline has passed become missed, visibly; returns what was missed."""
-    now = ensure_utc(now)
-    rows = session.execute(
-        select(actions.c.id, actions.c.stream_id, actions.c.kind, actions.c.deadline_at, actions.c.attempts)
-        .where(IN_LIVE_INDEX, actions.c.state == PENDING, actions.c.deadline_at <= now)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not rows:
-        return []
-    missed = [
-        MissedAction(
-            r.id,
-            r.stream_id,
-            r.kind,
-            r.deadline_at,
-            f"deadline passed at {r.deadline_at.isoformat()} before it could run"
-            + (f" (after {r.attempts} failed attempts)" if r.attempts else ""),
-        )
-        for r in rows
-    ]
-    stmt = (
-        update(actions)
-        .where(actions.c.id == bindparam("b_id"), actions.c.state == PENDING)
-        .values(state=MISSED, outcome=bindparam("b_outcome"), finished_at=now, updated_at=now)
-    )
-    session.connection().execute(stmt, [{"b_id": m.id, "b_outcome": m.outcome} for m in missed])
-    insert_events(
-        session,
-        (Event(m.id, m.stream_id, now, actor, "missed", PENDING, MISSED, detail=m.outcome) for m in missed),
-    )
-    return missed

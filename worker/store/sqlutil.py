@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Table, literal_column, select
+from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from worker.store.models import Action, ActionEvent
@@ -35,10 +35,14 @@ def lock_in_state(session: Session, ids: Sequence[int], state: str) -> set[int]:
     """
     held: set[int] = set()
     for chunk in chunked(ids):
-        stmt = (
-            select(actions.c.id)
-            .where(actions.c.id.in_(chunk), actions.c.state == state)
-            .with_for_update(skip_locked=True)
-        )
-        held.update(session.execute(stmt).scalars())
+        held.update(session.execute(_LOCK_IN_STATE, {"ids": list(chunk), "state": state}).scalars())
     return held
+
+
+# Built once, like every statement of the act path: SQLAlchemy caches its compiled form.
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_LOCK_IN_STATE = (
+    select(actions.c.id)
+    .where(actions.c.id.in_(IDS), actions.c.state == bindparam("state"))
+    .with_for_update(skip_locked=True)
+)
