@@ -144,6 +144,11 @@ def claim_unchecked(session: Session, *, limit: int = CHECK_BATCH) -> list[int]:
     return [row_id for (row_id,) in claimed]
 
 
+def has_unchecked(session: Session) -> bool:
+    """Whether a broadcast was written since the planner last judged it (one probe of a partial index)."""
+    return session.scalar(select(Broadcast.id).where(Broadcast.needs_check.is_(True)).limit(1)) is not None
+
+
 def flagged_broadcast_ids(session: Session) -> list[int]:
     """Live broadcasts carrying an invalid_reason (few; found through a partial index)."""
     return list(
