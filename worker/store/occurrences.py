@@ -78,6 +78,29 @@ def insert_row(session: Session, values: dict[str, Any]) -> None:
         session.execute(insert(Broadcast).values(**values))
 
 
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert several rows in one statement, all or none (the database refuses them all if one
+    overlaps)."""
+    with savepoint(session):
+        session.execute(insert(Broadcast), rows)
+
+
+def stream_slots(session: Session, stream_id: str, start: datetime, end: datetime) -> list[Broadcast]:
+    """The non-cancelled slots on the stream that overlap [start, end), in time order."""
+    return list(
+        session.scalars(
+            select(Broadcast)
+            .where(
+                Broadcast.stream_id == stream_id,
+                Broadcast.cancelled_at.is_(None),
+                Broadcast.slot_starts_at < end,
+                Broadcast.ends_at > start,
+            )
+            .order_by(Broadcast.slot_starts_at, Broadcast.id)
+        )
+    )
+
+
 def update_row(session: Session, row_id: int, values: dict[str, Any]) -> None:
     with savepoint(session):
         session.execute(update(Broadcast).where(Broadcast.id == row_id).values(**values))
