@@ -244,6 +244,8 @@ class _Tick:
         a flag; read outside any write, the flags written in short transactions. Returns how many
         flags changed."""
         ids = set(written)
+        if not ids and not flagged:
+            return 0
         with transaction(self.engine, immediate=False) as session:
             if flagged:
                 ids.update(schedules.flagged_broadcast_ids(session))
@@ -369,6 +371,7 @@ class _Tick:
         if streams is not None and not streams:
             return set()
         window = (start - _MARGIN, end + _MARGIN)
+        whole = streams is None
         with transaction(self.engine, immediate=False) as session:
             if streams is None:
                 broadcasts, lost_broadcasts = schedules.load_broadcasts_each(session, *window)
@@ -399,6 +402,9 @@ class _Tick:
                     window_end=batch_end,
                     now=self.now,
                     streams=batch_streams,
+                    # Only a whole plan looks for rows of deleted sources anywhere in time: an
+                    # incremental one plans every changed row where its pending actions are.
+                    gone_anywhere=whole,
                 )
             inserted += stats.inserted
             self.inserted += stats.inserted
@@ -407,8 +413,9 @@ class _Tick:
         if inserted >= ANALYZE_AFTER and self.engine.dialect.name == "postgresql":
             # Fresh statistics now, not at autovacuum's next pass (up to a minute): on a table it
             # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
-            # 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
-            with transaction(self.engine) as session:
+            # 10,000 broadcasts) and picked nested loops for the dispatcher's claim. ANALYZE blocks
+            # no writer (its lock conflicts with no row write), so it is not one of the tick's writes.
+            with transaction(self.engine, immediate=False) as session:
                 session.execute(text("ANALYZE actions"))
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
