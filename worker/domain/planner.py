@@ -24,6 +24,7 @@ Callers pass every non-cancelled broadcast whose slot may touch [now - lookback 
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -110,11 +111,21 @@ def plan(
     for spec in valid_broadcasts:
         by_stream[spec.stream_id].append(spec)
     busy = {stream: busy_intervals(specs) for stream, specs in by_stream.items()}
+    # Looked up once per broadcast: scanning the stream's stretches for each one cost O(n²).
+    stretch_of: dict[int, Busy] = {}
+    for stretches in busy.values():
+        for stretch in stretches:
+            for member in stretch.members:
+                stretch_of.setdefault(member.id, stretch)
+    starts = {stream: [b.start for b in stretches] for stream, stretches in busy.items()}
 
     actions: list[PlannedAction] = []
     for spec in valid_broadcasts:
         try:
-            actions.extend(_broadcast_actions(spec, busy[spec.stream_id]))
+            stream_starts = starts[spec.stream_id]
+            after = bisect_right(stream_starts, spec.ends_at)
+            next_slot = stream_starts[after] if after < len(stream_starts) else None
+            actions.extend(_broadcast_actions(spec, stretch_of[spec.id], next_slot))
         except Exception as exc:  # each row is planned alone: what it raises is its reason
             invalid[(Source.BROADCAST, spec.id)] = unexpected_problem(exc)
 
@@ -144,7 +155,9 @@ def _rule_windows(rule: OffHoursSpec, start: datetime, end: datetime) -> list[Wi
     return found
 
 
-def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAction]:
+def _broadcast_actions(spec: BroadcastSpec, stretch: Busy, next_slot: datetime | None) -> list[PlannedAction]:
+    """`stretch`: the busy stretch the broadcast is in; `next_slot`: the start of the next stretch on
+    its stream after its end."""
     start, end = spec.starts_at, spec.ends_at
     what = _describe_broadcast(spec)
     actions = [
@@ -176,7 +189,6 @@ def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAct
                 payload=payload,
             )
         )
-    next_slot = next((b.start for b in busy if b.start > end), None)
     if metadata:
         actions.append(
             _action(
@@ -189,7 +201,6 @@ def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAct
                 payload={"merged_by": update_key},
             )
         )
-    stretch = next(b for b in busy if any(m.id == spec.id for m in b.members))
     if stretch.end == end and stretch.last.id == spec.id:
         actions.append(
             _action(

@@ -166,6 +166,7 @@ class _Tick:
         self.lookback = DEFAULT_LOOKBACK
         self.start = self.now - self.lookback
         self.end = planning_end(self.now, timedelta(hours=rt.settings.horizon_hours))
+        self.series_horizon = timedelta(days=rt.settings.series_horizon_days)
         self.inserted = self.updated = self.cancelled = self.flagged = 0
         self.replanned_streams = self.computed = self.rows_read = 0
         self.known: set[str] = set()
@@ -179,6 +180,7 @@ class _Tick:
             rules, lost_rules = schedules.load_off_hours_each(session)
             rows, max_id, fresh = planner_state.broadcast_counts(session, book.max_id if book else 0)
             unchecked = schedules.has_unchecked(session)
+            due = due_series(session, self.now, self.series_horizon)
         inputs = self._inputs(known, rules, lost_rules)
         full = (
             self.force_full
@@ -189,9 +191,9 @@ class _Tick:
         )
         if book is None:
             # Cold: the near future first, so nothing due soon waits for a year of occurrences.
-            self._materialise(ahead=NEAR)
+            self._materialise(due, ahead=NEAR)
             self._plan(None, self.start, min(self.end, self.now + NEAR))
-        unchecked = self._materialise() or unchecked
+        unchecked = self._materialise(due) or unchecked
         loaded: set[int] = set()
         if full:
             # Every flag is cleared before the rows are read: the plan below judges them all (a write
@@ -296,11 +298,10 @@ class _Tick:
             ended = time.perf_counter()
             self.free_until = ended + max(MIN_PAUSE, ended - began)
 
-    def _materialise(self, *, ahead: timedelta | None = None) -> bool:
-        """Materialise the series that need a pass; True if a broadcasts row was written."""
-        horizon = timedelta(days=self.rt.settings.series_horizon_days)
-        with transaction(self.engine, immediate=False) as session:
-            due = due_series(session, self.now, horizon)
+    def _materialise(self, due: Sequence[int], *, ahead: timedelta | None = None) -> bool:
+        """Materialise the series that need a pass (`due`, each checked again in its pass); True if a
+        broadcasts row was written."""
+        horizon = self.series_horizon
         report = SeriesReport()
         for series_id in due:  # a series' pass is cut into transactions of at most CHUNK new rows
             for _ in range(MAX_PASSES):

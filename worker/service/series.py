@@ -35,6 +35,7 @@ from bisect import bisect_right
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -103,10 +104,11 @@ def series_spec(row: BroadcastSeries) -> SeriesSpec:
 
 
 def fingerprint(row: BroadcastSeries) -> str:
-    """A hash of every column that shapes the series' rows; CANCELLED once it is cancelled."""
+    """A hash of every column that shapes the series' rows; CANCELLED once it is cancelled. `row` may
+    also be a plain row with the same attribute names (store.occurrences.candidate_series_rows)."""
     if row.cancelled_at is not None:
         return CANCELLED
-    shaping = [
+    shaping = (
         row.stream_id,
         row.cron,
         row.timezone,
@@ -120,9 +122,17 @@ def fingerprint(row: BroadcastSeries) -> str:
         row.occurrence_limit,
         row.skip_dates,
         row.organiser_id,
-    ]
+    )
+    try:
+        return _hashed(shaping)
+    except TypeError:  # a value that cannot be a cache key: hashed all the same
+        return _hashed.__wrapped__(shaping)
+
+
+@lru_cache(maxsize=4096)
+def _hashed(shaping: tuple[Any, ...]) -> str:
     # repr for what JSON cannot hold (bytes a plain-SQL write left in SQLite): still a stable hash.
-    return hashlib.sha256(json.dumps(shaping, default=repr).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(list(shaping), default=repr).encode()).hexdigest()
 
 
 def is_due(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:
@@ -154,7 +164,7 @@ def materialise_series(
 
 def due_series(session: Session, now: datetime, horizon: timedelta) -> list[int]:
     """The series that need a pass (read without the write lock; each pass checks again)."""
-    return [c.id for c in store.candidate_series(session, CANCELLED) if _needs_pass(c, now, horizon)]
+    return [c.id for c in store.candidate_series_rows(session, CANCELLED) if _needs_pass(c, now, horizon)]
 
 
 def _needs_pass(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:

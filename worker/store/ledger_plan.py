@@ -292,10 +292,12 @@ def _cancel_unplanned(
     ).where(actions.c.state == PENDING)
     if streams is not None:
         query = query.where(actions.c.stream_id.in_(sorted(streams)))
-    if not gone_anywhere:
-        query = query.where(actions.c.due_at >= window[0])
-        if window[1] is not None:
-            query = query.where(actions.c.due_at <= window[1])
+    in_window = actions.c.due_at >= window[0]
+    if window[1] is not None:
+        in_window = and_(in_window, actions.c.due_at <= window[1])
+    # Only the rows this call may cancel are read: those in the window, and (gone_anywhere) those
+    # whose source is gone, wherever they are.
+    query = query.where(or_(in_window, source_gone) if gone_anywhere else in_window)
     rows = session.execute(query).all()
     doomed: list[int] = []
     doomed_events: list[Event] = []

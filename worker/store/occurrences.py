@@ -36,6 +36,46 @@ def candidate_series(session: Session, cancelled_marker: str) -> list[BroadcastS
     )
 
 
+# What decides whether a series needs a pass (service.series.is_due), named as BroadcastSeries'
+# attributes: read as plain rows, without the ORM's objects and the organiser's name.
+_DUE_COLUMNS = [
+    BroadcastSeries.id,
+    BroadcastSeries.stream_id,
+    BroadcastSeries.cron,
+    BroadcastSeries.timezone,
+    BroadcastSeries.duration_seconds,
+    BroadcastSeries.lead_seconds,
+    BroadcastSeries.title,
+    BroadcastSeries.metadata_json.label("metadata_json"),
+    BroadcastSeries.reconnect_window,
+    BroadcastSeries.starts_from,
+    BroadcastSeries.until,
+    BroadcastSeries.occurrence_limit,
+    BroadcastSeries.skip_dates,
+    BroadcastSeries.organiser_id,
+    BroadcastSeries.materialized_fingerprint,
+    BroadcastSeries.materialized_until,
+    BroadcastSeries.materialized_at,
+    BroadcastSeries.cancelled_at,
+]
+
+
+def candidate_series_rows(session: Session, cancelled_marker: str) -> list[Any]:
+    """As candidate_series, as plain rows with the columns that decide whether a pass is due."""
+    return list(
+        session.execute(
+            select(*_DUE_COLUMNS)
+            .where(
+                or_(
+                    BroadcastSeries.cancelled_at.is_(None),
+                    BroadcastSeries.materialized_fingerprint.is_distinct_from(cancelled_marker),
+                )
+            )
+            .order_by(BroadcastSeries.id)
+        )
+    )
+
+
 def lock_series(session: Session, series_id: int) -> BroadcastSeries | None:
     """The series row, re-read and locked until commit (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     keeps other writers out), so two planners never materialise one series at once."""
