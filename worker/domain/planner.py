@@ -134,7 +134,11 @@ def plan(
         if rules:
             stream_windows = [w for r in rules for w in windows[r.id]]
             try:
-                actions.extend(_off_hours_actions(stream, rules, stream_windows, busy.get(stream, [])))
+                actions.extend(
+                    _off_hours_actions(
+                        stream, rules, stream_windows, busy.get(stream, []), (window_start, window_end)
+                    )
+                )
             except Exception as exc:  # the rules were each fine alone: flag the ones that met here
                 for rule in rules:
                     invalid.setdefault((Source.OFF_HOURS, rule.id), unexpected_problem(exc))
@@ -216,11 +220,19 @@ def _broadcast_actions(spec: BroadcastSpec, stretch: Busy, next_slot: datetime |
 
 
 def _off_hours_actions(
-    stream: str, rules: list[OffHoursSpec], windows: list[Window], busy: list[Busy]
+    stream: str,
+    rules: list[OffHoursSpec],
+    windows: list[Window],
+    busy: list[Busy],
+    within: tuple[datetime, datetime],
 ) -> list[PlannedAction]:
+    """The actions of the stream's off-hours groups that may fall due `within` (every action of a
+    group is due between its start and its end; the groups around them are still merged whole)."""
     groups = merge_windows(windows)
     actions: list[PlannedAction] = []
     for index, group in enumerate(groups):
+        if group.end < within[0] or group.start > within[1]:
+            continue
         actions.extend(_group_disables(stream, group, busy))
         if index + 1 < len(groups):
             next_start: datetime | None = groups[index + 1].start

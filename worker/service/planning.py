@@ -58,6 +58,10 @@ CLAIM_CHUNK = 1000
 ONE_BY_ONE = 8
 # On SQLite, the least pause between two of the planner's write transactions (see _Tick._write).
 MIN_PAUSE = 0.005
+# The WAL is checkpointed after a tick that wrote plan rows, and at least this often (seconds): a
+# checkpoint (which syncs the database file) after every idle tick cost more than the tick.
+CHECKPOINT_EVERY = 30.0
+_last_checkpoint = 0.0
 # A tick that stops renewing its lease for this long is taken as dead; the next tick re-plans all.
 LEASE_TTL = timedelta(minutes=2)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -215,7 +219,11 @@ class _Tick:
         if new_book != book:
             with self._write() as session:
                 planner_state.write_book(session, new_book, self.now)
-        checkpoint(self.engine)
+        global _last_checkpoint
+        wrote = full or self.inserted or self.updated or self.cancelled or self.flagged or written
+        if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
+            checkpoint(self.engine)
+            _last_checkpoint = time.monotonic()
         return PlanReport(
             self.inserted,
             self.updated,
@@ -380,6 +388,10 @@ class _Tick:
             else:
                 broadcasts, lost_broadcasts = schedules.load_stream_broadcasts_each(session, streams, *window)
             rules, lost_rules = schedules.load_off_hours_each(session)
+        if not whole:
+            # Only the rules these streams follow; their flags are set here but cleared only by a whole
+            # plan (a rule's verdict changes with the rule or the known streams: a whole plan then).
+            rules = [r for r in rules if r.stream_id is None or r.stream_id in streams]
         broadcast_specs, rule_specs, unreadable = read_rows(broadcasts, rules)
         unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
         unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
@@ -389,9 +401,10 @@ class _Tick:
         self.computed += sum(1 for a in result.actions if a.stream_id in streams)
         self.rows_read += len(broadcasts) + len(lost_broadcasts)
         invalid = {**unreadable, **result.invalid}
-        checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
-        checked += sorted(set(unreadable) - set(checked))
-        valid = [key for key in checked if key not in invalid]
+        sources = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
+        sources += sorted(set(unreadable) - set(sources))
+        valid = [key for key in sources if key not in invalid]
+        checked = sources if whole else [k for k in sources if k[0] is Source.BROADCAST or k in invalid]
         inserted = 0
         for batch_streams, batch_start, batch_end, batch in _batches(result.actions, streams, start, end):
             with self._write() as session:
