@@ -127,6 +127,14 @@ def settings_problem(exc: ValidationError, prefix: str = "ONAIR_") -> str:
     return "; ".join(lines)
 
 
+def bad_settings_line(exc: ValidationError) -> str | None:
+    """`bad setting: FASTPIX_MAX_RPS='abc': ...` when `exc` comes from reading the settings, else None."""
+    for cls in (FastPixSettings, OnairSettings):
+        if exc.title == cls.__name__:
+            return f"bad setting: {settings_problem(exc, str(cls.model_config.get('env_prefix', '')))}"
+    return None
+
+
 @lru_cache
 def fastpix_settings() -> FastPixSettings:
     return FastPixSettings()

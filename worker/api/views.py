@@ -26,6 +26,7 @@ _NEUTRAL_REASONS = {
     (Source.BROADCAST.value, "update"): "apply a slot's stream settings at its start",
     (Source.BROADCAST.value, "finish"): "finish a slot at its end",
     (Source.BROADCAST.value, "restore"): "put the stream's metadata back after a slot",
+    (Source.BROADCAST.value, "disable"): "disable the stream after a slot (its between-slots policy)",
     (Source.OFF_HOURS.value, "disable"): "disable the stream for off-hours",
     (Source.OFF_HOURS.value, "enable"): "enable the stream when off-hours end",
 }

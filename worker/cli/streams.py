@@ -1,8 +1,10 @@
 """`onair streams ...`: the operator's tool over the FastPix client.
 
-Reads print a table, or JSON with `--json`. Stream keys and SRT secrets are never printed. Expected
+Reads print a table, or JSON with `--json`. Stream keys and SRT secrets are printed only by `get` and
+`create` with `--show-secrets` (the encoder needs them), to stdout, never to a log. Expected
 failures (API answers, network trouble, missing credentials, bad input) end with one `error:` line
-on stderr and exit code 1.
+on stderr and exit code 1. `list` and `get` also show each stream's between-slots policy from onair's
+database (a warning, not an error, when it cannot be read); `policy` sets it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import typer
 from pydantic import ValidationError
 
 from worker.cli import output
+from worker.cli.stream_policy import between_slots_policy, policies_or_warning, policy_cell
 from worker.config import MissingSetting
+from worker.domain.stream_policy import BetweenSlots
 from worker.fastpix import (
     Classification,
     FastPixClient,
@@ -32,6 +36,13 @@ EXPECTED_FAILURES = (FastPixError, InvalidRequest, MissingSetting, ValidationErr
 
 StreamId = Annotated[str, typer.Argument(help="The stream id (32 hexadecimal characters).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+ShowSecrets = Annotated[
+    bool,
+    typer.Option(
+        "--show-secrets",
+        help="Also print the stream key and SRT secret, which the encoder needs (never logged).",
+    ),
+]
 Metadata = Annotated[
     list[str] | None,
     typer.Option("--metadata", "-m", help="key=value; repeat for more (at most 10 keys)."),
@@ -57,13 +68,22 @@ def list_streams(
     """List every stream in the workspace."""
     with _client() as client:
         streams = list(client.iter_streams(page_size=limit, order_by=order))
+    policies = policies_or_warning([s.stream_id for s in streams])
     if as_json:
-        output.print_json([_public(stream) for stream in streams])
+        output.print_json([_public(stream, policies) for stream in streams])
         return
     output.print_table(
-        ("id", "status", "resolution", "reconnect s", "created", "metadata"),
+        ("id", "status", "resolution", "reconnect s", "created", "between slots", "metadata"),
         (
-            (s.stream_id, s.status, s.max_resolution, s.reconnect_window, _when(s), s.metadata)
+            (
+                s.stream_id,
+                s.status,
+                s.max_resolution,
+                s.reconnect_window,
+                _when(s),
+                policy_cell(s.stream_id, policies),
+                s.metadata,
+            )
             for s in streams
         ),
         title=f"{len(streams)} stream{'s' if len(streams) != 1 else ''}",
@@ -71,11 +91,11 @@ def list_streams(
 
 
 @app.command("get")
-def get_stream(stream_id: StreamId, as_json: AsJson = False) -> None:
+def get_stream(stream_id: StreamId, as_json: AsJson = False, show_secrets: ShowSecrets = False) -> None:
     """Show one stream."""
     with _client() as client:
         stream = client.get_stream(stream_id)
-    _show(stream, as_json)
+    _show(stream, as_json, show_secrets, policies_or_warning([stream_id]))
 
 
 @app.command("create")
@@ -85,6 +105,7 @@ def create_stream(
     max_resolution: Annotated[str, typer.Option(help="1080p, 720p or 480p.")] = "1080p",
     access_policy: Annotated[str, typer.Option(help="public or private playback.")] = "public",
     as_json: AsJson = False,
+    show_secrets: ShowSecrets = False,
 ) -> None:
     """Create a stream (not idempotent: running it twice makes two streams)."""
     with _client() as client:
@@ -94,7 +115,7 @@ def create_stream(
             max_resolution=max_resolution,
             access_policy=access_policy,
         )
-    _show(stream, as_json)
+    _show(stream, as_json, show_secrets)
 
 
 @app.command("update")
@@ -149,6 +170,9 @@ def delete_stream(
     output.info(f"stream {stream_id} deleted")
 
 
+app.command("policy")(between_slots_policy)
+
+
 @app.command("viewers")
 def viewers(stream_id: StreamId, as_json: AsJson = False) -> None:
     """Show a stream's approximate viewer count."""
@@ -183,22 +207,36 @@ def _parse_metadata(pairs: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _public(stream: LiveStream) -> dict[str, Any]:
+def _public(stream: LiveStream, policies: dict[str, BetweenSlots] | None = None) -> dict[str, Any]:
     # Secret fields are left out entirely rather than shown masked: scripts should not see them at all.
-    return stream.model_dump(
+    shown = stream.model_dump(
         mode="json",
         by_alias=True,
         exclude={"stream_key", "srt_secret", "srt_playback_response", "simulcast_responses"},
     )
+    return {**shown, "betweenSlots": policy_cell(stream.stream_id, policies)}
+
+
+def _secrets(stream: LiveStream) -> list[tuple[str, str]]:
+    return [
+        (name, secret.get_secret_value() if secret is not None else "")
+        for name, secret in (("streamKey", stream.stream_key), ("srtSecret", stream.srt_secret))
+    ]
 
 
 def _when(stream: LiveStream) -> str:
     return stream.created_at.strftime("%Y-%m-%d %H:%M:%SZ") if stream.created_at else ""
 
 
-def _show(stream: LiveStream, as_json: bool) -> None:
+def _show(
+    stream: LiveStream,
+    as_json: bool,
+    show_secrets: bool = False,
+    policies: dict[str, BetweenSlots] | None = None,
+) -> None:
+    secrets = _secrets(stream) if show_secrets else []
     if as_json:
-        output.print_json(_public(stream))
+        output.print_json(_public(stream, policies) | dict(secrets))
         return
     output.print_fields(
         [
@@ -210,7 +248,9 @@ def _show(stream: LiveStream, as_json: bool) -> None:
             ("recording", stream.enable_recording),
             ("media policy", stream.media_policy),
             ("created", _when(stream)),
+            ("between slots", policy_cell(stream.stream_id, policies)),
             ("metadata", stream.metadata),
             ("playback ids", [f"{p.id} ({p.access_policy})" for p in stream.playback_ids]),
+            *[(f"{name} (secret)", value) for name, value in secrets],
         ]
     )

@@ -54,8 +54,6 @@ SERIES_CHUNK = 100
 MAX_PASSES = 12
 # Written-but-unchecked broadcasts whose flag is cleared per transaction.
 CLAIM_CHUNK = 1000
-# Up to this many changed streams are re-planned one by one, each over its own changed stretch.
-ONE_BY_ONE = 8
 # On SQLite, the least pause between two of the planner's write transactions (see _Tick._write).
 MIN_PAUSE = 0.005
 # The WAL is checkpointed after a tick that wrote plan rows, and at least this often (seconds): a
@@ -174,6 +172,7 @@ class _Tick:
         self.inserted = self.updated = self.cancelled = self.flagged = 0
         self.replanned_streams = self.computed = self.rows_read = 0
         self.known: set[str] = set()
+        self.disable_between: set[str] = set()
         # On SQLite, the planner's next write transaction waits until then (see _write).
         self.free_until = 0.0
 
@@ -181,6 +180,7 @@ class _Tick:
         with transaction(self.engine, immediate=False) as session:
             book = planner_state.read_book(session)
             self.known = known = schedules.known_stream_ids(session)
+            self.disable_between = schedules.streams_disabled_between_slots(session)
             rules, lost_rules = schedules.load_off_hours_each(session)
             rows, max_id, fresh = planner_state.broadcast_counts(session, book.max_id if book else 0)
             unchecked = schedules.has_unchecked(session)
@@ -275,7 +275,8 @@ class _Tick:
         return changed
 
     def _inputs(self, known: set[str], rules: Sequence[OffHours], lost_rules: Mapping[int, str]) -> str:
-        """What every stream's plan depends on: when it changes, every stream is re-planned."""
+        """What every stream's plan depends on: when it changes, every stream is re-planned (a
+        between-slots policy changes rarely, so one changed re-plans all streams, not only its own)."""
         shaping = [
             sorted(known),
             [
@@ -283,6 +284,7 @@ class _Tick:
                 for r in rules
             ],
             sorted(lost_rules),
+            sorted(self.disable_between),
             self.rt.settings.horizon_hours,
             self.lookback.total_seconds(),
         ]
@@ -354,25 +356,23 @@ class _Tick:
         return spans
 
     def _plan_spans(self, spans: Mapping[str, tuple[datetime, datetime] | None]) -> set[int]:
-        """Re-plan each changed stream over the stretch its changes may touch: from FINISH_GRACE before
-        it (the slot before may finish or restore by the changed one's start) to its end (slots
-        merged with it, off-hours disables after it, all lie within). Few streams are planned one by
-        one; many together, over the stretch that holds all their changes."""
-        windows: dict[str, tuple[datetime, datetime]] = {}
+        """Re-plan the changed streams over the stretch their changes may touch: from FINISH_GRACE
+        before each change (the slot before may finish or restore by the changed one's start) to its
+        end (slots merged with it, disables after it, all lie within). The streams are planned
+        together, over the stretch that holds all their changes: a row moved to another stream keeps
+        its actions' keys, which must be wanted on its new stream when its old one is cancelled."""
+        windows: list[tuple[datetime, datetime]] = []
+        streams: set[str] = set()
         for stream, span in spans.items():
             low, high = (self.start, self.end) if span is None else (span[0] - FINISH_GRACE, span[1])
             low, high = max(low, self.start), min(high, self.end)
             if low <= high:
-                windows[stream] = (low, high)
-        self.replanned_streams += len(windows)
-        loaded: set[int] = set()
-        if len(windows) > ONE_BY_ONE:
-            low = min(w[0] for w in windows.values())
-            high = max(w[1] for w in windows.values())
-            return self._plan(set(windows), low, high)
-        for stream, (low, high) in sorted(windows.items()):
-            loaded |= self._plan({stream}, low, high)
-        return loaded
+                windows.append((low, high))
+                streams.add(stream)
+        self.replanned_streams += len(streams)
+        if not streams:
+            return set()
+        return self._plan(streams, min(w[0] for w in windows), max(w[1] for w in windows))
 
     def _plan(self, streams: set[str] | None, start: datetime, end: datetime) -> set[int]:
         """Plan `streams` (None: every stream) over [start, end]: compute outside any write
@@ -396,7 +396,14 @@ class _Tick:
         unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
         unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
         result = plan(
-            broadcast_specs, rule_specs, self.known, start, end - start, timedelta(0), streams=streams
+            broadcast_specs,
+            rule_specs,
+            self.known,
+            start,
+            end - start,
+            timedelta(0),
+            streams=streams,
+            disable_between_slots=self.disable_between,
         )
         self.computed += sum(1 for a in result.actions if a.stream_id in streams)
         self.rows_read += len(broadcasts) + len(lost_broadcasts)

@@ -66,6 +66,7 @@ class Stream(Base):
     """A FastPix stream onair knows about (synced from the API, or registered by the CLI)."""
 
     __tablename__ = "streams"
+    __table_args__ = (CheckConstraint("between_slots IN ('keep', 'disable')", name="between_slots_known"),)
 
     stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(255))
@@ -73,6 +74,9 @@ class Stream(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When `status` was true: a webhook's created_at or the moment a GET read it (migration 0009).
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # keep | disable: whether the stream is disabled after each slot (migration 0011;
+    # worker.domain.stream_policy).
+    between_slots: Mapped[str] = mapped_column(String(16), server_default=text("'keep'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
 
 
