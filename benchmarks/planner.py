@@ -4,19 +4,25 @@ off-hours window every 3 minutes: about 74,000 actions in the 24 h horizon. In-p
 clock moved 5 s per tick. Figures: the cold first tick (and when its near window was planned), the
 steady tick with nothing changed, the tick after one edit, p50/p99/max over a run of ticks, the
 longest write transaction the planner held, and the longest wait of a small writer (another engine,
-one row every ~10 ms, as a claim would) behind the planner.
+one row every ~10 ms, as a claim would) behind the planner. The edit ticks also report how many
+streams and actions they re-planned (the tick's own counts).
 
-    .venv/bin/python -m benchmarks.planner [embedded] [postgres] [--ticks 120] [--rows]
+    .venv/bin/python -m benchmarks.planner [embedded] [postgres] [--ticks 120] [--rows] [--results DIR]
+
+Each figure's JSON line is also written to DIR/planner-<UTC timestamp>.jsonl (default
+benchmarks/results).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,6 +93,19 @@ def populate(engine: sa.Engine) -> None:
             )
 
 
+class Results:
+    """Prints each figure (benchmarks.common.emit) and appends its JSON line to the run's file."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"planner-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.jsonl"
+
+    def emit(self, title: str, row: dict[str, object]) -> None:
+        emit(title, row)
+        with self.path.open("a") as out:
+            out.write(json.dumps({"benchmark": title, **row}) + "\n")
+
+
 class Held:
     """Wall time of every write transaction the planner opens (wrapping worker.store.db.transaction
     where the planner's modules call it)."""
@@ -138,7 +157,7 @@ class Writer(threading.Thread):
         self.engine.dispose()
 
 
-def measure(name: str, ticks: int, rows: bool) -> None:
+def measure(name: str, ticks: int, rows: bool, results: Results) -> None:
     from worker.clock import FixedClock
     from worker.config import FastPixSettings, OnairSettings
     from worker.service import planning
@@ -179,12 +198,12 @@ def measure(name: str, ticks: int, rows: bool) -> None:
         planning._Tick._plan = real_plan  # type: ignore[method-assign]
         with engine.connect() as conn:
             pending = conn.execute(sa.text("SELECT count(*) FROM actions WHERE state = 'pending'")).scalar()
-            rows = conn.execute(sa.text("SELECT count(*) FROM broadcasts")).scalar()
-        emit(
+            broadcasts = conn.execute(sa.text("SELECT count(*) FROM broadcasts")).scalar()
+        results.emit(
             f"planner {name} cold tick{' (rows written directly)' if rows else ''}",
             {
                 "actions_pending": pending,
-                "broadcasts": rows,
+                "broadcasts": broadcasts,
                 "tick_s": round(cold_s, 1),
                 "near_window_planned_s": round(near_at[0] - began, 2) if near_at else None,
                 "longest_write_ms": round(held.longest_ms, 1),
@@ -200,15 +219,20 @@ def measure(name: str, ticks: int, rows: bool) -> None:
         quiet: list[float] = []
         writer = Writer(be.database_url)
         writer.start()
+        after_cold: planning.PlanReport | None = None
+        quiet_cpu: list[float] = []
         for _ in range(ticks):
             clock.advance(5)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             report = planning.plan_tick(rt)
             elapsed = (time.perf_counter() - start) * 1000
+            after_cold = after_cold or report
             steady.append(elapsed)
             if not (report.changed or report.full):
                 quiet.append(elapsed)
+                quiet_cpu.append((time.thread_time() - cpu) * 1000)
         edits: list[float] = []
+        edit_work: list[tuple[int, int]] = []
         for i in range(10):
             with engine.begin() as conn:
                 conn.execute(
@@ -220,8 +244,9 @@ def measure(name: str, ticks: int, rows: bool) -> None:
                 )
             clock.advance(5)
             start = time.perf_counter()
-            planning.plan_tick(rt)
+            edited = planning.plan_tick(rt)
             edits.append((time.perf_counter() - start) * 1000)
+            edit_work.append((edited.replanned_streams, edited.computed))
         clock.advance(5)
         start = time.perf_counter()
         planning.plan_tick(rt, full=True)
@@ -229,14 +254,20 @@ def measure(name: str, ticks: int, rows: bool) -> None:
         writer.stop.set()
         writer.join()
         all_ticks = steady + edits
-        emit(
+        results.emit(
             f"planner {name} steady ticks",
             {
                 "ticks": len(steady),
                 "nothing_changed_p50_ms": round(percentile(quiet, 50), 2),
                 "nothing_changed_max_ms": round(max(quiet), 2) if quiet else None,
+                # The planner thread's own CPU time (on SQLite the database's work too): what the tick
+                # costs, apart from waiting for a core on a loaded machine.
+                "nothing_changed_cpu_p50_ms": round(percentile(quiet_cpu, 50), 2),
                 "after_one_edit_p50_ms": round(percentile(edits, 50), 1),
                 "after_one_edit_max_ms": round(max(edits), 1),
+                "after_one_edit_streams_replanned_max": max(w[0] for w in edit_work),
+                "after_one_edit_actions_computed_max": max(w[1] for w in edit_work),
+                "first_tick_after_cold_actions_computed": after_cold.computed if after_cold else None,
                 "p50_ms": round(percentile(all_ticks, 50), 2),
                 "p99_ms": round(percentile(all_ticks, 99), 1),
                 "max_ms": round(max(all_ticks), 1),
@@ -255,12 +286,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("backends", nargs="*", default=[])
     parser.add_argument("--ticks", type=int, default=120)
     parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path(__file__).parent / "results",
+        help="folder for the run's raw JSON lines (default benchmarks/results)",
+    )
+    parser.add_argument(
         "--rows", action="store_true", help="write the occurrences as broadcasts rows, not as series"
     )
     args = parser.parse_args(argv)
+    results = Results(args.results)
     print(f"machine: {machine()}", flush=True)
+    results.emit("planner machine", {"machine": machine(), "ticks": args.ticks, "rows": args.rows})
     for name in backends_from_argv(args.backends):
-        measure(name, args.ticks, args.rows)
+        measure(name, args.ticks, args.rows, results)
+    print(f"raw JSON lines: {results.path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -214,6 +214,9 @@ def _ledger(engine: Engine) -> list[tuple[Any, ...]]:
         ([("series", "s2", "5,35 * * * *", 4)], ("wait", 7)),
     ]
 )
+# Found by this test: a broadcast moved to another stream keeps its actions' keys; planning its old
+# stream apart from its new one cancelled them.
+@example(steps=[([("add", "s2", 0, 2, 0, None)], ("wait", 0)), ([("restream", 0, "s1")], ("wait", 0))])
 def test_incremental_ticks_leave_what_a_full_replan_gives(
     engine: Engine, steps: list[tuple[list[tuple[Any, ...]], tuple[str, int]]]
 ) -> None:

@@ -28,6 +28,7 @@ Callers pass every non-cancelled broadcast whose slot may touch [now - lookback 
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -116,11 +117,21 @@ def plan(
     for spec in valid_broadcasts:
         by_stream[spec.stream_id].append(spec)
     busy = {stream: busy_intervals(specs) for stream, specs in by_stream.items()}
+    # Looked up once per broadcast: scanning the stream's stretches for each one cost O(n²).
+    stretch_of: dict[int, Busy] = {}
+    for stretches in busy.values():
+        for stretch in stretches:
+            for member in stretch.members:
+                stretch_of.setdefault(member.id, stretch)
+    starts = {stream: [b.start for b in stretches] for stream, stretches in busy.items()}
 
     actions: list[PlannedAction] = []
     for spec in valid_broadcasts:
         try:
-            actions.extend(_broadcast_actions(spec, busy[spec.stream_id]))
+            stream_starts = starts[spec.stream_id]
+            after = bisect_right(stream_starts, spec.ends_at)
+            next_slot = stream_starts[after] if after < len(stream_starts) else None
+            actions.extend(_broadcast_actions(spec, stretch_of[spec.id], next_slot))
         except Exception as exc:  # each row is planned alone: what it raises is its reason
             invalid[(Source.BROADCAST, spec.id)] = unexpected_problem(exc)
 
@@ -132,7 +143,14 @@ def plan(
                 # A stream disabled between slots is enabled by its slots only, never by a window's end.
                 reopen = stream not in disable_between_slots
                 actions.extend(
-                    _off_hours_actions(stream, rules, stream_windows, busy.get(stream, []), reopen=reopen)
+                    _off_hours_actions(
+                        stream,
+                        rules,
+                        stream_windows,
+                        busy.get(stream, []),
+                        (window_start, window_end),
+                        reopen=reopen,
+                    )
                 )
             except Exception as exc:  # the rules were each fine alone: flag the ones that met here
                 for rule in rules:
@@ -158,7 +176,9 @@ def _rule_windows(rule: OffHoursSpec, start: datetime, end: datetime) -> list[Wi
     return found
 
 
-def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAction]:
+def _broadcast_actions(spec: BroadcastSpec, stretch: Busy, next_slot: datetime | None) -> list[PlannedAction]:
+    """`stretch`: the busy stretch the broadcast is in; `next_slot`: the start of the next stretch on
+    its stream after its end."""
     start, end = spec.starts_at, spec.ends_at
     what = _describe_broadcast(spec)
     actions = [
@@ -190,7 +210,6 @@ def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAct
                 payload=payload,
             )
         )
-    next_slot = next((b.start for b in busy if b.start > end), None)
     if metadata:
         actions.append(
             _action(
@@ -203,7 +222,6 @@ def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAct
                 payload={"merged_by": update_key},
             )
         )
-    stretch = next(b for b in busy if any(m.id == spec.id for m in b.members))
     if stretch.end == end and stretch.last.id == spec.id:
         actions.append(
             _action(
@@ -243,12 +261,22 @@ def _between_slots_disables(busy: list[Busy], off: list[OffGroup]) -> list[Plann
 
 
 def _off_hours_actions(
-    stream: str, rules: list[OffHoursSpec], windows: list[Window], busy: list[Busy], *, reopen: bool = True
+    stream: str,
+    rules: list[OffHoursSpec],
+    windows: list[Window],
+    busy: list[Busy],
+    within: tuple[datetime, datetime],
+    *,
+    reopen: bool = True,
 ) -> list[PlannedAction]:
-    """`reopen`: plan the ENABLE at each group's end (not for a stream disabled between slots)."""
+    """The actions of the stream's off-hours groups that may fall due `within` (every action of a
+    group is due between its start and its end; the groups around them are still merged whole).
+    `reopen`: plan the ENABLE at each group's end (not for a stream disabled between slots)."""
     groups = merge_windows(windows)
     actions: list[PlannedAction] = []
     for index, group in enumerate(groups):
+        if group.end < within[0] or group.start > within[1]:
+            continue
         actions.extend(_group_disables(stream, group, busy))
         if not reopen:
             continue

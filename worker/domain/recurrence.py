@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
@@ -126,6 +127,49 @@ def _wall_times(expr: str, after: datetime) -> Iterator[datetime]:
 def expand(expr: str, tz_name: str, start: datetime, end: datetime) -> list[datetime]:
     """Every instant in [start, end) at which the rule fires, as aware UTC datetimes, in order."""
     start, end = ensure_utc(start), ensure_utc(end)
+    if end - start > _CACHED_SPAN:
+        return _expand(expr, tz_name, start, end)
+    instants: list[datetime] = []
+    for day in _days(start, end):
+        instants.extend(i for i in _day_instants(expr, tz_name, day) if start <= i < end)
+    return instants
+
+
+def next_fire_after(expr: str, tz_name: str, after: datetime) -> datetime | None:
+    """The first instant strictly after `after` at which the rule fires, or None if it never does."""
+    after = ensure_utc(after)
+    for day in _days(after, after + _CACHED_SPAN):
+        for instant in _day_instants(expr, tz_name, day):
+            if instant > after:
+                return instant
+    tz = zone(tz_name)
+    wall_start = after.astimezone(tz).replace(tzinfo=None) - _WALL_MARGIN
+    for wall in _wall_times(expr, wall_start):
+        instant = wall_to_utc(wall, tz)
+        if instant > after:
+            return instant
+    return None
+
+
+# A rule's firings are computed a UTC day at a time and kept (the planner asks for the same days on
+# every tick: walking croniter over them again cost most of an incremental tick).
+_DAY = timedelta(days=1)
+_CACHED_SPAN = timedelta(days=8)
+
+
+def _days(start: datetime, end: datetime) -> Iterator[datetime]:
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < end:
+        yield day
+        day += _DAY
+
+
+@lru_cache(maxsize=4096)
+def _day_instants(expr: str, tz_name: str, day: datetime) -> tuple[datetime, ...]:
+    return tuple(_expand(expr, tz_name, day, day + _DAY))
+
+
+def _expand(expr: str, tz_name: str, start: datetime, end: datetime) -> list[datetime]:
     tz = zone(tz_name)
     wall_start = start.astimezone(tz).replace(tzinfo=None) - _WALL_MARGIN
     instants: list[datetime] = []
@@ -137,15 +181,3 @@ def expand(expr: str, tz_name: str, start: datetime, end: datetime) -> list[date
             continue
         instants.append(instant)
     return instants
-
-
-def next_fire_after(expr: str, tz_name: str, after: datetime) -> datetime | None:
-    """The first instant strictly after `after` at which the rule fires, or None if it never does."""
-    after = ensure_utc(after)
-    tz = zone(tz_name)
-    wall_start = after.astimezone(tz).replace(tzinfo=None) - _WALL_MARGIN
-    for wall in _wall_times(expr, wall_start):
-        instant = wall_to_utc(wall, tz)
-        if instant > after:
-            return instant
-    return None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from worker.domain.deadlines import FINISH_GRACE
 from worker.domain.planner import DEFAULT_LOOKBACK, plan
 from worker.domain.specs import (
     BroadcastSpec,
@@ -50,8 +51,14 @@ CHUNK = 300
 # stream's other slots), in at most MAX_PASSES transactions a tick (the rest the next tick).
 SERIES_CHUNK = 100
 MAX_PASSES = 12
+# Written-but-unchecked broadcasts whose flag is cleared per transaction.
+CLAIM_CHUNK = 1000
 # On SQLite, the least pause between two of the planner's write transactions (see _Tick._write).
 MIN_PAUSE = 0.005
+# The WAL is checkpointed after a tick that wrote plan rows, and at least this often (seconds): a
+# checkpoint (which syncs the database file) after every idle tick cost more than the tick.
+CHECKPOINT_EVERY = 30.0
+_last_checkpoint = 0.0
 # A tick that stops renewing its lease for this long is taken as dead; the next tick re-plans all.
 LEASE_TTL = timedelta(minutes=2)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -66,6 +73,11 @@ class PlanReport:
     flagged: int
     full: bool = False
     skipped: bool = False
+    # What the tick worked on: streams re-planned because their broadcasts changed, planned actions
+    # computed and compared with the ledger, and broadcasts rows read to plan them.
+    replanned_streams: int = 0
+    computed: int = 0
+    rows_read: int = 0
 
     @property
     def changed(self) -> bool:
@@ -114,16 +126,18 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
             log.debug("another planner tick is under way: this one is skipped")
             return PlanReport(0, 0, 0, 0, skipped=True)
         time.sleep(0.1)
+    planned_at: datetime | None = None
     try:
         # A lease taken over from a tick that never finished: what it had claimed is unplanned.
         report = _Tick(rt, token, full=full or taken).run()
+        planned_at = rt.clock.now()
     except BaseException as exc:
         _forget_book(rt)
         if scheduler and isinstance(exc, Exception):
             planner_watch.tick_failed(rt, exc)
         raise
     finally:
-        planner_state.give_lease(rt.engine, token, rt.clock.now())
+        planner_state.give_lease(rt.engine, token, rt.clock.now(), planned_at=planned_at)
     planner_watch.tick_succeeded(rt, alert=scheduler)
     return report
 
@@ -153,18 +167,23 @@ class _Tick:
         self.lookback = DEFAULT_LOOKBACK
         self.start = self.now - self.lookback
         self.end = planning_end(self.now, timedelta(hours=rt.settings.horizon_hours))
+        self.series_horizon = timedelta(days=rt.settings.series_horizon_days)
         self.inserted = self.updated = self.cancelled = self.flagged = 0
+        self.replanned_streams = self.computed = self.rows_read = 0
         self.known: set[str] = set()
         self.disable_between: set[str] = set()
+        # On SQLite, the planner's next write transaction waits until then (see _write).
+        self.free_until = 0.0
 
     def run(self) -> PlanReport:
         with transaction(self.engine, immediate=False) as session:
             book = planner_state.read_book(session)
-            known = schedules.known_stream_ids(session)
+            self.known = known = schedules.known_stream_ids(session)
             self.disable_between = schedules.streams_disabled_between_slots(session)
             rules, lost_rules = schedules.load_off_hours_each(session)
             rows, max_id, fresh = planner_state.broadcast_counts(session, book.max_id if book else 0)
-        self.known = known
+            unchecked = schedules.has_unchecked(session)
+            due = due_series(session, self.now, self.series_horizon)
         inputs = self._inputs(known, rules, lost_rules)
         full = (
             self.force_full
@@ -175,31 +194,84 @@ class _Tick:
         )
         if book is None:
             # Cold: the near future first, so nothing due soon waits for a year of occurrences.
-            self._materialise(ahead=NEAR)
+            self._materialise(due, ahead=NEAR)
             self._plan(None, self.start, min(self.end, self.now + NEAR))
-        self._materialise()
-        with self._write() as session:
-            written = schedules.claim_unchecked(session)
+        unchecked = self._materialise(due) or unchecked
         loaded: set[int] = set()
         if full:
+            # Every flag is cleared before the rows are read: the plan below judges them all (a write
+            # that commits meanwhile sets its row's flag again, for the next tick).
+            written = self._claim(limit=None)
             loaded |= self._plan(None, self.start, self.end)
         else:
             assert book is not None
-            dirty = self._dirty_streams(written)
-            if dirty:
-                loaded |= self._plan(dirty, self.start, self.end)
+            written = self._claim(limit=schedules.CHECK_BATCH) if unchecked else []
+            spans = self._dirty_spans(written)
+            loaded |= self._plan_spans(spans)
             if self.end > book.planned_until:
-                loaded |= self._plan(known - dirty, book.planned_until, self.end)
-        with self._write() as session:
-            self.flagged += check_written_broadcasts(session, known, written, skip=loaded)
-            last_full = self.now if full else book.last_full_at if book else self.now
-            planned_until = self.end if full or book is None else max(book.planned_until, self.end)
-            planner_state.write_book(
-                session, planner_state.Book(planned_until, last_full, inputs, rows, max_id), self.now
-            )
-            schedules.set_state(session, "last_plan_at", self.now.isoformat(), now=self.now)
-        checkpoint(self.engine)
-        return PlanReport(self.inserted, self.updated, self.cancelled, self.flagged, full=full)
+                loaded |= self._plan(known | set(spans), book.planned_until, self.end)
+        # Flagged rows are judged again only when what judges them (the known streams) may have changed.
+        self.flagged += self._judge(written, skip=loaded, flagged=full)
+        last_full = self.now if full or book is None else book.last_full_at
+        planned_until = self.end if full or book is None else max(book.planned_until, self.end)
+        new_book = planner_state.Book(planned_until, last_full, inputs, rows, max_id)
+        if new_book != book:
+            with self._write() as session:
+                planner_state.write_book(session, new_book, self.now)
+        global _last_checkpoint
+        wrote = full or self.inserted or self.updated or self.cancelled or self.flagged or written
+        if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
+            checkpoint(self.engine)
+            _last_checkpoint = time.monotonic()
+        return PlanReport(
+            self.inserted,
+            self.updated,
+            self.cancelled,
+            self.flagged,
+            full=full,
+            replanned_streams=self.replanned_streams,
+            computed=self.computed,
+            rows_read=self.rows_read,
+        )
+
+    def _claim(self, *, limit: int | None) -> list[int]:
+        """Clear needs_check on the rows written since the last tick, CLAIM_CHUNK a transaction (all of
+        them with limit None); returns their ids."""
+        claimed: list[int] = []
+        while limit is None or len(claimed) < limit:
+            size = CLAIM_CHUNK if limit is None else min(CLAIM_CHUNK, limit - len(claimed))
+            with self._write() as session:
+                found = schedules.claim_unchecked(session, limit=size)
+            claimed.extend(found)
+            if len(found) < size:
+                break
+        return claimed
+
+    def _judge(self, written: Collection[int], *, skip: Collection[int], flagged: bool) -> int:
+        """Judge the broadcasts written since the last tick that the plan did not read (rows are
+        validated when they are entered, wherever they lie in time), and with `flagged` those carrying
+        a flag; read outside any write, the flags written in short transactions. Returns how many
+        flags changed."""
+        ids = set(written)
+        if not ids and not flagged:
+            return 0
+        with transaction(self.engine, immediate=False) as session:
+            if flagged:
+                ids.update(schedules.flagged_broadcast_ids(session))
+            ids.difference_update(skip)
+            if not ids:
+                return 0
+            rows, unreadable = schedules.live_broadcasts(session, ids)
+        invalid, before = judge_broadcasts(rows, unreadable, self.known)
+        changed = 0
+        for chunk in chunked(list(before), CHUNK):
+            keys = set(chunk)
+            with self._write() as session:
+                changed += schedules.sync_invalid_reasons(
+                    session, {k: v for k, v in invalid.items() if k in keys}, chunk
+                )
+        log_flag_changes(before, invalid)
+        return changed
 
     def _inputs(self, known: set[str], rules: Sequence[OffHours], lost_rules: Mapping[int, str]) -> str:
         """What every stream's plan depends on: when it changes, every stream is re-planned (a
@@ -220,20 +292,25 @@ class _Tick:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         """A short write transaction that also renews the planner's lease. On SQLite the tick then
-        leaves the lock free for as long as it held it: a writer in another process polls for the
-        lock (its busy handler sleeps between tries) and would otherwise find it taken again by the
-        planner's next transaction every time, however short each one is."""
+        leaves the lock free for as long as it held it before its next write: a writer in another
+        process polls for the lock (its busy handler sleeps between tries) and would otherwise find
+        it taken again by the planner's next transaction every time, however short each one is. The
+        pause comes before the next write, so a tick's last write costs none."""
+        sqlite = self.engine.dialect.name == "sqlite"
+        if sqlite and (rest := self.free_until - time.perf_counter()) > 0:
+            time.sleep(rest)
         began = time.perf_counter()
         with transaction(self.engine) as session:
             planner_state.renew_lease(session, self.token, self.rt.clock.now())
             yield session
-        if self.engine.dialect.name == "sqlite":
-            time.sleep(max(MIN_PAUSE, time.perf_counter() - began))
+        if sqlite:
+            ended = time.perf_counter()
+            self.free_until = ended + max(MIN_PAUSE, ended - began)
 
-    def _materialise(self, *, ahead: timedelta | None = None) -> None:
-        horizon = timedelta(days=self.rt.settings.series_horizon_days)
-        with transaction(self.engine, immediate=False) as session:
-            due = due_series(session, self.now, horizon)
+    def _materialise(self, due: Sequence[int], *, ahead: timedelta | None = None) -> bool:
+        """Materialise the series that need a pass (`due`, each checked again in its pass); True if a
+        broadcasts row was written."""
+        horizon = self.series_horizon
         report = SeriesReport()
         for series_id in due:  # a series' pass is cut into transactions of at most CHUNK new rows
             for _ in range(MAX_PASSES):
@@ -251,24 +328,50 @@ class _Tick:
                     )
                 if series_id not in report.unfinished:
                     break
+        return report.changed
 
-    def _dirty_streams(self, written: Collection[int]) -> set[str]:
-        """The streams whose plan the written broadcasts may change: where each row is now (when it
-        is near the window) and where its pending actions are (it may have moved, or been cancelled)."""
+    def _dirty_spans(self, written: Collection[int]) -> dict[str, tuple[datetime, datetime] | None]:
+        """The streams whose plan the written broadcasts may change, each with the stretch of time
+        where it may change (None: the whole window): where each row is now (when it is near the
+        window) and where its pending actions are (it may have moved, or been cancelled)."""
         if not written:
-            return set()
+            return {}
         with transaction(self.engine, immediate=False) as session:
             rows, _unreadable = schedules.live_broadcasts(session, written)
-            streams = planner_state.pending_streams(session, source_ids=written)
+            spans: dict[str, tuple[datetime, datetime] | None] = dict(
+                planner_state.pending_spans(session, written)
+            )
         low, high = self.start - _MARGIN, self.end + _MARGIN
         for row in rows:
+            if not isinstance(row.stream_id, str):
+                continue
             try:
-                near = row.slot_starts_at <= high and row.ends_at >= low
+                if not (row.slot_starts_at <= high and row.ends_at >= low):
+                    continue
+                span: tuple[datetime, datetime] | None = (row.slot_starts_at, row.ends_at)
             except TypeError:
-                near = True  # values a plain-SQL write left unreadable: let the plan judge the row
-            if near and isinstance(row.stream_id, str):
-                streams.add(row.stream_id)
-        return streams
+                span = None  # values a plain-SQL write left unreadable: let a whole plan judge the row
+            spans[row.stream_id] = _union(spans.get(row.stream_id, span), span)
+        return spans
+
+    def _plan_spans(self, spans: Mapping[str, tuple[datetime, datetime] | None]) -> set[int]:
+        """Re-plan the changed streams over the stretch their changes may touch: from FINISH_GRACE
+        before each change (the slot before may finish or restore by the changed one's start) to its
+        end (slots merged with it, disables after it, all lie within). The streams are planned
+        together, over the stretch that holds all their changes: a row moved to another stream keeps
+        its actions' keys, which must be wanted on its new stream when its old one is cancelled."""
+        windows: list[tuple[datetime, datetime]] = []
+        streams: set[str] = set()
+        for stream, span in spans.items():
+            low, high = (self.start, self.end) if span is None else (span[0] - FINISH_GRACE, span[1])
+            low, high = max(low, self.start), min(high, self.end)
+            if low <= high:
+                windows.append((low, high))
+                streams.add(stream)
+        self.replanned_streams += len(streams)
+        if not streams:
+            return set()
+        return self._plan(streams, min(w[0] for w in windows), max(w[1] for w in windows))
 
     def _plan(self, streams: set[str] | None, start: datetime, end: datetime) -> set[int]:
         """Plan `streams` (None: every stream) over [start, end]: compute outside any write
@@ -276,6 +379,7 @@ class _Tick:
         if streams is not None and not streams:
             return set()
         window = (start - _MARGIN, end + _MARGIN)
+        whole = streams is None
         with transaction(self.engine, immediate=False) as session:
             if streams is None:
                 broadcasts, lost_broadcasts = schedules.load_broadcasts_each(session, *window)
@@ -283,6 +387,10 @@ class _Tick:
             else:
                 broadcasts, lost_broadcasts = schedules.load_stream_broadcasts_each(session, streams, *window)
             rules, lost_rules = schedules.load_off_hours_each(session)
+        if not whole:
+            # Only the rules these streams follow; their flags are set here but cleared only by a whole
+            # plan (a rule's verdict changes with the rule or the known streams: a whole plan then).
+            rules = [r for r in rules if r.stream_id is None or r.stream_id in streams]
         broadcast_specs, rule_specs, unreadable = read_rows(broadcasts, rules)
         unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
         unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
@@ -296,10 +404,13 @@ class _Tick:
             streams=streams,
             disable_between_slots=self.disable_between,
         )
+        self.computed += sum(1 for a in result.actions if a.stream_id in streams)
+        self.rows_read += len(broadcasts) + len(lost_broadcasts)
         invalid = {**unreadable, **result.invalid}
-        checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
-        checked += sorted(set(unreadable) - set(checked))
-        valid = [key for key in checked if key not in invalid]
+        sources = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
+        sources += sorted(set(unreadable) - set(sources))
+        valid = [key for key in sources if key not in invalid]
+        checked = sources if whole else [k for k in sources if k[0] is Source.BROADCAST or k in invalid]
         inserted = 0
         for batch_streams, batch_start, batch_end, batch in _batches(result.actions, streams, start, end):
             with self._write() as session:
@@ -311,6 +422,9 @@ class _Tick:
                     window_end=batch_end,
                     now=self.now,
                     streams=batch_streams,
+                    # Only a whole plan looks for rows of deleted sources anywhere in time: an
+                    # incremental one plans every changed row where its pending actions are.
+                    gone_anywhere=whole,
                 )
             inserted += stats.inserted
             self.inserted += stats.inserted
@@ -319,8 +433,9 @@ class _Tick:
         if inserted >= ANALYZE_AFTER and self.engine.dialect.name == "postgresql":
             # Fresh statistics now, not at autovacuum's next pass (up to a minute): on a table it
             # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
-            # 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
-            with transaction(self.engine) as session:
+            # 10,000 broadcasts) and picked nested loops for the dispatcher's claim. ANALYZE blocks
+            # no writer (its lock conflicts with no row write), so it is not one of the tick's writes.
+            with transaction(self.engine, immediate=False) as session:
                 analyze(session, "actions")
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
@@ -369,16 +484,11 @@ def _batches(
         yield group, start, end, pending
 
 
-def check_written_broadcasts(
-    session: Session, known: Collection[str], written: Collection[int], skip: Collection[int]
-) -> int:
-    """Judge the broadcasts written since the last tick (`written`), and those flagged, that the plan
-    did not read (`skip`): rows are validated when they are entered, wherever they lie in time.
-    Returns how many flags changed."""
-    ids = (set(written) | set(schedules.flagged_broadcast_ids(session))) - set(skip)
-    rows, unreadable = schedules.live_broadcasts(session, ids)
-    if not rows and not unreadable:
-        return 0
+def judge_broadcasts(
+    rows: Sequence[Broadcast], unreadable: Mapping[int, str], known: Collection[str]
+) -> tuple[dict[tuple[Source, int], str], dict[tuple[Source, int], str | None]]:
+    """Judge broadcasts rows alone (outside any plan): (why each invalid one cannot be planned, each
+    row's flag before)."""
     invalid = {(Source.BROADCAST, i): why for i, why in unreadable.items()}
     for row in rows:
         problem = broadcast_problem(row, known)
@@ -386,9 +496,15 @@ def check_written_broadcasts(
             invalid[(Source.BROADCAST, row.id)] = problem
     before: dict[tuple[Source, int], str | None] = dict.fromkeys(invalid)
     before.update({(Source.BROADCAST, row.id): row.invalid_reason for row in rows})
-    checked = list(before)
-    log_flag_changes(before, invalid)
-    return schedules.sync_invalid_reasons(session, invalid, checked)
+    return invalid, before
+
+
+def _union(
+    a: tuple[datetime, datetime] | None, b: tuple[datetime, datetime] | None
+) -> tuple[datetime, datetime] | None:
+    if a is None or b is None:
+        return None
+    return min(a[0], b[0]), max(a[1], b[1])
 
 
 def log_flag_changes(

@@ -31,9 +31,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from bisect import bisect_right
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -109,10 +111,11 @@ def series_spec(row: BroadcastSeries) -> SeriesSpec:
 
 
 def fingerprint(row: BroadcastSeries) -> str:
-    """A hash of every column that shapes the series' rows; CANCELLED once it is cancelled."""
+    """A hash of every column that shapes the series' rows; CANCELLED once it is cancelled. `row` may
+    also be a plain row with the same attribute names (store.occurrences.candidate_series_rows)."""
     if row.cancelled_at is not None:
         return CANCELLED
-    shaping = [
+    shaping = (
         row.stream_id,
         row.cron,
         row.timezone,
@@ -126,9 +129,17 @@ def fingerprint(row: BroadcastSeries) -> str:
         row.occurrence_limit,
         row.skip_dates,
         row.organiser_id,
-    ]
+    )
+    try:
+        return _hashed(shaping)
+    except TypeError:  # a value that cannot be a cache key: hashed all the same
+        return _hashed.__wrapped__(shaping)
+
+
+@lru_cache(maxsize=4096)
+def _hashed(shaping: tuple[Any, ...]) -> str:
     # repr for what JSON cannot hold (bytes a plain-SQL write left in SQLite): still a stable hash.
-    return hashlib.sha256(json.dumps(shaping, default=repr).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(list(shaping), default=repr).encode()).hexdigest()
 
 
 def is_due(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:
@@ -160,7 +171,7 @@ def materialise_series(
 
 def due_series(session: Session, now: datetime, horizon: timedelta) -> list[int]:
     """The series that need a pass (read without the write lock; each pass checks again)."""
-    return [c.id for c in store.candidate_series(session, CANCELLED) if _needs_pass(c, now, horizon)]
+    return [c.id for c in store.candidate_series_rows(session, CANCELLED) if _needs_pass(c, now, horizon)]
 
 
 def _needs_pass(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:
@@ -317,7 +328,7 @@ class _Pass:
         self.report.cancelled += store.cancel_rows(
             self.session, stale, now=self.now, reason=f"series #{self.row.id} edited: no longer an occurrence"
         )
-        inserted = 0
+        absent: list[Occurrence] = []
         for start, occurrence in wanted.items():
             if start in kept_by_person:
                 continue
@@ -325,11 +336,11 @@ class _Pass:
             if current is not None:
                 self._reconcile(current, occurrence)
             elif start < window_end:
-                if self.limit is not None and inserted >= self.limit:
-                    window_end, self.partial = start, True  # the next pass goes on from here
-                    self.report.unfinished.add(self.row.id)
-                    break
-                inserted += self._insert(occurrence)
+                absent.append(occurrence)
+        stopped_at = self._insert_absent(absent)
+        if stopped_at is not None:
+            window_end, self.partial = stopped_at, True  # the next pass goes on from here
+            self.report.unfinished.add(self.row.id)
         store.record_materialised(
             self.session,
             self.row.id,
@@ -356,14 +367,67 @@ class _Pass:
             "organiser_id": self.row.organiser_id,
         }
 
-    def _insert(self, occurrence: Occurrence) -> int:
-        values = {
+    def _insert_absent(self, absent: list[Occurrence]) -> datetime | None:
+        """Insert the absent occurrences (in time order) that collide with no slot, up to the pass's
+        limit: their collisions found with one query, the rows written with one statement. Returns
+        the start of the first occurrence left for the next pass (None: all were handled)."""
+        if not absent:
+            return None
+        lead = self.row.lead_seconds
+        slots = store.stream_slots(
+            self.session,
+            self.spec.stream_id,
+            slot_start(absent[0].start_utc, lead),
+            max(o.end_utc for o in absent),
+        )
+        slot_ends = [row.ends_at for row in slots]
+        accepted: list[Occurrence] = []
+        inserted = 0
+        for occurrence in absent:
+            if self.limit is not None and inserted + len(accepted) >= self.limit:
+                inserted += self._insert_many(accepted)
+                return occurrence.start_utc
+            start, end = slot_start(occurrence.start_utc, lead), occurrence.end_utc
+            # Stored slots never overlap, so sorted by start they are sorted by end too: the first one
+            # ending after this start is the only candidate to begin before this end.
+            index = bisect_right(slot_ends, start)
+            if index < len(slots) and slots[index].slot_starts_at < end:
+                self._note(occurrence, f"overlaps {_blocking(slots[index])}")
+                continue
+            if accepted and accepted[-1].end_utc > start:
+                # The series overlaps itself: write what came before, and name the row in the way.
+                inserted += self._insert_many(accepted)
+                accepted = []
+                inserted += self._insert(occurrence)
+                continue
+            accepted.append(occurrence)
+        self._insert_many(accepted)
+        return None
+
+    def _insert_many(self, batch: list[Occurrence]) -> int:
+        """Insert these occurrences (checked against every slot) in one statement; if the database
+        refuses it (a writer raced this pass), one by one, each refusal named."""
+        if not batch:
+            return 0
+        rows = [self._new_row(o) for o in batch]
+        try:
+            store.insert_rows(self.session, rows)
+        except store.Refused:
+            return sum(self._insert(o) for o in batch)
+        self.report.inserted += len(batch)
+        return len(batch)
+
+    def _new_row(self, occurrence: Occurrence) -> dict[str, Any]:
+        return {
             **self._values(occurrence),
             "series_id": self.row.id,
             "starts_at": occurrence.start_utc,
             "created_at": self.now,
             "updated_at": self.now,
         }
+
+    def _insert(self, occurrence: Occurrence) -> int:
+        values = self._new_row(occurrence)
         if self._collides(occurrence):
             return 0
         try:

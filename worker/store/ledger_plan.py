@@ -49,6 +49,7 @@ def apply_plan(
     now: datetime,
     actor: str = "planner",
     streams: Collection[str] | None = None,
+    gone_anywhere: bool = True,
 ) -> PlanStats:
     """Make the ledger's pending rows match `planned`, the complete plan from window_start onwards.
 
@@ -60,6 +61,9 @@ def apply_plan(
       longer produces it; for any other source because that source no longer touches the window.
     - A PENDING row of any due time whose broadcast/off-hours row was deleted or cancelled is cancelled.
     With `streams`, the plan covers those streams only: no row on another stream is cancelled.
+    With gone_anywhere=False, only rows due in the window are looked at, for a caller that knows every
+    deleted or cancelled source's rows are in a window it plans (an incremental tick): the pending
+    rows outside it are then neither read nor judged.
     A cancelled row's idempotency_key gets the suffix `#cancelled-<id>`: cancelled is final, and this
     frees the key so the same action can be planned afresh if the schedule moves back.
     Open the session with transaction(engine, immediate=True) on SQLite.
@@ -74,7 +78,7 @@ def apply_plan(
     updated = _replan(session, wanted, existing, now, actor, events)
     scope = set(scope_sources)
     window = (window_start, ensure_utc(window_end) if window_end else None)
-    cancelled = _cancel_unplanned(session, wanted, scope, window, now, actor, events, streams)
+    cancelled = _cancel_unplanned(session, wanted, scope, window, now, actor, events, streams, gone_anywhere)
     insert_events(session, events)
     return PlanStats(inserted=inserted, updated=updated, cancelled=cancelled)
 
@@ -259,6 +263,7 @@ def _cancel_unplanned(
     actor: str,
     events: list[Event],
     streams: Collection[str] | None,
+    gone_anywhere: bool = True,
 ) -> int:
     broadcast_alive = exists().where(Broadcast.id == actions.c.source_id, Broadcast.cancelled_at.is_(None))
     off_hours_alive = exists().where(OffHours.id == actions.c.source_id, OffHours.cancelled_at.is_(None))
@@ -277,6 +282,12 @@ def _cancel_unplanned(
     ).where(actions.c.state == PENDING)
     if streams is not None:
         query = query.where(actions.c.stream_id.in_(sorted(streams)))
+    in_window = actions.c.due_at >= window[0]
+    if window[1] is not None:
+        in_window = and_(in_window, actions.c.due_at <= window[1])
+    # Only the rows this call may cancel are read: those in the window, and (gone_anywhere) those
+    # whose source is gone, wherever they are.
+    query = query.where(or_(in_window, source_gone) if gone_anywhere else in_window)
     rows = session.execute(query).all()
     doomed: list[int] = []
     doomed_events: list[Event] = []

@@ -36,6 +36,46 @@ def candidate_series(session: Session, cancelled_marker: str) -> list[BroadcastS
     )
 
 
+# What decides whether a series needs a pass (service.series.is_due), named as BroadcastSeries'
+# attributes: read as plain rows, without the ORM's objects and the organiser's name.
+_DUE_COLUMNS = [
+    BroadcastSeries.id,
+    BroadcastSeries.stream_id,
+    BroadcastSeries.cron,
+    BroadcastSeries.timezone,
+    BroadcastSeries.duration_seconds,
+    BroadcastSeries.lead_seconds,
+    BroadcastSeries.title,
+    BroadcastSeries.metadata_json.label("metadata_json"),
+    BroadcastSeries.reconnect_window,
+    BroadcastSeries.starts_from,
+    BroadcastSeries.until,
+    BroadcastSeries.occurrence_limit,
+    BroadcastSeries.skip_dates,
+    BroadcastSeries.organiser_id,
+    BroadcastSeries.materialized_fingerprint,
+    BroadcastSeries.materialized_until,
+    BroadcastSeries.materialized_at,
+    BroadcastSeries.cancelled_at,
+]
+
+
+def candidate_series_rows(session: Session, cancelled_marker: str) -> list[Any]:
+    """As candidate_series, as plain rows with the columns that decide whether a pass is due."""
+    return list(
+        session.execute(
+            select(*_DUE_COLUMNS)
+            .where(
+                or_(
+                    BroadcastSeries.cancelled_at.is_(None),
+                    BroadcastSeries.materialized_fingerprint.is_distinct_from(cancelled_marker),
+                )
+            )
+            .order_by(BroadcastSeries.id)
+        )
+    )
+
+
 def lock_series(session: Session, series_id: int) -> BroadcastSeries | None:
     """The series row, re-read and locked until commit (PostgreSQL; SQLite's BEGIN IMMEDIATE already
     keeps other writers out), so two planners never materialise one series at once."""
@@ -76,6 +116,29 @@ def savepoint(session: Session) -> Iterator[None]:
 def insert_row(session: Session, values: dict[str, Any]) -> None:
     with savepoint(session):
         session.execute(insert(Broadcast).values(**values))
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert several rows in one statement, all or none (the database refuses them all if one
+    overlaps)."""
+    with savepoint(session):
+        session.execute(insert(Broadcast), rows)
+
+
+def stream_slots(session: Session, stream_id: str, start: datetime, end: datetime) -> list[Broadcast]:
+    """The non-cancelled slots on the stream that overlap [start, end), in time order."""
+    return list(
+        session.scalars(
+            select(Broadcast)
+            .where(
+                Broadcast.stream_id == stream_id,
+                Broadcast.cancelled_at.is_(None),
+                Broadcast.slot_starts_at < end,
+                Broadcast.ends_at > start,
+            )
+            .order_by(Broadcast.slot_starts_at, Broadcast.id)
+        )
+    )
 
 
 def update_row(session: Session, row_id: int, values: dict[str, Any]) -> None:

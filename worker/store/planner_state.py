@@ -20,6 +20,8 @@ from worker.store.sqlutil import actions
 
 LEASE_KEY = "planner_lease"
 BOOK_KEY = "planner_book"
+# When the last planner tick finished (`onair timeline` shows it).
+LAST_PLAN_KEY = "last_plan_at"
 
 
 def take_lease(engine: Engine, token: str, now: datetime, ttl: timedelta) -> bool | None:
@@ -57,13 +59,17 @@ def renew_lease(session: Session, token: str, now: datetime) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def give_lease(engine: Engine, token: str, now: datetime) -> None:
+def give_lease(engine: Engine, token: str, now: datetime, *, planned_at: datetime | None = None) -> None:
+    """Give the lease back; with `planned_at`, also note when the last tick finished (last_plan_at)."""
+    now = ensure_utc(now)
     with transaction(engine) as session:
         session.execute(
             update(SchedulerState)
             .where(SchedulerState.key == LEASE_KEY, SchedulerState.value == token)
-            .values(value=None, updated_at=ensure_utc(now))
+            .values(value=None, updated_at=now)
         )
+        if planned_at is not None:
+            _upsert(session, LAST_PLAN_KEY, ensure_utc(planned_at).isoformat(), now)
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,12 @@ def write_book(session: Session, book: Book | None, now: datetime) -> None:
         raw["planned_until"] = book.planned_until.isoformat()
         raw["last_full_at"] = book.last_full_at.isoformat()
         value = json.dumps(raw, sort_keys=True)
+    _upsert(session, BOOK_KEY, value, ensure_utc(now))
+
+
+def _upsert(session: Session, key: str, value: str | None, now: datetime) -> None:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(SchedulerState).values(key=BOOK_KEY, value=value, updated_at=ensure_utc(now))
+    stmt = insert(SchedulerState).values(key=key, value=value, updated_at=now)
     session.execute(
         stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now})
     )
@@ -120,16 +130,27 @@ def broadcast_counts(session: Session, after_id: int) -> tuple[int, int, int]:
     return int(rows), int(max_id), int(fresh)
 
 
-def pending_streams(session: Session, *, source_ids: Collection[int] | None = None) -> set[str]:
-    """Streams with a pending action (of these broadcasts, when given)."""
-    query = select(actions.c.stream_id).distinct().where(actions.c.state == "pending")
-    if source_ids is None:
-        return set(session.scalars(query))
-    found: set[str] = set()
+def pending_spans(session: Session, source_ids: Collection[int]) -> dict[str, tuple[datetime, datetime]]:
+    """(earliest, latest) due time of the pending actions of these broadcasts, per stream."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
     ids = sorted(source_ids)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        found.update(
-            session.scalars(query.where(actions.c.source == "broadcast", actions.c.source_id.in_(chunk)))
+        query = (
+            select(actions.c.stream_id, func.min(actions.c.due_at), func.max(actions.c.due_at))
+            .where(
+                actions.c.state == "pending", actions.c.source == "broadcast", actions.c.source_id.in_(chunk)
+            )
+            .group_by(actions.c.stream_id)
         )
-    return found
+        for stream, low, high in session.execute(query):
+            low, high = ensure_utc(low), ensure_utc(high)
+            if stream in spans:
+                low, high = min(low, spans[stream][0]), max(high, spans[stream][1])
+            spans[stream] = (low, high)
+    return spans
+
+
+def pending_streams(session: Session) -> set[str]:
+    """Streams with a pending action."""
+    return set(session.scalars(select(actions.c.stream_id).distinct().where(actions.c.state == "pending")))

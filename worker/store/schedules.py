@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, or_, select, update
+from sqlalchemy import Select, case, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -126,6 +126,9 @@ def _window_query(window_start: datetime, window_end: datetime, max_span: timede
 # At most this many written-but-unchecked broadcasts are judged per tick (a bulk INSERT of more is
 # judged over the next ticks), so one tick's cost stays bounded.
 CHECK_BATCH = 5000
+# Written exactly as the partial index's predicate: SQLite uses a partial index only for a term that
+# matches it (`needs_check IS 1`, SQLAlchemy's rendering of is_(True), scanned the whole table).
+UNCHECKED = text("broadcasts.needs_check")
 
 
 def claim_unchecked(session: Session, *, limit: int = CHECK_BATCH) -> list[int]:
@@ -133,7 +136,7 @@ def claim_unchecked(session: Session, *, limit: int = CHECK_BATCH) -> list[int]:
     returning their ids: the caller judges them in this transaction. Clearing first, not after
     judging, means a write that commits meanwhile waits for this row lock and then sets the flag
     again (the trigger), so no change is ever marked judged unseen."""
-    pick = select(Broadcast.id).where(Broadcast.needs_check.is_(True)).order_by(Broadcast.id).limit(limit)
+    pick = select(Broadcast.id).where(UNCHECKED).order_by(Broadcast.id).limit(limit)
     claimed = session.execute(
         update(Broadcast)
         .where(Broadcast.id.in_(pick.scalar_subquery()))
@@ -142,6 +145,11 @@ def claim_unchecked(session: Session, *, limit: int = CHECK_BATCH) -> list[int]:
         .execution_options(synchronize_session=False)
     )
     return [row_id for (row_id,) in claimed]
+
+
+def has_unchecked(session: Session) -> bool:
+    """Whether a broadcast was written since the planner last judged it (one probe of a partial index)."""
+    return session.scalar(select(Broadcast.id).where(UNCHECKED).limit(1)) is not None
 
 
 def flagged_broadcast_ids(session: Session) -> list[int]:

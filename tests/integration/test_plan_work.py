@@ -1,0 +1,163 @@
+"""How much the planner tick works (issue 10), by the counts its report gives, on both backends: after
+the cold tick nothing is planned again, an edit re-plans only its stream around the edited slot, and
+a tick with nothing changed reads no schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, insert, select, text, update
+
+from tests.integration.store_support import BACKENDS, migrated_engine
+from worker.clock import FixedClock
+from worker.config import FastPixSettings, OnairSettings
+from worker.service import planning
+from worker.service.planning import PlanReport, plan_tick, planning_end
+from worker.service.runtime import Runtime
+from worker.store import schedules
+from worker.store.models import Broadcast, Stream
+
+START = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+STREAMS = ("s1", "s2", "s3")
+EVERY = timedelta(minutes=10)
+# Each stream: a 5-minute broadcast every 10 minutes for the next 26 hours (156 a stream).
+SLOTS = 156
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    yield from migrated_engine(request, tmp_path)
+
+
+def _night(engine: Engine) -> None:
+    """The broadcasts written with plain SQL, as an operator would: every row carries needs_check."""
+    with engine.begin() as conn:
+        conn.execute(insert(Stream), [{"stream_id": s, "name": s} for s in STREAMS])
+        conn.execute(
+            insert(Broadcast),
+            [
+                {
+                    "stream_id": stream,
+                    "starts_at": START + n * EVERY,
+                    "ends_at": START + n * EVERY + timedelta(minutes=5),
+                    "lead_seconds": 30,
+                    "title": f"show {n}",
+                }
+                for stream in STREAMS
+                for n in range(1, SLOTS + 1)
+            ],
+        )
+
+
+def _tick(engine: Engine, clock: FixedClock, *, full: bool = False) -> PlanReport:
+    rt = Runtime(OnairSettings(full_plan_minutes=10**9), FastPixSettings(), clock)
+    rt.engine = engine
+    return plan_tick(rt, full=full)
+
+
+def _unchecked(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(text("SELECT count(*) FROM broadcasts WHERE needs_check")) or 0)
+
+
+def test_after_the_cold_tick_the_next_tick_plans_no_broadcast_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches, so the cold tick has many of them to clear (as 75,000 rows would at full size).
+    monkeypatch.setattr(schedules, "CHECK_BATCH", 50)
+    monkeypatch.setattr(planning, "CLAIM_CHUNK", 40)
+    _night(engine)
+    with engine.begin() as conn:  # far beyond the window, on a stream nobody registered
+        conn.execute(
+            insert(Broadcast).values(
+                stream_id="nobody",
+                starts_at=START + timedelta(days=5),
+                ends_at=START + timedelta(days=5, hours=1),
+            )
+        )
+    clock = FixedClock(START)
+
+    cold = _tick(engine, clock)
+
+    assert cold.full and cold.inserted >= 2 * 140 * len(STREAMS)  # 24 h of slots: enable, finish
+    assert _unchecked(engine) == 0
+    with engine.connect() as conn:
+        reason = conn.scalar(select(Broadcast.invalid_reason).where(Broadcast.stream_id == "nobody"))
+    assert reason is not None and "nobody" in reason  # judged by the cold tick, wherever it lies
+    after = _tick(engine, clock)
+    assert not after.full
+    assert (after.replanned_streams, after.computed, after.rows_read) == (0, 0, 0)
+    assert (after.inserted, after.updated, after.cancelled, after.flagged) == (0, 0, 0, 0)
+
+
+def test_an_edit_replans_only_its_stream_around_the_edited_slot(engine: Engine) -> None:
+    _night(engine)
+    clock = FixedClock(START)
+    _tick(engine, clock)
+    edited_start = START + 60 * EVERY  # 10 hours ahead
+    with engine.begin() as conn:
+        conn.execute(
+            update(Broadcast)
+            .where(Broadcast.stream_id == "s2", Broadcast.starts_at == edited_start)
+            .values(title="the final")
+        )
+
+    report = _tick(engine, clock)
+
+    assert not report.full and report.replanned_streams == 1
+    # The slots from an hour before the edited one to its end (7 slots, 2 actions each), not the
+    # stream's whole window (over 300 actions).
+    assert 0 < report.computed <= 20, report
+    assert report.rows_read <= 25, report  # and the slots of an hour either side, to plan them
+    assert (report.updated, report.inserted, report.cancelled) == (2, 0, 0)  # reasons naming the title
+    with engine.connect() as conn:
+        reasons = list(
+            conn.scalars(
+                text("SELECT reason FROM actions WHERE state = 'pending' AND reason LIKE '%the final%'")
+            )
+        )
+    assert sorted(r.split()[0] for r in reasons) == ["enable", "finish"]
+    check = _tick(engine, clock, full=True)
+    assert (check.inserted, check.updated, check.cancelled, check.flagged) == (0, 0, 0, 0)
+
+
+def test_a_moved_broadcast_is_replanned_where_it_was_and_where_it_is(engine: Engine) -> None:
+    _night(engine)
+    clock = FixedClock(START)
+    _tick(engine, clock)
+    with engine.begin() as conn:
+        conn.execute(  # 2 hours ahead moved 7 minutes later: it now ends back to back with the next
+            update(Broadcast)
+            .where(Broadcast.stream_id == "s1", Broadcast.starts_at == START + 12 * EVERY)
+            .values(
+                starts_at=START + 12 * EVERY + timedelta(minutes=5),
+                ends_at=START + 13 * EVERY - timedelta(seconds=30),
+            )
+        )
+
+    report = _tick(engine, clock)
+
+    assert not report.full and report.replanned_streams == 1 and report.computed <= 20
+    # Its enable moved (a new key; the old one cancelled); it now ends as the next slot begins, so its
+    # finish is dropped; the slot before may now finish until the moved one begins.
+    assert (report.inserted, report.cancelled, report.updated) == (1, 2, 1), report
+    check = _tick(engine, clock, full=True)
+    assert (check.inserted, check.updated, check.cancelled, check.flagged) == (0, 0, 0, 0)
+
+
+def test_a_tick_with_nothing_changed_reads_no_schedule(engine: Engine) -> None:
+    _night(engine)
+    # Just past a step of the window's end, so no new time enters the horizon in the next 15 s.
+    clock = FixedClock(planning_end(START, timedelta(0)) + timedelta(seconds=1))
+    _tick(engine, clock)
+    for _ in range(3):
+        clock.advance(5)
+        report = _tick(engine, clock)
+        assert not report.full and not report.changed
+        assert (report.replanned_streams, report.computed, report.rows_read) == (0, 0, 0)
+    with engine.connect() as conn:
+        planned = conn.scalar(text("SELECT value FROM scheduler_state WHERE key = 'last_plan_at'"))
+    assert planned == clock.now().isoformat()  # `onair timeline` still shows the last tick
