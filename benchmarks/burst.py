@@ -8,6 +8,7 @@ call, actions per second, early calls, and the CPU of every process of each side
 the last call per 1,000 actions; then onair / baseline ratios. The raw lines go to benchmarks/results/.
 
     .venv/bin/python -m benchmarks.burst [embedded] [postgres] [--actions N] [--runs 3] [--max-rps R]
+                                         [--set ONAIR_SETTING=VALUE ...]
 
 With `--max-rps R` the scheduler runs with FASTPIX_MAX_RPS=R and the simulator answers 429 above R
 requests a second: the figures then add the requests per second FastPix saw and how many were 429s,
@@ -111,13 +112,13 @@ def budget_figures(sim: Simulator, since: int, due: datetime) -> dict[str, objec
 
 
 def onair_side(
-    be: Backend, sim: Simulator, work: Path, streams: list[str], max_rps: int | None
+    be: Backend, sim: Simulator, work: Path, streams: list[str], max_rps: int | None, extra: dict[str, str]
 ) -> dict[str, object]:
     from worker.store.db import make_engine
 
     engine = make_engine(be.database_url)
     budget = {"FASTPIX_MAX_RPS": str(max_rps)} if max_rps else {}
-    procs = scheduler_procs(be, sim, work, **budget)
+    procs = scheduler_procs(be, sim, work, **budget, **extra)
     try:
         with running(*procs):
             wait_ticking(engine, procs)
@@ -162,7 +163,9 @@ def compare(onair: dict[str, object], base: dict[str, object]) -> dict[str, obje
     }
 
 
-def run_once(name: str, count: int, index: int, max_rps: int | None, results: Path) -> None:
+def run_once(
+    name: str, count: int, index: int, max_rps: int | None, results: Path, extra: dict[str, str]
+) -> None:
     # Writing the simulator's snapshot of 10,000 streams stalls it for a second or more, and then it reads
     # the requests queued meanwhile at once: its one-second window sees a clump the client never sent.
     # No run needs the snapshot, so it is written only at the end.
@@ -174,16 +177,16 @@ def run_once(name: str, count: int, index: int, max_rps: int | None, results: Pa
         register_streams(engine, streams)
         engine.dispose()
         if max_rps:
-            figures = onair_side(be, sim, work, streams, max_rps)
-            emit(f"burst onair {name} max_rps={max_rps}", {"run": index + 1, **figures}, results)
+            figures = onair_side(be, sim, work, streams, max_rps, extra)
+            emit(f"burst onair {name} max_rps={max_rps}", {"run": index + 1, **extra, **figures}, results)
             return
         rows: dict[str, dict[str, object]] = {}
         for side in ("onair", "baseline") if index % 2 == 0 else ("baseline", "onair"):
             if side == "onair":
-                rows[side] = onair_side(be, sim, work, streams, None)
+                rows[side] = onair_side(be, sim, work, streams, None, extra)
             else:
                 rows[side] = baseline_side(be, sim, work, streams)
-            emit(f"burst {side} {name}", {"run": index + 1, **rows[side]}, results)
+            emit(f"burst {side} {name}", {"run": index + 1, **extra, **rows[side]}, results)
             sim.disable(streams)
         emit(f"burst ratio {name}", {"run": index + 1, **compare(rows["onair"], rows["baseline"])}, results)
 
@@ -196,14 +199,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--max-rps", type=int, default=None, help="FASTPIX_MAX_RPS, and the simulator's 429 limit"
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="ONAIR_X=V", help="an onair setting (experiments)"
+    )
     args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.set)
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
         label = "burst-max-rps" if args.max_rps else "burst"
         results = results_file(label, name)
         emit("machine", {"backend": name, "machine": machine(), "actions": args.actions}, results)
         for index in range(args.runs):
-            run_once(name, args.actions, index, args.max_rps, results)
+            run_once(name, args.actions, index, args.max_rps, results, extra)
         print(f"raw lines: {results}", flush=True)
 
 
