@@ -53,6 +53,7 @@ from benchmarks.common import (
     workspace,
 )
 from benchmarks.lateness import register_broadcasts, register_streams
+from worker.domain.budget import CALLS_PER_ACTION, REFILL_SHARE
 
 # From registration to the instant, on both sides: onair's planner (every 5 s) plans the 10,000 new
 # broadcasts in a tick or two, and the baseline's sender queues 10,000 messages.
@@ -61,7 +62,13 @@ DRAIN_LIMIT = 240.0
 
 
 def drain(
-    sim: Simulator, since: int, streams: list[str], due: datetime, procs: Sequence[Proc], cpu0: float
+    sim: Simulator,
+    since: int,
+    streams: list[str],
+    due: datetime,
+    procs: Sequence[Proc],
+    cpu0: float,
+    max_rps: int | None = None,
 ) -> dict[str, object]:
     wanted = set(streams)
     log = sim.arrivals(since, "enable")
@@ -70,6 +77,8 @@ def drain(
         return datetime.now(UTC) >= due and wanted <= log.poll().keys()
 
     limit = DRAIN_LIMIT + (due - datetime.now(UTC)).total_seconds()
+    if max_rps:  # twice as long as the budget needs (a read and an act per action, refilled at 90 %)
+        limit += 2 * len(streams) * CALLS_PER_ACTION / (REFILL_SHARE * max_rps)
     try:
         wait_for("every enable call", done, limit, procs, every=0.5)
     except TimeoutError:
@@ -130,7 +139,7 @@ def onair_side(
             since, cpu0 = sim.last_seq(), tree_cpu(procs)
             due = datetime.now(UTC) + REGISTER_AHEAD
             register_broadcasts(engine, [(s, due) for s in streams])
-            figures = drain(sim, since, streams, due, procs, cpu0)
+            figures = drain(sim, since, streams, due, procs, cpu0, max_rps)
             if max_rps:
                 figures.update(budget_figures(sim, since, due))
                 httpx.post(f"{sim.root}/_sim/rate-limit", json={"rps": None}, timeout=10)
