@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 from celery import Celery
+from celery.signals import worker_ready
 
 from worker import folder_broker
 
@@ -67,3 +68,12 @@ TASK = "baseline.enable"
 @app.task(name=TASK)
 def enable(stream_id: str) -> int:
     return _client().put(f"/live/streams/{stream_id}/live-enable").status_code
+
+
+@worker_ready.connect
+def _say_ready(**_: object) -> None:
+    """The benchmark waits for every baseline worker to be consuming before it starts the clock."""
+    folder = os.environ.get("BASELINE_READY")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / os.environ["BASELINE_NAME"]).touch()

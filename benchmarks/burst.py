@@ -1,11 +1,14 @@
-"""Burst and cost: N actions (default 10,000) due at the same instant, one enable per disabled stream.
-Figures: seconds from the instant to the last call, actions per second, and CPU seconds of the worker
-and beat per 1,000 actions; then the naive baseline (Celery eta=instant, one PUT) on the same streams.
+"""Burst and cost, side by side: N actions (default 10,000) due at the same instant, one enable per
+disabled stream, registered while each side runs, the same time ahead of the instant on both sides.
+onair runs as shipped (`onair run` embedded, the Procfile's worker, planner and beat on PostgreSQL +
+Redis); the naive baseline (Celery eta=instant, one PUT) runs the same act workers (processes x
+threads) on Redis on both backends (the folder broker sorts its whole folder on every fetch, which
+would penalise the baseline's 10,000 single messages). Figures: seconds from the instant to the last
+call, actions per second, early calls, and the CPU of every process of each side from registration to
+the last call per 1,000 actions; then onair / baseline ratios. The raw lines go to benchmarks/results/.
 
-The broadcasts are bulk-inserted and planned once before the scheduler starts (the planner then keeps
-re-planning them every tick, as it would in production).
-
-    .venv/bin/python -m benchmarks.burst [embedded] [postgres] [--actions N] [--max-rps R]
+    .venv/bin/python -m benchmarks.burst [embedded] [postgres] [--actions N] [--runs 3] [--max-rps R]
+                                         [--set ONAIR_SETTING=VALUE ...]
 
 With `--max-rps R` the scheduler runs with FASTPIX_MAX_RPS=R and the simulator answers 429 above R
 requests a second: the figures then add the requests per second FastPix saw and how many were 429s,
@@ -15,23 +18,31 @@ and the baseline (which has no budget) is skipped.
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
 from benchmarks.baseline import TASK
 from benchmarks.common import (
+    REDIS_URL,
+    Backend,
     Proc,
     Simulator,
+    act_shape,
+    arrival,
     backend,
     backends_from_argv,
-    baseline_proc,
+    baseline_procs,
     baseline_sender,
     emit,
     loadavg,
     machine,
     peak_rss_mb,
+    ratio,
+    results_file,
     running,
     scheduler_procs,
     simulator,
@@ -42,22 +53,32 @@ from benchmarks.common import (
     workspace,
 )
 from benchmarks.lateness import register_broadcasts, register_streams
+from worker.domain.budget import CALLS_PER_ACTION, REFILL_SHARE
 
-START_AHEAD = timedelta(seconds=25)  # scheduler start-up (two processes importing Celery) fits in this
+# From registration to the instant, on both sides: onair's planner (every 5 s) plans the 10,000 new
+# broadcasts in a tick or two, and the baseline's sender queues 10,000 messages.
+REGISTER_AHEAD = timedelta(seconds=30)
 DRAIN_LIMIT = 240.0
 
 
 def drain(
-    sim: Simulator, since: int, streams: list[str], due: datetime, procs: Sequence[Proc]
+    sim: Simulator,
+    since: int,
+    streams: list[str],
+    due: datetime,
+    procs: Sequence[Proc],
+    cpu0: float,
+    max_rps: int | None = None,
 ) -> dict[str, object]:
     wanted = set(streams)
     log = sim.arrivals(since, "enable")
-    cpu0 = tree_cpu(procs)
 
     def done() -> bool:
         return datetime.now(UTC) >= due and wanted <= log.poll().keys()
 
     limit = DRAIN_LIMIT + (due - datetime.now(UTC)).total_seconds()
+    if max_rps:  # twice as long as the budget needs (a read and an act per action, refilled at 90 %)
+        limit += 2 * len(streams) * CALLS_PER_ACTION / (REFILL_SHARE * max_rps)
     try:
         wait_for("every enable call", done, limit, procs, every=0.5)
     except TimeoutError:
@@ -71,6 +92,9 @@ def drain(
         "actions": len(streams),
         "done": len(found),
         "early": early,
+        "earliest_ms": round(min((t - due).total_seconds() * 1000 for t in found.values()), 2)
+        if found
+        else None,
         "drain_s": round(seconds, 2),
         "actions_per_s": round(len(found) / seconds) if seconds > 0 else None,
         "cpu_s_per_1000": round(cpu * 1000 / max(len(found), 1), 2),
@@ -82,8 +106,6 @@ def drain(
 def budget_figures(sim: Simulator, since: int, due: datetime) -> dict[str, object]:
     """The drain's /v1 requests as FastPix saw them: the rate from the due instant to the last request,
     the busiest wall-clock second, and the 429s."""
-    from benchmarks.common import arrival
-
     calls = [c for c in sim.calls(since) if arrival(c) >= due]
     times = sorted(arrival(c) for c in calls)
     span = (times[-1] - due).total_seconds() if times else 0.0
@@ -98,72 +120,107 @@ def budget_figures(sim: Simulator, since: int, due: datetime) -> dict[str, objec
     }
 
 
-def run(name: str, count: int, max_rps: int | None = None) -> None:
-    from worker.service import planning
-    from worker.service.runtime import Runtime
+def onair_side(
+    be: Backend, sim: Simulator, work: Path, streams: list[str], max_rps: int | None, extra: dict[str, str]
+) -> dict[str, object]:
     from worker.store.db import make_engine
 
-    # Writing the simulator's snapshot of 10,000 streams stalls it for a second or more, and then it reads
-    # the requests queued meanwhile at once: its one-second window sees a clump the client never sent.
-    # A rate-limit run does not need the snapshot, so it is written only at the end.
-    flush = 3600.0 if max_rps else 5.0
-    with workspace(f"burst-{name}") as work, simulator(work, flush) as sim, backend(name, work) as be:
-        streams = sim.make_disabled_streams(count)
-        engine = make_engine(be.database_url)
-        register_streams(engine, streams)
-        due = datetime.now(UTC) + START_AHEAD
-        register_broadcasts(engine, [(s, due) for s in streams])
-        planning.plan_tick(_runtime(be, sim, Runtime))
-        budget = {"FASTPIX_MAX_RPS": str(max_rps)} if max_rps else {}
-        procs = scheduler_procs(be, sim, work, **budget)
+    engine = make_engine(be.database_url)
+    budget = {"FASTPIX_MAX_RPS": str(max_rps)} if max_rps else {}
+    procs = scheduler_procs(be, sim, work, **budget, **extra)
+    try:
         with running(*procs):
             wait_ticking(engine, procs)
-            since = sim.last_seq()
+            time.sleep(2)  # the workers' start-up planning and stream sync settle
             if max_rps:
                 httpx.post(
                     f"{sim.root}/_sim/rate-limit", json={"rps": max_rps}, timeout=10
                 ).raise_for_status()
-            if datetime.now(UTC) >= due - timedelta(seconds=3):
-                print("  warning: the scheduler started late; the burst is measured from its due time anyway")
-            figures = drain(sim, since, streams, due, procs)
+            since, cpu0 = sim.last_seq(), tree_cpu(procs)
+            due = datetime.now(UTC) + REGISTER_AHEAD
+            register_broadcasts(engine, [(s, due) for s in streams])
+            figures = drain(sim, since, streams, due, procs, cpu0, max_rps)
             if max_rps:
                 figures.update(budget_figures(sim, since, due))
-            emit(f"burst onair {name}" + (f" max_rps={max_rps}" if max_rps else ""), figures)
+                httpx.post(f"{sim.root}/_sim/rate-limit", json={"rps": None}, timeout=10)
+    finally:
+        engine.dispose()
+    return figures
+
+
+def baseline_side(be: Backend, sim: Simulator, work: Path, streams: list[str]) -> dict[str, object]:
+    shape = act_shape(be)
+    procs = baseline_procs(REDIS_URL, sim, work, shape)
+    with running(*procs):
+        sender = baseline_sender(REDIS_URL, work)
+        warm_up_baseline(sim, sender, streams[0], procs)
+        since, cpu0 = sim.last_seq(), tree_cpu(procs)
+        due = datetime.now(UTC) + REGISTER_AHEAD
+        for stream in streams:
+            sender.send_task(TASK, (stream,), eta=due)
+        figures = drain(sim, since, streams, due, procs, cpu0)
+    return {**figures, "workers": str(shape), "broker": "redis"}
+
+
+def compare(onair: dict[str, object], base: dict[str, object]) -> dict[str, object]:
+    return {
+        "cpu_ratio": ratio(onair["cpu_s_per_1000"], base["cpu_s_per_1000"]),
+        "rate_ratio": ratio(onair["actions_per_s"], base["actions_per_s"]),
+        "onair_done": onair["done"],
+        "onair_early": onair["early"],
+        "baseline_early": base["early"],
+    }
+
+
+def run_once(
+    name: str, count: int, index: int, max_rps: int | None, results: Path, extra: dict[str, str]
+) -> None:
+    # Writing the simulator's snapshot of 10,000 streams stalls it for a second or more, and then it reads
+    # the requests queued meanwhile at once: its one-second window sees a clump the client never sent.
+    # No run needs the snapshot, so it is written only at the end.
+    with workspace(f"burst-{name}") as work, simulator(work, 3600.0) as sim, backend(name, work) as be:
+        from worker.store.db import make_engine
+
+        streams = sim.make_disabled_streams(count)
+        engine = make_engine(be.database_url)
+        register_streams(engine, streams)
         engine.dispose()
         if max_rps:
+            figures = onair_side(be, sim, work, streams, max_rps, extra)
+            emit(f"burst onair {name} max_rps={max_rps}", {"run": index + 1, **extra, **figures}, results)
             return
-
-        sim.disable(streams)
-        base = baseline_proc(be, sim, work)
-        with running(base):
-            sender = baseline_sender(be, work)
-            warm_up_baseline(sim, sender, streams[0], [base])
-            since = sim.last_seq()
-            due = datetime.now(UTC) + timedelta(seconds=max(5, count / 1000))
-            for stream in streams:
-                sender.send_task(TASK, (stream,), eta=due)
-            emit(f"burst baseline {name}", drain(sim, since, streams, due, [base]))
-
-
-def _runtime(be: object, sim: Simulator, runtime_cls: type) -> object:
-    from worker.config import FastPixSettings, OnairSettings
-
-    settings = OnairSettings(database_url=be.database_url, broker_url=be.broker_url)  # type: ignore[attr-defined]
-    fastpix = FastPixSettings(api_url=sim.base_url, access_token_id="x", secret_key="x")  # type: ignore[arg-type]
-    return runtime_cls(settings=settings, fastpix=fastpix)
+        rows: dict[str, dict[str, object]] = {}
+        for side in ("onair", "baseline") if index % 2 == 0 else ("baseline", "onair"):
+            if side == "onair":
+                rows[side] = onair_side(be, sim, work, streams, None, extra)
+            else:
+                rows[side] = baseline_side(be, sim, work, streams)
+            emit(f"burst {side} {name}", {"run": index + 1, **extra, **rows[side]}, results)
+            sim.disable(streams)
+        emit(f"burst ratio {name}", {"run": index + 1, **compare(rows["onair"], rows["baseline"])}, results)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("backends", nargs="*", default=[])
     parser.add_argument("--actions", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=1)
     parser.add_argument(
         "--max-rps", type=int, default=None, help="FASTPIX_MAX_RPS, and the simulator's 429 limit"
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="ONAIR_X=V", help="an onair setting (experiments)"
+    )
     args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.set)
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
-        run(name, args.actions, args.max_rps)
+        label = "burst-max-rps" if args.max_rps else "burst"
+        results = results_file(label, name)
+        emit("machine", {"backend": name, "machine": machine(), "actions": args.actions}, results)
+        for index in range(args.runs):
+            run_once(name, args.actions, index, args.max_rps, results, extra)
+        print(f"raw lines: {results}", flush=True)
 
 
 if __name__ == "__main__":

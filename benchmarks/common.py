@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -33,6 +35,8 @@ from celery import Celery
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+PROCFILE = ROOT / "Procfile"
+RESULTS = Path(__file__).resolve().parent / "results"
 PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # A Redis db number of its own, flushed before and after: never the tests' db 0.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -134,6 +138,7 @@ class Proc:
     env: dict[str, str]
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT
 
     def start(self) -> Proc:
         with self.log.open("ab") as out:
@@ -142,7 +147,7 @@ class Proc:
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                cwd=ROOT,
+                cwd=self.cwd,
                 start_new_session=True,
             )
         return self
@@ -202,61 +207,104 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def scheduler_procs(be: Backend, sim: Simulator, workdir: Path, **settings: str) -> list[Proc]:
-    """The scheduler as users run it: `onair run` on the embedded default, separate `celery worker`
-    and `celery beat` processes on PostgreSQL + Redis."""
-    env = base_env(
+@dataclass(frozen=True)
+class Shape:
+    """The act workers of one side: how many processes, how many threads each."""
+
+    processes: int
+    threads: int
+
+    def __str__(self) -> str:
+        return f"{self.processes}x{self.threads}"
+
+
+def procfile_argv(role: str, env: dict[str, str]) -> list[str]:
+    """The Procfile's command line for `role`, as written (`${VAR:-default}` expanded from `env`)."""
+    lines = dict(line.split(": ", 1) for line in PROCFILE.read_text().splitlines() if ": " in line)
+
+    def expand(match: re.Match[str]) -> str:
+        return env.get(match.group(1)) or match.group(2)
+
+    return shlex.split(re.sub(r"\$\{(\w+):-([^}]*)\}", expand, lines[role]))
+
+
+def scheduler_env(be: Backend, sim: Simulator, workdir: Path, **settings: str) -> dict[str, str]:
+    return base_env(
         ONAIR_DATABASE_URL=be.database_url,
         ONAIR_BROKER_URL=be.broker_url,
         ONAIR_DATA_DIR=str(workdir / "data"),
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         **sim.env,
         **settings,
     )
+
+
+def scheduler_procs(be: Backend, sim: Simulator, workdir: Path, **settings: str) -> list[Proc]:
+    """The scheduler's processes as shipped: `onair run` on the embedded default (a supervisor, one act
+    worker per CPU, the niced planner and beat); the Procfile's `worker`, `planner` and `beat` lines on
+    PostgreSQL + Redis. Only the log level is lowered to warning on both (info logs every message)."""
+    env = scheduler_env(be, sim, workdir, **settings)
     if be.name == "embedded":
-        return [
-            Proc(
-                "onair-run",
-                [str(BIN / "onair"), "run", "--log-level", "warning"],
-                env,
-                workdir / "onair-run.log",
-            )
-        ]
-    celery = [str(BIN / "celery"), "-A", "worker.celery_app"]
-    # One worker process per CPU, as `onair run` and the compose file's replicas run them.
-    workers = []
-    for index in range(os.cpu_count() or 1):
-        worker = [*celery, "worker", "-l", "warning", "--pool", "threads", "-Q", "onair"]
-        worker += ["-n", f"bench-{index}@%h", "--concurrency", env.get("ONAIR_WORKER_CONCURRENCY", "32")]
-        workers.append(Proc(f"worker-{index}", worker, env, workdir / f"worker-{index}.log"))
-    # The planner as the Procfile runs it: its own queue, niced.
-    planner = ["nice", "-n", "10", *celery, "worker", "-l", "warning", "--pool", "threads"]
-    planner += ["-Q", "onair.plan", "-n", "bench-planner@%h", "--concurrency", "2"]
-    workers.append(Proc("planner", planner, env, workdir / "planner.log"))
-    beat = [*celery, "beat", "-l", "warning", "--schedule", str(workdir / "beat-schedule")]
-    return [*workers, Proc("beat", beat, env, workdir / "beat.log")]
+        argv = [str(BIN / "onair"), "run", "--log-level", "warning"]
+        return [Proc("onair-run", argv, env, workdir / "onair-run.log", cwd=workdir)]
+    procs = []
+    for role in ("worker", "planner", "beat"):
+        argv = _quiet(procfile_argv(role, env))
+        # Beat writes its schedule file in its working directory: the run's, not the checkout.
+        procs.append(Proc(role, argv, env, workdir / f"{role}.log", cwd=workdir))
+    return procs
 
 
-def baseline_proc(be: Backend, sim: Simulator, workdir: Path, concurrency: int = 8) -> Proc:
+def _quiet(argv: list[str]) -> list[str]:
+    if "-l" in argv:
+        argv = list(argv)
+        argv[argv.index("-l") + 1] = "warning"
+    return argv
+
+
+def act_shape(be: Backend, **settings: str) -> Shape:
+    """The act workers `scheduler_procs` starts (the planner, beat and supervisor come on top)."""
+    env = base_env(**settings)
+    if be.name == "embedded":
+        from worker.config import OnairSettings
+
+        threads = int(env.get("ONAIR_WORKER_CONCURRENCY") or OnairSettings().worker_concurrency)
+        return Shape(os.cpu_count() or 1, threads)
+    argv = procfile_argv("worker", env)
+    return Shape(1, int(argv[argv.index("--concurrency") + 1]))
+
+
+def baseline_procs(broker_url: str, sim: Simulator, workdir: Path, shape: Shape) -> list[Proc]:
+    """The baseline with the same act workers as onair: `shape.processes` threads-pool workers of
+    `shape.threads` threads each, on `broker_url` (Redis), or the folder broker if it is ""."""
     env = base_env(
-        BASELINE_BROKER_URL=be.broker_url,
+        BASELINE_BROKER_URL=broker_url,
         BASELINE_FOLDER=str(workdir / "baseline-broker"),
         **sim.env,
     )
-    argv = [str(BIN / "celery"), "-A", "benchmarks.baseline", "worker", "-l", "warning", "--pool", "threads"]
-    argv += ["--concurrency", str(concurrency), "-Q", "baseline", "-n", "baseline@%h"]
-    return Proc("baseline-worker", argv, env, workdir / "baseline.log")
+    procs = []
+    for index in range(shape.processes):
+        argv = [str(BIN / "celery"), "-A", "benchmarks.baseline", "worker", "-l", "warning"]
+        argv += ["--pool", "threads", "--concurrency", str(shape.threads), "-Q", "baseline"]
+        argv += ["-n", f"baseline-{index}@%h"]
+        ready = {"BASELINE_READY": str(workdir / "baseline-ready"), "BASELINE_NAME": f"baseline-{index}"}
+        procs.append(Proc(f"baseline-{index}", argv, {**env, **ready}, workdir / f"baseline-{index}.log"))
+    return procs
 
 
-def baseline_sender(be: Backend, workdir: Path) -> Celery:
+def baseline_sender(broker_url: str, workdir: Path) -> Celery:
     from benchmarks.baseline import make_app
 
-    return make_app(be.broker_url, str(workdir / "baseline-broker"))
+    return make_app(broker_url, str(workdir / "baseline-broker"))
 
 
 def warm_up_baseline(sim: Simulator, sender: Celery, stream: str, procs: Sequence[Proc]) -> None:
-    """Send one task and wait for its call: the baseline worker is then up and consuming."""
+    """Wait until every baseline worker has joined, then send one task and wait for its call: the
+    workers are then up and consuming."""
     from benchmarks.baseline import TASK
 
+    ready = [Path(p.env["BASELINE_READY"]) / p.name for p in procs]
+    wait_for("every baseline worker", lambda: all(r.exists() for r in ready), 60, procs, every=0.2)
     since = sim.last_seq()
     for _ in range(12):
         sender.send_task(TASK, (stream,))
@@ -470,10 +518,28 @@ def lateness_summary(late_ms: Sequence[float]) -> dict[str, float]:
     }
 
 
-def emit(title: str, row: dict[str, object]) -> None:
-    """One line a human can read, then the same as JSON for tools."""
+def emit(title: str, row: dict[str, object], results: Path | None = None) -> None:
+    """One line a human can read, then the same as JSON for tools (and appended to `results`)."""
     print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    print("JSON " + json.dumps({"benchmark": title, **row}), flush=True)
+    line = json.dumps({"benchmark": title, "at": datetime.now(UTC).isoformat(timespec="seconds"), **row})
+    print("JSON " + line, flush=True)
+    if results is not None:
+        with results.open("a") as out:
+            out.write(line + "\n")
+
+
+def results_file(benchmark: str, backend_name: str) -> Path:
+    """benchmarks/results/<benchmark>-<backend>-<UTC timestamp>.jsonl, for this run's raw lines."""
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return RESULTS / f"{benchmark}-{backend_name}-{stamp}.jsonl"
+
+
+def ratio(onair: object, baseline: object) -> float | None:
+    """onair / baseline, None where either is missing or the baseline is zero."""
+    if not isinstance(onair, int | float) or not isinstance(baseline, int | float) or not baseline:
+        return None
+    return round(onair / baseline, 2)
 
 
 def backends_from_argv(argv: Sequence[str]) -> list[str]:

@@ -1,9 +1,13 @@
-"""Lateness: 1,000 disabled streams, each with an enable due within the same 10 seconds, registered
-(plain SQL broadcasts, lead 0) while the scheduler is already running. Lateness is the simulator's
-arrival time of the enable call minus its due time. Then the naive baseline (Celery eta=due, one PUT)
-does the same on the same streams, disabled again.
+"""Lateness, side by side: 1,000 disabled streams, each with an enable due within the same 10 seconds,
+registered while the scheduler is already running (plain SQL broadcasts, lead 0); then the naive
+baseline (Celery eta=due, one PUT) on the same streams, disabled again, with the same act workers
+(processes x threads) as onair's shipped process model and the same time from registration to the
+first due instant. Lateness is the simulator's arrival time of the enable call minus its due time
+(signed: a negative earliest is an early call). CPU counts every process of each side (onair: act
+workers, planner, beat, the `onair run` supervisor; baseline: its workers) from registration to the
+last call. Each run prints onair / baseline ratios; the raw lines go to benchmarks/results/.
 
-    .venv/bin/python -m benchmarks.lateness [embedded] [postgres] [--streams N]
+    .venv/bin/python -m benchmarks.lateness [embedded] [postgres] [--streams N] [--runs 3]
 """
 
 from __future__ import annotations
@@ -12,22 +16,27 @@ import argparse
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from benchmarks.baseline import TASK
 from benchmarks.common import (
+    Backend,
     Proc,
     Simulator,
+    act_shape,
     backend,
     backends_from_argv,
-    baseline_proc,
+    baseline_procs,
     baseline_sender,
     emit,
     lateness_summary,
     loadavg,
     machine,
     peak_rss_mb,
+    ratio,
+    results_file,
     running,
     scheduler_procs,
     simulator,
@@ -39,7 +48,8 @@ from benchmarks.common import (
 )
 
 SPREAD = timedelta(seconds=10)
-# The planner runs every 5 s and the dispatcher claims 2 s ahead: register this far before the first due.
+# Both sides get this long from registration to the first due instant: onair's planner runs every 5 s
+# and its dispatcher claims 2 s ahead.
 REGISTER_AHEAD = timedelta(seconds=9)
 RUN_LIMIT = 90.0
 
@@ -107,56 +117,86 @@ def figures(plan: Sequence[tuple[str, datetime]], found: dict[str, datetime]) ->
     return {**lateness_summary(late), "missing": len(plan) - len(found)}
 
 
-def run_onair(name: str, count: int) -> None:
+def onair_side(be: Backend, sim: Simulator, work: Path, streams: list[str]) -> dict[str, object]:
     from worker.store.db import make_engine
 
-    with workspace(f"lateness-{name}") as work, simulator(work) as sim, backend(name, work) as be:
-        streams = sim.make_disabled_streams(count)
-        engine = make_engine(be.database_url)
-        register_streams(engine, streams)
-        procs = scheduler_procs(be, sim, work)
+    engine = make_engine(be.database_url)
+    procs = scheduler_procs(be, sim, work)
+    try:
         with running(*procs):
             wait_ticking(engine, procs)
-            time.sleep(2)  # the worker's start-up planning and stream sync settle
+            time.sleep(2)  # the workers' start-up planning and stream sync settle
             since, cpu0 = sim.last_seq(), tree_cpu(procs)
-            first = datetime.now(UTC) + REGISTER_AHEAD
-            plan = list(zip(streams, due_times(count, first), strict=True))
+            plan = list(
+                zip(streams, due_times(len(streams), datetime.now(UTC) + REGISTER_AHEAD), strict=True)
+            )
             register_broadcasts(engine, plan)
             found = collect(sim, since, plan, procs)
             cpu = tree_cpu(procs) - cpu0
             rss = peak_rss_mb(procs)
+    finally:
         engine.dispose()
-        emit(
-            f"lateness onair {name}",
-            {
-                **figures(plan, found),
-                "cpu_s_per_1000": round(cpu * 1000 / count, 2),
-                "rss_mb": rss,
-                "load": loadavg(),
-            },
-        )
+    return {
+        **figures(plan, found),
+        "cpu_s_per_1000": round(cpu * 1000 / len(streams), 2),
+        "rss_mb": {k: round(v) for k, v in rss.items()},
+        "load": loadavg(),
+    }
 
-        sim.disable(streams)
-        base = baseline_proc(be, sim, work)
-        with running(base):
-            sender = baseline_sender(be, work)
-            warm_up_baseline(sim, sender, streams[0], [base])
-            since, cpu0 = sim.last_seq(), tree_cpu([base])
-            first = datetime.now(UTC) + timedelta(seconds=3)
-            plan = list(zip(streams, due_times(count, first), strict=True))
-            for stream, due in plan:
-                sender.send_task(TASK, (stream,), eta=due)
-            found = collect(sim, since, plan, [base])
-            cpu = tree_cpu([base]) - cpu0
-            rss = peak_rss_mb([base])
+
+def baseline_side(be: Backend, sim: Simulator, work: Path, streams: list[str]) -> dict[str, object]:
+    shape = act_shape(be)
+    procs = baseline_procs(be.broker_url, sim, work, shape)
+    with running(*procs):
+        sender = baseline_sender(be.broker_url, work)
+        warm_up_baseline(sim, sender, streams[0], procs)
+        since, cpu0 = sim.last_seq(), tree_cpu(procs)
+        plan = list(zip(streams, due_times(len(streams), datetime.now(UTC) + REGISTER_AHEAD), strict=True))
+        for stream, due in plan:
+            sender.send_task(TASK, (stream,), eta=due)
+        found = collect(sim, since, plan, procs)
+        cpu = tree_cpu(procs) - cpu0
+        rss = peak_rss_mb(procs)
+    return {
+        **figures(plan, found),
+        "cpu_s_per_1000": round(cpu * 1000 / len(streams), 2),
+        "rss_mb": {k: round(v) for k, v in rss.items()},
+        "workers": str(shape),
+        "load": loadavg(),
+    }
+
+
+def compare(onair: dict[str, object], base: dict[str, object]) -> dict[str, object]:
+    return {
+        "cpu_ratio": ratio(onair["cpu_s_per_1000"], base["cpu_s_per_1000"]),
+        "p50_ratio": ratio(onair["p50_ms"], base["p50_ms"]),
+        "p99_ratio": ratio(onair["p99_ms"], base["p99_ms"]),
+        "max_ratio": ratio(onair["max_ms"], base["max_ms"]),
+        "onair_p99_ms": onair["p99_ms"],
+        "onair_earliest_ms": onair["earliest_ms"],
+        "baseline_earliest_ms": base["earliest_ms"],
+        "onair_never_early": isinstance(onair["earliest_ms"], float) and onair["earliest_ms"] >= 0,
+    }
+
+
+def run_once(name: str, count: int, index: int, results: Path) -> None:
+    """One run: both sides on one simulator and one database, onair first on even runs and the
+    baseline first on odd ones (so neither always meets the machine's load or the call log second)."""
+    with workspace(f"lateness-{name}") as work, simulator(work) as sim, backend(name, work) as be:
+        from worker.store.db import make_engine
+
+        streams = sim.make_disabled_streams(count)
+        engine = make_engine(be.database_url)
+        register_streams(engine, streams)
+        engine.dispose()
+        rows: dict[str, dict[str, object]] = {}
+        for side in ("onair", "baseline") if index % 2 == 0 else ("baseline", "onair"):
+            run = onair_side if side == "onair" else baseline_side
+            rows[side] = run(be, sim, work, streams)
+            emit(f"lateness {side} {name}", {"run": index + 1, **rows[side]}, results)
+            sim.disable(streams)
         emit(
-            f"lateness baseline {name}",
-            {
-                **figures(plan, found),
-                "cpu_s_per_1000": round(cpu * 1000 / count, 2),
-                "rss_mb": rss,
-                "load": loadavg(),
-            },
+            f"lateness ratio {name}", {"run": index + 1, **compare(rows["onair"], rows["baseline"])}, results
         )
 
 
@@ -164,10 +204,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("backends", nargs="*", default=[])
     parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args(argv)
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
-        run_onair(name, args.streams)
+        results = results_file("lateness", name)
+        emit("machine", {"backend": name, "machine": machine(), "streams": args.streams}, results)
+        for index in range(args.runs):
+            run_once(name, args.streams, index, results)
+        print(f"raw lines: {results}", flush=True)
 
 
 if __name__ == "__main__":

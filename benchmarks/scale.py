@@ -2,7 +2,10 @@
 with one SQL statement: half in the past (each with its two succeeded actions in the ledger), half
 far in the future (3 days on), plus 300 inside the 24 h horizon. Figures: set-up time, planner tick and
 dispatcher tick (median of repeated in-process ticks), database size, and the peak RSS of a real worker
-and beat run against that database for 20 s.
+and beat run against that database for 20 s. The dispatcher tick is timed idle (nothing due) and
+claiming N due actions (N = 1, 50, 500, on N distinct streams, written just before each tick and
+settled after it, untimed), so the claim itself is measured among the stored rows. The raw lines go to
+benchmarks/results/.
 
     .venv/bin/python -m benchmarks.scale [embedded] [postgres] [--sizes 1000,100000,1000000]
 """
@@ -14,6 +17,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -25,6 +29,7 @@ from benchmarks.common import (
     loadavg,
     machine,
     peak_rss_mb,
+    results_file,
     running,
     scheduler_procs,
     simulator,
@@ -36,6 +41,8 @@ STREAMS = 1000
 IN_HORIZON = 300
 SETUP_LIMIT = 600.0  # seconds; a bigger size is skipped once one set-up took longer than this
 RSS_SECONDS = 20.0
+CLAIM_SIZES = (1, 50, 500)
+CLAIM_REPEAT = 7
 
 _PG_TIME = (
     "CASE WHEN (g / {streams}) % 2 = 0"
@@ -135,7 +142,49 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return round(statistics.median(times), 1)
 
 
-def measure(name: str, count: int) -> float:
+def claim_tick_ms(rt: object, engine: sa.Engine, size: int, repeat: int = CLAIM_REPEAT) -> float:
+    """Median wall milliseconds of a dispatcher tick that claims `size` due actions, one per stream."""
+    from worker.service import dispatcher
+    from worker.store.models import Action
+
+    table = Action.__table__
+    times = []
+    for round_ in range(repeat):
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(table),  # type: ignore[arg-type]
+                [
+                    {
+                        "idempotency_key": f"claim:{size}:{round_}:{i}",
+                        "stream_id": f"st{i}",
+                        "kind": "enable",
+                        "source": "broadcast",
+                        "source_id": None,
+                        "due_at": now - timedelta(seconds=1),
+                        "deadline_at": now + timedelta(hours=1),
+                        "next_attempt_at": now - timedelta(seconds=1),
+                        "reason": "scale claim",
+                    }
+                    for i in range(size)
+                ],
+            )
+        claimed: list[object] = []
+        start = time.perf_counter()
+        report = dispatcher.dispatch_tick(rt, claimed.extend)  # type: ignore[arg-type]
+        times.append((time.perf_counter() - start) * 1000)
+        if report.claimed != size:
+            raise RuntimeError(f"the tick claimed {report.claimed} of {size} due actions")
+        with engine.begin() as conn:  # settle them, so the next round's streams are free
+            conn.execute(
+                sa.update(table)  # type: ignore[arg-type]
+                .where(table.c.idempotency_key.like(f"claim:{size}:{round_}:%"))  # type: ignore[attr-defined]
+                .values(state="succeeded", finished_at=now, lease_token=None, lease_expires_at=None)
+            )
+    return round(statistics.median(times), 1)
+
+
+def measure(name: str, count: int, results: Path | None = None) -> float:
     from worker.config import FastPixSettings, OnairSettings
     from worker.service import dispatcher, planning
     from worker.service.runtime import Runtime
@@ -152,6 +201,7 @@ def measure(name: str, count: int) -> float:
         first_plan = timed(lambda: planning.plan_tick(rt), 1)
         plan_ms = timed(lambda: planning.plan_tick(rt), 5)
         dispatch_ms = timed(lambda: dispatcher.dispatch_tick(rt, lambda claim: None), 20)
+        claim_ms = {f"claim_{n}_ms": claim_tick_ms(rt, engine, n) for n in CLAIM_SIZES}
         with engine.connect() as conn:
             pending = conn.execute(sa.text("SELECT count(*) FROM actions WHERE state = 'pending'")).scalar()
             total = conn.execute(sa.text("SELECT count(*) FROM actions")).scalar()
@@ -173,10 +223,12 @@ def measure(name: str, count: int) -> float:
                 "first_plan_ms": first_plan,
                 "plan_tick_ms": plan_ms,
                 "dispatch_tick_ms": dispatch_ms,
+                **claim_ms,
                 "db_mb": size_mb,
                 "rss_mb": rss,
                 "load": loadavg(),
             },
+            results,
         )
         return setup
 
@@ -189,8 +241,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"machine: {machine()}", flush=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     for name in backends_from_argv(args.backends):
+        results = results_file("scale", name)
+        emit("machine", {"backend": name, "machine": machine(), "sizes": sizes}, results)
         for count in sizes:
-            if measure(name, count) > SETUP_LIMIT:
+            if measure(name, count, results) > SETUP_LIMIT:
                 print(f"scale {name}: set-up took over {SETUP_LIMIT:.0f} s; larger sizes skipped", flush=True)
                 break
 
