@@ -57,6 +57,7 @@ from benchmarks.soak_watch import (
     growth_figures,
     process_figures,
     read_logs,
+    role_of,
     run_doctor,
     sample_db,
     sample_procs,
@@ -83,14 +84,46 @@ class Report:
                 out.write(line + "\n")
 
 
-def scheduler_env(be: Backend, sim: Simulator, work: Path) -> dict[str, str]:
-    """Every onair setting at its shipped default: only where the database, broker and FastPix are."""
-    return base_env(
+def scheduler_env(be: Backend, sim: Simulator, work: Path, census: float = 0) -> dict[str, str]:
+    """Every onair setting at its shipped default: only where the database, broker and FastPix are.
+    With `census` (seconds), each process also writes a census of its heap (soak_census/)."""
+    env = base_env(
         ONAIR_DATABASE_URL=be.database_url,
         ONAIR_BROKER_URL=be.broker_url,
         ONAIR_DATA_DIR=str(work / "data"),
         **sim.env,
     )
+    if census:
+        (work / "census").mkdir()
+        env["PYTHONPATH"] = f"{Path(__file__).parent / 'soak_census'}{os.pathsep}{env['PYTHONPATH']}"
+        env.update(
+            ONAIR_SOAK_CENSUS=str(work / "census"),
+            ONAIR_SOAK_CENSUS_SECONDS=str(census),
+            PYTHONTRACEMALLOC="1",
+        )
+    return env
+
+
+def census_figures(folder: Path) -> dict[str, object]:
+    """Per process of the census: RSS, live objects and traced memory at its first and last census, the
+    object types that grew most, and the source lines whose allocations grew most."""
+    found: dict[str, object] = {}
+    for path in sorted(folder.glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if len(rows) < 2:
+            continue
+        first, last = rows[0], rows[-1]
+        grown = {t: n - first["types"].get(t, 0) for t, n in last["types"].items()}
+        role = role_of(last["argv"], "python")
+        found[f"{role} (pid {path.stem})"] = {
+            "hours": round((last["t"] - first["t"]) / 3600, 3),
+            "rss_mb": [first["rss_mb"], last["rss_mb"]],
+            "objects": [first["objects"], last["objects"]],
+            "traced_mb": [first.get("traced_mb"), last.get("traced_mb")],
+            "types_grown": dict(sorted(grown.items(), key=lambda kv: -kv[1])[:8]),
+            "lines_grown_kb": last.get("grown", [])[:8],
+        }
+    return found
 
 
 def shipped_procs(be: Backend, env: dict[str, str], work: Path) -> list[Running]:
@@ -147,6 +180,7 @@ def run_night(name: str, shape: NightShape, args: argparse.Namespace) -> tuple[P
                 "minutes": args.minutes,
                 **{k: v for k, v in asdict(shape).items()},
                 "first_after_s": args.first_after,
+                "census_s": args.census,
                 "load": loadavg(),
                 "machine": machine(),
                 "results": str(report.path),
@@ -156,7 +190,7 @@ def run_night(name: str, shape: NightShape, args: argparse.Namespace) -> tuple[P
         night = build_night(sim, shape, starts_from)
         written = datetime.now(UTC)
         write_schedules(engine, night)
-        env = scheduler_env(be, sim, work)
+        env = scheduler_env(be, sim, work, census=args.census)
         procs = shipped_procs(be, env, work)
         calls = CallLog(sim, night.streams)
         encoders = Encoders(sim, night, seed=args.seed)
@@ -217,6 +251,8 @@ def run_night(name: str, shape: NightShape, args: argparse.Namespace) -> tuple[P
             ledger = read_ledger(engine, night.streams, observed_until)
         engine.dispose()
         logs = read_logs(sorted(work.glob("*.log")))
+        if args.census:
+            report.emit(f"{title} census", census_figures(work / "census"))
         ok = figures(
             report,
             title,
@@ -338,6 +374,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--sample-seconds", type=float, default=10.0, help="between /proc samples")
     parser.add_argument("--seed", type=int, default=1, help="which slots get an encoder")
     parser.add_argument("--results-dir", default=str(RESULTS))
+    parser.add_argument(
+        "--census",
+        type=float,
+        default=0,
+        help="every N seconds, each onair process writes a heap census (tracemalloc on: diagnosis only)",
+    )
     parser.add_argument("--verbose", action="store_true", help="print the per-minute lines too")
     return parser.parse_args(argv)
 

@@ -9,9 +9,11 @@ import json
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
@@ -34,8 +36,9 @@ def role_of(argv: Sequence[str], fallback: str) -> str:
     """A process's part: beat, the planner, a worker (by its node name when it has one), else `fallback`."""
     if "beat" in argv:
         return "beat"
-    if "-n" in argv and argv.index("-n") + 1 < len(argv):
-        node = argv[argv.index("-n") + 1].split("@")[0]
+    nodes = [value for flag, value in pairwise(argv) if flag == "-n" and "@" in value]
+    if nodes:
+        node = nodes[0].split("@")[0]
         return "planner" if "planner" in node else f"worker {node}"
     if "worker" in argv:
         return "worker"
@@ -315,5 +318,10 @@ class Every:
         self._thread.join(timeout=150)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.seconds):
+        # A fixed cadence: a slow run (doctor on a loaded machine) does not push the next one back.
+        due = time.monotonic()
+        while True:
+            due += self.seconds
+            if self._stop.wait(max(0.0, due - time.monotonic())):
+                return
             self.work()
