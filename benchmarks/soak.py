@@ -250,7 +250,7 @@ def run_night(name: str, shape: NightShape, args: argparse.Namespace) -> tuple[P
             db_samples.append(sample_db(engine))
             ledger = read_ledger(engine, night.streams, observed_until)
         engine.dispose()
-        logs = read_logs(sorted(work.glob("*.log")))
+        logs = read_logs(sorted(work.glob("*.log")), observed_until)
         if args.census:
             report.emit(f"{title} census", census_figures(work / "census"))
         ok = figures(

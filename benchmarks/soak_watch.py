@@ -222,7 +222,7 @@ def doctor_figures(verdicts: Sequence[Verdict]) -> dict[str, object]:
 _LINE = re.compile(r"^\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): \w+/[^\]]*\] (?P<msg>.*)$")
 _RECEIVED = re.compile(r"^Task (?P<task>onair\.\w+)\[(?P<id>[^\]]+)\] received")
 _DONE = re.compile(r"^Task (?P<task>onair\.\w+)\[(?P<id>[^\]]+)\] (succeeded in (?P<secs>[0-9.e-]+)s|raised)")
-_EXPIRED = re.compile(r"Discarding revoked task: (?P<task>onair\.\w+)\[")
+_EXPIRED = re.compile(r"Discarding revoked task: (?P<task>onair\.\w+)\[(?P<id>[^\]]+)\]")
 _ERROR = re.compile(r"(: (ERROR|CRITICAL)/|\b(ERROR|CRITICAL)\b)")
 
 
@@ -232,6 +232,7 @@ class TaskRun:
     received: datetime | None = None
     end: datetime | None = None  # None: still running (or waiting for a thread) when the logs were read
     seconds: float | None = None  # Celery's own figure: from the start of the run to its end
+    discarded: bool = False  # expired before a thread took it
 
 
 @dataclass
@@ -247,21 +248,28 @@ def _local(ts: str) -> datetime:
     return datetime.strptime(ts, "%Y-%m-%d %H:%M:%S,%f").astimezone(UTC)
 
 
-def read_logs(paths: Iterable[Path]) -> LogFigures:
+def read_logs(paths: Iterable[Path], until: datetime) -> LogFigures:
+    """The logs' lines up to `until` (what the processes wrote while being stopped is not the night's)."""
     found = LogFigures()
     for path in paths:
         try:
             text = path.read_text(errors="replace")
         except OSError:
             continue
+        at: datetime | None = None
         for line in text.splitlines():
+            head = _LINE.match(line)
+            if head:
+                at = _local(head["ts"])
+            if at is not None and at > until:
+                continue
             if "database is locked" in line:
                 found.locked += 1
             if "exited with" in line and "restarting" in line:
                 found.restarts += 1
             if match := _EXPIRED.search(line):
                 found.expired[match["task"]] = found.expired.get(match["task"], 0) + 1
-            head = _LINE.match(line)
+                found.runs.setdefault(match["id"], TaskRun(match["task"])).discarded = True
             if head and (match := _RECEIVED.match(head["msg"])):
                 found.runs.setdefault(match["id"], TaskRun(match["task"])).received = _local(head["ts"])
             elif head and (match := _DONE.match(head["msg"])):
@@ -277,7 +285,7 @@ def tick_figures(runs: Iterable[TaskRun], task: str, until: datetime) -> dict[st
     """Durations of `task`'s runs, in ms. A planner run that lay wholly inside another one's found the
     planner's lease taken and did nothing: counted apart, not as a tick. A run still going at `until`
     counts with its age then (it is at least that long)."""
-    mine = [r for r in runs if r.task == task and (r.received or r.end)]
+    mine = [r for r in runs if r.task == task and (r.received or r.end) and not r.discarded]
     spans = []
     for r in mine:
         ended = r.end or until
