@@ -177,6 +177,8 @@ def write_schedules(engine: sa.Engine, night: Night) -> None:
         for r in night.broadcast_rules
     ]
     offhours = [{"s": r.stream, "c": r.cron, "d": r.seconds} for r in night.offhours_rules]
+    if not streams:
+        return  # an idle scheduler (--streams 0 --offhours-streams 0)
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -185,13 +187,14 @@ def write_schedules(engine: sa.Engine, night: Night) -> None:
             ),
             streams,
         )
-        conn.execute(
-            sa.text(
-                "INSERT INTO broadcast_series (stream_id, cron, timezone, duration_seconds, lead_seconds, "
-                "title, starts_from) VALUES (:s, :c, 'UTC', :d, :l, 'soak', :f)"
-            ),
-            series,
-        )
+        if series:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO broadcast_series (stream_id, cron, timezone, duration_seconds, "
+                    "lead_seconds, title, starts_from) VALUES (:s, :c, 'UTC', :d, :l, 'soak', :f)"
+                ),
+                series,
+            )
         if offhours:
             conn.execute(
                 sa.text(

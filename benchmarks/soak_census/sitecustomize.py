@@ -36,7 +36,7 @@ if os.environ.get("ONAIR_SOAK_CENSUS"):
             types = Counter(type(o).__qualname__ for o in gc.get_objects())
             row: dict[str, object] = {
                 "t": time.time(),
-                "argv": sys.argv[:12],
+                "argv": sys.argv,
                 "rss_mb": round(_rss_mb(), 1),
                 "objects": sum(types.values()),
                 "types": dict(types.most_common(40)),
