@@ -206,6 +206,7 @@ def run_night(name: str, shape: NightShape, args: argparse.Namespace) -> tuple[P
         def each_minute() -> None:
             verdict = run_doctor(env)
             verdicts.append(verdict)
+            loads.append(loadavg())
             db = sample_db(engine)
             db_samples.append(db)
             calls.poll()
@@ -236,8 +237,6 @@ def run_night(name: str, shape: NightShape, args: argparse.Namespace) -> tuple[P
                 while datetime.now(UTC) < end:
                     time.sleep(min(5.0, max(0.0, (end - datetime.now(UTC)).total_seconds())))
                     calls.poll()
-                    if int(time.monotonic()) % 300 < 5:
-                        loads.append(loadavg())
                 encoders.stop()
                 time.sleep(args.settle)
                 observed_until = datetime.now(UTC)
@@ -345,7 +344,11 @@ def figures(
         and logs.locked == 0
         and doctor["failed"] == 0
     )
-    report.emit(f"{title} verdict", {"clean": clean, "load": " | ".join([*loads, loadavg()])})
+    one_minute = [float(load.split()[0]) for load in loads]
+    report.emit(
+        f"{title} verdict",
+        {"clean": clean, "load_1min_min_max": [min(one_minute), max(one_minute)], "load_at_end": loadavg()},
+    )
     return bool(clean)
 
 
