@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from worker.cli import output
+from worker.cli import output, pause_view
 from worker.cli.agenda import Agenda, build_agenda
 from worker.cli.agenda_view import agenda_calendar, print_agenda, streams_json
 from worker.cli.timeparse import (
@@ -34,6 +34,7 @@ from worker.clock import SystemClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.domain.causes import FailureCause, describe_failure
 from worker.domain.types import ActionState
+from worker.service import pauses
 from worker.service.planning import PlanReport, plan_tick
 from worker.service.runtime import Runtime
 from worker.store import observations, schedules
@@ -216,6 +217,7 @@ def plan(
             last_plan = schedules.get_state(session, "last_plan_at")
             failures = _recent_failures(session, now, stream)
             causes = observations.failure_causes(session, [r.id for r in failures])
+        paused = pauses.in_force(engine, now, stream)
     if ics_to is not None:
         _write_ics(agenda, ics_to)
         return
@@ -230,10 +232,12 @@ def plan(
                 "streams": streams_json(agenda),
                 "invalid_schedules": invalid,
                 "recent_failures": [action_json(row, names, causes) for row in failures],
+                "paused": pause_view.in_force_json(paused),
             }
         )
         return
     print_agenda(agenda, zone, _span_words(span))
+    pause_view.print_in_force(paused)
     if invalid:
         output.print_table(
             ("schedule", "id", "stream", "why it is not planned"),
@@ -351,6 +355,7 @@ def history(
             names = stream_names(session)
             causes = observations.failure_causes(session, [r.id for r in rows])
             events = _events(session, [r.id for r in rows]) if (verbose or action is not None) else None
+        pause_history = pauses.past_and_present(engine, stream) if stream is not None else []
     if as_json:
         output.print_json(
             [
@@ -381,6 +386,8 @@ def history(
     )
     if events is not None:
         _print_events(rows, events, zone)
+    if stream is not None:
+        pause_view.print_history(stream, pause_history, zone)
 
 
 def parse_states(text: str | None) -> list[str]:

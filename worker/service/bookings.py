@@ -28,6 +28,7 @@ from worker.store.slots import insert_slot, move_slot
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with one input field, said so that the person can fix it."""

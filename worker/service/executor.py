@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from worker.domain.causes import FailureCause
-from worker.domain.decisions import Call, NoOp, decide, interpret_error
+from worker.domain.decisions import Call, NoOp, decide, interpret_error, paused
 from worker.domain.metadata import MergeRecord, describe
+from worker.domain.pauses import Pause
 from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import CallRecord, FastPixClient
@@ -38,7 +39,7 @@ from worker.service.context import action_scope
 from worker.service.failures import PERMANENT_RULE, cause_of, gave_up_event
 from worker.service.runtime import Runtime
 from worker.service.sync import stream_name
-from worker.store import ledger, merge_records, schedules
+from worker.store import ledger, merge_records, pauses, schedules
 from worker.store.db import transaction
 from worker.store.events import Event
 
@@ -79,11 +80,14 @@ def execute_batch(
     token = secrets.token_hex(16)
     with transaction(rt.engine) as session:
         rows = ledger.take_over(session, leases, new_token=token, owner=rt.identity, now=rt.clock.now())
+        # An operator's pause (onair streams pause), read with the take-over: those streams get no act.
+        paused_streams = pauses.in_force(session, [row.stream_id for row in rows], rt.clock.now())
     rng = rng or random.Random()
     runs = {
         rt.action_pool.submit(run.go): run
         for run in (
-            _Run(rt, _Snapshot.of(row), token, rng) for row in sorted(rows, key=lambda r: r.next_attempt_at)
+            _Run(rt, _Snapshot.of(row), token, rng, paused_streams.get(row.stream_id))
+            for row in sorted(rows, key=lambda r: r.next_attempt_at)
         )
     }
     outcomes: dict[int, Outcome] = {}
@@ -194,8 +198,11 @@ def _wait_until(rt: Runtime, when: datetime) -> None:
 
 
 class _Run:
-    def __init__(self, rt: Runtime, action: _Snapshot, token: str, rng: random.Random) -> None:
+    def __init__(
+        self, rt: Runtime, action: _Snapshot, token: str, rng: random.Random, pause: Pause | None = None
+    ) -> None:
         self.rt = rt
+        self.pause = pause
         self.action = action
         self.token = token
         self.rng = rng
@@ -221,6 +228,9 @@ class _Run:
                 f"deadline {self.action.deadline_at:%Y-%m-%d %H:%M:%S} UTC passed before it could run",
                 [],
             )
+        if self.pause is not None:
+            skip = paused(self.pause)
+            return self._result(skip.state, skip.outcome, [])
         client = self.rt.client
         with collecting_calls() as calls, budget.waiting_until(self.action.deadline_at):
             try:

@@ -63,4 +63,3 @@ def list_streams(query: Annotated[StreamsQuery, Query()], who: Who, ctx: Ctx, se
             )
         )
     return StreamList(range_from=iso_z(start), range_to=iso_z(end), streams=out)
-
