@@ -23,7 +23,7 @@ from worker.cli.timeparse import (
     show_instant,
 )
 from worker.clock import SystemClock
-from worker.service import changes, organiser_controls, pauses, retry
+from worker.service import changes, off_hours_changes, organiser_controls, pauses, retry
 from worker.service.refusal import Refused
 
 action_app = typer.Typer(help="One planned action: run it again.", no_args_is_help=True)
@@ -214,3 +214,22 @@ def restore(name: OrganiserName, note: Note = None) -> None:
     with open_store() as (_, engine), output.reporting(Refused):
         organiser_controls.restore(engine, name, actor=who(), now=SystemClock().now(), note=note)
     output.info(f"organiser {name.strip()!r} restored: their token works again")
+
+
+def edit_off_hours(
+    rule_id: Annotated[int, typer.Argument(help="The off-hours id (from `onair offhours list`).")],
+    cron: Annotated[str | None, typer.Option("--cron", help="When each window starts, read in --tz.")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="IANA zone the cron rule is read in.")] = None,
+    duration: Annotated[str | None, typer.Option("--duration", help="How long each window lasts.")] = None,
+    label: Annotated[str | None, typer.Option("--label", help="A name for people ('' clears it).")] = None,
+) -> None:
+    """Change an off-hours rule, checked as at creation (no overlapping windows), re-planned at once."""
+    with open_store() as (settings, engine), output.reporting(BadInput, Refused):
+        wanted = off_hours_changes.OffHoursEdit(
+            cron=cron,
+            timezone=tz,
+            duration=None if duration is None else parse_duration(duration, what="duration"),
+            label=label,
+        )
+        row = off_hours_changes.edit_off_hours(settings, engine, SystemClock(), rule_id, wanted, actor=who())
+    output.info(f"off-hours {row.id} edited: off for {row.duration_seconds} s at '{row.cron}' {row.timezone}")

@@ -34,6 +34,7 @@ streams.app.command("resume")(controls.resume)
 broadcast_app.command("move")(controls.move)
 broadcast_app.command("edit")(controls.edit)
 book_app.command("move")(controls.move_booking)
+offhours_app.command("edit")(controls.edit_off_hours)
 organiser_app.command("rotate")(controls.rotate)
 organiser_app.command("restore")(controls.restore)
 

@@ -20,6 +20,7 @@ from worker.cli.stream_check import register_stream_if_needed, save_with_stream
 from worker.cli.timeline import AsJson, open_store, replan, stream_names
 from worker.cli.timeparse import BadInput, iso_utc, parse_duration, show_duration, show_instant
 from worker.clock import SystemClock
+from worker.domain.off_hours_rules import overlap_problem
 from worker.domain.recurrence import next_fire_after, validate_cron, validate_timezone
 from worker.domain.specs import OffHoursSpec, check_off_hours
 from worker.domain.types import Source
@@ -58,6 +59,8 @@ def add_off_hours(
             length = parse_duration(duration)
             spec = OffHoursSpec(id=0, stream_id=stream, cron=cron, duration=length, timezone=tz, label=label)
             reasons = check_off_hours(spec, {stream} if stream else set())
+            if not reasons:
+                reasons = [r for r in [overlap_problem(cron, tz, length, now)] if r]
             if reasons:
                 raise BadInput("; ".join(reasons))
             label_problem = text_problem("label", label)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from worker.store.models import Broadcast
+from worker.store.models import Broadcast, OffHours
 
 
 def find_broadcast(session: Session, broadcast_id: int) -> Broadcast | None:
@@ -29,4 +29,23 @@ def set_details(
         reconnect_window,
         now,
     )
+    session.flush()
+
+
+def find_off_hours(session: Session, rule_id: int) -> OffHours | None:
+    return session.get(OffHours, rule_id)
+
+
+def set_off_hours(
+    session: Session,
+    row: OffHours,
+    *,
+    cron: str,
+    timezone: str,
+    duration_seconds: int,
+    label: str | None,
+    now: datetime,
+) -> None:
+    row.cron, row.timezone, row.duration_seconds, row.label = cron, timezone, duration_seconds, label
+    row.invalid_reason, row.updated_at = None, now
     session.flush()
