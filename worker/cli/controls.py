@@ -49,11 +49,10 @@ def who() -> str:
 
 
 def _one_stream(stream: str | None, every: bool) -> None:
-    if (stream is None) == (not every):
-        return
-    raise BadInput(
-        "give a stream id or --all, not both" if every else "give a stream id, or --all for every stream"
-    )
+    if every and stream is not None:
+        raise BadInput("give a stream id or --all, not both")
+    if not every and stream is None:
+        raise BadInput("give a stream id, or --all for every stream")
 
 
 def pause(
