@@ -93,10 +93,29 @@ def test_pause_move_edit_retry_and_rotate_in_one_run(simulator: Simulator, tmp_p
             at(AHEAD + LENGTH),
         )
         new_start = datetime.now(UTC).replace(microsecond=0) + AHEAD
-        onair("broadcast", "move", str(moved_id), "--start", new_start.isoformat(), "--end", (new_start + LENGTH).isoformat())  # fmt: skip
+        onair(
+            "broadcast",
+            "move",
+            str(moved_id),
+            "--start",
+            new_start.isoformat(),
+            "--end",
+            (new_start + LENGTH).isoformat(),
+        )
         # Its enable is refused once by FastPix (a permanent 400).
         simulator.inject_fault("enable", "400", count=1, stream_id=failing)
-        onair("broadcast", "add", "--stream", failing, "--start", at(AHEAD), "--end", at(AHEAD + LENGTH), "--lead", "0s")  # fmt: skip
+        onair(
+            "broadcast",
+            "add",
+            "--stream",
+            failing,
+            "--start",
+            at(AHEAD),
+            "--end",
+            at(AHEAD + LENGTH),
+            "--lead",
+            "0s",
+        )
 
         skipped = wait_for(
             "the paused stream's enable to be skipped",
