@@ -297,3 +297,15 @@ def test_overlapping_off_hours_windows_are_refused_on_add_and_edit(onair: Onair)
     [rule] = onair.json("offhours", "list")
     assert (rule["duration_seconds"], rule["label"]) == (9 * 3600, "night")
     assert stream_events(onair, STREAM)[-1][0] == "off_hours_changed"
+
+
+def test_a_finish_merged_into_a_back_to_back_slot_says_so_in_its_history(onair: Onair) -> None:
+    onair.add_stream()
+    first = add_broadcast(onair, upcoming_hour(2), upcoming_hour(3), "--lead", "0s")
+    finish = next(a["id"] for a in first["actions"] if a["kind"] == "finish")
+    second = add_broadcast(onair, upcoming_hour(3), upcoming_hour(4), "--lead", "0s")
+    [row] = onair.json("history", "--action", str(finish))
+    assert row["state"] == "cancelled"
+    cancelled = row["events"][-1]
+    assert cancelled["event"] == "cancelled"
+    assert f"merged with broadcast #{second['id']}, which runs on from its end" in cancelled["detail"]
