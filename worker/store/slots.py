@@ -27,9 +27,20 @@ MAX_NAMED = 3
 class SlotConflict(ValueError):
     """A slot overlaps one or more non-cancelled slots on the same stream; the message names them."""
 
-    def __init__(self, message: str, conflicting_ids: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        conflicting_ids: Sequence[int] = (),
+        *,
+        starts_at: datetime | None = None,
+        lead: timedelta | None = None,
+    ) -> None:
         super().__init__(message)
         self.conflicting_ids = tuple(conflicting_ids)
+        # The refused slot's start and lead: a front door that names the slots its own way (the API
+        # hides other organisers' bookings) explains a lead collision with domain.lead_conflicts.
+        self.starts_at = starts_at
+        self.lead = lead
 
 
 def slot_start(starts_at: datetime, lead_seconds: int | None) -> datetime:
@@ -178,7 +189,7 @@ def conflict_naming(
         why = explain_lead(starts_at, lead, in_the_way)
         if why:
             message += f": {why}"
-    return SlotConflict(message, [c.id for c in conflicts])
+    return SlotConflict(message, [c.id for c in conflicts], starts_at=starts_at, lead=lead)
 
 
 def slot_label(row: Broadcast) -> str:

@@ -30,6 +30,7 @@ from worker.api.schemas import (
 )
 from worker.api.times import zone_or_error
 from worker.api.views import actions_of, booking_out, busy_slot
+from worker.domain.lead_conflicts import InTheWay, explain_lead
 from worker.service.bookings import (
     BookingClosed,
     BookingInput,
@@ -205,19 +206,23 @@ def _conflict(session: Session, conflict: SlotConflict, caller_id: int, zone: tz
     )
     if not rows:
         return ApiError(409, "conflict", "the slot overlaps another slot on this stream (lead included)")
+    labels = [f"your booking #{r.id}" if r.organiser_id == caller_id else "a busy slot" for r in rows]
     named = ", ".join(
-        (
-            f"your booking #{r.id}{f' {r.title!r}' if r.title else ''} "
-            if r.organiser_id == caller_id
-            else "a busy slot "
-        )
+        (f"{label} {r.title!r} " if r.organiser_id == caller_id and r.title else f"{label} ")
         + show_span(r.slot_starts_at, r.ends_at)
-        for r in rows
+        for label, r in zip(labels, rows, strict=True)
     )
+    why = None
+    if conflict.starts_at is not None and conflict.lead is not None:
+        in_the_way = [
+            InTheWay(label, r.slot_starts_at, r.ends_at) for label, r in zip(labels, rows, strict=True)
+        ]
+        why = explain_lead(conflict.starts_at, conflict.lead, in_the_way)
     return ApiError(
         409,
         "conflict",
-        f"the slot overlaps {named} on stream {rows[0].stream_id} (lead included)",
+        f"the slot overlaps {named} on stream {rows[0].stream_id} (lead included)"
+        + (f": {why}" if why else ""),
         conflicts=[busy_slot(r, caller_id, zone) for r in rows],
     )
 
