@@ -22,6 +22,7 @@ from worker.domain.specs import BroadcastSpec, check_broadcast
 from worker.service.planning import PlanReport, plan_tick
 from worker.service.runtime import Runtime
 from worker.service.text import text_problem
+from worker.store.events import record_event
 from worker.store.models import Broadcast
 from worker.store.schedules import MAX_SPAN
 from worker.store.slots import insert_slot, move_slot
@@ -155,14 +156,31 @@ def change_booking(
     ends_at: datetime,
     title: str | None,
     now: datetime,
+    actor: str = "api",
 ) -> Broadcast:
-    """Give an open booking new times and title. SlotConflict when the new slot overlaps another."""
+    """Give an open booking new times and title. SlotConflict when the new slot overlaps another. The
+    change goes to the stream's history as `actor`'s (the organiser, through the API)."""
     ensure_open(row, now)
+    said = []
     if (starts_at, ends_at) != (row.starts_at, row.ends_at):
+        said.append(
+            f"moved from {iso_z(row.starts_at)}-{iso_z(row.ends_at)} to {iso_z(starts_at)}-{iso_z(ends_at)}"
+        )
         row = move_slot(session, row.id, starts_at=starts_at, ends_at=ends_at, now=now)
     if title != row.title:
+        said.append(f"title {row.title!r} -> {title!r}")
         row.title, row.updated_at = title, now
         session.flush()
+    if said:
+        record_event(
+            session,
+            action_id=None,
+            stream_id=row.stream_id,
+            actor=actor,
+            event="broadcast_changed",
+            detail=f"booking #{row.id} {'; '.join(said)} (by {actor})",
+            now=now,
+        )
     return row
 
 

@@ -146,7 +146,13 @@ def change(booking_id: PathBookingId, body: BookingPatch, query: Display, who: W
         _refuse(booking_problems(wanted, now=now, known_streams={row.stream_id}, start_changed=moved_start))
         try:
             change_booking(
-                session, row, starts_at=wanted.starts_at, ends_at=wanted.ends_at, title=wanted.title, now=now
+                session,
+                row,
+                starts_at=wanted.starts_at,
+                ends_at=wanted.ends_at,
+                title=wanted.title,
+                now=now,
+                actor=who.name,
             )
         except SlotConflict as conflict:
             raise _conflict(session, conflict, who.organiser_id, zone) from None
