@@ -309,3 +309,14 @@ def test_a_finish_merged_into_a_back_to_back_slot_says_so_in_its_history(onair: 
     cancelled = row["events"][-1]
     assert cancelled["event"] == "cancelled"
     assert f"merged with broadcast #{second['id']}, which runs on from its end" in cancelled["detail"]
+
+
+def test_doctor_warns_of_a_paused_stream_with_its_note(onair: Onair) -> None:
+    onair.add_stream()
+    assert onair.ok("doctor", "--only", "paused").stdout.strip() == "ok   paused  no stream paused"
+    onair.ok("streams", "pause", STREAM, "--note", "encoder swap")
+    warned = onair("doctor", "--only", "paused")
+    assert warned.exit_code == 0
+    assert warned.stdout.startswith(f"WARN paused  1 paused, no act sent: {STREAM} paused by ")
+    assert "until resumed: encoder swap" in warned.stdout
+    assert onair("doctor", "--only", "paused", "--strict").exit_code == 1
