@@ -85,8 +85,9 @@ def test_pause_all_and_resume_all(onair: Onair) -> None:
     onair.add_stream()
     onair.add_stream(OTHER, "other")
     onair.ok("streams", "pause", STREAM)
-    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    assert "1 stream(s) paused" in onair.ok("streams", "pause", "--all", "--until", until).stdout
+    assert "1 stream(s) paused" in onair.ok("streams", "pause", "--all", "--until", "2h").stdout
+    [until] = [p["until"] for p in onair.json("plan")["paused"] if p["stream_id"] == OTHER]
+    assert timedelta(minutes=119) < datetime.fromisoformat(until) - datetime.now(UTC) <= timedelta(hours=2)
     assert_one_line_error(onair("streams", "pause", STREAM, "--all"), "not both")
     assert_one_line_error(
         onair("streams", "pause", "--until", "2020-01-01T00:00:00Z", "--all"), "not in the future"

@@ -6,6 +6,7 @@ to the history with each change."""
 from __future__ import annotations
 
 import getpass
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -55,10 +56,20 @@ def _one_stream(stream: str | None, every: bool) -> None:
         raise BadInput("give a stream id, or --all for every stream")
 
 
+def _until(text: str, tz: str | None, now: datetime) -> datetime:
+    """`--until 2h` (that long from now) or a time."""
+    raw = text.strip()
+    if raw[:1].isdigit() and not any(c in raw for c in "-:T "):
+        return now + parse_duration(raw, what="--until")
+    return parse_instant(raw, tz, what="--until")
+
+
 def pause(
     stream: StreamArg = None,
     every: AllStreams = False,
-    until: Annotated[str | None, typer.Option("--until", help="Resume by itself at this time.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Resume by itself at this time, or this long from now (2h).")
+    ] = None,
     note: Note = None,
     tz: TzOption = None,
 ) -> None:
@@ -68,7 +79,7 @@ def pause(
     with open_store() as (_, engine), output.reporting(BadInput, Refused):
         _one_stream(stream, every)
         zone = display_zone(tz)
-        ends = None if until is None else parse_instant(until, tz, what="--until")
+        ends = None if until is None else _until(until, tz, clock.now())
         if every:
             made = pauses.pause_all(engine, actor=who(), now=clock.now(), until=ends, note=note)
             output.info(

@@ -57,7 +57,11 @@ def end_and_revive(session: Session, row: StreamPause, *, by: str, at: datetime,
 
 
 def end_lapsed(engine: Engine, now: datetime) -> int:
-    """End every pause whose `until` has passed (the planner tick calls this); how many."""
+    """End every pause whose `until` has passed (the planner tick calls this); how many. Only reads,
+    unless one has lapsed: a tick takes no write lock for this on SQLite."""
+    with transaction(engine, immediate=False) as session:
+        if not pauses.lapsed(session, now):
+            return 0
     with transaction(engine) as session:
         rows = pauses.lapsed(session, now)
         for row in rows:
