@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import Result
 
+from tests.ics_fixtures import EXPECTED, PROGRAMS, calendar_text
 from tests.integration.cli_support import (
     OTHER,
     STREAM,
@@ -129,7 +130,7 @@ def test_a_valid_ics_is_imported(onair: Onair, tmp_path: Path) -> None:
             f"DTEND;TZID=Europe/Berlin:{stamp}T200000",
             folded,
             f"X-ONAIR-STREAM:{STREAM}",
-            "X-ONAIR-LEAD:600",
+            "X-ONAIR-LEAD:10m",
             "END:VEVENT",
             "BEGIN:VEVENT",
             "UID:two@test",
@@ -162,6 +163,20 @@ def test_a_valid_ics_is_imported(onair: Onair, tmp_path: Path) -> None:
     )  # fmt: skip
     assert (second.stream_id, second.organiser_name) == (OTHER, "Jazz Club")
     assert second.starts_at == datetime(day.year, day.month, day.day, 22, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_calendar_programs_export_imports_with_its_recurring_events_as_occurrences(
+    onair: Onair, tmp_path: Path, program: str
+) -> None:
+    day1 = (datetime.now(UTC) + timedelta(days=3)).date()
+    path = tmp_path / f"{program}.ics"
+    path.write_text(calendar_text(program, STREAM, day1), encoding="utf-8", newline="")
+    expected = EXPECTED[program]
+    result = onair.ok("import", str(path), "--organiser", "Jazz Club")
+    assert f"imported {len(expected)} bookings" in result.stdout
+    got = sorted((b.starts_at, b.ends_at, b.title, b.stream_id, b.organiser_name) for b in stored(onair))
+    assert got == sorted((*x.span(day1), x.title, STREAM, "Jazz Club") for x in expected)
 
 
 def test_ten_thousand_rows_are_imported(onair: Onair, tmp_path: Path) -> None:
@@ -242,7 +257,7 @@ def test_broadcasts_need_no_organiser_and_bookings_do(onair: Onair, tmp_path: Pa
         ("", "the file is empty"),
         ("stream_id,start\n", "the header lacks end"),
         ("stream_id,start,end,colour\n", "unknown column 'colour'"),
-        ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n", "the file ends inside VEVENT"),
+        ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n", "the calendar is cut short"),
     ],
 )
 def test_files_that_cannot_be_read_are_one_line_errors(

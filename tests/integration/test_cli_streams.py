@@ -52,6 +52,24 @@ def test_create_and_get_never_print_secrets(simulator: Simulator) -> None:
     assert ok_json(onair(simulator, "get", stream["streamId"], "--json"))["streamId"] == stream["streamId"]
 
 
+def test_show_secrets_prints_them_only_when_asked(
+    simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    created = create(simulator, "--show-secrets")
+    with FastPixClient(simulator.base_url, *simulator.credentials) as client:
+        stream = client.get_stream(created["streamId"])
+    assert stream.stream_key is not None and stream.srt_secret is not None
+    key, srt = stream.stream_key.get_secret_value(), stream.srt_secret.get_secret_value()
+    assert (created["streamKey"], created["srtSecret"]) == (key, srt)
+
+    shown = ok_json(onair(simulator, "get", created["streamId"], "--json", "--show-secrets"))
+    assert (shown["streamKey"], shown["srtSecret"]) == (key, srt)
+    table = onair(simulator, "get", created["streamId"], "--show-secrets")
+    assert table.exit_code == 0, table.output
+    assert key in table.stdout and srt in table.stdout
+    assert key not in caplog.text and srt not in caplog.text
+
+
 def test_list_shows_every_page(simulator: Simulator) -> None:
     ids = [create(simulator, "--metadata", f"n={n}")["streamId"] for n in range(5)]
     listed = ok_json(onair(simulator, "list", "--limit", "2", "--json"))

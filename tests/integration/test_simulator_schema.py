@@ -20,9 +20,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from worker.simulator.app import SimulatorHandle, run_in_thread
 from worker.simulator.control import SimulatorControl
 
-REFERENCE = Path("/work/shared/reference")
-if not REFERENCE.exists():  # CI lays shared/ beside the clone
-    REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "fastpix"
 CAPTURES = REFERENCE / "fastpix-responses"
 # Fields FastPix leaves out of a stream when they are unset; every other field is always there.
 OMITTED_WHEN_UNSET = {"metadata", "simulcastResponses"}

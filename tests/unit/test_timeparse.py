@@ -83,7 +83,6 @@ def test_the_repeated_hour_is_accepted_with_an_offset() -> None:
         ("8h", 28800),
         ("1h30m", 5400),
         ("2h5m10s", 7510),
-        ("300", 300),
     ],
 )
 def test_durations(text: str, seconds: int) -> None:
@@ -97,6 +96,8 @@ def test_durations(text: str, seconds: int) -> None:
         ("0m", "must be more than zero"),
         ("-5m", "is negative"),
         ("5 minutes", "is not a duration"),
+        ("300", "'300' has no unit: write 300s or 300m"),
+        ("5", "has no unit"),
         ("1m1h", "is not a duration"),
         ("h", "is not a duration"),
         ("", "is not a duration"),

@@ -205,7 +205,7 @@ def _slot_event(slot: Broadcast, where: str) -> ics.Event:
     extra = [
         ("X-ONAIR-STREAM", slot.stream_id),
         ("X-ONAIR-KIND", kind),
-        ("X-ONAIR-LEAD", str(slot.lead_seconds)),
+        ("X-ONAIR-LEAD", show_duration(slot.lead_seconds)),
     ]
     if slot.organiser_name:
         extra.append(("X-ONAIR-ORGANISER", slot.organiser_name))

@@ -1,19 +1,25 @@
-"""iCalendar (RFC 5545) text, the little onair needs: write VEVENTs, read them back.
+"""iCalendar files (RFC 5545) with the `icalendar` library: write onair's events, read a calendar's.
 
-Writing: CRLF line ends, lines folded at 75 octets (never inside a UTF-8 character), TEXT values
-escaped (backslash, semicolon, comma, newline), every time in UTC (`...Z`), DTSTAMP on every event.
-Reading: lines unfolded, each property split into name, parameters and value, TEXT unescaped; each
-VEVENT keeps the physical line number of its BEGIN so an importer can point at it.
+Writing: every time in UTC, DTSTAMP on every event; `icalendar` folds, escapes and ends lines with CRLF.
+Reading: each VEVENT as one event; a recurring event (RRULE, RDATE, EXDATE, moved or cancelled
+occurrences) becomes one event per occurrence in a window, expanded by `recurring-ical-events`. Each
+event keeps the line of its BEGIN:VEVENT so an importer can point at it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-FOLD_OCTETS = 75
+import recurring_ical_events  # type: ignore[import-untyped]
+from icalendar import Calendar, Component
+from icalendar import Event as VEvent
+
 PRODID = "-//onair//onair plan//EN"
+_BEGIN_VEVENT = re.compile(r"^BEGIN:VEVENT\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -36,173 +42,152 @@ def utc_stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def escape_text(value: str) -> str:
-    return (
-        value.replace("\\", "\\\\")
-        .replace(";", "\\;")
-        .replace(",", "\\,")
-        .replace("\r\n", "\\n")
-        .replace("\n", "\\n")
-    )
-
-
-def fold(line: str) -> str:
-    """Split a content line into chunks of at most 75 octets, continuation lines starting with a space."""
-    encoded = line.encode("utf-8")
-    if len(encoded) <= FOLD_OCTETS:
-        return line
-    parts: list[str] = []
-    current = ""
-    size = 0
-    limit = FOLD_OCTETS
-    for char in line:
-        width = len(char.encode("utf-8"))
-        if size + width > limit:
-            parts.append(current)
-            current, size, limit = "", 0, FOLD_OCTETS - 1  # the leading space counts
-        current += char
-        size += width
-    parts.append(current)
-    return "\r\n ".join(parts)
-
-
 def calendar(events: Iterable[Event], *, name: str, now: datetime) -> str:
     """A whole VCALENDAR, CRLF-terminated."""
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        f"PRODID:{PRODID}",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        f"X-WR-CALNAME:{escape_text(name)}",
-    ]
-    stamp = utc_stamp(now)
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", name)
     for event in events:
-        lines.extend(_vevent(event, stamp))
-    lines.append("END:VCALENDAR")
-    return "".join(fold(line) + "\r\n" for line in lines)
+        cal.add_component(_vevent(event, now))
+    text: str = cal.to_ical().decode("utf-8")
+    return text
 
 
-def _vevent(event: Event, stamp: str) -> list[str]:
-    lines = [
-        "BEGIN:VEVENT",
-        f"UID:{event.uid}",
-        f"DTSTAMP:{stamp}",
-        f"DTSTART:{utc_stamp(event.start)}",
-        f"DTEND:{utc_stamp(event.end)}",
-        f"SUMMARY:{escape_text(event.summary)}",
-    ]
+def _vevent(event: Event, now: datetime) -> VEvent:
+    vevent = VEvent()
+    vevent.add("uid", event.uid)
+    vevent.add("dtstamp", now.astimezone(UTC))
+    vevent.add("dtstart", event.start.astimezone(UTC))
+    vevent.add("dtend", event.end.astimezone(UTC))
+    vevent.add("summary", event.summary)
     if event.description:
-        lines.append(f"DESCRIPTION:{escape_text(event.description)}")
+        vevent.add("description", event.description)
     if event.location:
-        lines.append(f"LOCATION:{escape_text(event.location)}")
+        vevent.add("location", event.location)
     if event.categories:
-        lines.append(f"CATEGORIES:{escape_text(event.categories)}")
+        vevent.add("categories", [event.categories])
     if event.last_modified is not None:
-        lines.append(f"LAST-MODIFIED:{utc_stamp(event.last_modified)}")
-    lines.append("STATUS:CONFIRMED")
-    lines.append(f"TRANSP:{'TRANSPARENT' if event.transparent else 'OPAQUE'}")
-    lines.extend(f"{name}:{escape_text(value)}" for name, value in event.extra)
-    lines.append("END:VEVENT")
-    return lines
+        vevent.add("last-modified", event.last_modified.astimezone(UTC))
+    vevent.add("status", "CONFIRMED")
+    vevent.add("transp", "TRANSPARENT" if event.transparent else "OPAQUE")
+    for name, value in event.extra:
+        vevent.add(name, value)
+    return vevent
 
 
 # -- reading ----------------------------------------------------------------------------------------
 
 
 class IcsError(ValueError):
-    """The text is not iCalendar onair can read; the message names the line."""
+    """The text is not iCalendar onair can read; the message says why."""
 
 
 @dataclass(frozen=True)
-class Property:
-    name: str
-    params: dict[str, str]
-    value: str
-
-
-@dataclass
-class ParsedEvent:
-    """A VEVENT as read: its first line number and its properties (the first of each name wins)."""
+class ReadEvent:
+    """A VEVENT as read, or one occurrence of a recurring one (`occurrence` set)."""
 
     line: int
-    properties: dict[str, Property] = field(default_factory=dict)
+    component: Component
+    occurrence: bool = False
 
     def text(self, name: str) -> str | None:
-        prop = self.properties.get(name)
-        return None if prop is None else unescape_text(prop.value)
+        value = self.component.get(name)
+        if isinstance(value, list):  # a property given more than once: the first wins
+            value = value[0] if value else None
+        if value is None:
+            return None
+        if isinstance(value, str):  # TEXT values come unescaped
+            return str(value)
+        return bytes(value.to_ical()).decode("utf-8")
+
+    def param(self, name: str, parameter: str) -> str | None:
+        value = self.component.get(name)
+        params = getattr(value, "params", None)
+        return None if params is None else params.get(parameter)
+
+    def time(self, name: str) -> datetime | date | None:
+        value = self.component.get(name)
+        moment = getattr(value, "dt", None)
+        return moment if isinstance(moment, datetime | date) else None
+
+    def end(self) -> datetime | date | None:
+        """DTEND, or DTSTART + DURATION."""
+        end = self.time("DTEND")
+        if end is not None:
+            return end
+        start, duration = self.time("DTSTART"), getattr(self.component.get("DURATION"), "dt", None)
+        if start is not None and isinstance(duration, timedelta):
+            return start + duration
+        return None
 
 
-def unescape_text(value: str) -> str:
-    out: list[str] = []
-    chars = iter(value)
-    for char in chars:
-        if char != "\\":
-            out.append(char)
+def read_events(text: str, *, since: datetime, until: datetime) -> list[ReadEvent]:
+    """Every event of the calendar in file order; a recurring event as its occurrences that end after
+    `since` and start before `until` (each with the line of its VEVENT). IcsError if it is not iCalendar."""
+    try:
+        cal = Calendar.from_ical(text.lstrip("\ufeff"))
+    except ValueError as exc:
+        raise IcsError(_reading_problem(str(exc))) from None
+    if not isinstance(cal, Calendar) or cal.name != "VCALENDAR":
+        raise IcsError("the file is not a VCALENDAR (it must start with BEGIN:VCALENDAR)")
+    text = text.lstrip("\ufeff")
+    lines = [text.count("\n", 0, match.start()) + 1 for match in _BEGIN_VEVENT.finditer(text)]
+    vevents = cal.walk("VEVENT")
+    line_of = {_key(event): line for event, line in zip(vevents, lines, strict=False)}
+    recurring = {str(e.get("UID")) for e in vevents if _repeats(e)}
+
+    events: list[ReadEvent] = []
+    for event, line in zip(vevents, lines, strict=False):
+        if str(event.get("UID")) in recurring:
+            if _repeats(event):
+                events.extend(_occurrences(cal, event, line, line_of, since, until))
             continue
-        following = next(chars, "")
-        out.append("\n" if following in ("n", "N") else following)
-    return "".join(out)
-
-
-def unfold(text: str) -> Iterator[tuple[int, str]]:
-    """(line number of the logical line's first physical line, logical line), blank lines dropped."""
-    number, current = 0, None
-    for index, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
-        if raw[:1] in (" ", "\t") and current is not None:
-            current += raw[1:]
-            continue
-        if current is not None and current.strip():
-            yield number, current
-        number, current = index, raw
-    if current is not None and current.strip():
-        yield number, current
-
-
-def parse_property(line: str, number: int) -> Property:
-    """`NAME;PARAM=value;PARAM="quoted":value` into its parts."""
-    in_quotes = False
-    for index, char in enumerate(line):
-        if char == '"':
-            in_quotes = not in_quotes
-        elif char == ":" and not in_quotes:
-            head, value = line[:index], line[index + 1 :]
-            break
-    else:
-        raise IcsError(f"line {number}: {line[:40]!r} is not an iCalendar property (NAME:value)")
-    name, *raw_params = head.split(";")
-    params: dict[str, str] = {}
-    for raw in raw_params:
-        key, _, param_value = raw.partition("=")
-        params[key.strip().upper()] = param_value.strip().strip('"')
-    return Property(name.strip().upper(), params, value)
-
-
-def read_events(text: str) -> list[ParsedEvent]:
-    """Every VEVENT of the calendar, in file order. IcsError when the text is not a VCALENDAR."""
-    events: list[ParsedEvent] = []
-    stack: list[str] = []
-    current: ParsedEvent | None = None
-    for number, line in unfold(text.lstrip("\ufeff")):
-        prop = parse_property(line, number)
-        if prop.name == "BEGIN":
-            stack.append(prop.value.strip().upper())
-            if stack[-1] == "VEVENT":
-                current = ParsedEvent(number)
-            continue
-        if prop.name == "END":
-            ending = prop.value.strip().upper()
-            if not stack or stack[-1] != ending:
-                raise IcsError(f"line {number}: END:{ending} without a matching BEGIN")
-            stack.pop()
-            if ending == "VEVENT" and current is not None:
-                events.append(current)
-                current = None
-            continue
-        if not stack or stack[0] != "VCALENDAR":
-            raise IcsError(f"line {number}: content outside BEGIN:VCALENDAR ... END:VCALENDAR")
-        if current is not None and stack[-1] == "VEVENT":
-            current.properties.setdefault(prop.name, prop)
-    if stack:
-        raise IcsError(f"the file ends inside {stack[-1]} (no END:{stack[-1]})")
+        events.append(ReadEvent(line, event))
     return events
+
+
+def _repeats(event: Component) -> bool:
+    return "RRULE" in event or "RDATE" in event
+
+
+def _key(event: Component) -> tuple[str, str | None]:
+    recurrence = event.get("RECURRENCE-ID")
+    return str(event.get("UID")), None if recurrence is None else _instant_text(recurrence.dt)
+
+
+def _instant_text(value: Any) -> str:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def _occurrences(
+    cal: Calendar,
+    master: Component,
+    line: int,
+    line_of: dict[tuple[str, str | None], int],
+    since: datetime,
+    until: datetime,
+) -> list[ReadEvent]:
+    uid = str(master.get("UID"))
+    one = Calendar()
+    for component in cal.subcomponents:
+        if component.name == "VTIMEZONE" or (component.name == "VEVENT" and str(component.get("UID")) == uid):
+            one.add_component(component)
+    found: list[ReadEvent] = []
+    for occurrence in recurring_ical_events.of(one).between(since, until):
+        moved = occurrence.get("RECURRENCE-ID")
+        own_line = line_of.get((uid, _instant_text(moved.dt)), line) if moved is not None else line
+        found.append(ReadEvent(own_line, occurrence, occurrence=True))
+    return found
+
+
+def _reading_problem(message: str) -> str:
+    if message.startswith("Found no components where exactly one is required"):
+        return "the calendar is cut short: a BEGIN:VCALENDAR or BEGIN:VEVENT has no matching END"
+    if "does not have a parent component" in message:
+        return f"{message.rstrip('.')}: content outside BEGIN:VCALENDAR ... END:VCALENDAR"
+    return f"not iCalendar onair can read: {message}"

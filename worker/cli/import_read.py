@@ -1,25 +1,24 @@
 """Reading an import file into rows of text fields, each with the line it starts on.
 
 CSV: a header line naming the columns (any order); `stream_id`, `start` and `end` are required.
-iCalendar: one row per VEVENT. Each field is kept as text so that `onair import` checks it exactly as
-`onair broadcast add` / `onair book add` check what is typed (docs/planning.md has both formats).
+iCalendar: one row per VEVENT, and one per occurrence of a recurring VEVENT from now to the series
+horizon. Each field is kept as text so that `onair import` checks it exactly as `onair broadcast add` /
+`onair book add` check what is typed (docs/planning.md has both formats).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from worker.cli.ics import IcsError, ParsedEvent, read_events
+from worker.cli.ics import IcsError, ReadEvent, read_events
 
 COLUMNS = ("stream_id", "start", "end", "title", "lead", "organiser", "metadata", "reconnect_window")
 REQUIRED = ("stream_id", "start", "end")
 ICS_SUFFIXES = (".ics", ".ical", ".icalendar")
-_ICS_DATE_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(Z?)")
-_ICS_DATE = re.compile(r"\d{8}")
 
 
 class ImportFileError(ValueError):
@@ -42,7 +41,8 @@ class ReadResult:
     skipped: list[str]
 
 
-def read_file(path: Path) -> ReadResult:
+def read_file(path: Path, *, now: datetime, horizon: timedelta) -> ReadResult:
+    """Rows of a CSV or iCalendar file; a recurring event's occurrences from `now` to `now + horizon`."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -50,7 +50,7 @@ def read_file(path: Path) -> ReadResult:
     except OSError as exc:
         raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     if path.suffix.lower() in ICS_SUFFIXES or text.lstrip().upper().startswith("BEGIN:VCALENDAR"):
-        return read_ics(text)
+        return read_ics(text, since=now, until=now + horizon)
     return ReadResult(read_csv(text), [])
 
 
@@ -97,9 +97,9 @@ def read_csv(text: str) -> list[RawRow]:
     return rows
 
 
-def read_ics(text: str) -> ReadResult:
+def read_ics(text: str, *, since: datetime, until: datetime) -> ReadResult:
     try:
-        events = read_events(text)
+        events = read_events(text, since=since, until=until)
     except IcsError as exc:
         raise ImportFileError(str(exc)) from None
     rows: list[RawRow] = []
@@ -115,47 +115,28 @@ def read_ics(text: str) -> ReadResult:
     return ReadResult(rows, skipped)
 
 
-def _event_row(event: ParsedEvent) -> RawRow:
-    if "RRULE" in event.properties or "RDATE" in event.properties:
-        return RawRow(event.line, problem="recurring events are not imported: use onair broadcast add --cron")
+def _event_row(event: ReadEvent) -> RawRow:
     fields: dict[str, str | None] = {
         "stream_id": event.text("X-ONAIR-STREAM") or event.text("LOCATION"),
         "title": event.text("SUMMARY"),
         "lead": event.text("X-ONAIR-LEAD"),
-        "organiser": event.text("X-ONAIR-ORGANISER") or _organizer_name(event),
+        "organiser": event.text("X-ONAIR-ORGANISER") or event.param("ORGANIZER", "CN"),
         "metadata": event.text("X-ONAIR-METADATA"),
         "reconnect_window": event.text("X-ONAIR-RECONNECT-WINDOW"),
     }
-    for name, column in (("DTSTART", "start"), ("DTEND", "end")):
-        prop = event.properties.get(name)
-        if prop is None:
-            missing = f"no {name}" + (" (DURATION is not supported: give DTEND)" if name == "DTEND" else "")
-            return RawRow(event.line, problem=missing)
-        value, problem = _ics_time(name, prop.value.strip(), prop.params)
-        if problem is not None:
-            return RawRow(event.line, problem=problem)
-        fields[column] = value
+    for name, column, moment in (("DTSTART", "start", event.time("DTSTART")), ("DTEND", "end", event.end())):
+        if moment is None:
+            return RawRow(event.line, problem=f"no {name}" + (" and no DURATION" if name == "DTEND" else ""))
+        if not isinstance(moment, datetime):
+            whole_day = f"{name} {moment.isoformat()} is a whole day: onair needs a start and end time"
+            return RawRow(event.line, problem=whole_day)
+        fields[column] = _time_text(moment)
     cleaned = {key: (value.strip() or None) if value is not None else None for key, value in fields.items()}
     return RawRow(event.line, cleaned)
 
 
-def _organizer_name(event: ParsedEvent) -> str | None:
-    prop = event.properties.get("ORGANIZER")
-    return None if prop is None else prop.params.get("CN")
-
-
-def _ics_time(name: str, value: str, params: dict[str, str]) -> tuple[str | None, str | None]:
-    """The time as text parse_instant reads (zone kept: Z, TZID as a zone name, or none), or a problem."""
-    if params.get("VALUE", "").upper() == "DATE" or _ICS_DATE.fullmatch(value):
-        return None, f"{name} {value!r} is a whole day: onair needs a start and end time"
-    match = _ICS_DATE_TIME.fullmatch(value)
-    if match is None:
-        return None, f"{name} {value!r} is not an iCalendar date-time (YYYYMMDDTHHMMSS, Z for UTC)"
-    year, month, day, hour, minute, second, utc = match.groups()
-    local = f"{year}-{month}-{day} {hour}:{minute}:{second}"
-    if utc:
-        return f"{local}Z".replace(" ", "T"), None
-    tzid = (params.get("TZID") or "").lstrip("/")
-    if " " in tzid:
-        return None, f"{name} TZID {tzid!r} is not an IANA zone name such as Europe/Berlin"
-    return (f"{local} {tzid}" if tzid else local), None
+def _time_text(moment: datetime) -> str:
+    """The time as text parse_instant reads: with its UTC offset, or floating (read in --tz)."""
+    if moment.tzinfo is None:
+        return moment.isoformat(sep=" ")
+    return moment.isoformat()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -68,7 +68,7 @@ def import_file(
                 zone_named(tz)
             if kind is Kind.BROADCASTS and organiser is not None:
                 raise BadInput("--organiser makes the rows bookings: drop it, or use --kind bookings")
-            read = read_file(file)
+            read = read_file(file, now=now, horizon=timedelta(days=settings.series_horizon_days))
         rules = RowRules(kind, organiser, tz, settings.default_lead_seconds, now, allow_past)
         found: dict[str, FoundStream] = {}
 

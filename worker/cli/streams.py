@@ -1,6 +1,7 @@
 """`onair streams ...`: the operator's tool over the FastPix client.
 
-Reads print a table, or JSON with `--json`. Stream keys and SRT secrets are never printed. Expected
+Reads print a table, or JSON with `--json`. Stream keys and SRT secrets are printed only by `get` and
+`create` with `--show-secrets` (the encoder needs them), to stdout, never to a log. Expected
 failures (API answers, network trouble, missing credentials, bad input) end with one `error:` line
 on stderr and exit code 1.
 """
@@ -32,6 +33,13 @@ EXPECTED_FAILURES = (FastPixError, InvalidRequest, MissingSetting, ValidationErr
 
 StreamId = Annotated[str, typer.Argument(help="The stream id (32 hexadecimal characters).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+ShowSecrets = Annotated[
+    bool,
+    typer.Option(
+        "--show-secrets",
+        help="Also print the stream key and SRT secret, which the encoder needs (never logged).",
+    ),
+]
 Metadata = Annotated[
     list[str] | None,
     typer.Option("--metadata", "-m", help="key=value; repeat for more (at most 10 keys)."),
@@ -71,11 +79,11 @@ def list_streams(
 
 
 @app.command("get")
-def get_stream(stream_id: StreamId, as_json: AsJson = False) -> None:
+def get_stream(stream_id: StreamId, as_json: AsJson = False, show_secrets: ShowSecrets = False) -> None:
     """Show one stream."""
     with _client() as client:
         stream = client.get_stream(stream_id)
-    _show(stream, as_json)
+    _show(stream, as_json, show_secrets)
 
 
 @app.command("create")
@@ -85,6 +93,7 @@ def create_stream(
     max_resolution: Annotated[str, typer.Option(help="1080p, 720p or 480p.")] = "1080p",
     access_policy: Annotated[str, typer.Option(help="public or private playback.")] = "public",
     as_json: AsJson = False,
+    show_secrets: ShowSecrets = False,
 ) -> None:
     """Create a stream (not idempotent: running it twice makes two streams)."""
     with _client() as client:
@@ -94,7 +103,7 @@ def create_stream(
             max_resolution=max_resolution,
             access_policy=access_policy,
         )
-    _show(stream, as_json)
+    _show(stream, as_json, show_secrets)
 
 
 @app.command("update")
@@ -192,13 +201,21 @@ def _public(stream: LiveStream) -> dict[str, Any]:
     )
 
 
+def _secrets(stream: LiveStream) -> list[tuple[str, str]]:
+    return [
+        (name, secret.get_secret_value() if secret is not None else "")
+        for name, secret in (("streamKey", stream.stream_key), ("srtSecret", stream.srt_secret))
+    ]
+
+
 def _when(stream: LiveStream) -> str:
     return stream.created_at.strftime("%Y-%m-%d %H:%M:%SZ") if stream.created_at else ""
 
 
-def _show(stream: LiveStream, as_json: bool) -> None:
+def _show(stream: LiveStream, as_json: bool, show_secrets: bool = False) -> None:
+    secrets = _secrets(stream) if show_secrets else []
     if as_json:
-        output.print_json(_public(stream))
+        output.print_json(_public(stream) | dict(secrets))
         return
     output.print_fields(
         [
@@ -212,5 +229,6 @@ def _show(stream: LiveStream, as_json: bool) -> None:
             ("created", _when(stream)),
             ("metadata", stream.metadata),
             ("playback ids", [f"{p.id} ({p.access_policy})" for p in stream.playback_ids]),
+            *[(f"{name} (secret)", value) for name, value in secrets],
         ]
     )

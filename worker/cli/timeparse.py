@@ -99,17 +99,16 @@ def _split_zone_suffix(raw: str) -> tuple[str, str | None]:
 
 
 def parse_duration(text: str, *, what: str = "duration", allow_zero: bool = False) -> timedelta:
-    """`90s`, `5m`, `90m`, `8h`, `1h30m` or plain seconds (`300`)."""
+    """`90s`, `5m`, `90m`, `8h`, `1h30m`; a bare number only when it is 0 (is `5` seconds or minutes?)."""
     raw = text.strip().lower()
     if raw.startswith("-"):
         raise BadInput(f"{what} {text!r} is negative: it must be {'zero or ' if allow_zero else ''}positive")
     match = _DURATION.fullmatch(raw)
     if not raw or match is None:
-        raise BadInput(f"{what} {text!r} is not a duration: use e.g. 90s, 5m, 8h, 1h30m or plain seconds")
-    if match["plain"] is not None:
-        seconds = int(match["plain"])
-    else:
-        seconds = sum(int(match[unit] or 0) * factor for unit, factor in _UNIT_SECONDS.items())
+        raise BadInput(f"{what} {text!r} is not a duration: use e.g. 90s, 5m, 8h or 1h30m")
+    if match["plain"] is not None and int(match["plain"]) != 0:
+        raise BadInput(f"{what} {text!r} has no unit: write {text.strip()}s or {text.strip()}m")
+    seconds = sum(int(match[unit] or 0) * factor for unit, factor in _UNIT_SECONDS.items())
     if seconds == 0 and not allow_zero:
         raise BadInput(f"{what} {text!r} must be more than zero")
     return timedelta(seconds=seconds)

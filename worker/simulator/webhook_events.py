@@ -1,6 +1,6 @@
 """FastPix's webhook envelope for live-stream events, and its signature.
 
-Pure: no I/O. The envelope (see shared/reference/fastpix-webhooks.md): `type`
+Pure: no I/O. The envelope (docs/operations.md, "FastPix webhooks and broadcast health"): `type`
 (`video.live_stream.<event>`), `id`, `webhookId`, `object` {`name`: "live", `id`: the stream},
 `environment` {`name`, `id`}, `data` (the stream exactly as GET returns it, `streamKey` and
 `srtSecret` included), `created_at`, `attempts` (1 on the first delivery, one more per retry).
