@@ -239,11 +239,19 @@ def test_move_replans_and_a_lead_collision_explains_the_lead(onair: Onair) -> No
         new_start.isoformat(),
         "--end",
         upcoming_hour(5).isoformat(),
+        "--note",
+        "the speaker is late",
     ).stdout
     assert f"broadcast {second['id']} moved" in said
+    assert_one_line_error(
+        onair("broadcast", "edit", str(second["id"]), "--title", "x", "--note", "a\x1bb"), "note"
+    )
     enable = onair.actions(source_id=second["id"], kind="enable", state="pending")
     assert [a.due_at for a in enable] == [new_start - timedelta(minutes=5)]
-    assert stream_events(onair, STREAM)[-1][0] == "broadcast_changed"
+    event, _, detail = stream_events(onair, STREAM)[-1]
+    assert event == "broadcast_changed" and detail.endswith(": the speaker is late)")
+    history = onair.ok("history", "--stream", STREAM).stdout
+    assert "changes to stream" in history and "broadcast_changed" in history
     assert_one_line_error(
         onair(
             "book",

@@ -114,21 +114,38 @@ def resume(stream: StreamArg = None, every: AllStreams = False) -> None:
 
 
 def move(
-    broadcast_id: BroadcastId, start: Start, end: End, tz: TzOption = None, allow_past: AllowPast = False
+    broadcast_id: BroadcastId,
+    start: Start,
+    end: End,
+    tz: TzOption = None,
+    allow_past: AllowPast = False,
+    note: Note = None,
 ) -> None:
     """Give a broadcast new times, checked as at creation (overlaps, lead included), re-planned at once."""
-    _move(broadcast_id, start, end, tz, allow_past, bookings_only=False)
+    _move(broadcast_id, start, end, tz, allow_past, note, bookings_only=False)
 
 
 def move_booking(
-    booking_id: BookingId, start: Start, end: End, tz: TzOption = None, allow_past: AllowPast = False
+    booking_id: BookingId,
+    start: Start,
+    end: End,
+    tz: TzOption = None,
+    allow_past: AllowPast = False,
+    note: Note = None,
 ) -> None:
     """Give a booking new times, checked as at creation (overlaps, lead included), re-planned at once."""
-    _move(booking_id, start, end, tz, allow_past, bookings_only=True)
+    _move(booking_id, start, end, tz, allow_past, note, bookings_only=True)
 
 
 def _move(
-    row_id: int, start: str, end: str, tz: str | None, allow_past: bool, *, bookings_only: bool
+    row_id: int,
+    start: str,
+    end: str,
+    tz: str | None,
+    allow_past: bool,
+    note: str | None,
+    *,
+    bookings_only: bool,
 ) -> None:
     clock = SystemClock()
     with open_store() as (settings, engine), output.reporting(BadInput, Refused):
@@ -145,6 +162,7 @@ def _move(
             actor=who(),
             allow_past=allow_past,
             bookings_only=bookings_only,
+            note=note,
         )
         actions = actions_of(engine, row.id)
     what = "booking" if bookings_only else "broadcast"
@@ -169,6 +187,7 @@ def edit(
         typer.Option("--reconnect-window", help="Seconds FastPix waits for the encoder (60..1800)."),
     ] = None,
     tz: TzOption = None,
+    note: Note = None,
 ) -> None:
     """Change a broadcast's title, lead, metadata or reconnect window; checked as at creation."""
     clock = SystemClock()
@@ -182,7 +201,7 @@ def edit(
             clear_metadata=clear_metadata,
             reconnect_window=reconnect_window,
         )
-        row = changes.edit_broadcast(settings, engine, clock, broadcast_id, wanted, actor=who())
+        row = changes.edit_broadcast(settings, engine, clock, broadcast_id, wanted, actor=who(), note=note)
         actions = actions_of(engine, row.id)
     output.info(f"broadcast {row.id} edited")
     say_plan(row, actions, zone)
@@ -232,6 +251,7 @@ def edit_off_hours(
     tz: Annotated[str | None, typer.Option("--tz", help="IANA zone the cron rule is read in.")] = None,
     duration: Annotated[str | None, typer.Option("--duration", help="How long each window lasts.")] = None,
     label: Annotated[str | None, typer.Option("--label", help="A name for people ('' clears it).")] = None,
+    note: Note = None,
 ) -> None:
     """Change an off-hours rule, checked as at creation (no overlapping windows), re-planned at once."""
     with open_store() as (settings, engine), output.reporting(BadInput, Refused):
@@ -241,5 +261,7 @@ def edit_off_hours(
             duration=None if duration is None else parse_duration(duration, what="duration"),
             label=label,
         )
-        row = off_hours_changes.edit_off_hours(settings, engine, SystemClock(), rule_id, wanted, actor=who())
+        row = off_hours_changes.edit_off_hours(
+            settings, engine, SystemClock(), rule_id, wanted, actor=who(), note=note
+        )
     output.info(f"off-hours {row.id} edited: off for {row.duration_seconds} s at '{row.cron}' {row.timezone}")

@@ -1,4 +1,5 @@
-"""How `onair plan` and `onair history --stream` show a stream's pauses (`onair streams pause`)."""
+"""How `onair plan` and `onair history --stream` show a stream's pauses (`onair streams pause`) and the
+other changes people made to it by hand."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from worker.cli import output
 from worker.cli.timeparse import iso_utc, show_instant
 from worker.domain.pauses import Pause, describe
+from worker.service.control_log import ControlEvent
 from worker.service.pauses import PauseRecord
 
 
@@ -48,4 +50,15 @@ def print_history(stream: str, rows: list[PauseRecord], zone: tzinfo) -> None:
             for r in rows
         ),
         title=f"pauses of stream {stream}",
+    )
+
+
+def print_changes(stream: str, events: list[ControlEvent], zone: tzinfo) -> None:
+    """The stream's changes by hand (pause, resume, move, edit), newest first, with who and why."""
+    if not events:
+        return
+    output.print_table(
+        ("at", "who", "change", "detail"),
+        ((show_instant(e.at, zone), e.actor, e.event, e.detail) for e in events),
+        title=f"changes to stream {stream}",
     )

@@ -34,7 +34,7 @@ from worker.clock import SystemClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.domain.causes import FailureCause, describe_failure
 from worker.domain.types import ActionState
-from worker.service import pauses
+from worker.service import control_log, pauses
 from worker.service.planning import PlanReport, plan_tick
 from worker.service.runtime import Runtime
 from worker.store import observations, schedules
@@ -356,6 +356,7 @@ def history(
             causes = observations.failure_causes(session, [r.id for r in rows])
             events = _events(session, [r.id for r in rows]) if (verbose or action is not None) else None
         pause_history = pauses.past_and_present(engine, stream) if stream is not None else []
+        changes = control_log.of_stream(engine, stream) if stream is not None else []
     if as_json:
         output.print_json(
             [
@@ -388,6 +389,7 @@ def history(
         _print_events(rows, events, zone)
     if stream is not None:
         pause_view.print_history(stream, pause_history, zone)
+        pause_view.print_changes(stream, changes, zone)
 
 
 def parse_states(text: str | None) -> list[str]:

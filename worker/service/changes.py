@@ -17,7 +17,7 @@ from worker.clock import Clock
 from worker.config import OnairSettings
 from worker.domain.specs import BroadcastSpec, check_broadcast
 from worker.service.bookings import replan_now
-from worker.service.refusal import NotFound, Refused
+from worker.service.refusal import NotFound, Refused, check_note
 from worker.service.text import text_problem
 from worker.store import changes
 from worker.store.db import transaction
@@ -50,9 +50,11 @@ def move_broadcast(
     actor: str,
     allow_past: bool = False,
     bookings_only: bool = False,
+    note: str | None = None,
 ) -> Broadcast:
     """New times for a broadcast (or booking); Refused naming the field, nothing changed, when the slot
     breaks a creation rule or collides (the collision explains a lead that causes it)."""
+    check_note(note)
     now = clock.now()
     with transaction(engine) as session:
         row = _open_row(session, broadcast_id, now, bookings_only=bookings_only)
@@ -63,16 +65,24 @@ def move_broadcast(
             row = move_slot(session, row.id, starts_at=starts_at, ends_at=ends_at, now=now)
         except SlotConflict as exc:
             raise Refused("start", str(exc)) from None
-        _record(session, row, actor, now, f"{slot_label(row)} moved from {before} to {_span(row)}")
+        _record(session, row, actor, now, f"{slot_label(row)} moved from {before} to {_span(row)}", note)
         moved = row
     replan_now(settings, engine, clock)
     return moved
 
 
 def edit_broadcast(
-    settings: OnairSettings, engine: Engine, clock: Clock, broadcast_id: int, edit: Edit, *, actor: str
+    settings: OnairSettings,
+    engine: Engine,
+    clock: Clock,
+    broadcast_id: int,
+    edit: Edit,
+    *,
+    actor: str,
+    note: str | None = None,
 ) -> Broadcast:
     """Change a broadcast's title, lead, metadata or reconnect window (checked as at creation)."""
+    check_note(note)
     now = clock.now()
     with transaction(engine) as session:
         row = _open_row(session, broadcast_id, now, bookings_only=False)
@@ -116,7 +126,7 @@ def edit_broadcast(
             reconnect_window=spec.reconnect_window,
             now=now,
         )
-        _record(session, row, actor, now, f"{slot_label(row)} edited: {'; '.join(said)}")
+        _record(session, row, actor, now, f"{slot_label(row)} edited: {'; '.join(said)}", note)
         edited = row
     replan_now(settings, engine, clock)
     return edited
@@ -179,14 +189,16 @@ def _field_of(reason: str) -> str:
     return next((field for prefix, field in _FIELDS if reason.startswith(prefix)), "broadcast")
 
 
-def _record(session: Session, row: Broadcast, actor: str, now: datetime, detail: str) -> None:
+def _record(
+    session: Session, row: Broadcast, actor: str, now: datetime, detail: str, note: str | None
+) -> None:
     record_event(
         session,
         action_id=None,
         stream_id=row.stream_id,
         actor=actor,
         event="broadcast_changed",
-        detail=f"{detail} (by {actor})",
+        detail=f"{detail} (by {actor}{f': {note}' if note else ''})",
         now=now,
     )
 

@@ -14,7 +14,7 @@ from worker.config import OnairSettings
 from worker.domain.off_hours_rules import overlap_problem
 from worker.domain.specs import OffHoursSpec, check_off_hours
 from worker.service.bookings import replan_now
-from worker.service.refusal import NotFound, Refused
+from worker.service.refusal import NotFound, Refused, check_note
 from worker.service.text import text_problem
 from worker.store import changes
 from worker.store.db import transaction
@@ -31,8 +31,16 @@ class OffHoursEdit:
 
 
 def edit_off_hours(
-    settings: OnairSettings, engine: Engine, clock: Clock, rule_id: int, edit: OffHoursEdit, *, actor: str
+    settings: OnairSettings,
+    engine: Engine,
+    clock: Clock,
+    rule_id: int,
+    edit: OffHoursEdit,
+    *,
+    actor: str,
+    note: str | None = None,
 ) -> OffHours:
+    check_note(note)
     now = clock.now()
     with transaction(engine) as session:
         row = changes.find_off_hours(session, rule_id)
@@ -81,9 +89,13 @@ def edit_off_hours(
             stream_id=row.stream_id,
             actor=actor,
             event="off_hours_changed",
-            detail=f"off-hours #{rule_id} edited: {'; '.join(said)} (by {actor})",
+            detail=f"off-hours #{rule_id} edited: {'; '.join(said)} (by {actor}{_why(note)})",
             now=now,
         )
         edited = row
     replan_now(settings, engine, clock)
     return edited
+
+
+def _why(note: str | None) -> str:
+    return f": {note}" if note else ""

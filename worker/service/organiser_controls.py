@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from worker.service.refusal import Refused
+from worker.service.refusal import Refused, check_note
 from worker.store import organisers
 from worker.store.db import transaction
 from worker.store.events import record_event
@@ -15,6 +15,7 @@ from worker.store.events import record_event
 
 def rotate(engine: Engine, name: str, *, actor: str, now: datetime, note: str | None = None) -> str:
     """The organiser's new token (to hand over once; only its hash is kept)."""
+    check_note(note)
     with transaction(engine) as session:
         try:
             row, token = organisers.rotate_token(session, name)
@@ -34,6 +35,7 @@ def rotate(engine: Engine, name: str, *, actor: str, now: datetime, note: str | 
 
 
 def restore(engine: Engine, name: str, *, actor: str, now: datetime, note: str | None = None) -> None:
+    check_note(note)
     with transaction(engine) as session:
         try:
             row = organisers.restore_organiser(session, name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from worker.service.text import text_problem
+
 
 class Refused(ValueError):
     """`field` is the input at fault (`stream_id`, `until`, `start`, ...); the message says why and,
@@ -15,3 +17,13 @@ class Refused(ValueError):
 
 class NotFound(Refused):
     """The thing named does not exist (or is not the caller's)."""
+
+
+NOTE_MAX_CHARS = 500
+
+
+def check_note(note: str | None) -> None:
+    """A control's `--note` (why), kept in the history: printable text of a sane length."""
+    problem = text_problem("note", note, max_chars=NOTE_MAX_CHARS)
+    if problem:
+        raise Refused("note", problem)

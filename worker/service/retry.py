@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from worker.domain.decisions import supersedes
 from worker.domain.rerun import NotUseful, Slot, judge_retry
-from worker.service.refusal import NotFound, Refused
+from worker.service.refusal import NotFound, Refused, check_note
 from worker.store import rerun
 from worker.store.db import transaction
 
@@ -28,6 +28,7 @@ def retry_action(
     engine: Engine, action_id: int, *, actor: str, now: datetime, note: str | None = None
 ) -> Retried:
     """Put the action back to pending now; Refused, with the reason, when it is not useful any more."""
+    check_note(note)
     with transaction(engine) as session:
         action = rerun.find_action(session, action_id)
         if action is None:
