@@ -163,6 +163,16 @@ def test_retry_runs_a_failed_enable_again_as_its_next_attempt(onair: Onair) -> N
     assert_one_line_error(onair("action", "retry", "999999"), "no action with id 999999")
 
 
+def test_retry_is_refused_when_a_later_act_made_it_pointless(onair: Onair) -> None:
+    onair.add_stream()
+    start = upcoming_hour(2)
+    added = add_broadcast(onair, start, start + timedelta(hours=1))
+    enable, finish = (a["id"] for a in added["actions"])
+    set_action(onair, enable, state="failed", finished_at=datetime.now(UTC))
+    set_action(onair, finish, state="succeeded", finished_at=datetime.now(UTC))
+    assert_one_line_error(onair("action", "retry", str(enable)), f"the finish #{finish} due", "has run since")
+
+
 def test_retry_is_refused_when_the_broadcast_is_over_or_cancelled(onair: Onair) -> None:
     onair.add_stream()
     start = upcoming_hour(2)

@@ -55,7 +55,9 @@ def pause_stream(
     with transaction(engine) as session:
         if stream_id not in schedules.known_stream_ids(session):
             raise NotFound(
-                "stream_id", f"unknown stream {stream_id!r}: `onair plan` lists the streams onair knows"
+                "stream_id",
+                f"unknown stream {stream_id!r}: onair knows the streams it synced from FastPix (every "
+                "minute while `onair run` runs) or that a broadcast was scheduled on",
             )
         pause = _pause(session, stream_id, actor=actor, now=now, until=until, note=note, refuse_paused=True)
         assert pause is not None
