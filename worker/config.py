@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.domain.viewers import DEFAULT_EVERY_SECONDS as DEFAULT_VIEWERS_EVERY
+from worker.domain.viewers import check_every
+
 
 class MissingSetting(RuntimeError):
     """A required setting is absent; the message names the variable."""
@@ -91,6 +94,13 @@ class OnairSettings(BaseSettings):
     report_at: str = ""
     # A broadcast whose stream is not live this long after its start raises a no-signal alert.
     no_signal_grace: float = Field(default=60.0, gt=0)
+    # How often a live broadcast's viewer count is sampled (seconds, at least 10).
+    viewers_every: float = DEFAULT_VIEWERS_EVERY
+
+    @field_validator("viewers_every")
+    @classmethod
+    def _viewers_every(cls, value: float) -> float:
+        return check_every(value)
 
     @field_validator("report_at")
     @classmethod
@@ -125,6 +135,14 @@ def settings_problem(exc: ValidationError, prefix: str = "ONAIR_") -> str:
         name = prefix + "_".join(str(part) for part in error["loc"]).upper()
         lines.append(f"{name}={error.get('input')!r}: {error['msg']}")
     return "; ".join(lines)
+
+
+def bad_settings_line(exc: ValidationError) -> str | None:
+    """`bad setting: FASTPIX_MAX_RPS='abc': ...` when `exc` comes from reading the settings, else None."""
+    for cls in (FastPixSettings, OnairSettings):
+        if exc.title == cls.__name__:
+            return f"bad setting: {settings_problem(exc, str(cls.model_config.get('env_prefix', '')))}"
+    return None
 
 
 @lru_cache

@@ -42,10 +42,12 @@ from worker.config import OnairSettings
 from worker.domain.outcomes import Verdict
 from worker.domain.specs import BroadcastSpec, parse_metadata
 from worker.domain.types import ActionState, Source
+from worker.domain.viewers import ViewerFigures
 from worker.service import outcomes
 from worker.store.db import transaction
 from worker.store.models import Action, Broadcast
 from worker.store.slots import SlotConflict, insert_slot
+from worker.store.viewers import figures as viewer_figures
 
 broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_args_is_help=True)
 
@@ -233,14 +235,17 @@ def list_broadcasts(
             rows = list(session.scalars(query))
             names = stream_names(session)
             happened = outcomes.verdicts(session, rows, now)
+            audience = viewer_figures(session, [row.id for row in rows])
         from worker.cli.series import load_series, print_series  # series.py builds on this module
 
         series, _ = load_series(engine, include_all=include_all)
     if as_json:
-        output.print_json([broadcast_json(row, happened[row.id]) for row in rows])
+        output.print_json([broadcast_json(row, happened[row.id], audience.get(row.id)) for row in rows])
         return
+    # The viewers column only once a listed broadcast was sampled: "peak / average".
+    sampled = any(f.samples for f in audience.values())
     output.print_table(
-        ("id", "stream", "start", "end", "lead", "title", "status"),
+        ("id", "stream", "start", "end", "lead", "title", "status") + (("viewers",) if sampled else ()),
         (
             (
                 row.id,
@@ -252,6 +257,7 @@ def list_broadcasts(
                 broadcast_status(row, happened[row.id])
                 + (f" (series {row.series_id})" if row.series_id else ""),
             )
+            + ((_peak_and_average(audience.get(row.id)),) if sampled else ())
             for row in rows
         ),
         title=f"{len(rows)} broadcast{'s' if len(rows) != 1 else ''}",
@@ -272,9 +278,12 @@ def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False
         actions = actions_of(engine, broadcast_id)
         with transaction(engine, immediate=False) as session:
             signal = outcomes.signals_of(session, [row])[row.id]
+            audience = viewer_figures(session, [row.id]).get(row.id)
     happened = outcomes.verdict(row, actions, now, signal)
     if as_json:
-        output.print_json({**broadcast_json(row, happened), "actions": [action_json(a) for a in actions]})
+        output.print_json(
+            {**broadcast_json(row, happened, audience), "actions": [action_json(a) for a in actions]}
+        )
         return
     metadata, _ = parse_metadata(row.metadata_json)
     output.print_fields(
@@ -288,6 +297,7 @@ def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False
             ("metadata", metadata if metadata is not None else row.metadata_json),
             ("reconnect window s", row.reconnect_window),
             ("status", broadcast_status(row, happened)),
+            ("viewers", None if audience is None else audience.text(lambda t: show_instant(t, zone))),
             ("cancelled", show_instant(row.cancelled_at, zone)),
             ("invalid reason", row.invalid_reason),
         ],
@@ -346,7 +356,16 @@ def broadcast_status(row: Broadcast, happened: Verdict) -> str:
     return happened.text
 
 
-def broadcast_json(row: Broadcast, happened: Verdict | None = None) -> dict[str, Any]:
+def _peak_and_average(figures: ViewerFigures | None) -> str | None:
+    if figures is None or not figures.samples:
+        return None
+    return f"{figures.peak} / {figures.average:.0f}"
+
+
+def broadcast_json(
+    row: Broadcast, happened: Verdict | None = None, viewers: ViewerFigures | None = None
+) -> dict[str, Any]:
+    """`happened` (with `viewers`, its samples' figures, None when never sampled): what happened."""
     metadata, reason = parse_metadata(row.metadata_json)
     outcome = (
         {}
@@ -355,6 +374,7 @@ def broadcast_json(row: Broadcast, happened: Verdict | None = None) -> dict[str,
             "outcome": happened.outcome.value,
             "outcome_cause": happened.cause,
             "live_minutes": happened.live_minutes,
+            "viewers": None if viewers is None else viewers.to_json(),
         }
     )
     return {

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from pydantic import ValidationError
 
 from worker.cli import controls, db, demo, doctor, report, run, simulator, streams
 from worker.cli.api import api
@@ -12,6 +15,7 @@ from worker.cli.importer import import_file
 from worker.cli.offhours import offhours_app
 from worker.cli.series import series_app
 from worker.cli.timeline import history, plan
+from worker.config import bad_settings_line
 from worker.service.logs import configure_cli_logging
 
 app = typer.Typer(
@@ -57,5 +61,18 @@ app.command("doctor")(doctor.doctor)
 app.command("api")(api)
 
 
+def main() -> None:
+    """The `onair` command: a setting that does not parse, read wherever a command reads it, ends the
+    command with one `error:` line naming the variable instead of a traceback."""
+    try:
+        app()
+    except ValidationError as exc:
+        line = bad_settings_line(exc)
+        if line is None:
+            raise
+        sys.stderr.write(f"error: {line}\n")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()

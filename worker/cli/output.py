@@ -13,9 +13,12 @@ from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from worker.config import bad_settings_line
 
 # Piped output has no terminal width; do not squeeze 32-character ids into rich's default 80 columns.
 PIPED_WIDTH = 200
@@ -54,7 +57,8 @@ def reporting(*expected: type[BaseException]) -> Iterator[None]:
     try:
         yield
     except expected as exc:
-        fail(str(exc) or type(exc).__name__)
+        settings_line = bad_settings_line(exc) if isinstance(exc, ValidationError) else None
+        fail(settings_line or str(exc) or type(exc).__name__)
 
 
 def one_line(text: str) -> str:

@@ -37,9 +37,9 @@ from worker.domain.types import ActionState
 from worker.service import control_log, pauses
 from worker.service.planning import PlanReport, plan_tick
 from worker.service.runtime import Runtime
-from worker.store import observations, schedules
+from worker.store import observations, schedules, webhooks
 from worker.store.db import SchemaError, ensure_schema_current, make_engine, transaction
-from worker.store.models import Action, ActionEvent
+from worker.store.models import Action, ActionEvent, WebhookEvent
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 TzOption = Annotated[
@@ -337,7 +337,7 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """What happened: finished and retrying actions with their outcome (for a failure, its cause and the
-    rule that stopped it) and attempts."""
+    rule that stopped it) and attempts; with --stream, also the stream's FastPix webhook events."""
     now = SystemClock().now()
     with output.reporting(BadInput):
         states = parse_states(state)
@@ -355,6 +355,7 @@ def history(
             names = stream_names(session)
             causes = observations.failure_causes(session, [r.id for r in rows])
             events = _events(session, [r.id for r in rows]) if (verbose or action is not None) else None
+            heard = webhooks.events_of(session, stream, start, end, limit) if stream and not as_json else []
         pause_history = pauses.past_and_present(engine, stream) if stream is not None else []
         changes = control_log.of_stream(engine, stream) if stream is not None else []
     if as_json:
@@ -387,9 +388,24 @@ def history(
     )
     if events is not None:
         _print_events(rows, events, zone)
+    if heard:
+        _print_webhooks(heard, zone)
     if stream is not None:
         pause_view.print_history(stream, pause_history, zone)
         pause_view.print_changes(stream, changes, zone)
+
+
+def _print_webhooks(heard: list[WebhookEvent], zone: tzinfo) -> None:
+    """What FastPix said about the stream (its webhooks; `onair.poll` where onair read the status
+    itself because none came), newest first. Only type, status and times are ever stored."""
+    output.print_table(
+        ("at", "event", "status", "received"),
+        (
+            (show_instant(e.created_at, zone), e.type, e.status, show_instant(e.received_at, zone))
+            for e in heard
+        ),
+        title=f"{len(heard)} stream event{'s' if len(heard) != 1 else ''} (FastPix webhooks and polls)",
+    )
 
 
 def parse_states(text: str | None) -> list[str]:

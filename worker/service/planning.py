@@ -157,11 +157,14 @@ class _Tick:
         self.start = self.now - self.lookback
         self.end = planning_end(self.now, timedelta(hours=rt.settings.horizon_hours))
         self.inserted = self.updated = self.cancelled = self.flagged = 0
+        self.known: set[str] = set()
+        self.disable_between: set[str] = set()
 
     def run(self) -> PlanReport:
         with transaction(self.engine, immediate=False) as session:
             book = planner_state.read_book(session)
             known = schedules.known_stream_ids(session)
+            self.disable_between = schedules.streams_disabled_between_slots(session)
             rules, lost_rules = schedules.load_off_hours_each(session)
             rows, max_id, fresh = planner_state.broadcast_counts(session, book.max_id if book else 0)
         self.known = known
@@ -202,7 +205,8 @@ class _Tick:
         return PlanReport(self.inserted, self.updated, self.cancelled, self.flagged, full=full)
 
     def _inputs(self, known: set[str], rules: Sequence[OffHours], lost_rules: Mapping[int, str]) -> str:
-        """What every stream's plan depends on: when it changes, every stream is re-planned."""
+        """What every stream's plan depends on: when it changes, every stream is re-planned (a
+        between-slots policy changes rarely, so one changed re-plans all streams, not only its own)."""
         shaping = [
             sorted(known),
             [
@@ -210,6 +214,7 @@ class _Tick:
                 for r in rules
             ],
             sorted(lost_rules),
+            sorted(self.disable_between),
             self.rt.settings.horizon_hours,
             self.lookback.total_seconds(),
         ]
@@ -285,7 +290,14 @@ class _Tick:
         unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
         unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
         result = plan(
-            broadcast_specs, rule_specs, self.known, start, end - start, timedelta(0), streams=streams
+            broadcast_specs,
+            rule_specs,
+            self.known,
+            start,
+            end - start,
+            timedelta(0),
+            streams=streams,
+            disable_between_slots=self.disable_between,
         )
         invalid = {**unreadable, **result.invalid}
         checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]

@@ -50,6 +50,7 @@ from worker.store.db import transaction
 from worker.store.models import Broadcast
 from worker.store.schedules import known_stream_ids
 from worker.store.slots import SlotConflict, show_span
+from worker.store.viewers import figures as viewer_figures
 
 router = APIRouter(tags=["bookings"])
 
@@ -94,7 +95,10 @@ def list_mine(query: Annotated[BookingsQuery, Query()], who: Who, ctx: Ctx, sess
     rows = bookings_of(session, who.organiser_id, now=now, include_past=query.all)
     actions = actions_of(session, [r.id for r in rows])
     signals = signals_of(session, rows)
-    return BookingList(bookings=[booking_out(r, actions[r.id], zone, now, signals[r.id]) for r in rows])
+    audience = viewer_figures(session, [r.id for r in rows])
+    return BookingList(
+        bookings=[booking_out(r, actions[r.id], zone, now, signals[r.id], audience.get(r.id)) for r in rows]
+    )
 
 
 @router.get(
@@ -108,7 +112,9 @@ def read(booking_id: PathBookingId, query: Display, who: Who, ctx: Ctx, session:
     zone = _zone(query)
     row = _own(session, who.organiser_id, booking_id)
     actions = actions_of(session, [row.id])[row.id]
-    return booking_out(row, actions, zone, ctx.clock.now(), signals_of(session, [row])[row.id])
+    signal = signals_of(session, [row])[row.id]
+    audience = viewer_figures(session, [row.id]).get(row.id)
+    return booking_out(row, actions, zone, ctx.clock.now(), signal, audience)
 
 
 @router.patch(
@@ -239,4 +245,5 @@ def _replanned(ctx: ApiContext, organiser_id: int, booking_id: int, zone: tzinfo
         row = own_booking(session, organiser_id, booking_id)
         actions = actions_of(session, [booking_id])[booking_id]
         signal = signals_of(session, [row])[row.id]
-    return booking_out(row, actions, zone, ctx.clock.now(), signal)
+        audience = viewer_figures(session, [row.id]).get(row.id)
+    return booking_out(row, actions, zone, ctx.clock.now(), signal, audience)
