@@ -85,11 +85,18 @@ def test_an_overlapping_booking_or_broadcast_is_refused_naming_the_slot(onair: O
     refused = onair(*book(onair, (4, 5), "Bob"))  # its 5-minute lead reaches into Alice's hour
     line = assert_one_line_error(refused, "overlaps booking #1 by Alice 'Jazz night'", "(lead included)")
     assert slot in line and f"on stream {STREAM}" in line
+    # The lead alone collides, so the refusal explains it (docs/operations.md, "The controls").
+    named, _, why = line.removeprefix("error: ").partition(": your ")
+    taken = f"{upcoming_hour(3) - LEAD:%H:%M}-{upcoming_hour(4):%H:%M}"
+    assert why == (
+        f"5m lead makes this slot start at {upcoming_hour(4) - LEAD:%H:%M}, inside booking #1 by Alice "
+        f"({taken}); start at {upcoming_hour(4) + LEAD:%H:%M} or use a lead of at most 0s"
+    )
     broadcast = onair(
         "broadcast", "add", "--stream", STREAM,
         "--start", upcoming_hour(3).isoformat(), "--end", upcoming_hour(5).isoformat(),
     )  # fmt: skip
-    assert assert_one_line_error(broadcast).removeprefix("error: ") == line.removeprefix("error: ")
+    assert assert_one_line_error(broadcast).removeprefix("error: ") == named
 
     assert onair.snapshot() == before
     onair.ok(*book(onair, (4, 5), "Bob", "--lead", "0"))  # touching is not overlapping

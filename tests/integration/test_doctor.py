@@ -167,6 +167,7 @@ def test_doctor_passes_when_everything_is_up(stack: Stack) -> None:
     assert code == 0, lines
     healthy = (
         "database", "broker", "fastpix", "beat", "workers", "consumers", "backlog", "planner", "schedules",
+        "paused",
     )  # fmt: skip
     # The enable of the stream FastPix does not know failed: a warning, with its cause.
     assert [line.split()[:2] for line in lines] == [["ok", check] for check in healthy] + [["WARN", "recent"]]

@@ -7,7 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from worker.cli import db, demo, doctor, report, run, simulator, streams
+from worker.cli import controls, db, demo, doctor, report, run, simulator, streams
 from worker.cli.api import api
 from worker.cli.book import book_app, organiser_app
 from worker.cli.broadcast import broadcast_app
@@ -32,12 +32,23 @@ def _logging() -> None:
     configure_cli_logging()
 
 
+# The controls (worker/cli/controls.py), added to their command groups.
+streams.app.command("pause")(controls.pause)
+streams.app.command("resume")(controls.resume)
+broadcast_app.command("move")(controls.move)
+broadcast_app.command("edit")(controls.edit)
+book_app.command("move")(controls.move_booking)
+offhours_app.command("edit")(controls.edit_off_hours)
+organiser_app.command("rotate")(controls.rotate)
+organiser_app.command("restore")(controls.restore)
+
 app.add_typer(streams.app, name="streams")
 app.add_typer(broadcast_app, name="broadcast")
 app.add_typer(offhours_app, name="offhours")
 app.add_typer(series_app, name="series")
 app.add_typer(book_app, name="book")
 app.add_typer(organiser_app, name="organiser")
+app.add_typer(controls.action_app, name="action")
 app.command("plan")(plan)
 app.command("history")(history)
 app.command("report")(report.report)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from worker.cli import output
+from worker.cli import output, pause_view
 from worker.cli.agenda_view import agenda_calendar, print_agenda, streams_json
 from worker.cli.timeparse import (
     BadInput,
@@ -33,7 +33,7 @@ from worker.clock import SystemClock
 from worker.config import OnairSettings
 from worker.domain.causes import FailureCause, describe_failure
 from worker.domain.types import ActionState
-from worker.service import replanning
+from worker.service import control_log, pauses, replanning
 from worker.service.agenda import Agenda
 from worker.service.database import SchemaError, ensure_schema_current, make_engine
 from worker.service.ledger_view import PlanView, history_view, plan_view
@@ -201,6 +201,7 @@ def plan(
         agenda, names, last_plan = view.agenda, view.stream_names, view.last_planned_at
         invalid = _invalid_schedules(view)
         failures, causes = view.failures, view.causes
+        paused = pauses.in_force(engine, now, stream)
     if ics_to is not None:
         _write_ics(agenda, ics_to)
         return
@@ -215,10 +216,12 @@ def plan(
                 "streams": streams_json(agenda),
                 "invalid_schedules": invalid,
                 "recent_failures": [action_json(row, names, causes) for row in failures],
+                "paused": pause_view.in_force_json(paused),
             }
         )
         return
     print_agenda(agenda, zone, _span_words(span))
+    pause_view.print_in_force(paused)
     if invalid:
         output.print_table(
             ("schedule", "id", "stream", "why it is not planned"),
@@ -334,6 +337,8 @@ def history(
         )
         rows, names, causes, heard = found.actions, found.stream_names, found.causes, found.webhooks
         events = None if found.events is None else _events(found.events)
+        pause_history = pauses.past_and_present(engine, stream) if stream is not None else []
+        changes = control_log.of_stream(engine, stream) if stream is not None else []
     if as_json:
         output.print_json(
             [
@@ -366,6 +371,9 @@ def history(
         _print_events(rows, events, zone)
     if heard:
         _print_webhooks(heard, zone)
+    if stream is not None:
+        pause_view.print_history(stream, pause_history, zone)
+        pause_view.print_changes(stream, changes, zone)
 
 
 def _print_webhooks(heard: list[WebhookEvent], zone: tzinfo) -> None:

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from worker.domain.metadata import MergeRecord, MergeRefused, merge, restore
+from worker.domain.pauses import Pause, skipped_outcome
 from worker.domain.types import KIND_SEQUENCE, ActionKind, ActionState
 
 ENABLED_STATUSES = frozenset({"idle", "preparing", "active"})
@@ -113,6 +114,11 @@ def decide(
             return NoOp(RESTORE_REFUSED_DISABLED, ActionState.FAILED)
         return Call(Endpoint.UPDATE, {"metadata": target})
     return Call(_ENDPOINTS[kind])
+
+
+def paused(pause: Pause) -> NoOp:
+    """An action due while an operator has its stream paused: no act at all, skipped with the note."""
+    return NoOp(skipped_outcome(pause.note), ActionState.SKIPPED)
 
 
 def _merge_call(payload: dict[str, Any], current: dict[str, str], record: MergeRecord | None) -> Call | NoOp:

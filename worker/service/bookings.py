@@ -23,6 +23,7 @@ from worker.service.replanning import API_WAIT_SECONDS, replan
 from worker.service.slots import slot_problems
 from worker.store import views
 from worker.store.db import transaction
+from worker.store.events import record_event
 from worker.store.models import Broadcast
 from worker.store.schedules import known_stream_ids
 from worker.store.slots import insert_slot, move_slot
@@ -109,9 +110,11 @@ def change_booking(
     ends_at: datetime | None,
     title: str | None,
     title_given: bool,
+    actor: str = "api",
 ) -> None:
-    """Move an open booking (start and/or end: None keeps it) or rename it, then re-plan.
-    BookingNotFound, BookingClosed, InvalidInput or SlotConflict."""
+    """Move an open booking (start and/or end: None keeps it) or rename it, then re-plan; the change
+    goes to the stream's history as `actor`'s. BookingNotFound, BookingClosed, InvalidInput or
+    SlotConflict."""
     now = clock.now()
     with transaction(engine) as session:
         row = own_booking(session, organiser_id, booking_id)
@@ -125,11 +128,27 @@ def change_booking(
         )
         moved_start = wanted.starts_at != row.starts_at
         _refuse(booking_problems(wanted, now=now, known_streams={row.stream_id}, start_changed=moved_start))
+        said = []
         if (wanted.starts_at, wanted.ends_at) != (row.starts_at, row.ends_at):
+            said.append(
+                f"moved from {iso_z(row.starts_at)}-{iso_z(row.ends_at)} "
+                f"to {iso_z(wanted.starts_at)}-{iso_z(wanted.ends_at)}"
+            )
             row = move_slot(session, row.id, starts_at=wanted.starts_at, ends_at=wanted.ends_at, now=now)
         if wanted.title != row.title:
+            said.append(f"title {row.title!r} -> {wanted.title!r}")
             row.title, row.updated_at = wanted.title, now
             session.flush()
+        if said:
+            record_event(
+                session,
+                action_id=None,
+                stream_id=row.stream_id,
+                actor=actor,
+                event="broadcast_changed",
+                detail=f"booking #{row.id} {'; '.join(said)} (by {actor})",
+                now=now,
+            )
     replan(settings, engine, clock=clock, wait=API_WAIT_SECONDS)
 
 

@@ -27,8 +27,9 @@ from typing import Any
 
 from worker.domain.attempts import Attempt, AttemptKind
 from worker.domain.causes import FailureCause
-from worker.domain.decisions import Call, Endpoint, NoOp, decide, interpret_error
+from worker.domain.decisions import Call, Endpoint, NoOp, decide, interpret_error, paused
 from worker.domain.metadata import MergeRecord, describe
+from worker.domain.pauses import Pause
 from worker.domain.retry import GiveUp, RetryPolicy, decide_retry
 from worker.domain.types import ActionKind, ActionState
 from worker.fastpix.client import CallRecord, FastPixClient
@@ -41,7 +42,7 @@ from worker.service.context import action_scope
 from worker.service.failures import PERMANENT_RULE, cause_of, gave_up_event
 from worker.service.runtime import Runtime
 from worker.service.sync import stream_name
-from worker.store import ledger, merge_records, schedules
+from worker.store import ledger, merge_records, pauses, schedules
 from worker.store.db import transaction
 from worker.store.events import Event
 
@@ -67,12 +68,14 @@ def execute_batch(
     token = secrets.token_hex(16)
     with transaction(rt.engine) as session:
         rows = ledger.take_over(session, leases, new_token=token, owner=rt.identity, now=rt.clock.now())
+        # An operator's pause (onair streams pause), read with the take-over: those streams get no act.
+        paused_streams = pauses.in_force(session, [row.stream_id for row in rows], rt.clock.now())
     rng = rng or random.Random()
     intents = _Intents(rt, token)
     runs = {
         rt.action_pool.submit(run.go): run
         for run in (
-            _Run(rt, _Snapshot.of(row), token, rng, intents)
+            _Run(rt, _Snapshot.of(row), token, rng, intents, paused_streams.get(row.stream_id))
             for row in sorted(rows, key=lambda r: r.next_attempt_at)
         )
     }
@@ -181,9 +184,16 @@ class _Run:
     (`calls`, `answer`) for the batch's record."""
 
     def __init__(
-        self, rt: Runtime, action: _Snapshot, token: str, rng: random.Random, intents: _Intents
+        self,
+        rt: Runtime,
+        action: _Snapshot,
+        token: str,
+        rng: random.Random,
+        intents: _Intents,
+        pause: Pause | None = None,
     ) -> None:
         self.rt = rt
+        self.pause = pause
         self.action = action
         self.token = token
         self.rng = rng
@@ -219,6 +229,9 @@ class _Run:
                 ActionState.MISSED,
                 f"deadline {a.deadline_at:%Y-%m-%d %H:%M:%S} UTC passed before it could run",
             )
+        if self.pause is not None:
+            skip = paused(self.pause)
+            return self._done(skip.state, skip.outcome)
         client = self.rt.client
         with collecting_calls() as self.calls, budget.waiting_until(a.deadline_at):
             try:

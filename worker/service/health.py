@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,10 +21,11 @@ from sqlalchemy.engine import make_url
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings, MissingSetting, OnairSettings
 from worker.domain.causes import describe_failure
+from worker.domain.pauses import describe as describe_pause
 from worker.domain.types import ActionState
 from worker.fastpix.client import FastPixClient
 from worker.fastpix.errors import FastPixError, HttpStatusError
-from worker.service import planner_watch
+from worker.service import pauses, planner_watch
 from worker.service.logs import redact
 from worker.store import backlog, observations
 from worker.store.db import current_revision, head_revision, make_engine, normalise_url, transaction
@@ -265,6 +266,20 @@ class Doctor:
         listed = _listing([f"{r.label}: {r.reason}" for r in rows])
         return CheckResult("schedules", True, f"{len(rows)} invalid, not planned: {listed}", data, True)
 
+    def check_paused(self) -> CheckResult:
+        """Streams an operator paused get no act: worth a look (a pause forgotten stops every broadcast)."""
+        found = pauses.in_force(self.engine, self.clock.now())
+        if not found:
+            return CheckResult("paused", True, "no stream paused")
+        data = {
+            "paused": [
+                {"stream_id": p.stream_id, "paused_by": p.paused_by, "note": p.note, "until": _iso(p.until)}
+                for p in found
+            ]
+        }
+        listed = _listing([f"{p.stream_id} {describe_pause(p)}" for p in found])
+        return CheckResult("paused", True, f"{len(found)} paused, no act sent: {listed}", data, True)
+
     def check_recent(self) -> CheckResult:
         since = self.clock.now() - RECENT
         states = (ActionState.FAILED.value, ActionState.MISSED.value)
@@ -301,10 +316,15 @@ CHECKS: dict[str, Callable[[Doctor], CheckResult]] = {
     "backlog": Doctor.check_backlog,
     "planner": Doctor.check_planner,
     "schedules": Doctor.check_schedules,
+    "paused": Doctor.check_paused,
     "recent": Doctor.check_recent,
 }
 RECENT = timedelta(hours=24)
 LISTED = 5
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _listing(items: list[str]) -> str:

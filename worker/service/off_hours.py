@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from worker.clock import Clock
 from worker.config import OnairSettings
+from worker.domain.off_hours_rules import overlap_problem
 from worker.domain.specs import OffHoursSpec, check_off_hours
 from worker.service.errors import InvalidInput, Problem, refuse
 from worker.service.streams_lookup import register_stream_if_needed, save_with_stream
@@ -43,6 +44,8 @@ def add_off_hours(
     """Write a new rule (for one stream, or every stream with `stream` None) and re-plan."""
     spec = OffHoursSpec(id=0, stream_id=stream, cron=cron, duration=duration, timezone=timezone, label=label)
     reasons = check_off_hours(spec, {stream} if stream else set())
+    if not reasons:  # windows of one rule that overlap each other (e.g. `*/2` with 3m)
+        reasons = [r for r in [overlap_problem(cron, timezone, duration, now)] if r]
     if reasons:
         raise InvalidInput("; ".join(reasons), field="rule")
     label_problem = text_problem("label", label)

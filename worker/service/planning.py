@@ -27,7 +27,7 @@ from worker.domain.specs import (
     read_off_hours,
 )
 from worker.domain.types import PlannedAction, Source
-from worker.service import planner_watch
+from worker.service import pause_revival, planner_watch
 from worker.service.runtime import Runtime
 from worker.service.series import SeriesReport, due_series, materialise_one
 from worker.store import ledger, planner_state, schedules
@@ -128,6 +128,8 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
         time.sleep(0.1)
     planned_at: datetime | None = None
     try:
+        # Pauses whose until passed end first, so this tick plans the streams as running again.
+        pause_revival.end_lapsed(rt.engine, rt.clock.now())
         # A lease taken over from a tick that never finished: what it had claimed is unplanned.
         report = _Tick(rt, token, full=full or taken).run()
         planned_at = rt.clock.now()

@@ -1,6 +1,7 @@
 """The writes a person's change to a schedule makes (through the service layer): add a schedule row,
-mark one cancelled, change a series' columns. Slots (broadcasts and bookings) are written by
-store.slots, which refuses overlaps."""
+mark one cancelled, change a series' columns, a broadcast's details (title, metadata, reconnect
+window) or an off-hours rule. Slots' times and leads are written by store.slots, which refuses
+overlaps."""
 
 from __future__ import annotations
 
@@ -43,3 +44,44 @@ def cancelled_at(session: Session, model: Cancellable, row_id: int) -> tuple[boo
     """(whether the row exists, when it was cancelled: None while it is not)."""
     found = session.execute(select(model.cancelled_at).where(model.id == row_id)).first()
     return (False, None) if found is None else (True, found[0])
+
+
+def find_broadcast(session: Session, broadcast_id: int) -> Broadcast | None:
+    return session.get(Broadcast, broadcast_id)
+
+
+def set_details(
+    session: Session,
+    row: Broadcast,
+    *,
+    title: str | None,
+    metadata_json: str | None,
+    reconnect_window: int | None,
+    now: datetime,
+) -> None:
+    row.title, row.metadata_json, row.reconnect_window, row.updated_at = (
+        title,
+        metadata_json,
+        reconnect_window,
+        now,
+    )
+    session.flush()
+
+
+def find_off_hours(session: Session, rule_id: int) -> OffHours | None:
+    return session.get(OffHours, rule_id)
+
+
+def set_off_hours(
+    session: Session,
+    row: OffHours,
+    *,
+    cron: str,
+    timezone: str,
+    duration_seconds: int,
+    label: str | None,
+    now: datetime,
+) -> None:
+    row.cron, row.timezone, row.duration_seconds, row.label = cron, timezone, duration_seconds, label
+    row.invalid_reason, row.updated_at = None, now
+    session.flush()

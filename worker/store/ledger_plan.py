@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
-from worker.domain.types import ActionState, PlannedAction, Source
+from worker.domain.types import ActionKind, ActionState, PlannedAction, Source
 from worker.store.events import Event, insert_events
 from worker.store.models import Broadcast, OffHours
 from worker.store.sqlutil import actions, chunked, lock_in_state
@@ -278,6 +278,7 @@ def _cancel_unplanned(
         actions.c.source,
         actions.c.source_id,
         actions.c.due_at,
+        actions.c.kind,
         source_gone.label("gone"),
     ).where(actions.c.state == PENDING)
     if streams is not None:
@@ -299,7 +300,7 @@ def _cancel_unplanned(
         elif row.due_at < window[0] or (window[1] is not None and row.due_at > window[1]):
             continue
         elif (Source(row.source), row.source_id) in scope:
-            why = f"{row.source} #{row.source_id} no longer plans it"
+            why = f"{row.source} #{row.source_id} no longer plans it" + _merged(session, row)
         else:
             why = f"{row.source} #{row.source_id} no longer touches the planning window"
         doomed.append(row.id)
@@ -322,3 +323,28 @@ def _cancel_unplanned(
             )
         )
     return len(doomed)
+
+
+def _merged(session: Session, row: Any) -> str:
+    """For a broadcast's finish dropped because another slot on the stream takes over at its end
+    (back-to-back or overlapping: only the last end finishes), which slot that is."""
+    if row.kind != ActionKind.FINISH.value or row.source != Source.BROADCAST.value:
+        return ""
+    due = ensure_utc(row.due_at)
+    following = session.execute(
+        select(Broadcast.id, Broadcast.ends_at)
+        .where(
+            Broadcast.stream_id == row.stream_id,
+            Broadcast.cancelled_at.is_(None),
+            Broadcast.id != row.source_id,
+            Broadcast.slot_starts_at <= due,
+            Broadcast.ends_at > due,
+        )
+        .limit(1)
+    ).first()
+    if following is None:
+        return ""
+    return (
+        f": merged with broadcast #{following.id}, which runs on from its end, so the stream stays on "
+        f"and only the end of #{following.id} ({ensure_utc(following.ends_at).isoformat()}) finishes"
+    )

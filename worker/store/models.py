@@ -398,3 +398,31 @@ class ActionDaily(Base):
     lateness_p50_ms: Mapped[float | None] = mapped_column(Float)
     lateness_p99_ms: Mapped[float | None] = mapped_column(Float)
     lateness_max_ms: Mapped[float | None] = mapped_column(Float)
+
+
+class StreamPause(Base):
+    """An operator's pause of a stream: onair sends it no act while the pause holds (migration 0012).
+
+    In force while `resumed_at` is NULL and `until` is NULL or ahead; kept afterwards as history.
+    """
+
+    __tablename__ = "stream_pauses"
+    __table_args__ = (
+        Index(None, "stream_id", "paused_at"),
+        Index(
+            "ix_stream_pauses_open",
+            "stream_id",
+            postgresql_where=text("resumed_at IS NULL"),
+            sqlite_where=text("resumed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stream_id: Mapped[str] = mapped_column(String(64))
+    paused_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The OS user, organiser or `api` who paused it, and who ended it (`onair` when `until` passed).
+    paused_by: Mapped[str] = mapped_column(String(255))
+    note: Mapped[str | None] = mapped_column(Text)
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resumed_by: Mapped[str | None] = mapped_column(String(255))

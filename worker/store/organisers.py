@@ -109,3 +109,25 @@ def revoke_organiser(session: Session, name: str, *, now: datetime) -> Organiser
     row.revoked_at = now
     session.flush()
     return row
+
+
+def rotate_token(session: Session, name: str) -> tuple[Organiser, str]:
+    """A new token for an active organiser: the old one stops at once, their bookings stay. Returns the
+    row and the plaintext token, which is not kept anywhere."""
+    row = require_organiser(session, name)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    row.token_hash = hash_token(token)
+    session.flush()
+    return row, token
+
+
+def restore_organiser(session: Session, name: str) -> Organiser:
+    """Undo a revoke: the organiser's token (the one they had) works again."""
+    row = find_organiser(session, name)
+    if row is None:
+        raise OrganiserError(f"no organiser named {name.strip()!r} (see `onair organiser list`)")
+    if row.revoked_at is None:
+        raise OrganiserError(f"organiser {row.name!r} is not revoked: nothing to restore")
+    row.revoked_at = None
+    session.flush()
+    return row

@@ -31,6 +31,7 @@ from worker.api.schemas import (
 )
 from worker.api.times import zone_or_error
 from worker.api.views import booking_out, busy_slot
+from worker.domain.lead_conflicts import InTheWay, explain_lead
 from worker.domain.text import show_span
 from worker.service import bookings
 from worker.service.booking_views import actions_of, conflicting_slots
@@ -132,6 +133,7 @@ def change(booking_id: PathBookingId, body: BookingPatch, query: Display, who: W
             ends_at=body.end,
             title=body.title,
             title_given="title" in given,
+            actor=who.name,
         )
     return _answer(ctx, who.organiser_id, booking_id, zone)
 
@@ -173,26 +175,31 @@ def _refusals(ctx: ApiContext, caller_id: int, zone: tzinfo | None) -> Iterator[
     except InvalidInput as refused:
         raise invalid([FieldError(name=p.field, message=p.message) for p in refused.problems]) from None
     except SlotConflict as conflict:
-        raise _conflict(conflicting_slots(ctx.engine, conflict.conflicting_ids), caller_id, zone) from None
+        slots = conflicting_slots(ctx.engine, conflict.conflicting_ids)
+        raise _conflict(slots, conflict, caller_id, zone) from None
 
 
-def _conflict(rows: list[Broadcast], caller_id: int, zone: tzinfo | None) -> ApiError:
+def _conflict(rows: list[Broadcast], conflict: SlotConflict, caller_id: int, zone: tzinfo | None) -> ApiError:
     """409 naming the slots in the way: times always, id and title only of the caller's own bookings."""
     if not rows:
         return ApiError(409, "conflict", "the slot overlaps another slot on this stream (lead included)")
+    labels = [f"your booking #{r.id}" if r.organiser_id == caller_id else "a busy slot" for r in rows]
     named = ", ".join(
-        (
-            f"your booking #{r.id}{f' {r.title!r}' if r.title else ''} "
-            if r.organiser_id == caller_id
-            else "a busy slot "
-        )
+        (f"{label} {r.title!r} " if r.organiser_id == caller_id and r.title else f"{label} ")
         + show_span(r.slot_starts_at, r.ends_at)
-        for r in rows
+        for label, r in zip(labels, rows, strict=True)
     )
+    why = None
+    if conflict.starts_at is not None and conflict.lead is not None:
+        in_the_way = [
+            InTheWay(label, r.slot_starts_at, r.ends_at) for label, r in zip(labels, rows, strict=True)
+        ]
+        why = explain_lead(conflict.starts_at, conflict.lead, in_the_way)
     return ApiError(
         409,
         "conflict",
-        f"the slot overlaps {named} on stream {rows[0].stream_id} (lead included)",
+        f"the slot overlaps {named} on stream {rows[0].stream_id} (lead included)"
+        + (f": {why}" if why else ""),
         conflicts=[busy_slot(r, caller_id, zone) for r in rows],
     )
 
