@@ -1,0 +1,158 @@
+"""The pages' routes: sign-in and sign-out, and each kind of account's home page. They parse the form,
+call the service layer and render a template; every rule lives in worker/service/ and worker/domain/."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+
+from worker.api.context import ApiContext
+from worker.api.deps import Ctx
+from worker.domain.recurrence import validate_timezone
+from worker.domain.sign_in_limit import FailedSignIns
+from worker.service import accounts
+from worker.service.accounts import Account
+from worker.service.health import CheckResult, Doctor
+from worker.service.web_home import upcoming_bookings
+from worker.store.web_keys import session_key
+from worker.web.session import COOKIE, Sessions, WebSession
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+# The ops page's health lines: doctor's checks that read only the database (no broker or FastPix call
+# while a page renders).
+OPS_CHECKS = ["database", "beat", "workers", "consumers", "backlog", "planner", "schedules", "recent"]
+
+
+class SignedIn:
+    """The account and session behind a request, read from the cookie; None when signed out."""
+
+    def __init__(self, account: Account, session: WebSession) -> None:
+        self.account = account
+        self.session = session
+
+
+def _sessions(request: Request, ctx: ApiContext) -> Sessions:
+    sessions: Sessions | None = getattr(request.app.state, "web_sessions", None)
+    if sessions is None:
+        key = session_key(ctx.engine, ctx.clock.now())
+        sessions = Sessions(key, timedelta(hours=ctx.settings.session_hours))
+        request.app.state.web_sessions = sessions
+    return sessions
+
+
+def _failed_sign_ins(request: Request) -> FailedSignIns:
+    limit: FailedSignIns | None = getattr(request.app.state, "failed_sign_ins", None)
+    if limit is None:
+        limit = request.app.state.failed_sign_ins = FailedSignIns()
+    return limit
+
+
+def signed_in(request: Request, ctx: Ctx) -> SignedIn | None:
+    session = _sessions(request, ctx).read(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    account = accounts.still_signed_in(ctx.engine, session.name, session.fingerprint)
+    return None if account is None else SignedIn(account, session)
+
+
+Who = Annotated[SignedIn | None, Depends(signed_in)]
+
+
+def _page(
+    request: Request, template: str, who: SignedIn | None, status_code: int = 200, **values: Any
+) -> Response:
+    context = {"who": who, "csrf": who.session.csrf if who else "", **values}
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def _to_login() -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, who: Who) -> Response:
+    if who is not None:
+        return RedirectResponse("/ops" if who.account.is_ops else "/", status_code=303)
+    return _page(request, "login.html", None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, ctx: Ctx, token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    address = request.client.host if request.client else "unknown"
+    limit, now = _failed_sign_ins(request), ctx.clock.now()
+    wait = limit.wait(address, now)
+    if wait is not None:
+        minutes = max(1, round(wait.total_seconds() / 60))
+        problem = f"Too many failed sign-ins from your address: try again in {minutes} min."
+        return _page(request, "login.html", None, status_code=429, problem=problem)
+    account = accounts.sign_in(ctx.engine, token) if token.strip() else None
+    if account is None:
+        limit.failed(address, now)
+        problem = "That token was not accepted: it is wrong, or it was revoked or replaced."
+        return _page(request, "login.html", None, status_code=401, problem=problem)
+    limit.succeeded(address)
+    sessions = _sessions(request, ctx)
+    _, cookie = sessions.start(account.name, account.fingerprint)
+    response = RedirectResponse("/ops" if account.is_ops else "/", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(sessions.lifetime.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.public_url.strip().lower().startswith("https://"),
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(who: Who, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    if who is not None and not who.session.csrf_matches(csrf):
+        return Response("The form had expired: go back, reload the page and try again.", status_code=403)
+    response = _to_login()
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def organiser_home(request: Request, ctx: Ctx, who: Who, tz: str | None = None) -> Response:
+    if who is None:
+        return _to_login()
+    if who.account.is_ops:
+        return RedirectResponse("/ops", status_code=303)
+    zone, problem = _zone(tz)
+    bookings = upcoming_bookings(ctx.engine, who.account.id, now=ctx.clock.now(), zone=zone)
+    return _page(request, "organiser_home.html", who, bookings=bookings, zone=zone.key, problem=problem)
+
+
+@router.get("/ops", response_class=HTMLResponse)
+def ops_home(request: Request, ctx: Ctx, who: Who) -> Response:
+    if who is None:
+        return _to_login()
+    if not who.account.is_ops:
+        return _page(request, "forbidden.html", who, status_code=403)
+    return _page(request, "ops_home.html", who, checks=_health(ctx.engine, ctx))
+
+
+def _health(engine: Engine, ctx: ApiContext) -> list[CheckResult]:
+    doctor = Doctor(ctx.settings, ctx.fastpix, ctx.clock, _engine=engine)
+    return doctor.run(OPS_CHECKS)
+
+
+def _zone(name: str | None) -> tuple[ZoneInfo, str | None]:
+    """The zone asked for, or UTC and a sentence saying why not."""
+    if not name:
+        return ZoneInfo("UTC"), None
+    problem = validate_timezone(name)
+    if problem is not None:
+        return ZoneInfo("UTC"), f"{problem}: times are shown in UTC"
+    return ZoneInfo(name), None
