@@ -17,7 +17,7 @@ from worker.service.accounts import add_ops
 from worker.store.db import transaction
 from worker.store.schedules import upsert_stream
 
-__all__ = ["OTHER_STREAM", "STREAM", "Web", "sign_in", "web_server"]
+__all__ = ["OTHER_STREAM", "STREAM", "Web", "book_through_form", "sign_in", "web_server"]
 
 
 @dataclass
@@ -52,3 +52,17 @@ def sign_in(page: Page, token: str) -> None:
     page.fill("input[name=token]", token)
     page.click("button[type=submit]")
     expect(page.locator("header .who")).to_be_visible()
+
+
+def book_through_form(
+    page: Page, *, stream: str, title: str, start: str, end: str, tz: str, lead: str = ""
+) -> None:
+    """Fill /book as a person does: the stream by its name, wall times in the chosen zone."""
+    page.goto("/book")
+    page.select_option("select[name=stream]", label=stream)
+    page.fill("input[name=title]", title)
+    page.fill("input[name=start]", start)
+    page.fill("input[name=end]", end)
+    page.select_option("select[name=tz]", tz)
+    page.fill("input[name=lead]", lead)
+    page.get_by_role("button", name="Book").click()

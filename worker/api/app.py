@@ -23,7 +23,7 @@ from worker.api.routes import bookings, calendar, health, plan, streams, webhook
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.store.db import make_engine
-from worker.web import pages
+from worker.web import organiser, pages
 
 ROUTERS = (health.router, streams.router, bookings.router, plan.router, calendar.router, webhooks.router)
 
@@ -66,6 +66,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(organiser.router)
     app.mount("/static", StaticFiles(packages=[("worker.web", "static")]), name="web-static")
     docs.install(app)
     app.add_middleware(BodyLimit)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,12 +14,10 @@ from sqlalchemy import Engine
 
 from worker.api.context import ApiContext
 from worker.api.deps import Ctx
-from worker.domain.recurrence import validate_timezone
 from worker.domain.sign_in_limit import FailedSignIns
 from worker.service import accounts
 from worker.service.accounts import Account
 from worker.service.health import CheckResult, Doctor
-from worker.service.web_home import upcoming_bookings
 from worker.store.web_keys import session_key
 from worker.web.session import COOKIE, Sessions, WebSession
 
@@ -66,14 +63,14 @@ def signed_in(request: Request, ctx: Ctx) -> SignedIn | None:
 Who = Annotated[SignedIn | None, Depends(signed_in)]
 
 
-def _page(
+def page(
     request: Request, template: str, who: SignedIn | None, status_code: int = 200, **values: Any
 ) -> Response:
     context = {"who": who, "csrf": who.session.csrf if who else "", **values}
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
-def _to_login() -> Response:
+def to_login() -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
@@ -81,7 +78,7 @@ def _to_login() -> Response:
 def login_form(request: Request, who: Who) -> Response:
     if who is not None:
         return RedirectResponse("/ops" if who.account.is_ops else "/", status_code=303)
-    return _page(request, "login.html", None)
+    return page(request, "login.html", None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -92,12 +89,12 @@ def login(request: Request, ctx: Ctx, token: Annotated[str, Form(max_length=200)
     if wait is not None:
         minutes = max(1, round(wait.total_seconds() / 60))
         problem = f"Too many failed sign-ins from your address: try again in {minutes} min."
-        return _page(request, "login.html", None, status_code=429, problem=problem)
+        return page(request, "login.html", None, status_code=429, problem=problem)
     account = accounts.sign_in(ctx.engine, token) if token.strip() else None
     if account is None:
         limit.failed(address, now)
         problem = "That token was not accepted: it is wrong, or it was revoked or replaced."
-        return _page(request, "login.html", None, status_code=401, problem=problem)
+        return page(request, "login.html", None, status_code=401, problem=problem)
     limit.succeeded(address)
     sessions = _sessions(request, ctx)
     _, cookie = sessions.start(account.name, account.fingerprint)
@@ -114,45 +111,40 @@ def login(request: Request, ctx: Ctx, token: Annotated[str, Form(max_length=200)
     return response
 
 
+def csrf_refused(who: SignedIn, csrf: str) -> Response | None:
+    """A 403 when a form did not carry this session's CSRF token (a forged or stale form), else None."""
+    if who.session.csrf_matches(csrf):
+        return None
+    return Response(
+        "This form did not come from your signed-in page (or it is out of date): go back, reload the page "
+        "and try again.",
+        status_code=403,
+        media_type="text/plain",
+    )
+
+
+Csrf = Annotated[str, Form(max_length=100)]
+
+
 @router.post("/logout")
-def logout(who: Who, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    if who is not None and not who.session.csrf_matches(csrf):
-        return Response("The form had expired: go back, reload the page and try again.", status_code=403)
-    response = _to_login()
+def logout(who: Who, csrf: Csrf = "") -> Response:
+    refused = None if who is None else csrf_refused(who, csrf)
+    if refused is not None:
+        return refused
+    response = to_login()
     response.delete_cookie(COOKIE, path="/")
     return response
-
-
-@router.get("/", response_class=HTMLResponse)
-def organiser_home(request: Request, ctx: Ctx, who: Who, tz: str | None = None) -> Response:
-    if who is None:
-        return _to_login()
-    if who.account.is_ops:
-        return RedirectResponse("/ops", status_code=303)
-    zone, problem = _zone(tz)
-    bookings = upcoming_bookings(ctx.engine, who.account.id, now=ctx.clock.now(), zone=zone)
-    return _page(request, "organiser_home.html", who, bookings=bookings, zone=zone.key, problem=problem)
 
 
 @router.get("/ops", response_class=HTMLResponse)
 def ops_home(request: Request, ctx: Ctx, who: Who) -> Response:
     if who is None:
-        return _to_login()
+        return to_login()
     if not who.account.is_ops:
-        return _page(request, "forbidden.html", who, status_code=403)
-    return _page(request, "ops_home.html", who, checks=_health(ctx.engine, ctx))
+        return page(request, "forbidden.html", who, status_code=403)
+    return page(request, "ops_home.html", who, checks=_health(ctx.engine, ctx))
 
 
 def _health(engine: Engine, ctx: ApiContext) -> list[CheckResult]:
     doctor = Doctor(ctx.settings, ctx.fastpix, ctx.clock, _engine=engine)
     return doctor.run(OPS_CHECKS)
-
-
-def _zone(name: str | None) -> tuple[ZoneInfo, str | None]:
-    """The zone asked for, or UTC and a sentence saying why not."""
-    if not name:
-        return ZoneInfo("UTC"), None
-    problem = validate_timezone(name)
-    if problem is not None:
-        return ZoneInfo("UTC"), f"{problem}: times are shown in UTC"
-    return ZoneInfo(name), None
