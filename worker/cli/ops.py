@@ -49,17 +49,7 @@ def list_all(
             zone = display_zone(tz)
         found = accounts.list_ops(engine, include_revoked=include_revoked)
     if as_json:
-        output.print_json(
-            [
-                {
-                    "id": a.id,
-                    "name": a.name,
-                    "created_at": iso_utc(a.created_at),
-                    "revoked_at": iso_utc(a.revoked_at),
-                }
-                for a in found
-            ]
-        )
+        output.print_json([_json(a) for a in found])
         return
     output.print_table(
         ("id", "name", "created", "status"),
