@@ -82,7 +82,7 @@ def test_every_api_process_signs_sessions_with_the_same_stored_key(onair: Onair)
     again = session_key(onair.engine, T0)
     assert first == again and len(first) == 64
     with onair.engine.connect() as conn:
-        rows = conn.execute(text("SELECT value FROM scheduler_state WHERE key = :k"), {"k": SESSION_KEY}).all()
+        rows = conn.execute(
+            text("SELECT value FROM scheduler_state WHERE key = :k"), {"k": SESSION_KEY}
+        ).all()
     assert [r[0] for r in rows] == [first]
-
-
