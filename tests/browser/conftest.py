@@ -132,5 +132,11 @@ def phone(browser: Browser, web: Web) -> Iterator[Watched]:
 
 
 @pytest.fixture
+def no_script(browser: Browser, web: Web) -> Iterator[Watched]:
+    """A browser with JavaScript turned off: every core task must still work."""
+    yield from _watched(browser, web, viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+
+
+@pytest.fixture
 def page(desk: Watched) -> Page:
     return desk.page()

@@ -296,3 +296,21 @@ def test_the_calendar_address_is_shown_once_to_copy_and_serves_the_bookings(page
     feed = page.request.get(web.base_url + address.removeprefix("http://127.0.0.1:8000"))
     assert feed.status == 200 and feed.headers["content-type"].startswith("text/calendar")
     assert "In my calendar" in feed.text()
+
+
+def test_without_javascript_an_organiser_books_moves_and_cancels(no_script: Watched, web: Web) -> None:
+    page = no_script.page()
+    sign_in(page, web.tokens["Jazz Club"])
+    book_through_form(
+        page, stream="Main stage", title="Plain", start="2027-01-12T19:00", end="2027-01-12T20:00", tz=BERLIN
+    )
+    booking_id = booking_id_of(page, web)
+    page.fill("input[name=end]", "2027-01-12T20:30")
+    page.get_by_role("button", name="Move").click()
+    expect(page.locator("dd.ends")).to_have_text("Tue 12 Jan 20:30 (+01:00)")
+    page.get_by_role("link", name="Cancel this booking…").click()
+    page.get_by_role("button", name="Yes, cancel it").click()
+    expect(page.get_by_role("status")).to_have_text(f"Booking #{booking_id} is cancelled; its slot is free.")
+    page.get_by_role("button", name="Get my calendar address").click()
+    assert page.locator("input#feed").input_value().endswith(".ics")
+    expect(page.get_by_role("button", name="Copy")).to_be_hidden()  # the copy button needs JavaScript
