@@ -21,13 +21,23 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organisers") as batch:
-        batch.add_column(sa.Column("role", sa.String(length=16), nullable=False, server_default="organiser"))
-        batch.create_check_constraint("ck_organisers_role", "role IN ('organiser', 'ops')")
+    if op.get_bind().dialect.name == "sqlite":
+        # A plain ADD COLUMN: a batch operation would rebuild the table and drop its timestamp triggers.
+        op.execute(
+            "ALTER TABLE organisers ADD COLUMN role VARCHAR(16) NOT NULL DEFAULT 'organiser' "
+            "CONSTRAINT ck_organisers_role CHECK (role IN ('organiser', 'ops'))"
+        )
+        return
+    op.add_column(
+        "organisers", sa.Column("role", sa.String(length=16), nullable=False, server_default="organiser")
+    )
+    op.create_check_constraint("ck_organisers_role", "organisers", "role IN ('organiser', 'ops')")
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM organisers WHERE role = 'ops'")
-    with op.batch_alter_table("organisers") as batch:
-        batch.drop_constraint("ck_organisers_role", type_="check")
-        batch.drop_column("role")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite 3.35+ drops a column with its own CHECK in place (no table rebuild, triggers kept).
+        op.execute("ALTER TABLE organisers DROP COLUMN role")
+        return
+    op.drop_column("organisers", "role")  # its check constraint goes with it

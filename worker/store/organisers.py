@@ -59,8 +59,8 @@ def create_organiser(
     existing = find_organiser(session, cleaned)
     if existing is not None:
         state = " (revoked)" if existing.revoked_at is not None else ""
-        kind = "an ops account" if existing.role == OPS else "an organiser"
-        raise OrganiserError(f"{kind} named {cleaned!r} already exists{state}: pick another name")
+        kind = "ops account" if existing.role == OPS else "organiser"
+        raise OrganiserError(f"{kind} {cleaned!r} already exists{state}: pick another name")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row = Organiser(name=cleaned, token_hash=hash_token(token), created_at=now, role=role)
     session.add(row)
