@@ -3,9 +3,10 @@ call the service layer and render a template; every rule lives in worker/service
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,10 +15,13 @@ from sqlalchemy import Engine
 
 from worker.api.context import ApiContext
 from worker.api.deps import Ctx
+from worker.domain.local_time import day_and_clock
+from worker.domain.recurrence import validate_timezone
 from worker.domain.sign_in_limit import FailedSignIns
 from worker.service import accounts
 from worker.service.accounts import Account
 from worker.service.health import CheckResult, Doctor
+from worker.service.report import build_report
 from worker.store.web_keys import session_key
 from worker.web.session import COOKIE, Sessions, WebSession
 
@@ -143,6 +147,51 @@ def ops_home(request: Request, ctx: Ctx, who: Who) -> Response:
     if not who.account.is_ops:
         return page(request, "forbidden.html", who, status_code=403)
     return page(request, "ops_home.html", who, checks=_health(ctx.engine, ctx))
+
+
+# The periods the report page offers (a select: nothing to mistype).
+REPORT_PERIODS = {
+    "6h": timedelta(hours=6),
+    "12h": timedelta(hours=12),
+    "24h": timedelta(hours=24),
+    "48h": timedelta(hours=48),
+    "7d": timedelta(days=7),
+}
+
+
+@router.get("/ops/report", response_class=HTMLResponse)
+def ops_report(request: Request, ctx: Ctx, who: Who, since: str = "12h", tz: str = "UTC") -> Response:
+    """The morning report (`onair report`) as a page."""
+    if who is None:
+        return to_login()
+    if not who.account.is_ops:
+        return page(request, "forbidden.html", who, status_code=403)
+    problems = []
+    if since not in REPORT_PERIODS:
+        problems.append(f"since: {since!r} is not one of {', '.join(REPORT_PERIODS)}; 12h is shown")
+        since = "12h"
+    zone_problem = validate_timezone(tz)
+    if zone_problem is not None:
+        problems.append(f"tz: {zone_problem}; UTC is shown")
+        tz = "UTC"
+    zone = ZoneInfo(tz)
+    now = ctx.clock.now()
+    report = build_report(ctx.engine, ctx.settings, now - REPORT_PERIODS[since], now)
+
+    def at(moment: datetime) -> str:
+        return day_and_clock(moment, zone)
+
+    return page(
+        request,
+        "ops_report.html",
+        who,
+        report=report,
+        at=at,
+        since=since,
+        periods=list(REPORT_PERIODS),
+        zone=tz,
+        problems=problems,
+    )
 
 
 def _health(engine: Engine, ctx: ApiContext) -> list[CheckResult]:

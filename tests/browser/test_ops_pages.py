@@ -1,0 +1,74 @@
+"""The ops pages in a real browser: health, and the night's report with a failed action and its
+cause; titles are escaped there too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import Dialog, Page, expect
+
+from tests.browser.web_support import STREAM, Web, sign_in
+from worker.store.db import transaction
+from worker.store.models import Action, Broadcast
+
+TITLE = "<script>alert(1)</script> late show"
+
+
+def _failed_night(web: Web) -> int:
+    """A broadcast two hours ago whose enable failed with FastPix's 500."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    with transaction(web.engine) as session:
+        row = Broadcast(
+            stream_id=STREAM, starts_at=start, ends_at=start + timedelta(hours=1), lead_seconds=0, title=TITLE
+        )
+        session.add(row)
+        session.flush()
+        action = Action(
+            idempotency_key=f"broadcast:{row.id}:enable",
+            stream_id=STREAM,
+            kind="enable",
+            source="broadcast",
+            source_id=row.id,
+            due_at=start,
+            deadline_at=start + timedelta(minutes=5),
+            next_attempt_at=start,
+            state="failed",
+            attempts=3,
+            reason="slot start",
+            last_error='FastPix 500 "internal error" on PUT',
+            finished_at=start + timedelta(seconds=30),
+        )
+        session.add(action)
+        session.flush()
+        return action.id
+
+
+def test_the_report_page_shows_the_night_with_the_failed_action_and_its_cause(page: Page, web: Web) -> None:
+    dialogs: list[str] = []
+
+    def record(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record)
+    action_id = _failed_night(web)
+    sign_in(page, web.tokens["Night Desk"])
+    expect(page.locator("li.check").first).to_be_visible()
+    page.get_by_role("link", name="The night: report").click()
+    expect(page.locator("h1")).to_contain_text("Report:")
+    failure = page.locator(f"tr#action-{action_id}")
+    expect(failure).to_contain_text("enable")
+    expect(failure.locator(".state")).to_have_text("failed")
+    expect(failure).to_contain_text("FastPix 500")
+    expect(page.locator("table.broadcasts")).to_contain_text(TITLE)
+    page.select_option("select[name=since]", "6h")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(f"{web.base_url}/ops/report?since=6h&tz=UTC")
+    expect(page.locator(f"tr#action-{action_id}")).to_be_visible()
+    assert dialogs == []
+
+
+def test_an_organiser_cannot_open_the_report(page: Page, web: Web) -> None:
+    sign_in(page, web.tokens["Jazz Club"])
+    response = page.goto("/ops/report")
+    assert response is not None and response.status == 403
