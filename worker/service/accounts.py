@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from worker.store.db import transaction
 from worker.store.models import Organiser
+from worker.store.web_keys import session_key
 from worker.store.organisers import (
     OPS,
     ORGANISER,
@@ -79,3 +80,9 @@ def still_signed_in(engine: Engine, name: str, fingerprint: str) -> Account | No
         if row is None or row.revoked_at is not None or row.token_hash[:FINGERPRINT_CHARS] != fingerprint:
             return None
         return _account(row)
+
+
+def session_signing_key(engine: Engine, now: datetime) -> str:
+    """The key every `onair api` process signs the pages' session cookies with (kept in the database,
+    made on first use: docs/web.md)."""
+    return session_key(engine, now)

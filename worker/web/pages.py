@@ -22,7 +22,6 @@ from worker.service import accounts
 from worker.service.accounts import Account
 from worker.service.health import CheckResult, Doctor
 from worker.service.report import build_report
-from worker.store.web_keys import session_key
 from worker.web.session import COOKIE, Sessions, WebSession
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -43,7 +42,7 @@ class SignedIn:
 def _sessions(request: Request, ctx: ApiContext) -> Sessions:
     sessions: Sessions | None = getattr(request.app.state, "web_sessions", None)
     if sessions is None:
-        key = session_key(ctx.engine, ctx.clock.now())
+        key = accounts.session_signing_key(ctx.engine, ctx.clock.now())
         sessions = Sessions(key, timedelta(hours=ctx.settings.session_hours))
         request.app.state.web_sessions = sessions
     return sessions
