@@ -20,6 +20,7 @@ BENCHMARKS = [
     ("benchmarks.lateness", [], ["--streams", "200"], 900),
     ("benchmarks.burst", [], ["--actions", "1000"], 1800),
     ("benchmarks.scale", [], ["--sizes", "1000,100000"], 3600),
+    ("benchmarks.viewers", [], ["--looks", "50"], 900),
 ]
 
 

@@ -90,8 +90,8 @@ def scheduler_env(
 def celery_proc(role: str, env: dict[str, str], log_dir: Path, suffix: str = "") -> Proc:
     argv = [str(BIN / "celery"), "-A", "worker.celery_app", role, "-l", "info"]
     if role == "worker":
-        # One worker serves both queues here: the tests need no separate planner process.
-        argv += ["--pool", "threads", "--concurrency", "8", "-Q", "onair,onair.plan"]
+        # One worker serves every queue here: the tests need no separate planner process.
+        argv += ["--pool", "threads", "--concurrency", "8", "-Q", "onair,onair.plan,onair.viewers"]
         argv += ["-n", f"onair{suffix}@%h"]
     else:
         argv += ["--schedule", str(log_dir / f"beat{suffix}-schedule")]

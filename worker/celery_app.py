@@ -7,14 +7,17 @@ instant), no result backend, and a worker that never gives up on a broker that w
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from pydantic import ValidationError
 
 from worker import folder_broker, redis_broker
-from worker.config import OnairSettings, onair_settings
-from worker.queues import PLAN_QUEUE, QUEUE
+from worker.config import OnairSettings, onair_settings, settings_problem
+from worker.domain.viewers import look_seconds
+from worker.queues import PLAN_QUEUE, QUEUE, VIEWERS_QUEUE
 from worker.service import ops_hooks  # noqa: F401  (connects logging, metrics and watchdog signals)
 
 
@@ -56,11 +59,25 @@ def beat_schedule(settings: OnairSettings) -> dict[str, dict[str, Any]]:
             "schedule": settings.sync_seconds,
             "options": {"expires": settings.sync_seconds},
         },
+        "sample-viewers": {
+            "task": "onair.sample_viewers",
+            "schedule": look_seconds(settings.viewers_every),
+            "options": {"expires": look_seconds(settings.viewers_every)},
+        },
     }
 
 
+def _settings() -> OnairSettings:
+    """The settings, or exit with one line naming the bad one (a worker or beat must not start)."""
+    try:
+        return onair_settings()
+    except ValidationError as exc:
+        sys.stderr.write(f"error: bad setting: {settings_problem(exc)}\n")
+        raise SystemExit(1) from None
+
+
 def make_celery(settings: OnairSettings | None = None) -> Celery:
-    settings = settings or onair_settings()
+    settings = settings or _settings()
     url, transport_options = broker_options(settings)
     data_dir = Path(settings.data_dir).resolve()
     # Beat keeps its schedule file here; without the folder it dies at start, on every restart.
@@ -76,7 +93,11 @@ def make_celery(settings: OnairSettings | None = None) -> Celery:
         result_backend=None,
         task_ignore_result=True,
         task_default_queue=QUEUE,
-        task_routes={"onair.plan": {"queue": PLAN_QUEUE}, "onair.sync_streams": {"queue": PLAN_QUEUE}},
+        task_routes={
+            "onair.plan": {"queue": PLAN_QUEUE},
+            "onair.sync_streams": {"queue": PLAN_QUEUE},
+            "onair.sample_viewers": {"queue": VIEWERS_QUEUE},
+        },
         task_serializer="json",
         accept_content=["json"],
         # Acked on receipt: a message lost with a killed worker is recovered from the ledger's lease,

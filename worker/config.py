@@ -12,6 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.domain.viewers import DEFAULT_EVERY_SECONDS as DEFAULT_VIEWERS_EVERY
+from worker.domain.viewers import check_every
+
 
 class MissingSetting(RuntimeError):
     """A required setting is absent; the message names the variable."""
@@ -93,6 +96,13 @@ class OnairSettings(BaseSettings):
     no_signal_grace: float = Field(default=60.0, gt=0)
     # How long a sign-in to the web pages lasts (the session cookie's lifetime).
     session_hours: float = Field(default=12.0, gt=0)
+    # How often a live broadcast's viewer count is sampled (seconds, at least 10).
+    viewers_every: float = DEFAULT_VIEWERS_EVERY
+
+    @field_validator("viewers_every")
+    @classmethod
+    def _viewers_every(cls, value: float) -> float:
+        return check_every(value)
 
     @field_validator("report_at")
     @classmethod

@@ -11,7 +11,7 @@ from typing import Any
 from celery.signals import worker_init, worker_ready
 
 from worker.celery_app import app
-from worker.service import dispatcher, executor, planning, sync
+from worker.service import dispatcher, executor, planning, sync, viewers
 from worker.service.runtime import runtime
 from worker.store.db import SchemaError, ensure_schema_current
 from worker.store.ledger import Claim
@@ -94,3 +94,10 @@ def plan() -> None:
 def sync_streams() -> None:
     count = sync.sync_streams(runtime())
     log.info("synced %d streams from FastPix", count)
+
+
+@app.task(name="onair.sample_viewers")
+def sample_viewers() -> None:
+    done = viewers.sample_round(runtime())
+    if done.sampled or done.failed:
+        log.info("viewers: sampled %d broadcasts, %d failed", len(done.sampled), len(done.failed))

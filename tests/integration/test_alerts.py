@@ -16,10 +16,10 @@ from tests.integration.webhook_receiver import Receiver
 from worker.clock import FixedClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.domain.types import ActionKind, ActionState
-from worker.service import alert_outbox, alerts
+from worker.service import alerts
 from worker.service.runtime import Runtime
 from worker.service.watchdog import Watchdog
-from worker.store import schedules
+from worker.store import alert_outbox, schedules
 from worker.store.db import transaction
 
 pytestmark = pytest.mark.postgres

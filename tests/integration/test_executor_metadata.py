@@ -34,12 +34,16 @@ def _stream(simulator: Simulator, metadata: dict[str, str], engine: Engine) -> s
     return stream_id
 
 
-def _run_broadcast(engine: Engine, rt: Runtime, stream_id: str, metadata: str, seconds: float = 2.0) -> None:
-    """Plan a broadcast starting now on the stream, then dispatch and execute its actions as they fall due."""
+def _run_broadcast(
+    engine: Engine, rt: Runtime, stream_id: str, metadata: str, seconds: float = 2.0, *, disable: bool = False
+) -> None:
+    """Plan a broadcast starting now on the stream (`disable`: its between-slots policy is disable),
+    then dispatch and execute its actions as they fall due."""
     now = datetime.now(UTC)
     end = now + timedelta(seconds=seconds)
     spec = BroadcastSpec(1, stream_id, now, end, timedelta(0), "Show", metadata=metadata)
-    result = plan([spec], [], {stream_id}, now, timedelta(hours=1))
+    policy = [stream_id] if disable else []
+    result = plan([spec], [], {stream_id}, now, timedelta(hours=1), disable_between_slots=policy)
     assert result.invalid == {}
     with transaction(engine) as session:
         ledger.apply_plan(
@@ -109,6 +113,25 @@ def test_the_streams_name_survives_a_broadcast_and_its_keys_are_gone_afterwards(
         f'put back the stream\'s metadata; metadata {merged} -> {{"name": "Main stage"}}'
     ]
     assert _name_in_table(engine, stream_id) == "Main stage"
+
+
+def test_with_the_disable_policy_the_stream_is_disabled_after_its_metadata_is_put_back(
+    engine: Engine,
+    rt: Runtime,
+    simulator: Simulator,
+) -> None:
+    stream_id = _stream(simulator, NAME, engine)
+    since = simulator.last_seq()
+
+    _run_broadcast(engine, rt, stream_id, '{"show": "x"}', disable=True)
+
+    # FastPix refuses PATCH on a disabled stream: the restore had to come first, then the disable.
+    acts = [c.endpoint for c in simulator.calls(since, stream_id=stream_id) if c.method != "GET"]
+    assert acts == ["update", "update", "disable"]
+    assert simulator.stream(stream_id)["metadata"] == NAME
+    assert simulator.stream(stream_id)["status"] == "disabled"
+    outcomes = _outcomes(engine)
+    assert outcomes["restore"][0] == outcomes["disable"][0] == "succeeded"
 
 
 def test_a_merge_whose_answer_was_lost_still_puts_back_what_was_there_before(

@@ -1,6 +1,7 @@
 """Property (issue 10): the planner's incremental tick leaves the ledger exactly as a full re-plan
 would. After random edits (broadcasts added, moved, moved to another stream, cancelled, deleted;
-off-hours rules and series added, edited, cancelled; a stream registered) and time moving on, each
+off-hours rules and series added, edited, cancelled; a stream registered; a stream's between-slots
+policy changed) and time moving on, each
 incremental tick is followed by a full re-plan of every stream, which must find nothing to change.
 On both backends."""
 
@@ -59,6 +60,7 @@ series = st.tuples(
 edit_series = st.tuples(st.just("edit_series"), st.integers(0, 5), st.integers(2, 12))
 cancel_series = st.tuples(st.just("cancel_series"), st.integers(0, 5))
 register = st.tuples(st.just("register"))
+policy = st.tuples(st.just("policy"), st.sampled_from(STREAMS), st.sampled_from(["keep", "disable"]))
 wait = st.tuples(st.just("wait"), st.sampled_from([0, 1, 4, 5, 7, 31, 60, 95]))
 
 # Edits that make every stream's plan stale (off-hours, a deleted row, a new stream) are drawn less
@@ -75,7 +77,7 @@ edit = st.one_of(
     series,
     edit_series,
     cancel_series,
-    st.one_of(remove, off_hours, cancel_off_hours, register),
+    st.one_of(remove, off_hours, cancel_off_hours, register, policy),
 )
 step = st.tuples(st.lists(edit, max_size=3), wait)
 
@@ -98,6 +100,8 @@ def _reset(engine: Engine) -> None:
         ):
             conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(insert(Stream), [{"stream_id": s, "name": s} for s in STREAMS])
+        # One stream starts disabled between its slots, so incremental ticks plan those disables too.
+        conn.execute(update(Stream).where(Stream.stream_id == STREAMS[0]).values(between_slots="disable"))
 
 
 def _ids(engine: Engine, model: Any) -> list[int]:
@@ -161,6 +165,8 @@ def _apply(engine: Engine, change: tuple[Any, ...], now: datetime) -> None:
         row = _pick(_ids(engine, BroadcastSeries), change[1])
         values = {"duration_seconds": change[2] * 60} if kind == "edit_series" else {"cancelled_at": now}
         statement = row and update(BroadcastSeries).where(BroadcastSeries.id == row).values(**values)
+    elif kind == "policy":
+        statement = update(Stream).where(Stream.stream_id == change[1]).values(between_slots=change[2])
     elif kind == "register":
         statement = insert(Stream).values(stream_id=LATE_STREAM, name=LATE_STREAM)
     if statement is None:

@@ -41,3 +41,25 @@ def test_the_image_installs_the_wheel_and_runs_as_an_unprivileged_user() -> None
     users = [line.split()[1] for line in final_stage if line.startswith("USER ")]
     assert users
     assert users[-1].split(":")[0] not in ("root", "0")
+
+
+def _queues(argv: list[str]) -> set[str]:
+    return set(argv[argv.index("-Q") + 1].split(",")) if "-Q" in argv else set()
+
+
+def test_every_queue_a_task_is_sent_to_is_consumed_by_every_deployment() -> None:
+    # A queue nobody consumes fills up silently: its task (e.g. the viewer samples) never runs.
+    from worker.celery_app import app
+    from worker.cli.run import worker_children
+    from worker.queues import QUEUE
+
+    routed = {QUEUE} | {route["queue"] for route in app.conf.task_routes.values()}
+    procfile = [
+        line.split(":", 1)[1].split() for line in (REPO / "Procfile").read_text().splitlines() if line
+    ]
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    compose = [s["command"] for s in services.values() if isinstance(s.get("command"), list)]
+    children = [child.argv for child in worker_children(1, 4, "info")]
+    for name, argvs in (("Procfile", procfile), ("docker-compose.yml", compose), ("onair run", children)):
+        consumed = set().union(*(_queues(argv) for argv in argvs))
+        assert routed <= consumed, (name, routed - consumed)

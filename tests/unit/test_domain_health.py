@@ -82,6 +82,17 @@ def act(kind: ActionKind, state: ActionState, why: str | None = None) -> Act:
             END + timedelta(hours=1),
             "missed (never enabled)",
         ),
+        # The disable after the slot (between-slots policy) is the stream's, not the show's: its failure
+        # has its own alert, and the show still finished.
+        (
+            (
+                act(ActionKind.ENABLE, ActionState.SUCCEEDED),
+                act(ActionKind.FINISH, ActionState.SUCCEEDED),
+                act(ActionKind.DISABLE, ActionState.FAILED, "FastPix 500"),
+            ),
+            END + timedelta(minutes=5),
+            "finished",
+        ),
     ],
 )
 def test_a_broadcast_outcome_follows_its_actions(acts: tuple[Act, ...], now: datetime, expected: str) -> None:

@@ -22,7 +22,7 @@ from worker.api.redact import redact_access_log
 from worker.api.routes import bookings, calendar, health, plan, streams, webhooks
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings, OnairSettings
-from worker.store.db import make_engine
+from worker.service.database import make_engine
 from worker.web import organiser, pages
 
 ROUTERS = (health.router, streams.router, bookings.router, plan.router, calendar.router, webhooks.router)

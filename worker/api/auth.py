@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from worker.api.errors import unauthorized
-from worker.store.organisers import authenticate
+from worker.service.organisers import caller
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def bearer_token(header: str | None) -> str:
 
 
 def caller_of(session: Session, header: str | None) -> Caller:
-    organiser = authenticate(session, bearer_token(header))
+    organiser = caller(session, bearer_token(header))
     if organiser is None:
         raise unauthorized("token not accepted: it is wrong or was revoked", token_given=True)
     return Caller(organiser.id, organiser.name)

@@ -18,7 +18,7 @@ from worker.api.context import ApiContext
 from worker.api.errors import ApiError, invalid, invalid_field
 from worker.api.schemas import FieldError
 from worker.domain.text import control_character_problem
-from worker.store.db import transaction
+from worker.service.database import reading
 
 BODY_MAX_BYTES = 64 * 1024
 
@@ -38,7 +38,7 @@ Ctx = Annotated[ApiContext, Depends(context)]
 def current_caller(
     request: Request, ctx: Ctx, _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
-    with transaction(ctx.engine, immediate=False) as session:
+    with reading(ctx.engine) as session:
         return caller_of(session, request.headers.get("authorization"))
 
 
@@ -47,7 +47,7 @@ Who = Annotated[Caller, Depends(current_caller)]
 
 def read_session(ctx: Ctx) -> Iterator[Session]:
     """One read-only transaction for the request, closed before the reply is sent."""
-    with transaction(ctx.engine, immediate=False) as session:
+    with reading(ctx.engine) as session:
         yield session
 
 

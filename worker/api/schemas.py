@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from worker.api.times import EXAMPLE, parse_offset_instant, zone_or_error
+from worker.service.text import TITLE_MAX_CHARS
 
-TITLE_MAX = 255
 STREAM_ID_MAX = 64
 PLAN_HOURS_MAX = 168.0
 
@@ -47,7 +47,7 @@ UtcText = Annotated[str, Field(json_schema_extra={"format": "date-time"}, descri
 LocalText = Annotated[
     str | None, Field(json_schema_extra={"format": "date-time"}, description="In ?tz= with its offset")
 ]
-Title = Annotated[str | None, Field(max_length=TITLE_MAX)]
+Title = Annotated[str | None, Field(max_length=TITLE_MAX_CHARS)]
 
 
 def _path_id(value: Any) -> Any:
@@ -128,6 +128,16 @@ class ActionOut(BaseModel):
     ] = None
 
 
+class ViewersOut(BaseModel):
+    """The booking's viewer counts, sampled every ONAIR_VIEWERS_EVERY while its stream was live."""
+
+    peak: Annotated[int | None, Field(description="the highest sample; null before the first")]
+    peak_at: UtcText | None
+    average: Annotated[float | None, Field(description="the mean of the samples, one decimal")]
+    samples: int
+    failures: Annotated[int, Field(description="viewer-count calls that failed (not counted above)")]
+
+
 class BookingOut(BaseModel):
     id: int
     stream_id: str
@@ -158,6 +168,9 @@ class BookingOut(BaseModel):
         float | None,
         Field(description="minutes the stream was live in the slot; null: its signal is unknown"),
     ]
+    viewers: Annotated[
+        ViewersOut | None, Field(description="its viewer counts; null: never sampled (not live yet)")
+    ] = None
     cancelled_at: UtcText | None
     created_at: UtcText
     actions: Annotated[list[ActionOut], Field(description="its actions in the ledger, earliest first")]

@@ -7,25 +7,24 @@ reasons name bookings and their organisers).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from worker.api.schemas import ActionOut, BookingOut, BusySlot, FreeSlot
+from worker.api.schemas import ActionOut, BookingOut, BusySlot, FreeSlot, ViewersOut
 from worker.api.times import iso_z, local_iso
 from worker.domain.causes import describe_failure
 from worker.domain.signal import Report
 from worker.domain.types import ActionState, Source
+from worker.domain.viewers import ViewerFigures
 from worker.service.outcomes import verdict
-from worker.store.models import Action, Broadcast
+from worker.service.records import Action, Broadcast
 
 _NEUTRAL_REASONS = {
     (Source.BROADCAST.value, "enable"): "enable before a slot on this stream",
     (Source.BROADCAST.value, "update"): "apply a slot's stream settings at its start",
     (Source.BROADCAST.value, "finish"): "finish a slot at its end",
     (Source.BROADCAST.value, "restore"): "put the stream's metadata back after a slot",
+    (Source.BROADCAST.value, "disable"): "disable the stream after a slot (its between-slots policy)",
     (Source.OFF_HOURS.value, "disable"): "disable the stream for off-hours",
     (Source.OFF_HOURS.value, "enable"): "enable the stream when off-hours end",
 }
@@ -84,39 +83,16 @@ def _cause(row: Action) -> str | None:
     return describe_failure(row.state, row.outcome, row.last_error) or None
 
 
-def owners_of(session: Session, actions: Iterable[Action]) -> dict[int, int | None]:
-    """Who booked each broadcast these actions come from (None for an ops broadcast)."""
-    ids = {a.source_id for a in actions if a.source == Source.BROADCAST.value and a.source_id is not None}
-    if not ids:
-        return {}
-    query = select(Broadcast.id, Broadcast.organiser_id).where(Broadcast.id.in_(ids))
-    return {row_id: owner for row_id, owner in session.execute(query)}
-
-
-def actions_of(session: Session, booking_ids: list[int]) -> dict[int, list[Action]]:
-    """Each booking's actions in the ledger, earliest first."""
-    grouped: dict[int, list[Action]] = {i: [] for i in booking_ids}
-    if not booking_ids:
-        return grouped
-    query = (
-        select(Action)
-        .where(Action.source == Source.BROADCAST.value, Action.source_id.in_(booking_ids))
-        .order_by(Action.due_at, Action.sequence, Action.id)
-    )
-    for action in session.scalars(query):
-        assert action.source_id is not None
-        grouped[action.source_id].append(action)
-    return grouped
-
-
 def booking_out(
     row: Broadcast,
     actions: list[Action],
     zone: tzinfo | None,
     now: datetime,
     signal: Sequence[Report] | None = None,
+    viewers: ViewerFigures | None = None,
 ) -> BookingOut:
-    """`signal`: the stream's reported statuses around the slot (outcomes.signals_of), if any."""
+    """`signal`: the stream's reported statuses around the slot (outcomes.signals_of), if any;
+    `viewers`: its viewer-count figures, if it was sampled."""
     assert row.organiser_id is not None
     owners = {row.id: row.organiser_id}
     happened = verdict(row, actions, now, signal)
@@ -134,9 +110,21 @@ def booking_out(
         outcome=happened.outcome.value,
         outcome_cause=happened.cause,
         live_minutes=happened.live_minutes,
+        viewers=None if viewers is None else viewers_out(viewers),
         cancelled_at=iso_z(row.cancelled_at) if row.cancelled_at is not None else None,
         created_at=iso_z(row.created_at),
         actions=[action_out(a, row.organiser_id, owners, zone) for a in actions],
+    )
+
+
+def viewers_out(figures: ViewerFigures) -> ViewersOut:
+    average = figures.average
+    return ViewersOut(
+        peak=figures.peak,
+        peak_at=None if figures.peak_at is None else iso_z(figures.peak_at),
+        average=None if average is None else round(average, 1),
+        samples=figures.samples,
+        failures=figures.failures,
     )
 
 

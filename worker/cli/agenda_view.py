@@ -12,9 +12,19 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from worker.cli import ics, output
-from worker.cli.agenda import FORECAST, ActionEntry, Agenda, OffWindow, StreamAgenda, slot_kind, slot_label
 from worker.cli.timeparse import iso_utc, show_duration, show_instant
-from worker.store.models import Broadcast
+from worker.domain.outcomes import Verdict
+from worker.domain.stream_policy import BetweenSlots
+from worker.service.agenda import (
+    FORECAST,
+    ActionEntry,
+    Agenda,
+    OffWindow,
+    StreamAgenda,
+    slot_kind,
+    slot_label,
+)
+from worker.service.records import Broadcast
 
 
 def stream_label(stream: StreamAgenda) -> str:
@@ -53,11 +63,13 @@ def _slot_title(row: Broadcast) -> str:
     return f"{slot_label(row)} {row.title!r}" if row.title else slot_label(row)
 
 
-def _slot_details(row: Broadcast, zone: tzinfo) -> str:
+def _slot_details(row: Broadcast, zone: tzinfo, happened: Verdict | None) -> str:
     lead = show_duration(row.lead_seconds)
     details = f"stream enabled from {show_instant(row.slot_starts_at, zone)} (lead {lead})"
     if row.invalid_reason:
         details += f"; NOT PLANNED: {row.invalid_reason}"
+    elif happened is not None:
+        details += f"; {happened.text}"
     return details
 
 
@@ -80,9 +92,8 @@ def print_agenda(agenda: Agenda, zone: tzinfo, span_words: str) -> None:
         rows: list[tuple[tuple[datetime, int, int], tuple[str, str, str]]] = []
         for slot in stream.slots:
             when = show_span(slot.starts_at, slot.ends_at, zone)
-            rows.append(
-                ((slot.slot_starts_at, 0, slot.id), (when, _slot_title(slot), _slot_details(slot, zone)))
-            )
+            details = _slot_details(slot, zone, agenda.outcomes.get(slot.id))
+            rows.append(((slot.slot_starts_at, 0, slot.id), (when, _slot_title(slot), details)))
         for window in stream.off_hours:
             label = f"off-hours #{window.rule.id}" + (f" {window.rule.label!r}" if window.rule.label else "")
             when = show_span(window.start, window.end, zone)
@@ -97,6 +108,8 @@ def print_agenda(agenda: Agenda, zone: tzinfo, span_words: str) -> None:
             f"{_count(len(stream.slots), 'slot')}, {_count(len(stream.off_hours), 'off-hours window')}, "
             f"{_count(len(stream.actions), 'action')}"
         )
+        if stream.between_slots == BetweenSlots.DISABLE.value:
+            counts += "; disabled between slots"
         output.print_table(
             ("when", "what", "details"),
             (cells for _, cells in rows),
@@ -111,8 +124,11 @@ def _count(n: int, noun: str) -> str:
 # -- JSON --------------------------------------------------------------------------------------------
 
 
-def slot_json(row: Broadcast) -> dict[str, Any]:
+def slot_json(row: Broadcast, happened: Verdict | None = None) -> dict[str, Any]:
     return {
+        "outcome": happened.outcome.value if happened else None,
+        "outcome_cause": happened.cause if happened else None,
+        "live_minutes": happened.live_minutes if happened else None,
         "id": row.id,
         "kind": slot_kind(row),
         "title": row.title,
@@ -166,7 +182,8 @@ def streams_json(agenda: Agenda) -> list[dict[str, Any]]:
         {
             "stream_id": stream.stream_id,
             "stream_name": stream.name,
-            "slots": [slot_json(s) for s in stream.slots],
+            "between_slots": stream.between_slots,
+            "slots": [slot_json(s, agenda.outcomes.get(s.id)) for s in stream.slots],
             "off_hours": [window_json(w) for w in stream.off_hours],
             "actions": [entry_json(a) for a in stream.actions],
         }

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session
 
 from worker.cli import output
 from worker.cli.broadcast import (
@@ -22,30 +21,18 @@ from worker.cli.broadcast import (
     broadcast_json,
     broadcast_status,
     load_broadcast,
-    save_slot,
     say_added,
-    slots_query,
 )
-from worker.cli.cancelling import cancel_outcome, mark_cancelled, say_cancelled
+from worker.cli.cancelling import cancel_and_say
 from worker.cli.slot_input import read_slot
-from worker.cli.stream_check import register_stream_if_needed
-from worker.cli.timeline import AsJson, TzOption, action_json, open_store, stream_names
+from worker.cli.timeline import AsJson, TzOption, action_json, open_store, warn_replan
 from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_duration, show_instant
 from worker.clock import SystemClock
-from worker.domain.types import Source
-from worker.service import outcomes
-from worker.service.calendar_feed import feed_url
-from worker.store.db import transaction
-from worker.store.feeds import issue_feed
-from worker.store.models import Broadcast, Organiser
-from worker.store.organisers import (
-    OrganiserError,
-    create_organiser,
-    find_organiser,
-    list_organisers,
-    require_organiser,
-    revoke_organiser,
-)
+from worker.service import broadcasts, organisers
+from worker.service.cancelling import Schedule
+from worker.service.errors import SlotConflict
+from worker.service.records import Broadcast, Organiser
+from worker.service.streams_lookup import register_stream_if_needed
 
 book_app = typer.Typer(help="Organisers' bookings of slots on shared streams.", no_args_is_help=True)
 organiser_app = typer.Typer(help="The people who book slots, each with an API token.", no_args_is_help=True)
@@ -75,7 +62,7 @@ def add(
     """Book [START - lead, END) on a stream for an organiser, unless it overlaps another slot."""
     now = SystemClock().now()
     with open_store() as (settings, engine):
-        with output.reporting(BadInput, OrganiserError):
+        with output.reporting(BadInput):
             zone = display_zone(tz)
             spec = read_slot(
                 stream,
@@ -88,10 +75,12 @@ def add(
                 allow_past=allow_past,
                 title=title,
             )
-            with transaction(engine, immediate=False) as session:
-                organiser_id = require_organiser(session, organiser).id
+            organiser_id = organisers.active_organiser_id(engine, organiser)
             found = register_stream_if_needed(engine, stream)
-        saved, actions = save_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
+        with output.reporting(SlotConflict):
+            added = broadcasts.add_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
+        warn_replan(added.replan_failure)
+        saved, actions = added.row, added.actions
     if quiet:
         output.info(str(saved.id))
     elif as_json:
@@ -110,17 +99,17 @@ def list_bookings(
 ) -> None:
     """List upcoming and running bookings."""
     now = SystemClock().now()
-    with open_store() as (_, engine), output.reporting(BadInput, OrganiserError):
+    with open_store() as (_, engine), output.reporting(BadInput):
         zone = display_zone(tz)
-        query = slots_query(stream=stream, include_all=include_all, now=now).where(
-            Broadcast.organiser_id.is_not(None)
+        listed = broadcasts.list_slots(
+            engine,
+            now=now,
+            stream=stream,
+            include_all=include_all,
+            bookings_only=True,
+            organiser_id=None if organiser is None else organisers.organiser_id(engine, organiser),
         )
-        with transaction(engine, immediate=False) as session:
-            if organiser is not None:
-                query = query.where(Broadcast.organiser_id == _organiser_id(session, organiser))
-            rows = list(session.scalars(query))
-            names = stream_names(session)
-            happened = outcomes.verdicts(session, rows, now)
+        rows, names, happened = listed.rows, listed.stream_names, listed.verdicts
     if as_json:
         output.print_json([booking_json(row) for row in rows])
         return
@@ -152,21 +141,19 @@ def cancel(booking_id: BookingId) -> None:
             row = load_broadcast(engine, booking_id)
             if row.organiser_id is None:
                 raise BadInput(f"broadcast {booking_id} is not a booking: use `onair broadcast cancel`")
-        if not mark_cancelled(engine, row, what=f"booking {booking_id}", now=now):
-            return
-        cancelled, running = cancel_outcome(engine, Source.BROADCAST, booking_id, settings)
-    say_cancelled(f"booking {booking_id} of {row.organiser_name} cancelled", cancelled, running)
+        cancel_and_say(
+            settings,
+            engine,
+            Schedule.BROADCAST,
+            booking_id,
+            what=f"booking {booking_id}",
+            head=f"booking {booking_id} of {row.organiser_name} cancelled",
+            now=now,
+        )
 
 
 def booking_json(row: Broadcast) -> dict[str, Any]:
     return {**broadcast_json(row), "organiser": row.organiser_name, "organiser_id": row.organiser_id}
-
-
-def _organiser_id(session: Session, name: str) -> int:
-    row = find_organiser(session, name)
-    if row is None:
-        raise OrganiserError(f"no organiser named {name.strip()!r} (see `onair organiser list`)")
-    return row.id
 
 
 # -- organisers --------------------------------------------------------------------------------------
@@ -179,27 +166,27 @@ def add_organiser(
 ) -> None:
     """Add an organiser and print their API token and calendar feed URL, once: only hashes are stored."""
     now = SystemClock().now()
-    with open_store() as (settings, engine), output.reporting(OrganiserError), transaction(engine) as session:
-        row, token = create_organiser(session, name, now=now)
+    with open_store() as (settings, engine), output.reporting(BadInput):
         # --quiet prints the token alone, so no feed is issued: `onair organiser feed NAME` does it.
-        feed = None if quiet else issue_feed(session, row)
-        saved_name = row.name
-    if feed is None:
-        output.info(token)
+        added = organisers.add_organiser(
+            engine, name, now=now, public_url=settings.public_url, feed=not quiet
+        )
+    if added.feed_url is None:
+        output.info(added.token)
         return
-    output.info(f"organiser {saved_name!r} added. Their API token (it cannot be shown again; keep it safe):")
-    output.info(token)
+    output.info(f"organiser {added.name!r} added. Their API token (it cannot be shown again; keep it safe):")
+    output.info(added.token)
     output.info("Their calendar feed, to subscribe to in a calendar app (also secret, also shown once):")
-    output.info(feed_url(settings.public_url, feed))
+    output.info(added.feed_url)
 
 
 @organiser_app.command("feed")
 def new_feed(name: OrganiserName) -> None:
     """Give an organiser a new calendar feed URL and print it once; their previous one stops working."""
-    with open_store() as (settings, engine), output.reporting(OrganiserError), transaction(engine) as session:
-        feed = issue_feed(session, require_organiser(session, name))
+    with open_store() as (settings, engine), output.reporting(BadInput):
+        feed = organisers.new_feed(engine, name, public_url=settings.public_url)
     output.info(f"organiser {name.strip()!r}: new calendar feed (the previous address no longer works):")
-    output.info(feed_url(settings.public_url, feed))
+    output.info(feed)
 
 
 @organiser_app.command("list")
@@ -212,8 +199,7 @@ def list_all(
     with open_store() as (_, engine):
         with output.reporting(BadInput):
             zone = display_zone(tz)
-        with transaction(engine, immediate=False) as session:
-            rows = list_organisers(session, include_revoked=include_revoked)
+        rows = organisers.list_organisers(engine, include_revoked=include_revoked)
     if as_json:
         output.print_json([organiser_json(row) for row in rows])
         return
@@ -236,10 +222,9 @@ def list_all(
 def revoke(name: OrganiserName) -> None:
     """Revoke an organiser's token at once; their bookings stay (cancel them with `onair book cancel`)."""
     now = SystemClock().now()
-    with open_store() as (_, engine), output.reporting(OrganiserError), transaction(engine) as session:
-        row = revoke_organiser(session, name, now=now)
-        saved_name = row.name
-    output.info(f"organiser {saved_name!r} revoked: their token no longer works")
+    with open_store() as (_, engine), output.reporting(BadInput):
+        row = organisers.revoke_organiser(engine, name, now=now)
+    output.info(f"organiser {row.name!r} revoked: their token no longer works")
 
 
 def organiser_json(row: Organiser) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """`onair broadcast ...`: one-off broadcasts on a stream, written to SQL.
 
-Every input is checked before anything is written (the domain's own checks, the same the planner
-applies), a stream onair has never seen is looked up once at FastPix, and after every change the
-planner runs at once so `onair plan` shows the result immediately. Errors are one `error:` line, exit 1.
+This module parses and formats; the service layer (service.slots, service.broadcasts,
+service.cancelling) checks every input before anything is written (the rules the booking API applies
+too), looks a stream onair has never seen up once at FastPix, and re-plans after every change so
+`onair plan` shows the result immediately. Errors are one `error:` line, exit 1.
 Tables show times in the operator's zone with the offset; JSON carries ISO 8601 UTC. The recurring form
 (`onair broadcast add --cron ...`) is handed over to series.py.
 """
@@ -10,24 +11,22 @@ Tables show times in the operator's zone with the offset; JSON carries ISO 8601 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine
 
 from worker.cli import output
-from worker.cli.cancelling import cancel_outcome, mark_cancelled, say_cancelled
-from worker.cli.slot_input import read_slot, slot_row
-from worker.cli.stream_check import FoundStream, register_stream_if_needed
+from worker.cli.cancelling import cancel_and_say
+from worker.cli.slot_input import read_slot
 from worker.cli.timeline import (
     AsJson,
     TzOption,
     action_json,
     action_row,
     open_store,
-    replan,
-    stream_names,
+    warn_replan,
 )
 from worker.cli.timeparse import (
     BadInput,
@@ -38,14 +37,15 @@ from worker.cli.timeparse import (
     show_instant,
 )
 from worker.clock import SystemClock
-from worker.config import OnairSettings
 from worker.domain.outcomes import Verdict
 from worker.domain.specs import BroadcastSpec, parse_metadata
-from worker.domain.types import ActionState, Source
-from worker.service import outcomes
-from worker.store.db import transaction
-from worker.store.models import Action, Broadcast
-from worker.store.slots import SlotConflict, insert_slot
+from worker.domain.types import ActionState
+from worker.domain.viewers import ViewerFigures
+from worker.service import broadcasts, viewers
+from worker.service.cancelling import Schedule
+from worker.service.errors import SlotConflict
+from worker.service.records import Action, Broadcast
+from worker.service.streams_lookup import register_stream_if_needed
 
 broadcast_app = typer.Typer(help="Schedule one-off broadcasts on a stream.", no_args_is_help=True)
 
@@ -144,7 +144,10 @@ def add(
                 reconnect_window=reconnect_window,
             )
             found = register_stream_if_needed(engine, stream)
-        saved, actions = save_slot(settings, engine, spec, found, now=now)
+        with output.reporting(SlotConflict):
+            added = broadcasts.add_slot(settings, engine, spec, found, now=now)
+        warn_replan(added.replan_failure)
+        saved, actions = added.row, added.actions
     if quiet:
         output.info(str(saved.id))
     elif as_json:
@@ -175,25 +178,6 @@ def _one_form(start: str | None, end: str | None, recurring: Mapping[str, object
         )
     if given:
         raise BadInput(f"{', '.join(given)}: only for a recurring broadcast; add --cron, or drop them")
-
-
-def save_slot(
-    settings: OnairSettings,
-    engine: Engine,
-    spec: BroadcastSpec,
-    found: FoundStream | None,
-    *,
-    now: datetime,
-    organiser_id: int | None = None,
-) -> tuple[Broadcast, list[Action]]:
-    """Write a checked slot (with the stream FastPix just confirmed, if any), re-plan, and read the row
-    back with its planned actions. A collision is one `error:` line naming the slot in the way."""
-    with output.reporting(SlotConflict), transaction(engine) as session:
-        if found is not None:
-            found.save(session, now)
-        slot_id = insert_slot(session, slot_row(spec, now=now, organiser_id=organiser_id)).id
-    replan(settings, engine)
-    return load_broadcast(engine, slot_id), actions_of(engine, slot_id)
 
 
 def say_added(head: str, spec: BroadcastSpec, row: Broadcast, actions: list[Action], zone: tzinfo) -> None:
@@ -228,19 +212,19 @@ def list_broadcasts(
     with open_store() as (_, engine):
         with output.reporting(BadInput):
             zone = display_zone(tz)
-        query = slots_query(stream=stream, include_all=include_all, now=now)
-        with transaction(engine, immediate=False) as session:
-            rows = list(session.scalars(query))
-            names = stream_names(session)
-            happened = outcomes.verdicts(session, rows, now)
+        listed = broadcasts.list_slots(engine, now=now, stream=stream, include_all=include_all)
+        rows, names, happened = listed.rows, listed.stream_names, listed.verdicts
+        audience = viewers.figures_of(engine, [row.id for row in rows])
         from worker.cli.series import load_series, print_series  # series.py builds on this module
 
         series, _ = load_series(engine, include_all=include_all)
     if as_json:
-        output.print_json([broadcast_json(row, happened[row.id]) for row in rows])
+        output.print_json([broadcast_json(row, happened[row.id], audience.get(row.id)) for row in rows])
         return
+    # The viewers column only once a listed broadcast was sampled: "peak / average".
+    sampled = any(f.samples for f in audience.values())
     output.print_table(
-        ("id", "stream", "start", "end", "lead", "title", "status"),
+        ("id", "stream", "start", "end", "lead", "title", "status") + (("viewers",) if sampled else ()),
         (
             (
                 row.id,
@@ -252,6 +236,7 @@ def list_broadcasts(
                 broadcast_status(row, happened[row.id])
                 + (f" (series {row.series_id})" if row.series_id else ""),
             )
+            + ((_peak_and_average(audience.get(row.id)),) if sampled else ())
             for row in rows
         ),
         title=f"{len(rows)} broadcast{'s' if len(rows) != 1 else ''}",
@@ -269,12 +254,13 @@ def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False
         with output.reporting(BadInput):
             zone = display_zone(tz)
             row = load_broadcast(engine, broadcast_id)
-        actions = actions_of(engine, broadcast_id)
-        with transaction(engine, immediate=False) as session:
-            signal = outcomes.signals_of(session, [row])[row.id]
-    happened = outcomes.verdict(row, actions, now, signal)
+        actions = broadcasts.actions_of(engine, broadcast_id)
+        happened = broadcasts.verdict_of(engine, row, actions, now)
+        audience = viewers.figures_of(engine, [row.id]).get(row.id)
     if as_json:
-        output.print_json({**broadcast_json(row, happened), "actions": [action_json(a) for a in actions]})
+        output.print_json(
+            {**broadcast_json(row, happened, audience), "actions": [action_json(a) for a in actions]}
+        )
         return
     metadata, _ = parse_metadata(row.metadata_json)
     output.print_fields(
@@ -288,6 +274,7 @@ def show(broadcast_id: BroadcastId, tz: TzOption = None, as_json: AsJson = False
             ("metadata", metadata if metadata is not None else row.metadata_json),
             ("reconnect window s", row.reconnect_window),
             ("status", broadcast_status(row, happened)),
+            ("viewers", None if audience is None else audience.text(lambda t: show_instant(t, zone))),
             ("cancelled", show_instant(row.cancelled_at, zone)),
             ("invalid reason", row.invalid_reason),
         ],
@@ -302,41 +289,17 @@ def cancel(broadcast_id: BroadcastId) -> None:
     now = SystemClock().now()
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
-            row = load_broadcast(engine, broadcast_id)
-        if not mark_cancelled(engine, row, what=f"broadcast {broadcast_id}", now=now):
-            return
-        cancelled, running = cancel_outcome(engine, Source.BROADCAST, broadcast_id, settings)
-    say_cancelled(f"broadcast {broadcast_id} cancelled", cancelled, running)
-
-
-def slots_query(*, stream: str | None, include_all: bool, now: datetime) -> Select[Broadcast]:
-    """Broadcasts rows in start order, on one stream if given; only upcoming and running ones unless
-    `include_all` (ended and cancelled too)."""
-    query = select(Broadcast).order_by(Broadcast.starts_at, Broadcast.id)
-    if stream is not None:
-        query = query.where(Broadcast.stream_id == stream)
-    if not include_all:
-        query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
-    return query
+            load_broadcast(engine, broadcast_id)
+        cancel_and_say(
+            settings, engine, Schedule.BROADCAST, broadcast_id, what=f"broadcast {broadcast_id}", now=now
+        )
 
 
 def load_broadcast(engine: Engine, broadcast_id: int) -> Broadcast:
-    with transaction(engine, immediate=False) as session:
-        row = session.get(Broadcast, broadcast_id)
+    row = broadcasts.get_broadcast(engine, broadcast_id)
     if row is None:
         raise BadInput(f"no broadcast with id {broadcast_id} (see `onair broadcast list --all`)")
     return row
-
-
-def actions_of(engine: Engine, broadcast_id: int) -> list[Action]:
-    with transaction(engine, immediate=False) as session:
-        return list(
-            session.scalars(
-                select(Action)
-                .where(Action.source == Source.BROADCAST.value, Action.source_id == broadcast_id)
-                .order_by(Action.due_at, Action.sequence, Action.id)
-            )
-        )
 
 
 def broadcast_status(row: Broadcast, happened: Verdict) -> str:
@@ -346,7 +309,16 @@ def broadcast_status(row: Broadcast, happened: Verdict) -> str:
     return happened.text
 
 
-def broadcast_json(row: Broadcast, happened: Verdict | None = None) -> dict[str, Any]:
+def _peak_and_average(figures: ViewerFigures | None) -> str | None:
+    if figures is None or not figures.samples:
+        return None
+    return f"{figures.peak} / {figures.average:.0f}"
+
+
+def broadcast_json(
+    row: Broadcast, happened: Verdict | None = None, viewers: ViewerFigures | None = None
+) -> dict[str, Any]:
+    """`happened` (with `viewers`, its samples' figures, None when never sampled): what happened."""
     metadata, reason = parse_metadata(row.metadata_json)
     outcome = (
         {}
@@ -355,6 +327,7 @@ def broadcast_json(row: Broadcast, happened: Verdict | None = None) -> dict[str,
             "outcome": happened.outcome.value,
             "outcome_cause": happened.cause,
             "live_minutes": happened.live_minutes,
+            "viewers": None if viewers is None else viewers.to_json(),
         }
     )
     return {

@@ -1,70 +1,41 @@
-"""Cancelling one schedule row from the command line, shared by `onair broadcast cancel`,
-`onair book cancel`, `onair offhours remove` and `onair series cancel`: cancelling twice is no error
-(the second says when the first happened), the planner runs at once, and the operator is told which
+"""Saying what a cancellation did, shared by `onair broadcast cancel`, `onair book cancel`,
+`onair offhours remove` and `onair series cancel` (the cancelling itself is service.cancelling):
+cancelling twice is no error (the second says when the first happened), and the operator is told which
 planned actions it cancelled and which were already under way (those run to their end)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
 from worker.cli import output
-from worker.cli.timeline import replan
+from worker.cli.timeline import warn_replan
 from worker.config import OnairSettings
-from worker.domain.types import ActionState, Source
-from worker.store.db import transaction
-from worker.store.models import Action, Broadcast, BroadcastSeries, OffHours
+from worker.service.cancelling import Cancelled, Schedule, cancel
 
 
-def mark_cancelled(
+def cancel_and_say(
+    settings: OnairSettings,
     engine: Engine,
-    row: Broadcast | OffHours | BroadcastSeries,
+    schedule: Schedule,
+    row_id: int,
     *,
     what: str,
     now: datetime,
+    head: str | None = None,
     verb: str = "cancelled",
-) -> bool:
-    """Set the row's cancelled_at; False, and says so, when it was already set."""
-    if row.cancelled_at is not None:
-        output.info(f"{what} was already {verb} at {row.cancelled_at.isoformat()}")
-        return False
-    model = type(row)
-    with transaction(engine) as session:
-        session.execute(
-            update(model)
-            .where(model.id == row.id, model.cancelled_at.is_(None))
-            .values(cancelled_at=now, updated_at=now)
-        )
-    return True
-
-
-def cancel_outcome(
-    engine: Engine, source: Source, source_id: int, settings: OnairSettings
-) -> tuple[int, int]:
-    """Re-plan after a cancellation: (actions the planner cancelled, actions under way it had to leave)."""
-    with transaction(engine, immediate=False) as session:
-        pending = set(
-            session.scalars(
-                select(Action.id).where(
-                    Action.source == source.value,
-                    Action.source_id == source_id,
-                    Action.state == ActionState.PENDING.value,
-                )
-            )
-        )
-    replan(settings, engine)
-    with transaction(engine, immediate=False) as session:
-        states = [
-            state
-            for action_id, state in session.execute(
-                select(Action.id, Action.state).where(
-                    Action.source == source.value, Action.source_id == source_id
-                )
-            )
-            if action_id in pending or state == ActionState.CLAIMED.value
-        ]
-    return states.count(ActionState.CANCELLED.value), states.count(ActionState.CLAIMED.value)
+) -> Cancelled:
+    """Cancel the row and say what it did: `<head>; N planned actions cancelled` (`<what> <verb>` by
+    default), or when it had been cancelled already."""
+    done = cancel(settings, engine, schedule, row_id, now=now)
+    if done.already_at is not None:
+        output.info(f"{what} was already {verb} at {done.already_at.isoformat()}")
+        return done
+    warn_replan(done.replan_failure)
+    if schedule is not Schedule.SERIES:
+        say_cancelled(head or f"{what} {verb}", done.cancelled, done.running)
+    return done
 
 
 def say_cancelled(head: str, cancelled: int, running: int) -> None:

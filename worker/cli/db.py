@@ -12,9 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from worker.clock import SystemClock
 from worker.config import OnairSettings, onair_settings, settings_problem
-from worker.service import retention
-from worker.store import migrate
-from worker.store.db import SchemaError, current_revision, ensure_schema_current, make_engine
+from worker.service import database, retention
+from worker.service.database import SchemaError, current_revision, ensure_schema_current, make_engine
 
 app = typer.Typer(help="Create, upgrade and inspect onair's database schema.", no_args_is_help=True)
 
@@ -39,7 +38,7 @@ def _safe(url: str) -> str:
 @app.command()
 def upgrade(url: str | None = UrlOption, revision: str = typer.Argument("head")) -> None:
     """Bring the schema up to REVISION (default: the newest). Safe to run again."""
-    _migrate(url, lambda engine: migrate.upgrade(engine, revision), shown=str)
+    _migrate(url, lambda engine: database.upgrade(engine, revision), shown=str)
 
 
 @app.command()
@@ -49,7 +48,7 @@ def downgrade(
 ) -> None:
     """Take the schema back to REVISION. 'base' drops onair's tables and everything in them."""
     _migrate(
-        url, lambda engine: migrate.downgrade(engine, revision), shown=lambda at: at or "base (no tables)"
+        url, lambda engine: database.downgrade(engine, revision), shown=lambda at: at or "base (no tables)"
     )
 
 
@@ -59,7 +58,7 @@ def _migrate(url: str | None, move: Callable[[Engine], None], *, shown: Callable
     try:
         move(engine)
         typer.echo(f"{_safe(_url(url))}: schema at {shown(current_revision(engine))}")
-    except (CommandError, SQLAlchemyError, migrate.MigrationsNotFound) as exc:
+    except (CommandError, SQLAlchemyError, database.MigrationsNotFound) as exc:
         raise _fail(str(exc).splitlines()[0]) from None
     finally:
         engine.dispose()
@@ -75,7 +74,7 @@ def current(url: str | None = UrlOption) -> None:
         raise _fail(str(exc).splitlines()[0]) from None
     finally:
         engine.dispose()
-    wanted = migrate.head_revision()
+    wanted = database.head_revision()
     status = "up to date" if found == wanted else "run `onair db upgrade`"
     typer.echo(f"{_safe(_url(url))}: schema at {found or 'none'}, onair needs {wanted} ({status})")
     if found != wanted:

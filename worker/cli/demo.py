@@ -1,31 +1,44 @@
-"""`onair demo`: the whole lifecycle in under three minutes, on the embedded default.
+"""`onair demo`: the whole lifecycle in about three minutes, on the embedded default.
 
 It starts the bundled FastPix simulator, creates a stream, schedules a broadcast a minute ahead and an
-off-hours window after it, runs the real scheduler (`onair run`: Celery workers, planner and beat), connects a
-simulated encoder when the slot opens, and prints the timeline as it happens.
+off-hours window after it, runs the real scheduler (`onair run`: Celery workers, planner and beat) and
+the real webhook receiver (`onair api`, which the simulator's signed webhooks reach), and prints the
+timeline as it happens. The simulated encoder is late: it connects only once the no-signal alert is
+out (ONAIR_NO_SIGNAL_GRACE is 5 s here), so the demo shows that alert and then the recovery.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
+import httpx
 import typer
+from sqlalchemy import Engine
 
 from worker.clock import SystemClock
+from worker.config import OnairSettings
+from worker.domain.specs import BroadcastSpec
 from worker.fastpix.client import FastPixClient
+from worker.service import broadcasts, database, ledger_view, off_hours
+from worker.service.streams_lookup import FoundStream
 from worker.simulator.app import run_in_thread
 from worker.simulator.control import SimulatorControl
-from worker.store import migrate, schedules
-from worker.store.db import make_engine, transaction
-from worker.store.models import Broadcast, OffHours
 
 LEAD = timedelta(seconds=20)
+LENGTH = timedelta(seconds=40)
+NO_SIGNAL_GRACE = 5
+# The encoder connects once the no-signal alert is out, or this long after the start at the latest.
+LATE_AT_MOST = timedelta(seconds=20)
 
 
 def say(message: str) -> None:
@@ -41,13 +54,21 @@ def demo(
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     database_url = f"sqlite:///{data_dir.resolve()}/onair.db"
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
+    engine = database.make_engine(database_url)
+    database.upgrade(engine)
+    settings = OnairSettings(database_url=database_url, data_dir=str(data_dir.resolve()))
 
-    sim = run_in_thread(data_dir / "simulator.json", connect_delay=2.0)
+    secret = base64.b64encode(secrets.token_bytes(32)).decode()
+    port = _free_port()
+    receiver = _start_receiver(data_dir, database_url, port, secret)
+    receiver_url = f"http://127.0.0.1:{port}/webhooks/fastpix"
+    say(f"started the webhook receiver (`onair api`) at {receiver_url}; log in {data_dir / 'api.log'}")
+    sim = run_in_thread(
+        data_dir / "simulator.json", connect_delay=2.0, webhook_url=receiver_url, webhook_secret=secret
+    )
     control = SimulatorControl(sim.control_url)
     api = FastPixClient(sim.base_url, sim.access_token_id, sim.secret_key)
-    say(f"FastPix simulator listening at {sim.base_url}")
+    say(f"FastPix simulator listening at {sim.base_url}, sending its signed webhooks to the receiver")
 
     stream = api.create_stream(metadata={"livestream_name": "onair demo"})
     api.disable_stream(stream.stream_id)
@@ -55,26 +76,29 @@ def demo(
     say(f"created stream {sid} and disabled it, as it would sit outside its slot")
 
     now = clock.now()
-    start, end = now + timedelta(seconds=60), now + timedelta(seconds=90)
+    start = now + timedelta(seconds=60)
+    end = start + LENGTH
     off_start = (end + timedelta(seconds=65)).replace(second=0, microsecond=0)
-    with transaction(engine) as session:
-        schedules.upsert_stream(session, sid, name="onair demo", status="disabled", seen_at=now)
-        broadcast = Broadcast(
-            stream_id=sid,
-            starts_at=start,
-            ends_at=end,
-            lead_seconds=int(LEAD.total_seconds()),
-            title="Demo show",
-            metadata_json='{"show": "demo"}',
-        )
-        rule = OffHours(
-            stream_id=sid,
-            cron=f"{off_start.minute} {off_start.hour} * * *",
-            duration_seconds=20,
-            timezone="UTC",
-            label="demo night",
-        )
-        session.add_all([broadcast, rule])
+    show = BroadcastSpec(
+        id=0,
+        stream_id=sid,
+        starts_at=start,
+        ends_at=end,
+        lead=LEAD,
+        title="Demo show",
+        metadata={"show": "demo"},
+    )
+    broadcasts.add_slot(settings, engine, show, FoundStream(sid, "onair demo", "disabled"), now=now)
+    rule = off_hours.add_off_hours(
+        settings,
+        engine,
+        stream=sid,
+        cron=f"{off_start.minute} {off_start.hour} * * *",
+        duration=timedelta(seconds=20),
+        timezone="UTC",
+        label="demo night",
+        now=now,
+    ).row
     say(f"scheduled broadcast 'Demo show' {start:%H:%M:%S}-{end:%H:%M:%S} UTC with a {LEAD.seconds} s lead")
     say(f"scheduled off-hours window {off_start:%H:%M:%S} UTC for 20 s (cron '{rule.cron}' UTC)")
 
@@ -84,6 +108,7 @@ def demo(
         ONAIR_BROKER_URL="",
         ONAIR_DATA_DIR=str(data_dir.resolve()),
         ONAIR_PLAN_SECONDS="1",
+        ONAIR_NO_SIGNAL_GRACE=str(NO_SIGNAL_GRACE),
         FASTPIX_API_URL=sim.base_url,
         FASTPIX_ACCESS_TOKEN_ID=sim.access_token_id,
         FASTPIX_SECRET_KEY=sim.secret_key,
@@ -98,17 +123,51 @@ def demo(
     log_file = data_dir / "scheduler.log"
     say(f"started the scheduler (Celery workers, planner and beat, embedded broker); log in {log_file}")
     try:
-        _watch(control, sid, start - LEAD, off_start + timedelta(seconds=20))
+        _watch(engine, control, sid, start, off_start + timedelta(seconds=20))
     finally:
         scheduler.terminate()
         scheduler.wait(timeout=30)
         sim.stop()
+        receiver.terminate()
+        receiver.wait(timeout=30)
     _print_ledger(engine)
+    _print_outcome(engine)
     engine.dispose()
 
 
-def _watch(control: SimulatorControl, sid: str, slot_opens: datetime, last: datetime) -> None:
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start_receiver(data_dir: Path, database_url: str, port: int, secret: str) -> subprocess.Popen[bytes]:
+    """`onair api` on the demo's database with the webhook signing secret, once /health answers."""
+    env = {**os.environ, "ONAIR_DATABASE_URL": database_url, "FASTPIX_WEBHOOK_SECRET": secret}
+    log: IO[bytes] = (data_dir / "api.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli.main", "api", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    give_up = time.monotonic() + 30
+    while time.monotonic() < give_up and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.terminate()
+    typer.echo(f"error: the webhook receiver did not start; see {data_dir / 'api.log'}", err=True)
+    raise typer.Exit(1)
+
+
+def _watch(engine: Engine, control: SimulatorControl, sid: str, start: datetime, last: datetime) -> None:
     seen = 0
+    heard: set[int] = set()
+    alerted: set[str] = set()
     connected = False
     while True:
         for call in control.calls(since=seen, stream_id=sid):
@@ -119,27 +178,43 @@ def _watch(control: SimulatorControl, sid: str, slot_opens: datetime, last: date
                     f"stream {call.status_before} -> {call.status_after}"
                 )
             if call.endpoint == "enable" and not connected:
-                control.connect(sid)
-                connected = True
-                say("encoder connected (simulated): the stream goes preparing, then active")
+                say("the encoder is late (simulated): nothing connects when the slot opens")
+        events = ledger_view.stream_events(engine, sid, 100)
+        for event in sorted((e for e in events if e.id not in heard), key=lambda e: e.id):
+            heard.add(event.id)
+            status = f" (stream {event.status})" if event.status else ""
+            say(f"onair api received FastPix webhook {event.type}{status}")
+        for record in ledger_view.alerts_recorded(engine):
+            if record.key not in alerted and record.body.get("stream_id") == sid:
+                alerted.add(record.key)
+                say(f"ALERT {record.body.get('event')}: {record.body.get('text')}")
         now = datetime.now(UTC)
+        no_signal = any(key.startswith("no_signal:") for key in alerted)
+        if not connected and now >= start and (no_signal or now >= start + LATE_AT_MOST):
+            control.connect(sid)
+            connected = True
+            say("encoder connected at last (simulated): the stream goes preparing, then active")
         if now > last + timedelta(seconds=4):
             return
         time.sleep(0.2)
 
 
-def _print_ledger(engine: object) -> None:
-    from sqlalchemy import select
+def _print_outcome(engine: Engine) -> None:
+    listed = broadcasts.list_slots(engine, now=SystemClock().now(), include_all=True)
+    rows, happened = listed.rows, listed.verdicts
+    for row in rows:
+        verdict = happened[row.id]
+        live = f", live {verdict.live_minutes * 60:.0f} s" if verdict.live_minutes is not None else ""
+        typer.echo(f"\nThe broadcast {row.title!r}: {verdict.outcome.value}{live} (its encoder came late)")
 
-    from worker.store.models import Action
 
+def _print_ledger(engine: Engine) -> None:
     typer.echo("\nThe ledger (tomorrow's off-hours window is already planned and pending):")
-    with transaction(engine) as session:  # type: ignore[arg-type]
-        for action in session.scalars(select(Action).order_by(Action.due_at, Action.sequence)):
-            typer.echo(
-                f"  {action.due_at:%Y-%m-%d %H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
-                f"{action.outcome or ''}  — {action.reason}"
-            )
+    for action in ledger_view.ledger(engine):
+        typer.echo(
+            f"  {action.due_at:%Y-%m-%d %H:%M:%S} UTC  {action.kind:<8} {action.state:<10} "
+            f"{action.outcome or ''}  — {action.reason}"
+        )
 
 
 if __name__ == "__main__":

@@ -12,20 +12,17 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from worker.cli import output
-from worker.cli.cancelling import cancel_outcome, mark_cancelled, say_cancelled
-from worker.cli.stream_check import register_stream_if_needed, save_with_stream
-from worker.cli.timeline import AsJson, open_store, replan, stream_names
+from worker.cli.cancelling import cancel_and_say
+from worker.cli.timeline import AsJson, open_store, warn_replan
 from worker.cli.timeparse import BadInput, iso_utc, parse_duration, show_duration, show_instant
 from worker.clock import SystemClock
 from worker.domain.recurrence import next_fire_after, validate_cron, validate_timezone
-from worker.domain.specs import OffHoursSpec, check_off_hours
-from worker.domain.types import Source
-from worker.service.text import text_problem
-from worker.store.db import transaction
-from worker.store.models import OffHours
+from worker.service import off_hours
+from worker.service.cancelling import Schedule
+from worker.service.records import OffHours
 
 offhours_app = typer.Typer(
     help="Recurring off-hours windows during which streams are disabled.", no_args_is_help=True
@@ -56,26 +53,19 @@ def add_off_hours(
             if tz is None:
                 raise BadInput("give the zone the cron rule is read in: --tz Europe/Berlin (or --tz UTC)")
             length = parse_duration(duration)
-            spec = OffHoursSpec(id=0, stream_id=stream, cron=cron, duration=length, timezone=tz, label=label)
-            reasons = check_off_hours(spec, {stream} if stream else set())
-            if reasons:
-                raise BadInput("; ".join(reasons))
-            label_problem = text_problem("label", label)
-            if label_problem:
-                raise BadInput(label_problem)
-            found = register_stream_if_needed(engine, stream) if stream else None
-        row = OffHours(
-            stream_id=stream,
-            cron=cron.strip(),
-            duration_seconds=int(length.total_seconds()),
-            timezone=tz,
-            label=label,
-            created_at=now,
-            updated_at=now,
-        )
-        rule_id = save_with_stream(engine, row, found, now)
-        replan(settings, engine)
-        saved = _load_off_hours(engine, rule_id)
+            added = off_hours.add_off_hours(
+                settings,
+                engine,
+                stream=stream,
+                cron=cron,
+                duration=length,
+                timezone=tz,
+                label=label,
+                now=now,
+            )
+        warn_replan(added.replan_failure)
+        saved = added.row
+        rule_id = saved.id
     windows = next_windows(saved, now)
     if as_json:
         output.print_json(off_hours_json(saved, windows))
@@ -96,12 +86,7 @@ def list_off_hours(
     """List the off-hours rules, each with its next window in its own zone."""
     now = SystemClock().now()
     with open_store() as (_, engine):
-        query = select(OffHours).order_by(OffHours.id)
-        if not include_all:
-            query = query.where(OffHours.cancelled_at.is_(None))
-        with transaction(engine, immediate=False) as session:
-            rows = list(session.scalars(query))
-            names = stream_names(session)
+        rows, names = off_hours.list_off_hours(engine, include_all=include_all)
     if as_json:
         output.print_json([off_hours_json(row, next_windows(row, now, 1)) for row in rows])
         return
@@ -134,11 +119,16 @@ def remove_off_hours(rule_id: OffHoursId) -> None:
     now = SystemClock().now()
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
-            row = _load_off_hours(engine, rule_id)
-        if not mark_cancelled(engine, row, what=f"off-hours {rule_id}", verb="removed", now=now):
-            return
-        cancelled, running = cancel_outcome(engine, Source.OFF_HOURS, rule_id, settings)
-    say_cancelled(f"off-hours {rule_id} removed", cancelled, running)
+            _load_off_hours(engine, rule_id)
+        cancel_and_say(
+            settings,
+            engine,
+            Schedule.OFF_HOURS,
+            rule_id,
+            what=f"off-hours {rule_id}",
+            verb="removed",
+            now=now,
+        )
 
 
 def next_windows(
@@ -171,8 +161,7 @@ def _off_hours_status(row: OffHours) -> str:
 
 
 def _load_off_hours(engine: Engine, rule_id: int) -> OffHours:
-    with transaction(engine, immediate=False) as session:
-        row = session.get(OffHours, rule_id)
+    row = off_hours.get_off_hours(engine, rule_id)
     if row is None:
         raise BadInput(f"no off-hours rule with id {rule_id} (see `onair offhours list --all`)")
     return row

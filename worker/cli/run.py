@@ -19,10 +19,10 @@ from types import FrameType
 
 import typer
 
-from worker.config import onair_settings
-from worker.queues import PLAN_QUEUE, QUEUE
+from worker.queues import PLAN_QUEUE, QUEUE, VIEWERS_QUEUE
 
 PLANNER_NICE = 10
+PLANNER_THREADS = 3
 
 
 @dataclass
@@ -99,8 +99,11 @@ def worker_children(count: int, concurrency: int, loglevel: str) -> list[Child]:
     for index in range(count):
         argv = celery_argv("worker", concurrency, loglevel, node=f"onair-{index}@%h")
         children.append(Child(f"worker {index}", argv, env=None if index == 0 else quiet))
-    # Two threads: a long stream sync (one page call per 50 streams) does not hold a plan tick back.
-    planner = celery_argv("worker", 2, loglevel, node="onair-planner@%h", queue=PLAN_QUEUE)
+    # Three threads: a long stream sync (one page call per 50 streams) and a round of viewer samples
+    # (one at a time per process) do not hold a plan tick back.
+    planner = celery_argv(
+        "worker", PLANNER_THREADS, loglevel, node="onair-planner@%h", queue=f"{PLAN_QUEUE},{VIEWERS_QUEUE}"
+    )
     # Niced: a planner tick is CPU work that can wait a few ms; a call due now cannot.
     children.append(Child("planner", planner, env=quiet, nice=PLANNER_NICE))
     return children
@@ -115,9 +118,10 @@ def run(
     no_beat: bool = typer.Option(False, "--no-beat", help="Run only the workers (beat runs elsewhere)."),
 ) -> None:
     """Run the scheduler on this machine: Celery workers and beat, restarted if they die."""
-    from worker.store.db import ensure_schema_current, make_engine
+    from worker.cli.timeline import read_settings
+    from worker.service.database import ensure_schema_current, make_engine
 
-    settings = onair_settings()
+    settings = read_settings()  # a bad setting is one `error:` line here, not a crash loop of children
     engine = make_engine(settings.database_url)
     try:
         ensure_schema_current(engine)

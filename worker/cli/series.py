@@ -14,12 +14,11 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine
 
 from worker.cli import output
-from worker.cli.cancelling import mark_cancelled
-from worker.cli.stream_check import register_stream_if_needed, save_with_stream
-from worker.cli.timeline import AsJson, open_store, replan, stream_names
+from worker.cli.cancelling import cancel_and_say
+from worker.cli.timeline import AsJson, open_store, warn_replan
 from worker.cli.timeparse import (
     BadInput,
     iso_utc,
@@ -40,10 +39,10 @@ from worker.domain.series import (
     next_occurrences,
     parse_skip_dates,
 )
+from worker.service import recurring
+from worker.service.cancelling import Schedule
+from worker.service.records import Broadcast, BroadcastSeries
 from worker.service.series import series_spec
-from worker.service.text import text_problem
-from worker.store.db import transaction
-from worker.store.models import Broadcast, BroadcastSeries
 
 series_app = typer.Typer(
     help="Recurring broadcasts (created with `onair broadcast add --cron`).", no_args_is_help=True
@@ -74,15 +73,6 @@ def parse_skips(dates: list[str] | None, current: str | None = None) -> str | No
             raise BadInput(reason)
         merged = merged | parsed
     return format_skip_dates(merged)
-
-
-def _checked(spec: SeriesSpec) -> None:
-    reasons = check_series(spec)
-    if reasons:
-        raise BadInput("; ".join(reasons))
-    title_problem = text_problem("title", spec.title)
-    if title_problem:
-        raise BadInput(title_problem)
 
 
 def add_series(
@@ -129,27 +119,9 @@ def add_series(
                 metadata=pairs,
                 reconnect_window=reconnect_window,
             )
-            _checked(spec)
-            found = register_stream_if_needed(engine, stream)
-        row = BroadcastSeries(
-            stream_id=stream,
-            cron=spec.cron,
-            timezone=tz,
-            duration_seconds=int(spec.duration.total_seconds()),
-            lead_seconds=int(spec.lead.total_seconds()),
-            title=title,
-            metadata_json=json.dumps(pairs, sort_keys=True) if pairs else None,
-            reconnect_window=reconnect_window,
-            starts_from=now,
-            until=spec.until,
-            occurrence_limit=count,
-            skip_dates=spec.skip_dates,
-            created_at=now,
-            updated_at=now,
-        )
-        series_id = save_with_stream(engine, row, found, now)
-        replan(settings, engine)
-        saved = _load(engine, series_id)
+            added = recurring.add_series(settings, engine, spec, now=now)
+        warn_replan(added.replan_failure)
+        saved = added.row
     _say(saved, "added", now, as_json)
 
 
@@ -177,8 +149,6 @@ def edit(
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
             row = _load(engine, series_id)
-            if row.cancelled_at is not None:
-                raise BadInput(f"series {series_id} is cancelled; add a new one instead")
             if until is not None and no_until:
                 raise BadInput("give --until or --no-until, not both")
             if count is not None and no_count:
@@ -213,19 +183,9 @@ def edit(
             if metadata is not None:
                 pairs = parse_metadata_pairs(metadata)
                 changes["metadata_json"] = json.dumps(pairs, sort_keys=True) if pairs else None
-            if not changes:
-                raise BadInput("nothing to change: give at least one option (see --help)")
-            for key, value in changes.items():
-                setattr(row, key, value)
-            _checked(series_spec(row))
-        with transaction(engine) as session:
-            session.execute(
-                update(BroadcastSeries)
-                .where(BroadcastSeries.id == series_id)
-                .values(**changes, updated_at=now)
-            )
-        replan(settings, engine)
-        saved = _load(engine, series_id)
+            edited = recurring.edit_series(settings, engine, row, changes, now=now)
+        warn_replan(edited.replan_failure)
+        saved = edited.row
     _say(saved, "edited", now, as_json)
 
 
@@ -235,21 +195,14 @@ def cancel(series_id: SeriesId) -> None:
     now = SystemClock().now()
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
-            row = _load(engine, series_id)
-        if not mark_cancelled(engine, row, what=f"series {series_id}", now=now):
-            return
-        replan(settings, engine)
-        with transaction(engine, immediate=False) as session:
-            cancelled = session.scalar(
-                select(func.count())
-                .select_from(Broadcast)
-                .where(
-                    Broadcast.series_id == series_id,
-                    Broadcast.cancel_reason == f"series #{series_id} cancelled",
-                )
-            )
-    plural = "s" if cancelled != 1 else ""
-    output.info(f"series {series_id} cancelled; {cancelled} upcoming occurrence{plural} cancelled")
+            _load(engine, series_id)
+        done = cancel_and_say(
+            settings, engine, Schedule.SERIES, series_id, what=f"series {series_id}", now=now
+        )
+    if done.already_at is not None:
+        return
+    plural = "s" if done.cancelled != 1 else ""
+    output.info(f"series {series_id} cancelled; {done.cancelled} upcoming occurrence{plural} cancelled")
 
 
 @series_app.command("list")
@@ -274,15 +227,7 @@ def show(series_id: SeriesId, as_json: AsJson = False) -> None:
     with open_store() as (_, engine):
         with output.reporting(BadInput):
             row = _load(engine, series_id)
-        with transaction(engine, immediate=False) as session:
-            rows = list(
-                session.scalars(
-                    select(Broadcast)
-                    .where(Broadcast.series_id == series_id, Broadcast.ends_at > now)
-                    .order_by(Broadcast.starts_at, Broadcast.id)
-                    .limit(20)
-                )
-            )
+        rows = recurring.occurrences_ahead(engine, series_id, now, 20)
     if as_json:
         output.print_json(
             {**series_json(row, upcoming(row, now)), "rows": [occurrence_json(r) for r in rows]}
@@ -306,11 +251,7 @@ def show(series_id: SeriesId, as_json: AsJson = False) -> None:
 
 
 def load_series(engine: Engine, *, include_all: bool) -> tuple[list[BroadcastSeries], dict[str, str]]:
-    query = select(BroadcastSeries).order_by(BroadcastSeries.id)
-    if not include_all:
-        query = query.where(BroadcastSeries.cancelled_at.is_(None))
-    with transaction(engine, immediate=False) as session:
-        return list(session.scalars(query)), stream_names(session)
+    return recurring.list_series(engine, include_all=include_all)
 
 
 def print_series(rows: list[BroadcastSeries], names: dict[str, str], now: datetime) -> None:
@@ -427,8 +368,7 @@ def _row_status(row: Broadcast) -> str:
 
 
 def _load(engine: Engine, series_id: int) -> BroadcastSeries:
-    with transaction(engine, immediate=False) as session:
-        row = session.get(BroadcastSeries, series_id)
+    row = recurring.get_series(engine, series_id)
     if row is None:
         raise BadInput(f"no recurring broadcast with id {series_id} (see `onair series list --all`)")
     return row

@@ -3,7 +3,8 @@
 Reads print a table, or JSON with `--json`. Stream keys and SRT secrets are printed only by `get` and
 `create` with `--show-secrets` (the encoder needs them), to stdout, never to a log. Expected
 failures (API answers, network trouble, missing credentials, bad input) end with one `error:` line
-on stderr and exit code 1.
+on stderr and exit code 1. `list` and `get` also show each stream's between-slots policy from onair's
+database (a warning, not an error, when it cannot be read); `policy` sets it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import typer
 from pydantic import ValidationError
 
 from worker.cli import output
+from worker.cli.stream_policy import between_slots_policy, policies_or_warning, policy_cell
 from worker.config import MissingSetting
+from worker.domain.stream_policy import BetweenSlots
 from worker.fastpix import (
     Classification,
     FastPixClient,
@@ -65,13 +68,22 @@ def list_streams(
     """List every stream in the workspace."""
     with _client() as client:
         streams = list(client.iter_streams(page_size=limit, order_by=order))
+    policies = policies_or_warning([s.stream_id for s in streams])
     if as_json:
-        output.print_json([_public(stream) for stream in streams])
+        output.print_json([_public(stream, policies) for stream in streams])
         return
     output.print_table(
-        ("id", "status", "resolution", "reconnect s", "created", "metadata"),
+        ("id", "status", "resolution", "reconnect s", "created", "between slots", "metadata"),
         (
-            (s.stream_id, s.status, s.max_resolution, s.reconnect_window, _when(s), s.metadata)
+            (
+                s.stream_id,
+                s.status,
+                s.max_resolution,
+                s.reconnect_window,
+                _when(s),
+                policy_cell(s.stream_id, policies),
+                s.metadata,
+            )
             for s in streams
         ),
         title=f"{len(streams)} stream{'s' if len(streams) != 1 else ''}",
@@ -83,7 +95,7 @@ def get_stream(stream_id: StreamId, as_json: AsJson = False, show_secrets: ShowS
     """Show one stream."""
     with _client() as client:
         stream = client.get_stream(stream_id)
-    _show(stream, as_json, show_secrets)
+    _show(stream, as_json, show_secrets, policies_or_warning([stream_id]))
 
 
 @app.command("create")
@@ -158,6 +170,9 @@ def delete_stream(
     output.info(f"stream {stream_id} deleted")
 
 
+app.command("policy")(between_slots_policy)
+
+
 @app.command("viewers")
 def viewers(stream_id: StreamId, as_json: AsJson = False) -> None:
     """Show a stream's approximate viewer count."""
@@ -192,13 +207,14 @@ def _parse_metadata(pairs: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _public(stream: LiveStream) -> dict[str, Any]:
+def _public(stream: LiveStream, policies: dict[str, BetweenSlots] | None = None) -> dict[str, Any]:
     # Secret fields are left out entirely rather than shown masked: scripts should not see them at all.
-    return stream.model_dump(
+    shown = stream.model_dump(
         mode="json",
         by_alias=True,
         exclude={"stream_key", "srt_secret", "srt_playback_response", "simulcast_responses"},
     )
+    return {**shown, "betweenSlots": policy_cell(stream.stream_id, policies)}
 
 
 def _secrets(stream: LiveStream) -> list[tuple[str, str]]:
@@ -212,10 +228,15 @@ def _when(stream: LiveStream) -> str:
     return stream.created_at.strftime("%Y-%m-%d %H:%M:%SZ") if stream.created_at else ""
 
 
-def _show(stream: LiveStream, as_json: bool, show_secrets: bool = False) -> None:
+def _show(
+    stream: LiveStream,
+    as_json: bool,
+    show_secrets: bool = False,
+    policies: dict[str, BetweenSlots] | None = None,
+) -> None:
     secrets = _secrets(stream) if show_secrets else []
     if as_json:
-        output.print_json(_public(stream) | dict(secrets))
+        output.print_json(_public(stream, policies) | dict(secrets))
         return
     output.print_fields(
         [
@@ -227,6 +248,7 @@ def _show(stream: LiveStream, as_json: bool, show_secrets: bool = False) -> None
             ("recording", stream.enable_recording),
             ("media policy", stream.media_policy),
             ("created", _when(stream)),
+            ("between slots", policy_cell(stream.stream_id, policies)),
             ("metadata", stream.metadata),
             ("playback ids", [f"{p.id} ({p.access_policy})" for p in stream.playback_ids]),
             *[(f"{name} (secret)", value) for name, value in secrets],

@@ -1,5 +1,6 @@
-"""`onair plan` and `onair history`: the ledger as an operator reads it, plus the store access the
-scheduling commands share (opening the database, re-planning at once, showing actions).
+"""`onair plan` and `onair history`: the ledger as an operator reads it (service.ledger_view), plus
+what the scheduling commands share: opening the database, re-planning at once (service.replanning)
+with its warning, and showing actions.
 
 Tables show times in the operator's zone (`--tz`, default the machine's) with the UTC offset;
 JSON carries ISO 8601 UTC so scripts read the same text on every machine.
@@ -15,12 +16,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from worker.cli import output
-from worker.cli.agenda import Agenda, build_agenda
 from worker.cli.agenda_view import agenda_calendar, print_agenda, streams_json
 from worker.cli.timeparse import (
     BadInput,
@@ -31,21 +30,21 @@ from worker.cli.timeparse import (
     show_instant,
 )
 from worker.clock import SystemClock
-from worker.config import FastPixSettings, OnairSettings
+from worker.config import OnairSettings
 from worker.domain.causes import FailureCause, describe_failure
 from worker.domain.types import ActionState
-from worker.service.planning import PlanReport, plan_tick
-from worker.service.runtime import Runtime
-from worker.store import observations, schedules
-from worker.store.db import SchemaError, ensure_schema_current, make_engine, transaction
-from worker.store.models import Action, ActionEvent
+from worker.service import replanning
+from worker.service.agenda import Agenda
+from worker.service.database import SchemaError, ensure_schema_current, make_engine
+from worker.service.ledger_view import PlanView, history_view, plan_view
+from worker.service.planning import PlanReport
+from worker.service.records import Action, ActionEvent, WebhookEvent
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 TzOption = Annotated[
     str | None,
     typer.Option("--tz", help="IANA zone for local times in and out (default: this machine's zone)."),
 ]
-UNDER_WAY = (ActionState.PENDING.value, ActionState.CLAIMED.value)
 DEFAULT_PLAN_HOURS = 24.0
 RECENT_HOURS = 24  # `onair plan` also lists the failures of this many hours back
 
@@ -84,33 +83,22 @@ def _setting_problem(error: Any) -> str:
     return message if message.startswith(name) else f"{name}: {message}"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-REPLAN_WAIT_SECONDS = 10.0
+_first_line = replanning.first_line
 
 
 def replan(settings: OnairSettings, engine: Engine, *, full: bool = False) -> PlanReport | None:
-    """Run the planner now, so the ledger reflects a schedule change at once. A failure here loses
-    nothing (the scheduler re-plans every few seconds), so it is a warning, not an error."""
-    rt = Runtime(settings, FastPixSettings())
-    rt.engine = engine
-    try:
-        # A tick the scheduler is running meanwhile sees the change too: waiting a little for it
-        # lets this one show what was planned.
-        return plan_tick(rt, full=full, wait=REPLAN_WAIT_SECONDS, scheduler=False)
-    except (SQLAlchemyError, ValueError) as exc:
+    """Run the planner now, so the ledger reflects a schedule change at once (a failure is a warning)."""
+    done = replanning.replan(settings, engine, full=full)
+    warn_replan(done.failure)
+    return done.report
+
+
+def warn_replan(failure: str | None) -> None:
+    """A change is saved even when planning at once failed: the scheduler will plan it."""
+    if failure is not None:
         typer.echo(
-            f"warning: saved, but planning now failed ({_first_line(exc)}); the scheduler will plan it",
-            err=True,
+            f"warning: saved, but planning now failed ({failure}); the scheduler will plan it", err=True
         )
-        return None
-
-
-def stream_names(session: Session) -> dict[str, str]:
-    return observations.stream_names(session)
 
 
 def action_json(
@@ -209,13 +197,10 @@ def plan(
             until = now + span
         with output.reporting(BadInput):
             zone = display_zone(tz)
-        with transaction(engine, immediate=False) as session:
-            agenda = build_agenda(session, now, until, stream)
-            names = stream_names(session)
-            invalid = _invalid_schedules(session, stream)
-            last_plan = schedules.get_state(session, "last_plan_at")
-            failures = _recent_failures(session, now, stream)
-            causes = observations.failure_causes(session, [r.id for r in failures])
+        view = plan_view(engine, now=now, until=until, stream=stream, recent=timedelta(hours=RECENT_HOURS))
+        agenda, names, last_plan = view.agenda, view.stream_names, view.last_planned_at
+        invalid = _invalid_schedules(view)
+        failures, causes = view.failures, view.causes
     if ics_to is not None:
         _write_ics(agenda, ics_to)
         return
@@ -287,16 +272,10 @@ def _write_ics(agenda: Agenda, target: str) -> None:
     output.info(f"wrote {events} event{'' if events == 1 else 's'} to {target}")
 
 
-def _recent_failures(session: Session, now: datetime, stream: str | None) -> list[Action]:
-    states = (ActionState.FAILED.value, ActionState.MISSED.value)
-    query = observations.history_query(now - timedelta(hours=RECENT_HOURS), None, states, stream)
-    return list(session.scalars(query.limit(50)))
-
-
 _SOURCE_OF_TABLE = {"broadcasts": "broadcast", "off_hours": "off_hours", "broadcast_series": "series"}
 
 
-def _invalid_schedules(session: Session, stream: str | None) -> list[dict[str, Any]]:
+def _invalid_schedules(view: PlanView) -> list[dict[str, Any]]:
     return [
         {
             "source": _SOURCE_OF_TABLE[r.table],
@@ -305,7 +284,7 @@ def _invalid_schedules(session: Session, stream: str | None) -> list[dict[str, A
             "stream_id": r.stream_id,
             "invalid_reason": r.reason,
         }
-        for r in observations.invalid_rows(session, stream)
+        for r in view.invalid
     ]
 
 
@@ -333,7 +312,7 @@ def history(
     as_json: AsJson = False,
 ) -> None:
     """What happened: finished and retrying actions with their outcome (for a failure, its cause and the
-    rule that stopped it) and attempts."""
+    rule that stopped it) and attempts; with --stream, also the stream's FastPix webhook events."""
     now = SystemClock().now()
     with output.reporting(BadInput):
         states = parse_states(state)
@@ -341,16 +320,20 @@ def history(
         end = parse_since(until, now, tz, what="--until")
     with open_store() as (_, engine), output.reporting(BadInput):
         zone = display_zone(tz)
-        with transaction(engine, immediate=False) as session:
-            if action is not None:
-                rows = [_one_action(session, action)]
-            else:
-                hide = not include_all and ActionState.CANCELLED.value not in states
-                query = observations.history_query(start, end, states, stream, hide_replan=hide)
-                rows = list(session.scalars(query.limit(limit)))
-            names = stream_names(session)
-            causes = observations.failure_causes(session, [r.id for r in rows])
-            events = _events(session, [r.id for r in rows]) if (verbose or action is not None) else None
+        found = history_view(
+            engine,
+            action_id=action,
+            since=start,
+            until=end,
+            states=states,
+            stream=stream,
+            hide_replan=not include_all and ActionState.CANCELLED.value not in states,
+            limit=limit,
+            with_events=verbose or action is not None,
+            with_webhooks=stream is not None and not as_json,
+        )
+        rows, names, causes, heard = found.actions, found.stream_names, found.causes, found.webhooks
+        events = None if found.events is None else _events(found.events)
     if as_json:
         output.print_json(
             [
@@ -381,6 +364,21 @@ def history(
     )
     if events is not None:
         _print_events(rows, events, zone)
+    if heard:
+        _print_webhooks(heard, zone)
+
+
+def _print_webhooks(heard: list[WebhookEvent], zone: tzinfo) -> None:
+    """What FastPix said about the stream (its webhooks; `onair.poll` where onair read the status
+    itself because none came), newest first. Only type, status and times are ever stored."""
+    output.print_table(
+        ("at", "event", "status", "received"),
+        (
+            (show_instant(e.created_at, zone), e.type, e.status, show_instant(e.received_at, zone))
+            for e in heard
+        ),
+        title=f"{len(heard)} stream event{'s' if len(heard) != 1 else ''} (FastPix webhooks and polls)",
+    )
 
 
 def parse_states(text: str | None) -> list[str]:
@@ -444,21 +442,9 @@ def _public(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: value for key, value in event.items() if key != "at_dt"} for event in events]
 
 
-def _one_action(session: Session, action_id: int) -> Action:
-    found = session.get(Action, action_id)
-    if found is None:
-        raise BadInput(f"no action with id {action_id} (see `onair history` or `onair plan`)")
-    return found
-
-
-def _events(session: Session, action_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    grouped: dict[int, list[dict[str, Any]]] = {i: [] for i in action_ids}
-    if not action_ids:
-        return grouped
-    query = select(ActionEvent).where(ActionEvent.action_id.in_(action_ids)).order_by(ActionEvent.id)
-    for event in session.scalars(query):
-        assert event.action_id is not None
-        grouped[event.action_id].append(
+def _events(found: dict[int, list[ActionEvent]]) -> dict[int, list[dict[str, Any]]]:
+    return {
+        action_id: [
             {
                 "at": iso_utc(event.at),
                 "at_dt": event.at,
@@ -473,5 +459,7 @@ def _events(session: Session, action_ids: list[int]) -> dict[int, list[dict[str,
                 "latency_ms": event.latency_ms,
                 "detail": event.detail,
             }
-        )
-    return grouped
+            for event in events
+        ]
+        for action_id, events in found.items()
+    }

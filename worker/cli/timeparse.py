@@ -15,6 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from worker.domain.recurrence import validate_timezone
+from worker.domain.text import show_duration as show_duration
+from worker.service.errors import InvalidInput
 
 DISPLAY_FORMAT = "%Y-%m-%d %H:%M:%S"
 _DURATION = re.compile(r"(?P<plain>\d+)|(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
@@ -22,8 +24,9 @@ _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
 _ZONEINFO_ROOT = "zoneinfo/"
 
 
-class BadInput(ValueError):
-    """A value the operator typed cannot be used; the message says which and how to fix it."""
+# A value the operator typed cannot be used; the message says which and how to fix it. The same type
+# the service layer raises, so one `output.reporting(BadInput)` reports both.
+BadInput = InvalidInput
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -143,14 +146,3 @@ def show_instant(value: datetime | None, zone: tzinfo) -> str:
 def iso_utc(value: datetime | None) -> str | None:
     """For JSON: ISO 8601 in UTC, so scripts read the same text whatever the machine's zone."""
     return None if value is None else value.astimezone(UTC).isoformat()
-
-
-def show_duration(seconds: float) -> str:
-    """`1h30m`, `8h`, `90s`: the shortest form parse_duration reads back."""
-    total = round(seconds)
-    if total == 0:
-        return "0s"
-    hours, rest = divmod(abs(total), 3600)
-    minutes, secs = divmod(rest, 60)
-    text = "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
-    return ("-" if total < 0 else "") + text

@@ -8,6 +8,8 @@ The full table, with the reasoning, is in docs/lifecycle.md; in short:
 | broadcast update (start - lead)      | the broadcast's end                                             |
 | broadcast finish (end)               | the next slot on the stream (start - lead), at most end + 1 h   |
 | broadcast restore (end)              | the same as its finish                                          |
+| disable after a slot (between-slots  | the same as its finish                                          |
+|   policy `disable`; at its end)      |                                                                 |
 | off-hours disable (from, or after a  | the off-hours window's end (`to`)                               |
 |   broadcast ends inside the window)  |                                                                 |
 | off-hours enable (to)                | the next off-hours window's start on the stream, else to + 1 h  |
@@ -45,6 +47,12 @@ def finish_deadline(ends_at: datetime, next_slot_start: datetime | None) -> date
 def restore_deadline(ends_at: datetime, next_slot_start: datetime | None) -> datetime:
     """The next slot's merge must find the stream as it was; a restore an hour late is a stale surprise
     (it stays visible as missed, and alerted)."""
+    return finish_deadline(ends_at, next_slot_start)
+
+
+def disable_after_slot_deadline(ends_at: datetime, next_slot_start: datetime | None) -> datetime:
+    """A disable run after the next slot began would cut that slot off; an hour late, someone has
+    been using the stream on purpose (it stays visible as missed, and alerted)."""
     return finish_deadline(ends_at, next_slot_start)
 
 

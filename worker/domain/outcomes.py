@@ -80,8 +80,13 @@ class Verdict:
 def broadcast_outcome(facts: BroadcastFacts, now: datetime) -> Verdict:
     if facts.cancelled:
         return Verdict(Outcome.CANCELLED)
-    # Acts that a later edit or a newer action replaced say nothing about this broadcast.
-    acts = [a for a in facts.acts if a.state not in (ActionState.CANCELLED, ActionState.SUPERSEDED)]
+    # Acts that a later edit or a newer action replaced say nothing about this broadcast, nor does the
+    # disable after it (the stream's between-slots policy: it has its own alert and history).
+    acts = [
+        a
+        for a in facts.acts
+        if a.state not in (ActionState.CANCELLED, ActionState.SUPERSEDED) and a.kind is not ActionKind.DISABLE
+    ]
     for bad in (ActionState.FAILED, ActionState.MISSED):
         hit = next((a for a in acts if a.state is bad), None)
         if hit is not None:

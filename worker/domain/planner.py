@@ -6,6 +6,10 @@ The rules (docs/lifecycle.md has the reasoning and the deadline table):
   reconnect window) UPDATE at the same instant; FINISH at end, unless another slot on S carries the
   stream on across that instant (overlapping or back-to-back broadcasts: only the last end finishes);
   if it sets metadata, RESTORE at end (after the finish, before a disable or the next slot's enable).
+- A stream whose between-slots policy is `disable` (worker.domain.stream_policy): DISABLE at the end
+  of each busy stretch (after its finish and restore), unless the next slot on S starts (lead
+  included) within KEEP_ENABLED_GAP, or an off-hours window on S already disables it at that instant;
+  and no ENABLE at an off-hours group's end: only its slots enable such a stream.
 - Off-hours windows on S are merged when they overlap or touch. At a group's start: DISABLE, unless a
   broadcast slot on S covers that instant; for every broadcast stretch ending strictly inside the group:
   DISABLE at its end; at the group's end: ENABLE (even if a broadcast covers it: enabling an enabled
@@ -31,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from worker.clock import ensure_utc
-from worker.domain import deadlines
+from worker.domain import deadlines, stream_policy
 from worker.domain.recurrence import expand, next_fire_after
 from worker.domain.specs import (
     BroadcastSpec,
@@ -73,9 +77,11 @@ def plan(
     horizon: timedelta,
     lookback: timedelta = DEFAULT_LOOKBACK,
     streams: Collection[str] | None = None,
+    disable_between_slots: Collection[str] = (),
 ) -> PlanResult:
     """`streams`: plan the off-hours of these streams only (default: every known stream); the
-    caller then keeps only these streams' actions."""
+    caller then keeps only these streams' actions. `disable_between_slots`: the streams whose
+    between-slots policy is `disable`."""
     now = ensure_utc(now)
     if horizon < timedelta(0) or lookback < timedelta(0):
         raise ValueError("horizon and lookback must not be negative")
@@ -123,10 +129,18 @@ def plan(
         if rules:
             stream_windows = [w for r in rules for w in windows[r.id]]
             try:
-                actions.extend(_off_hours_actions(stream, rules, stream_windows, busy.get(stream, [])))
+                # A stream disabled between slots is enabled by its slots only, never by a window's end.
+                reopen = stream not in disable_between_slots
+                actions.extend(
+                    _off_hours_actions(stream, rules, stream_windows, busy.get(stream, []), reopen=reopen)
+                )
             except Exception as exc:  # the rules were each fine alone: flag the ones that met here
                 for rule in rules:
                     invalid.setdefault((Source.OFF_HOURS, rule.id), unexpected_problem(exc))
+
+    for stream in sorted(set(disable_between_slots) & set(busy)):
+        off = merge_windows(w for r in valid_rules if r.stream_id in (None, stream) for w in windows[r.id])
+        actions.extend(_between_slots_disables(busy[stream], off))
 
     kept = [a for a in actions if window_start <= a.due_at <= window_end]
     kept.sort(key=lambda a: (a.due_at, a.stream_id, a.sequence, a.key))
@@ -204,13 +218,40 @@ def _broadcast_actions(spec: BroadcastSpec, busy: list[Busy]) -> list[PlannedAct
     return [a for a in actions if _owed(a, spec.created_at)]
 
 
+def _between_slots_disables(busy: list[Busy], off: list[OffGroup]) -> list[PlannedAction]:
+    """The `disable` policy: a DISABLE at the end of each busy stretch (sequenced after its finish and
+    restore) unless the next slot comes within the gap, or an off-hours group disables it anyway."""
+    actions = []
+    for index, stretch in enumerate(busy):
+        next_slot = busy[index + 1].start if index + 1 < len(busy) else None
+        if not stream_policy.disable_after(stretch.end, next_slot):
+            continue
+        if any(group.start <= stretch.end < group.end for group in off):
+            continue
+        last = stretch.last
+        action = _action(
+            key=f"b:{last.id}:disable-after:{iso(stretch.end)}",
+            spec=last,
+            kind=ActionKind.DISABLE,
+            due=stretch.end,
+            deadline=deadlines.disable_after_slot_deadline(stretch.end, next_slot),
+            reason=f"disable after {_describe_broadcast(last)}: the stream's between-slots policy",
+        )
+        if _owed(action, last.created_at):
+            actions.append(action)
+    return actions
+
+
 def _off_hours_actions(
-    stream: str, rules: list[OffHoursSpec], windows: list[Window], busy: list[Busy]
+    stream: str, rules: list[OffHoursSpec], windows: list[Window], busy: list[Busy], *, reopen: bool = True
 ) -> list[PlannedAction]:
+    """`reopen`: plan the ENABLE at each group's end (not for a stream disabled between slots)."""
     groups = merge_windows(windows)
     actions: list[PlannedAction] = []
     for index, group in enumerate(groups):
         actions.extend(_group_disables(stream, group, busy))
+        if not reopen:
+            continue
         if index + 1 < len(groups):
             next_start: datetime | None = groups[index + 1].start
         else:

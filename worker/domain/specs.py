@@ -192,28 +192,41 @@ def _aware_reason(name: str, value: datetime) -> str | None:
 
 def check_broadcast(spec: BroadcastSpec, known_streams: Collection[str]) -> list[str]:
     """Every reason the broadcast cannot be planned; empty if it can."""
-    reasons: list[str] = []
+    return [reason for _, reason in broadcast_problems(spec, known_streams)]
+
+
+def broadcast_problems(spec: BroadcastSpec, known_streams: Collection[str]) -> list[tuple[str, str]]:
+    """As check_broadcast, each reason with the field at fault (stream_id, title, start, end, lead,
+    metadata, reconnect_window), so a front door can say which input to fix."""
+    problems: list[tuple[str, str]] = []
     if spec.stream_id not in known_streams:
-        reasons.append(unknown_stream_reason(spec.stream_id))
+        problems.append(("stream_id", unknown_stream_reason(spec.stream_id)))
     title_problem = control_character_problem(spec.title, "title")
     if title_problem:
-        reasons.append(title_problem)
+        problems.append(("title", title_problem))
     naive = [
-        r for r in (_aware_reason("starts_at", spec.starts_at), _aware_reason("ends_at", spec.ends_at)) if r
+        (field, r)
+        for field, r in (
+            ("start", _aware_reason("starts_at", spec.starts_at)),
+            ("end", _aware_reason("ends_at", spec.ends_at)),
+        )
+        if r
     ]
-    reasons.extend(naive)
+    problems.extend(naive)
     if not naive and spec.ends_at <= spec.starts_at:
-        reasons.append(f"end {spec.ends_at.isoformat()} is not after start {spec.starts_at.isoformat()}")
+        problems.append(
+            ("end", f"end {spec.ends_at.isoformat()} is not after start {spec.starts_at.isoformat()}")
+        )
     if spec.lead < timedelta(0):
-        reasons.append(f"lead {spec.lead.total_seconds():g} s is negative")
+        problems.append(("lead", f"lead {spec.lead.total_seconds():g} s is negative"))
     _, metadata_reason = parse_metadata(spec.metadata)
     if metadata_reason:
-        reasons.append(metadata_reason)
+        problems.append(("metadata", metadata_reason))
     low, high = RECONNECT_WINDOW_RANGE
     window = spec.reconnect_window
     if window is not None and (isinstance(window, bool) or not low <= window <= high):
-        reasons.append(f"reconnect window {window} s is outside {low}..{high} s")
-    return reasons
+        problems.append(("reconnect_window", f"reconnect window {window} s is outside {low}..{high} s"))
+    return problems
 
 
 def recurrence_problems(cron: str, timezone: str, text: str | None, what: str) -> list[str]:

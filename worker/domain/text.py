@@ -8,6 +8,7 @@ The CLI, the API and the planner (for rows written with plain SQL) all ask `cont
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 
 # How much of an offending value a reason quotes: enough to find the row, never a whole blob.
 QUOTED_CHARS = 80
@@ -39,3 +40,23 @@ def printable(text: str, limit: int = 200) -> str:
     for messages that quote what a row holds (an error's text may)."""
     cut = text[:limit] + ("…" if len(text) > limit else "")
     return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in cut)
+
+
+def show_duration(seconds: float) -> str:
+    """`1h30m`, `8h`, `90s`: the shortest form parse_duration reads back."""
+    total = round(seconds)
+    if total == 0:
+        return "0s"
+    hours, rest = divmod(abs(total), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+    return ("-" if total < 0 else "") + text
+
+
+def show_span(start: datetime, end: datetime) -> str:
+    """`2026-12-01 09:55 to 11:00 UTC` (seconds only when either has them)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    clock = "%H:%M:%S" if start.second or end.second else "%H:%M"
+    if start.date() == end.date():
+        return f"{start:%Y-%m-%d} {start.strftime(clock)} to {end.strftime(clock)} UTC"
+    return f"{start:%Y-%m-%d} {start.strftime(clock)} to {end:%Y-%m-%d} {end.strftime(clock)} UTC"

@@ -11,7 +11,6 @@ from sqlalchemy import Engine
 
 from worker.store.db import transaction
 from worker.store.models import Organiser
-from worker.store.web_keys import session_key
 from worker.store.organisers import (
     OPS,
     ORGANISER,
@@ -22,6 +21,7 @@ from worker.store.organisers import (
     list_organisers,
     revoke_organiser,
 )
+from worker.store.web_keys import session_key
 
 AccountError = OrganiserError  # an account cannot be created, found or revoked; the message says why
 

@@ -1,6 +1,6 @@
 """Alerts: a failed or missed action, or a scheduler that stopped ticking.
 
-Each alert is logged, recorded once in the database (worker.service.alert_outbox: the same alert
+Each alert is logged, recorded once in the database (worker.store.alert_outbox: the same alert
 noticed by two workers is sent once) and, when ONAIR_ALERT_WEBHOOK_URL is set, posted as JSON with a
 Slack-compatible `text` field plus structured fields. Posting happens on a background thread with
 bounded retries and back-off, so the executor never waits on a slow webhook, and it needs no broker:
@@ -23,8 +23,8 @@ from sqlalchemy import Engine
 from worker.config import onair_settings
 from worker.domain.causes import FailureCause
 from worker.domain.types import ActionKind, ActionState
-from worker.service import alert_outbox
 from worker.service.logs import redact
+from worker.store import alert_outbox
 
 if TYPE_CHECKING:
     from worker.service.runtime import Runtime

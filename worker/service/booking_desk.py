@@ -1,7 +1,6 @@
-"""What an organiser does on the pages: book, move and cancel their own bookings, each checked by the
-same rules as the API (service.bookings), with a conflict said in terms of the slots in the way and
-the next free slot of the same length. Every function takes plain values and opens its own
-transaction; the caller re-plans after a change (service.bookings.replan_now)."""
+"""What an organiser does on the pages: book, move and cancel their own bookings, through the same
+service functions as the API (service.bookings: the same checks, then a re-plan), with a conflict
+said in terms of the slots in the way and the next free slot of the same length."""
 
 from __future__ import annotations
 
@@ -11,18 +10,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from worker.clock import Clock
+from worker.config import OnairSettings
 from worker.domain.free_slot import next_free_start
 from worker.service.bookings import (
     BookingInput,
-    InvalidBooking,
-    Problem,
-    booking_problems,
     cancel_booking,
     change_booking,
     create_booking,
-    ensure_open,
     own_booking,
 )
+from worker.store import views
 from worker.store.db import transaction
 from worker.store.models import Broadcast
 from worker.store.observations import stream_names
@@ -83,44 +81,51 @@ def streams_to_book(engine: Engine) -> list[StreamChoice]:
     )
 
 
-def book(engine: Engine, organiser_id: int, wanted: BookingInput, *, now: datetime) -> int:
-    """The new booking's id. InvalidBooking names each field at fault; BookingCollides says what is in
-    the way and what would fit."""
-    with transaction(engine) as session:
-        _refuse(booking_problems(wanted, now=now, known_streams=known_stream_ids(session)))
-        try:
-            return create_booking(session, organiser_id, wanted, now=now).id
-        except SlotConflict as conflict:
-            raise _collides(session, conflict, organiser_id, wanted, None) from None
+def book(
+    settings: OnairSettings, engine: Engine, clock: Clock, organiser_id: int, wanted: BookingInput
+) -> int:
+    """The new booking's id (the plan follows at once). InvalidInput names each field at fault;
+    BookingCollides says what is in the way and what would fit."""
+    try:
+        return create_booking(settings, engine, clock, organiser_id, wanted)
+    except SlotConflict as conflict:
+        raise _collides(engine, conflict, organiser_id, wanted, None) from None
 
 
 def move(
+    settings: OnairSettings,
     engine: Engine,
+    clock: Clock,
     organiser_id: int,
     booking_id: int,
     *,
     starts_at: datetime,
     ends_at: datetime,
-    now: datetime,
 ) -> None:
-    """Give the organiser's open booking new times. BookingNotFound, BookingClosed, InvalidBooking or
-    BookingCollides say why not."""
-    with transaction(engine) as session:
-        row = own_booking(session, organiser_id, booking_id)
-        ensure_open(row, now)
-        wanted = BookingInput(row.stream_id, starts_at, ends_at, row.lead_seconds, row.title)
-        moved_start = starts_at != row.starts_at
-        _refuse(booking_problems(wanted, now=now, known_streams={row.stream_id}, start_changed=moved_start))
-        try:
-            change_booking(session, row, starts_at=starts_at, ends_at=ends_at, title=row.title, now=now)
-        except SlotConflict as conflict:
-            raise _collides(session, conflict, organiser_id, wanted, row.id) from None
+    """Give the organiser's open booking new times (the plan follows). BookingNotFound, BookingClosed,
+    InvalidInput or BookingCollides say why not."""
+    try:
+        change_booking(
+            settings,
+            engine,
+            clock,
+            organiser_id,
+            booking_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            title=None,
+            title_given=False,
+        )
+    except SlotConflict as conflict:
+        with transaction(engine, immediate=False) as session:
+            row = own_booking(session, organiser_id, booking_id)
+            wanted = BookingInput(row.stream_id, starts_at, ends_at, row.lead_seconds, row.title)
+        raise _collides(engine, conflict, organiser_id, wanted, booking_id) from None
 
 
-def cancel(engine: Engine, organiser_id: int, booking_id: int, *, now: datetime) -> None:
+def cancel(settings: OnairSettings, engine: Engine, clock: Clock, organiser_id: int, booking_id: int) -> None:
     """Cancel the organiser's booking (BookingNotFound, or BookingClosed once it has ended)."""
-    with transaction(engine) as session:
-        cancel_booking(session, own_booking(session, organiser_id, booking_id), now=now)
+    cancel_booking(settings, engine, clock, organiser_id, booking_id)
 
 
 def booking_view(engine: Engine, organiser_id: int, booking_id: int, *, now: datetime) -> BookingView:
@@ -163,24 +168,21 @@ def next_free_slot(
 
 
 def _collides(
-    session: Session, conflict: SlotConflict, organiser_id: int, wanted: BookingInput, exclude_id: int | None
+    engine: Engine, conflict: SlotConflict, organiser_id: int, wanted: BookingInput, exclude_id: int | None
 ) -> BookingCollides:
-    rows = [session.get(Broadcast, i) for i in conflict.conflicting_ids]
-    taken = [
-        TakenSlot(
-            mine=r.organiser_id == organiser_id,
-            id=r.id if r.organiser_id == organiser_id else None,
-            title=r.title if r.organiser_id == organiser_id else None,
-            starts_at=r.slot_starts_at,
-            ends_at=r.ends_at,
-        )
-        for r in rows
-        if r is not None
-    ]
-    taken.sort(key=lambda t: t.starts_at)
-    return BookingCollides(taken, next_free_slot(session, wanted, exclude_id=exclude_id))
-
-
-def _refuse(problems: list[Problem]) -> None:
-    if problems:
-        raise InvalidBooking(problems)
+    with transaction(engine, immediate=False) as session:
+        rows = [
+            r for r in (views.find(session, Broadcast, i) for i in conflict.conflicting_ids) if r is not None
+        ]
+        taken = [
+            TakenSlot(
+                mine=r.organiser_id == organiser_id,
+                id=r.id if r.organiser_id == organiser_id else None,
+                title=r.title if r.organiser_id == organiser_id else None,
+                starts_at=r.slot_starts_at,
+                ends_at=r.ends_at,
+            )
+            for r in rows
+        ]
+        free_at = next_free_slot(session, wanted, exclude_id=exclude_id)
+    return BookingCollides(sorted(taken, key=lambda t: t.starts_at), free_at)

@@ -1,47 +1,35 @@
 """Bookings: an organiser's slots on shared streams, as the HTTP API (and any other front end) makes them.
 
-A booking is a broadcasts row with organiser_id set. The no-overlap rule lives in store.slots (and in
-the database itself); this module adds what a booking needs around it: checks that name the field at
-fault, ownership (an organiser sees and changes only their own bookings), and a re-plan right after
-each change so the ledger shows the result at once.
+A booking is a broadcasts row with organiser_id set. It is held to the rules of every slot
+(service.slots: the same as `onair book add`), with the fields named as the API takes them; the
+no-overlap rule lives in store.slots (and in the database itself). This module adds ownership (an
+organiser sees and changes only their own bookings) and a re-plan right after each change, so the
+ledger shows the result at once.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from worker.clock import Clock
-from worker.config import FastPixSettings, OnairSettings
-from worker.domain.specs import BroadcastSpec, check_broadcast
-from worker.service.planning import PlanReport, plan_tick
-from worker.service.runtime import Runtime
-from worker.service.text import text_problem
+from worker.config import OnairSettings
+from worker.domain.specs import BroadcastSpec
+from worker.service.errors import InvalidInput, Problem
+from worker.service.replanning import API_WAIT_SECONDS, replan
+from worker.service.slots import slot_problems
+from worker.store import views
+from worker.store.db import transaction
 from worker.store.models import Broadcast
-from worker.store.schedules import MAX_SPAN
+from worker.store.schedules import known_stream_ids
 from worker.store.slots import insert_slot, move_slot
 
-log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with one input field, said so that the person can fix it."""
-
-    field: str
-    message: str
-
-
-class InvalidBooking(ValueError):
-    """The booking cannot be written as asked; `problems` names each field at fault."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
-        self.problems = problems
+STREAM_HINT = ": GET /v1/streams lists the streams"
+# The API takes the lead in whole seconds; the slot rules name it `lead`.
+_API_FIELDS = {"lead": "lead_seconds", "metadata": "booking", "reconnect_window": "booking"}
 
 
 class BookingNotFound(LookupError):
@@ -64,68 +52,106 @@ class BookingInput:
 def booking_problems(
     wanted: BookingInput, *, now: datetime, known_streams: set[str], start_changed: bool = True
 ) -> list[Problem]:
-    """Every reason the booking cannot be made, each naming its field; empty when it can.
+    """Every reason the booking cannot be made, each naming its API field; empty when it can.
 
     A start in the past is refused only when the start is being set (moving the end of a booking that
-    is on air is fine).
-    """
-    problems: list[Problem] = []
-    if wanted.stream_id not in known_streams:
-        problems.append(
-            Problem("stream_id", f"unknown stream {wanted.stream_id!r}: GET /v1/streams lists the streams")
-        )
-    if wanted.ends_at <= wanted.starts_at:
-        problems.append(
-            Problem("end", f"end {iso_z(wanted.ends_at)} is not after start {iso_z(wanted.starts_at)}")
-        )
-    if start_changed and wanted.starts_at < now:
-        problems.append(
-            Problem("start", f"start {iso_z(wanted.starts_at)} is in the past (now {iso_z(now)})")
-        )
-    if wanted.ends_at <= now:
-        problems.append(Problem("end", f"end {iso_z(wanted.ends_at)} is in the past (now {iso_z(now)})"))
-    if wanted.lead_seconds < 0:
-        problems.append(Problem("lead_seconds", f"lead_seconds {wanted.lead_seconds} is negative"))
-    title_problem = text_problem("title", wanted.title)
-    if title_problem:
-        problems.append(Problem("title", title_problem))
-    span = wanted.ends_at - (wanted.starts_at - timedelta(seconds=max(wanted.lead_seconds, 0)))
-    if not problems and span > MAX_SPAN:
-        problems.append(
-            Problem("end", f"lead plus duration is {span}; at most {MAX_SPAN.days} days: split the booking")
-        )
-    if not problems:
-        # The planner's own checks, so nothing accepted here is flagged invalid later.
-        spec = BroadcastSpec(
-            id=0,
-            stream_id=wanted.stream_id,
-            starts_at=wanted.starts_at,
-            ends_at=wanted.ends_at,
-            lead=timedelta(seconds=wanted.lead_seconds),
-            title=wanted.title,
-        )
-        problems.extend(Problem("booking", reason) for reason in check_broadcast(spec, known_streams))
-    return problems
-
-
-def create_booking(session: Session, organiser_id: int, wanted: BookingInput, *, now: datetime) -> Broadcast:
-    """Insert the booking; SlotConflict (from store.slots) when its slot overlaps another."""
-    row = Broadcast(
+    is on air is fine)."""
+    spec = BroadcastSpec(
+        id=0,
         stream_id=wanted.stream_id,
         starts_at=wanted.starts_at,
         ends_at=wanted.ends_at,
-        lead_seconds=wanted.lead_seconds,
+        lead=timedelta(seconds=wanted.lead_seconds),
         title=wanted.title,
-        organiser_id=organiser_id,
-        created_at=now,
-        updated_at=now,
     )
-    return insert_slot(session, row)
+    found = slot_problems(
+        spec, now=now, known_streams=known_streams, stream_hint=STREAM_HINT, start_changed=start_changed
+    )
+    return [replace(p, field=_API_FIELDS.get(p.field, p.field)) for p in found]
+
+
+def _refuse(problems: list[Problem]) -> None:
+    if problems:
+        raise InvalidInput(problems)
+
+
+def create_booking(
+    settings: OnairSettings, engine: Engine, clock: Clock, organiser_id: int, wanted: BookingInput
+) -> int:
+    """Book the slot and re-plan; the new booking's id. InvalidInput naming each field at fault, or
+    SlotConflict (its `conflicting_ids`) when the slot overlaps another."""
+    now = clock.now()
+    with transaction(engine) as session:
+        _refuse(booking_problems(wanted, now=now, known_streams=known_stream_ids(session)))
+        row = Broadcast(
+            stream_id=wanted.stream_id,
+            starts_at=wanted.starts_at,
+            ends_at=wanted.ends_at,
+            lead_seconds=wanted.lead_seconds,
+            title=wanted.title,
+            organiser_id=organiser_id,
+            created_at=now,
+            updated_at=now,
+        )
+        booking_id = insert_slot(session, row).id
+    replan(settings, engine, clock=clock, wait=API_WAIT_SECONDS)
+    return booking_id
+
+
+def change_booking(
+    settings: OnairSettings,
+    engine: Engine,
+    clock: Clock,
+    organiser_id: int,
+    booking_id: int,
+    *,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    title: str | None,
+    title_given: bool,
+) -> None:
+    """Move an open booking (start and/or end: None keeps it) or rename it, then re-plan.
+    BookingNotFound, BookingClosed, InvalidInput or SlotConflict."""
+    now = clock.now()
+    with transaction(engine) as session:
+        row = own_booking(session, organiser_id, booking_id)
+        ensure_open(row, now)
+        wanted = BookingInput(
+            row.stream_id,
+            starts_at or row.starts_at,
+            ends_at or row.ends_at,
+            row.lead_seconds,
+            title if title_given else row.title,
+        )
+        moved_start = wanted.starts_at != row.starts_at
+        _refuse(booking_problems(wanted, now=now, known_streams={row.stream_id}, start_changed=moved_start))
+        if (wanted.starts_at, wanted.ends_at) != (row.starts_at, row.ends_at):
+            row = move_slot(session, row.id, starts_at=wanted.starts_at, ends_at=wanted.ends_at, now=now)
+        if wanted.title != row.title:
+            row.title, row.updated_at = wanted.title, now
+            session.flush()
+    replan(settings, engine, clock=clock, wait=API_WAIT_SECONDS)
+
+
+def cancel_booking(
+    settings: OnairSettings, engine: Engine, clock: Clock, organiser_id: int, booking_id: int
+) -> None:
+    """Cancel the booking (its slot is free at once) and re-plan. Cancelling a cancelled booking changes
+    nothing; an ended one is BookingClosed."""
+    now = clock.now()
+    with transaction(engine) as session:
+        row = own_booking(session, organiser_id, booking_id)
+        if row.cancelled_at is not None:
+            return
+        ensure_open(row, now)
+        row.cancelled_at, row.updated_at = now, now
+        session.flush()
+    replan(settings, engine, clock=clock, wait=API_WAIT_SECONDS)
 
 
 def own_booking(session: Session, organiser_id: int, booking_id: int) -> Broadcast:
     """The organiser's booking with this id; BookingNotFound for anyone else's row or an ops broadcast."""
-    row = session.get(Broadcast, booking_id)
+    row = views.find(session, Broadcast, booking_id)
     if row is None or row.organiser_id != organiser_id:
         raise BookingNotFound(f"you have no booking with id {booking_id}")
     return row
@@ -133,10 +159,7 @@ def own_booking(session: Session, organiser_id: int, booking_id: int) -> Broadca
 
 def bookings_of(session: Session, organiser_id: int, *, now: datetime, include_past: bool) -> list[Broadcast]:
     """The organiser's bookings, earliest first: upcoming and running ones, or all with include_past."""
-    query = select(Broadcast).where(Broadcast.organiser_id == organiser_id)
-    if not include_past:
-        query = query.where(Broadcast.cancelled_at.is_(None), Broadcast.ends_at > now)
-    return list(session.scalars(query.order_by(Broadcast.starts_at, Broadcast.id)))
+    return views.slots(session, now, include_all=include_past, organiser_id=organiser_id)
 
 
 def ensure_open(row: Broadcast, now: datetime) -> None:
@@ -144,51 +167,6 @@ def ensure_open(row: Broadcast, now: datetime) -> None:
         raise BookingClosed(f"booking {row.id} was cancelled at {iso_z(row.cancelled_at)}: book a new slot")
     if row.ends_at <= now:
         raise BookingClosed(f"booking {row.id} ended at {iso_z(row.ends_at)}: it can no longer change")
-
-
-def change_booking(
-    session: Session,
-    row: Broadcast,
-    *,
-    starts_at: datetime,
-    ends_at: datetime,
-    title: str | None,
-    now: datetime,
-) -> Broadcast:
-    """Give an open booking new times and title. SlotConflict when the new slot overlaps another."""
-    ensure_open(row, now)
-    if (starts_at, ends_at) != (row.starts_at, row.ends_at):
-        row = move_slot(session, row.id, starts_at=starts_at, ends_at=ends_at, now=now)
-    if title != row.title:
-        row.title, row.updated_at = title, now
-        session.flush()
-    return row
-
-
-def cancel_booking(session: Session, row: Broadcast, *, now: datetime) -> Broadcast:
-    """Cancel the booking (its slot is free at once). Cancelling a cancelled booking changes nothing."""
-    if row.cancelled_at is not None:
-        return row
-    ensure_open(row, now)
-    row.cancelled_at, row.updated_at = now, now
-    session.flush()
-    return row
-
-
-# A planner tick under way meanwhile sees the change too; the request waits at most this for it.
-REPLAN_WAIT_SECONDS = 2.0
-
-
-def replan_now(settings: OnairSettings, engine: Engine, clock: Clock) -> PlanReport | None:
-    """Run the planner at once after a change. A failure loses nothing (the scheduler re-plans every
-    few seconds), so it is logged, not raised."""
-    try:
-        rt = Runtime(settings, FastPixSettings(), clock=clock)
-        rt.engine = engine
-        return plan_tick(rt, wait=REPLAN_WAIT_SECONDS, scheduler=False)
-    except (SQLAlchemyError, ValueError) as exc:
-        log.warning("saved, but planning now failed (%s); the scheduler will plan it", type(exc).__name__)
-        return None
 
 
 def iso_z(value: datetime) -> str:

@@ -9,10 +9,11 @@ import logging
 from datetime import datetime, timedelta
 
 from worker.domain.daily import report_due
-from worker.service import alert_outbox, alerts
+from worker.service import alerts
 from worker.service.report import build_report
 from worker.service.report_text import render
 from worker.service.runtime import Runtime
+from worker.store import alert_outbox
 
 log = logging.getLogger("onair.report")
 

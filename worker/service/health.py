@@ -24,9 +24,9 @@ from worker.domain.causes import describe_failure
 from worker.domain.types import ActionState
 from worker.fastpix.client import FastPixClient
 from worker.fastpix.errors import FastPixError, HttpStatusError
-from worker.service import backlog, planner_watch
+from worker.service import planner_watch
 from worker.service.logs import redact
-from worker.store import observations
+from worker.store import backlog, observations
 from worker.store.db import current_revision, head_revision, make_engine, normalise_url, transaction
 
 CONNECT_TIMEOUT_SECONDS = 3

@@ -22,8 +22,9 @@ from sqlalchemy import Engine
 from worker.clock import Clock
 from worker.domain.types import ActionState
 from worker.fastpix.client import CallRecord
-from worker.service import backlog
+from worker.service import viewers
 from worker.service.context import current_action
+from worker.store import backlog
 
 log = logging.getLogger("onair.metrics")
 
@@ -112,6 +113,22 @@ class LedgerCollector(Collector):
             "Seconds since the dispatcher last ticked (+Inf: never).",
             value=math.inf if age is None else age,
         )
+        yield from self._viewers(now)
+
+    def _viewers(self, now: datetime) -> Iterator[Metric]:
+        try:
+            streams = viewers.stream_viewers(self.engine, now)
+        except Exception as exc:  # the ledger's gauges above still answer
+            log.warning("metrics: could not read the viewer counts: %s", type(exc).__name__)
+            return
+        gauge = GaugeMetricFamily(
+            "onair_stream_viewers",
+            "Viewers of each stream in a broadcast's slot now: its last sample (0 while not active).",
+            labels=["stream", "name"],
+        )
+        for stream in streams:
+            gauge.add_metric([stream.stream_id, stream.name or ""], stream.viewers)
+        yield gauge
 
 
 _lock = threading.Lock()

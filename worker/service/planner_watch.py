@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
 from worker.config import OnairSettings
-from worker.service import alert_outbox, alerts
+from worker.service import alerts
 from worker.service.logs import redact
 from worker.service.runtime import Runtime
-from worker.store import observations, schedules
+from worker.store import alert_outbox, observations, schedules
 from worker.store.db import transaction
 
 log = logging.getLogger("onair.planner")

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,7 +30,7 @@ from worker.service import planner_watch
 from worker.service.runtime import Runtime
 from worker.service.series import SeriesReport, due_series, materialise_one
 from worker.store import ledger, planner_state, schedules
-from worker.store.db import checkpoint, transaction
+from worker.store.db import analyze, checkpoint, transaction
 from worker.store.models import Broadcast, OffHours
 from worker.store.sqlutil import chunked
 
@@ -155,11 +154,14 @@ class _Tick:
         self.start = self.now - self.lookback
         self.end = planning_end(self.now, timedelta(hours=rt.settings.horizon_hours))
         self.inserted = self.updated = self.cancelled = self.flagged = 0
+        self.known: set[str] = set()
+        self.disable_between: set[str] = set()
 
     def run(self) -> PlanReport:
         with transaction(self.engine, immediate=False) as session:
             book = planner_state.read_book(session)
             known = schedules.known_stream_ids(session)
+            self.disable_between = schedules.streams_disabled_between_slots(session)
             rules, lost_rules = schedules.load_off_hours_each(session)
             rows, max_id, fresh = planner_state.broadcast_counts(session, book.max_id if book else 0)
         self.known = known
@@ -200,7 +202,8 @@ class _Tick:
         return PlanReport(self.inserted, self.updated, self.cancelled, self.flagged, full=full)
 
     def _inputs(self, known: set[str], rules: Sequence[OffHours], lost_rules: Mapping[int, str]) -> str:
-        """What every stream's plan depends on: when it changes, every stream is re-planned."""
+        """What every stream's plan depends on: when it changes, every stream is re-planned (a
+        between-slots policy changes rarely, so one changed re-plans all streams, not only its own)."""
         shaping = [
             sorted(known),
             [
@@ -208,6 +211,7 @@ class _Tick:
                 for r in rules
             ],
             sorted(lost_rules),
+            sorted(self.disable_between),
             self.rt.settings.horizon_hours,
             self.lookback.total_seconds(),
         ]
@@ -283,7 +287,14 @@ class _Tick:
         unreadable.update({(Source.BROADCAST, i): why for i, why in lost_broadcasts.items()})
         unreadable.update({(Source.OFF_HOURS, i): why for i, why in lost_rules.items()})
         result = plan(
-            broadcast_specs, rule_specs, self.known, start, end - start, timedelta(0), streams=streams
+            broadcast_specs,
+            rule_specs,
+            self.known,
+            start,
+            end - start,
+            timedelta(0),
+            streams=streams,
+            disable_between_slots=self.disable_between,
         )
         invalid = {**unreadable, **result.invalid}
         checked = [(Source.BROADCAST, b.id) for b in broadcasts] + [(Source.OFF_HOURS, r.id) for r in rules]
@@ -310,7 +321,7 @@ class _Tick:
             # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
             # 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
             with transaction(self.engine) as session:
-                session.execute(text("ANALYZE actions"))
+                analyze(session, "actions")
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})

@@ -1,6 +1,7 @@
 """The morning report, as data: for a period, each broadcast planned against what happened (with the
 lateness of each act), the failed and missed actions with their causes, the schedule rows flagged
-invalid, the gaps when the dispatcher or the planner did not tick, and totals. `onair report` prints
+invalid, the gaps when the dispatcher or the planner did not tick, and totals; with each broadcast its
+viewers (peak and average of its samples) when it was sampled. `onair report` prints
 it; worker.service.daily_report posts it once a day. worker.service.report_text renders it.
 
 Lateness is when an act's call left (its first attempt's first write, or its state check when the
@@ -22,10 +23,11 @@ from worker.config import OnairSettings
 from worker.domain.causes import describe_failure
 from worker.domain.outcomes import Verdict
 from worker.domain.types import ActionState
+from worker.domain.viewers import ViewerFigures
 from worker.service import planner_watch
 from worker.service.dispatcher import GAP_TICKS
 from worker.service.outcomes import signals_of, verdict
-from worker.store import observations, schedules
+from worker.store import observations, schedules, viewers
 from worker.store.db import transaction
 from worker.store.models import Action
 from worker.store.observations import Gap, InvalidRow
@@ -56,6 +58,7 @@ class BroadcastLine:
     outcome: Verdict
     acts: list[Act]
     invalid: str | None = None  # the planner cannot use the row: why (then it has no actions)
+    viewers: ViewerFigures | None = None  # its viewer-count samples; None: never sampled
 
     @property
     def what_happened(self) -> tuple[str, str | None]:
@@ -112,6 +115,7 @@ class Report:
                     "outcome": b.what_happened[0],
                     "cause": b.what_happened[1],
                     "live_minutes": b.outcome.live_minutes,
+                    "viewers": None if b.viewers is None else b.viewers.to_json(),
                     "acts": [act(a) for a in b.acts],
                 }
                 for b in self.broadcasts
@@ -142,6 +146,7 @@ def build_report(engine: Engine, settings: OnairSettings, since: datetime, until
         last_tick = schedules.get_state_row(session, "last_tick_at")
         planner = planner_watch.read_state(session)
         names = observations.stream_names(session)
+        audience = viewers.figures(session, [b.id for b in broadcasts])
     lines = [
         BroadcastLine(
             b.id,
@@ -153,6 +158,7 @@ def build_report(engine: Engine, settings: OnairSettings, since: datetime, until
             verdict(b, by_broadcast[b.id], until, signals[b.id]),
             [_act(a, calls) for a in by_broadcast[b.id] if a.state not in _NOT_RUN],
             b.invalid_reason if b.cancelled_at is None else None,
+            viewers=audience.get(b.id),
         )
         for b in broadcasts
     ]

@@ -28,10 +28,11 @@ def render(report: Report, zone: tzinfo) -> str:
         acts = ", ".join(_act_short(a) for a in b.acts) or "no actions"
         outcome, cause = b.what_happened
         live = b.outcome.live_minutes
+        audience = "" if b.viewers is None else f", viewers {b.viewers.text(at)}"
         lines.append(
             f"• #{b.id} {name} on {stream}, {at(b.starts_at, True)} to {at(b.ends_at)}: "
             f"{outcome}{f' ({cause})' if cause else ''}{'' if live is None else f', live {live:.0f} min'}"
-            f" [{acts}]"
+            f"{audience} [{acts}]"
         )
     _more(lines, len(report.broadcasts))
 

@@ -64,6 +64,13 @@ DENSE_ROWS = 400
 DENSE_AHEAD = timedelta(days=2)
 REFRESH = timedelta(days=1)
 CANCELLED = "cancelled"
+
+
+def series_cancel_reason(series_id: int) -> str:
+    """The cancel_reason written on a cancelled series' upcoming occurrences."""
+    return f"series #{series_id} cancelled"
+
+
 COLLISIONS_NAMED = 3
 _TICK = timedelta(microseconds=1)
 
@@ -207,9 +214,7 @@ def _materialise_one(
         return
     report.checked += 1
     if row.cancelled_at is not None:
-        report.cancelled += store.cancel_future(
-            session, row.id, now=now, reason=f"series #{row.id} cancelled"
-        )
+        report.cancelled += store.cancel_future(session, row.id, now=now, reason=series_cancel_reason(row.id))
         store.record_materialised(session, row.id, {"materialized_fingerprint": CANCELLED})
         return
     spec = read_series(row)

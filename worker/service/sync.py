@@ -14,8 +14,10 @@ def stream_name(stream: LiveStream) -> str | None:
 
 
 def sync_streams(rt: Runtime) -> int:
-    streams = list(rt.client.iter_streams())
+    # The statuses are as of the listing's start: a webhook dated while the pages were read is newer
+    # than what they say (dated at the end, an `active` sent meanwhile was ignored as older).
     now = rt.clock.now()
+    streams = list(rt.client.iter_streams())
     with transaction(rt.engine) as session:
         # Stream id order: concurrent syncs (one per worker at start) then lock rows in the same order,
         # so PostgreSQL never sees two upserts waiting on each other.

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from worker.config import OnairSettings, onair_settings
-from worker.service import alerts, backlog, daily_report, planner_watch, retention, signal_watch
+from worker.service import alerts, daily_report, planner_watch, retention, signal_watch
 from worker.service.runtime import Runtime
+from worker.store import backlog
 from worker.store.db import transaction
 
 log = logging.getLogger("onair.watchdog")

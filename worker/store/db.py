@@ -156,3 +156,14 @@ def ensure_schema_current(engine: Engine) -> None:
         raise SchemaMissing(f"database {url} has no onair schema: run `onair db upgrade`")
     if found != wanted:
         raise SchemaOutOfDate(f"database schema is at {found}, onair needs {wanted}: run `onair db upgrade`")
+
+
+def ping(engine: Engine) -> None:
+    """Raises SQLAlchemyError when the database does not answer."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def analyze(session: Session, table: str) -> None:
+    """Refresh PostgreSQL's statistics of one of onair's tables now."""
+    session.execute(text(f"ANALYZE {table}"))

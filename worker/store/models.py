@@ -66,6 +66,7 @@ class Stream(Base):
     """A FastPix stream onair knows about (synced from the API, or registered by the CLI)."""
 
     __tablename__ = "streams"
+    __table_args__ = (CheckConstraint("between_slots IN ('keep', 'disable')", name="between_slots_known"),)
 
     stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(255))
@@ -73,6 +74,9 @@ class Stream(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When `status` was true: a webhook's created_at or the moment a GET read it (migration 0009).
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # keep | disable: whether the stream is disabled after each slot (migration 0010;
+    # worker.domain.stream_policy).
+    between_slots: Mapped[str] = mapped_column(String(16), server_default=text("'keep'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
 
 
@@ -348,6 +352,32 @@ class WebhookEvent(Base):
     # The event's own created_at (FastPix's clock), which orders events; received_at is onair's.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BroadcastViewers(Base):
+    """A broadcast's viewer-count samples as running figures, one row per sampled broadcast
+    (migration 0011): the sampler claims each period's sample by moving `attempted_at`, then adds the
+    count, or records why the call failed. Written by onair only."""
+
+    __tablename__ = "broadcast_viewers"
+    __table_args__ = (
+        CheckConstraint("samples >= 0 AND total_viewers >= 0 AND failures >= 0", name="counts_not_negative"),
+    )
+
+    broadcast_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream_id: Mapped[str] = mapped_column(String(64))
+    samples: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    total_viewers: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    peak_viewers: Mapped[int | None] = mapped_column(Integer)
+    peak_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_viewers: Mapped[int | None] = mapped_column(Integer)
+    sampled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ActionDaily(Base):

@@ -101,6 +101,21 @@ def history_query(
     return query.order_by(changed.desc(), Action.id.desc())
 
 
+def history(
+    session: Session,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    states: Collection[str] = (),
+    stream: str | None = None,
+    *,
+    hide_replan: bool = False,
+    limit: int | None = None,
+) -> list[Action]:
+    """The rows of history_query, at most `limit` of them (the newest)."""
+    query = history_query(since, until, states, stream, hide_replan=hide_replan)
+    return list(session.scalars(query if limit is None else query.limit(limit)))
+
+
 def _replanned() -> ColumnElement[bool]:
     """Cancelled unrun while its schedule row lives on: an edit moved it (the row cancelled or deleted
     by a person is news; an edit's leftovers are noise)."""

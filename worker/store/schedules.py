@@ -181,6 +181,30 @@ def known_stream_ids(session: Session) -> set[str]:
     return set(session.scalars(select(Stream.stream_id)))
 
 
+def streams_disabled_between_slots(session: Session) -> set[str]:
+    """The streams whose between-slots policy is `disable`."""
+    return set(session.scalars(select(Stream.stream_id).where(Stream.between_slots == "disable")))
+
+
+def between_slots_of(session: Session, stream_ids: Collection[str]) -> dict[str, str]:
+    """Each known stream's between-slots policy, among these ids."""
+    found: dict[str, str] = {}
+    for chunk in chunked(list(stream_ids)):
+        query = select(Stream.stream_id, Stream.between_slots).where(Stream.stream_id.in_(chunk))
+        found.update({str(i): str(p) for i, p in session.execute(query)})
+    return found
+
+
+def set_between_slots(session: Session, stream_id: str, policy: str) -> str | None:
+    """Set a known stream's between-slots policy; returns the policy it had (None: no such stream)."""
+    row = session.get(Stream, stream_id, with_for_update=True)
+    if row is None:
+        return None
+    before = row.between_slots
+    row.between_slots = policy
+    return before
+
+
 def upsert_stream(
     session: Session, stream_id: str, *, name: str | None, status: str | None, seen_at: datetime
 ) -> None:

@@ -10,17 +10,19 @@ so the pre-check is exact; on SQLite the caller's immediate transaction (store.d
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from worker.domain.text import show_span
 from worker.store.models import DEFAULT_LEAD_SECONDS, Broadcast
 
 NO_OVERLAP_CONSTRAINT = "ex_broadcasts_no_overlap"
 SQLITE_OVERLAP_MESSAGE = "slot overlaps another slot on this stream"
 MAX_NAMED = 3
+WRITE_CHUNK = 1000
 
 
 class SlotConflict(ValueError):
@@ -170,9 +172,36 @@ def describe_slot(row: Broadcast) -> str:
     return f"{kind}{title} {show_span(row.slot_starts_at, row.ends_at)} on stream {row.stream_id}"
 
 
-def show_span(start: datetime, end: datetime) -> str:
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    clock = "%H:%M:%S" if start.second or end.second else "%H:%M"
-    if start.date() == end.date():
-        return f"{start:%Y-%m-%d} {start.strftime(clock)} to {end.strftime(clock)} UTC"
-    return f"{start:%Y-%m-%d} {start.strftime(clock)} to {end:%Y-%m-%d} {end.strftime(clock)} UTC"
+def insert_many(
+    session: Session, values: Sequence[dict[str, object]], advance: Callable[[int], None]
+) -> list[int]:
+    """Insert many checked slots (in chunks, calling `advance` with each chunk's size); their ids. The
+    database's no-overlap refusal (a slot written meanwhile) becomes SlotConflict."""
+    ids: list[int] = []
+    try:
+        for first in range(0, len(values), WRITE_CHUNK):
+            chunk = values[first : first + WRITE_CHUNK]
+            ids.extend(session.scalars(insert(Broadcast).returning(Broadcast.id), chunk))
+            advance(len(chunk))
+    except IntegrityError as refused:
+        if not is_overlap_refusal(refused):
+            raise
+        raise SlotConflict(
+            "nothing imported: the database refused a slot overlapping one written meanwhile (lead included)"
+        ) from None
+    return ids
+
+
+def stored_slots(session: Session, stream_id: str, low: datetime, high: datetime) -> list[Broadcast]:
+    """The non-cancelled slots on a stream touching [low, high), by slot start."""
+    query = (
+        select(Broadcast)
+        .where(
+            Broadcast.stream_id == stream_id,
+            Broadcast.cancelled_at.is_(None),
+            Broadcast.slot_starts_at < high,
+            Broadcast.ends_at > low,
+        )
+        .order_by(Broadcast.slot_starts_at, Broadcast.id)
+    )
+    return list(session.scalars(query))

@@ -117,3 +117,16 @@ def _streams_with(session: Session, stream_ids: Collection[str], since: datetime
         )
         found.update(str(s) for s in session.scalars(query))
     return found
+
+
+def events_of(
+    session: Session, stream_id: str, since: datetime | None, until: datetime | None, limit: int
+) -> list[WebhookEvent]:
+    """The stream's webhook events and polls, newest first (by their own created_at), at most `limit`."""
+    query = select(WebhookEvent).where(WebhookEvent.stream_id == stream_id)
+    if since is not None:
+        query = query.where(WebhookEvent.created_at >= ensure_utc(since))
+    if until is not None:
+        query = query.where(WebhookEvent.created_at <= ensure_utc(until))
+    order = (WebhookEvent.created_at.desc(), WebhookEvent.id.desc())
+    return list(session.scalars(query.order_by(*order).limit(limit)))

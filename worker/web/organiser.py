@@ -17,8 +17,9 @@ from worker.domain.local_time import clock_text, day_and_clock, read_wall_time, 
 from worker.domain.recurrence import validate_timezone
 from worker.service import booking_desk
 from worker.service.booking_desk import BookingCollides, BookingView
-from worker.service.bookings import BookingClosed, BookingInput, BookingNotFound, InvalidBooking, replan_now
+from worker.service.bookings import BookingClosed, BookingInput, BookingNotFound
 from worker.service.calendar_feed import new_feed_address
+from worker.service.errors import InvalidInput
 from worker.service.week_view import monday_of, organiser_week
 from worker.web.pages import Csrf, SignedIn, Who, csrf_refused, page, to_login
 
@@ -134,15 +135,14 @@ def book(
         return _book_page(request, ctx, me, values, problems=problems, status_code=422)
     wanted = BookingInput(stream, starts_at, ends_at, lead_seconds, title.strip() or None)
     try:
-        booking_id = booking_desk.book(ctx.engine, me.account.id, wanted, now=ctx.clock.now())
-    except InvalidBooking as invalid:
+        booking_id = booking_desk.book(ctx.settings, ctx.engine, ctx.clock, me.account.id, wanted)
+    except InvalidInput as invalid:
         problems = [f"{_field(p.field)}: {p.message}" for p in invalid.problems]
         return _book_page(request, ctx, me, values, problems=problems, status_code=422)
     except BookingCollides as collides:
         return _book_page(
             request, ctx, me, values, collision=_collision(collides, zone.zone, wanted), status_code=409
         )
-    replan_now(ctx.settings, ctx.engine, ctx.clock)
     response = RedirectResponse(f"/bookings/{booking_id}?booked=1", status_code=303)
     return _remember(response, zone, tz)
 
@@ -181,14 +181,20 @@ def move(
         return _booking_page(request, ctx, me, booking_id, kept=kept, problems=problems, status_code=422)
     try:
         booking_desk.move(
-            ctx.engine, me.account.id, booking_id, starts_at=starts_at, ends_at=ends_at, now=ctx.clock.now()
+            ctx.settings,
+            ctx.engine,
+            ctx.clock,
+            me.account.id,
+            booking_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
         )
     except BookingNotFound:
         return _booking_page(request, ctx, me, booking_id)
-    except (BookingClosed, InvalidBooking) as refused_move:
+    except (BookingClosed, InvalidInput) as refused_move:
         problems = (
             [f"{_field(p.field)}: {p.message}" for p in refused_move.problems]
-            if isinstance(refused_move, InvalidBooking)
+            if isinstance(refused_move, InvalidInput)
             else [str(refused_move)]
         )
         return _booking_page(request, ctx, me, booking_id, kept=kept, problems=problems, status_code=422)
@@ -204,7 +210,6 @@ def move(
             collision=_collision(collides, zone.zone, wanted),
             status_code=409,
         )
-    replan_now(ctx.settings, ctx.engine, ctx.clock)
     return _remember(RedirectResponse(f"/bookings/{booking_id}?moved=1", status_code=303), zone, tz)
 
 
@@ -225,12 +230,11 @@ def cancel(request: Request, ctx: Ctx, who: Who, booking_id: int, csrf: Csrf = "
     if refused is not None:
         return refused
     try:
-        booking_desk.cancel(ctx.engine, me.account.id, booking_id, now=ctx.clock.now())
+        booking_desk.cancel(ctx.settings, ctx.engine, ctx.clock, me.account.id, booking_id)
     except BookingNotFound:
         return _booking_page(request, ctx, me, booking_id)
     except BookingClosed as closed:
         return _booking_page(request, ctx, me, booking_id, problems=[str(closed)], status_code=409)
-    replan_now(ctx.settings, ctx.engine, ctx.clock)
     return RedirectResponse(f"/?cancelled={booking_id}", status_code=303)
 
 

@@ -7,11 +7,12 @@ booking's actions as the ledger now has them.
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.api.context import ApiContext
@@ -29,26 +30,16 @@ from worker.api.schemas import (
     FieldError,
 )
 from worker.api.times import zone_or_error
-from worker.api.views import actions_of, booking_out, busy_slot
-from worker.service.bookings import (
-    BookingClosed,
-    BookingInput,
-    BookingNotFound,
-    Problem,
-    booking_problems,
-    bookings_of,
-    cancel_booking,
-    change_booking,
-    create_booking,
-    ensure_open,
-    own_booking,
-    replan_now,
-)
+from worker.api.views import booking_out, busy_slot
+from worker.domain.text import show_span
+from worker.service import bookings
+from worker.service.booking_views import actions_of, conflicting_slots
+from worker.service.bookings import BookingClosed, BookingInput, BookingNotFound, bookings_of, own_booking
+from worker.service.database import reading
+from worker.service.errors import InvalidInput, SlotConflict
 from worker.service.outcomes import signals_of
-from worker.store.db import transaction
-from worker.store.models import Broadcast
-from worker.store.schedules import known_stream_ids
-from worker.store.slots import SlotConflict, show_span
+from worker.service.records import Broadcast
+from worker.service.viewers import viewer_figures
 
 router = APIRouter(tags=["bookings"])
 
@@ -68,16 +59,11 @@ _MOVE_REFUSED = "the new slot overlaps another, or the booking is cancelled or e
 )
 def create(body: BookingCreate, query: Display, who: Who, ctx: Ctx) -> BookingOut:
     zone = _zone(query)
-    now = ctx.clock.now()
     lead = body.lead_seconds if body.lead_seconds is not None else ctx.settings.default_lead_seconds
     wanted = BookingInput(body.stream_id, body.start, body.end, lead, body.title)
-    with transaction(ctx.engine) as session:
-        _refuse(booking_problems(wanted, now=now, known_streams=known_stream_ids(session)))
-        try:
-            booking_id = create_booking(session, who.organiser_id, wanted, now=now).id
-        except SlotConflict as conflict:
-            raise _conflict(session, conflict, who.organiser_id, zone) from None
-    return _replanned(ctx, who.organiser_id, booking_id, zone)
+    with _refusals(ctx, who.organiser_id, zone):
+        booking_id = bookings.create_booking(ctx.settings, ctx.engine, ctx.clock, who.organiser_id, wanted)
+    return _answer(ctx, who.organiser_id, booking_id, zone)
 
 
 @router.get(
@@ -93,7 +79,10 @@ def list_mine(query: Annotated[BookingsQuery, Query()], who: Who, ctx: Ctx, sess
     rows = bookings_of(session, who.organiser_id, now=now, include_past=query.all)
     actions = actions_of(session, [r.id for r in rows])
     signals = signals_of(session, rows)
-    return BookingList(bookings=[booking_out(r, actions[r.id], zone, now, signals[r.id]) for r in rows])
+    audience = viewer_figures(session, [r.id for r in rows])
+    return BookingList(
+        bookings=[booking_out(r, actions[r.id], zone, now, signals[r.id], audience.get(r.id)) for r in rows]
+    )
 
 
 @router.get(
@@ -107,7 +96,9 @@ def read(booking_id: PathBookingId, query: Display, who: Who, ctx: Ctx, session:
     zone = _zone(query)
     row = _own(session, who.organiser_id, booking_id)
     actions = actions_of(session, [row.id])[row.id]
-    return booking_out(row, actions, zone, ctx.clock.now(), signals_of(session, [row])[row.id])
+    signal = signals_of(session, [row])[row.id]
+    audience = viewer_figures(session, [row.id]).get(row.id)
+    return booking_out(row, actions, zone, ctx.clock.now(), signal, audience)
 
 
 @router.patch(
@@ -130,26 +121,19 @@ def change(booking_id: PathBookingId, body: BookingPatch, query: Display, who: W
     if nulls:
         raise invalid(nulls)
     zone = _zone(query)
-    now = ctx.clock.now()
-    with transaction(ctx.engine) as session:
-        row = _own(session, who.organiser_id, booking_id)
-        _open(row, now)
-        wanted = BookingInput(
-            row.stream_id,
-            body.start or row.starts_at,
-            body.end or row.ends_at,
-            row.lead_seconds,
-            body.title if "title" in given else row.title,
+    with _refusals(ctx, who.organiser_id, zone):
+        bookings.change_booking(
+            ctx.settings,
+            ctx.engine,
+            ctx.clock,
+            who.organiser_id,
+            booking_id,
+            starts_at=body.start,
+            ends_at=body.end,
+            title=body.title,
+            title_given="title" in given,
         )
-        moved_start = wanted.starts_at != row.starts_at
-        _refuse(booking_problems(wanted, now=now, known_streams={row.stream_id}, start_changed=moved_start))
-        try:
-            change_booking(
-                session, row, starts_at=wanted.starts_at, ends_at=wanted.ends_at, title=wanted.title, now=now
-            )
-        except SlotConflict as conflict:
-            raise _conflict(session, conflict, who.organiser_id, zone) from None
-    return _replanned(ctx, who.organiser_id, row.id, zone)
+    return _answer(ctx, who.organiser_id, booking_id, zone)
 
 
 @router.delete(
@@ -161,14 +145,9 @@ def change(booking_id: PathBookingId, body: BookingPatch, query: Display, who: W
 )
 def cancel(booking_id: PathBookingId, query: Display, who: Who, ctx: Ctx) -> BookingOut:
     zone = _zone(query)
-    now = ctx.clock.now()
-    with transaction(ctx.engine) as session:
-        row = _own(session, who.organiser_id, booking_id)
-        try:
-            cancel_booking(session, row, now=now)
-        except BookingClosed as closed:
-            raise ApiError(409, "conflict", str(closed)) from None
-    return _replanned(ctx, who.organiser_id, row.id, zone)
+    with _refusals(ctx, who.organiser_id, zone):
+        bookings.cancel_booking(ctx.settings, ctx.engine, ctx.clock, who.organiser_id, booking_id)
+    return _answer(ctx, who.organiser_id, booking_id, zone)
 
 
 def _zone(query: DisplayQuery) -> tzinfo | None:
@@ -182,27 +161,23 @@ def _own(session: Session, organiser_id: int, booking_id: int) -> Broadcast:
         raise not_found(str(missing)) from None
 
 
-def _open(row: Broadcast, now: datetime) -> None:
+@contextmanager
+def _refusals(ctx: ApiContext, caller_id: int, zone: tzinfo | None) -> Iterator[None]:
+    """The service's refusals as the API answers them: 404, 409 or 422."""
     try:
-        ensure_open(row, now)
+        yield
+    except BookingNotFound as missing:
+        raise not_found(str(missing)) from None
     except BookingClosed as closed:
         raise ApiError(409, "conflict", str(closed)) from None
+    except InvalidInput as refused:
+        raise invalid([FieldError(name=p.field, message=p.message) for p in refused.problems]) from None
+    except SlotConflict as conflict:
+        raise _conflict(conflicting_slots(ctx.engine, conflict.conflicting_ids), caller_id, zone) from None
 
 
-def _refuse(problems: list[Problem]) -> None:
-    if problems:
-        raise invalid([FieldError(name=p.field, message=p.message) for p in problems])
-
-
-def _conflict(session: Session, conflict: SlotConflict, caller_id: int, zone: tzinfo | None) -> ApiError:
+def _conflict(rows: list[Broadcast], caller_id: int, zone: tzinfo | None) -> ApiError:
     """409 naming the slots in the way: times always, id and title only of the caller's own bookings."""
-    rows = list(
-        session.scalars(
-            select(Broadcast)
-            .where(Broadcast.id.in_(conflict.conflicting_ids))
-            .order_by(Broadcast.slot_starts_at)
-        )
-    )
     if not rows:
         return ApiError(409, "conflict", "the slot overlaps another slot on this stream (lead included)")
     named = ", ".join(
@@ -222,10 +197,11 @@ def _conflict(session: Session, conflict: SlotConflict, caller_id: int, zone: tz
     )
 
 
-def _replanned(ctx: ApiContext, organiser_id: int, booking_id: int, zone: tzinfo | None) -> BookingOut:
-    replan_now(ctx.settings, ctx.engine, ctx.clock)
-    with transaction(ctx.engine, immediate=False) as session:
+def _answer(ctx: ApiContext, organiser_id: int, booking_id: int, zone: tzinfo | None) -> BookingOut:
+    """The booking as it is now (re-planned), with its actions."""
+    with reading(ctx.engine) as session:
         row = own_booking(session, organiser_id, booking_id)
         actions = actions_of(session, [booking_id])[booking_id]
         signal = signals_of(session, [row])[row.id]
-    return booking_out(row, actions, zone, ctx.clock.now(), signal)
+        audience = viewer_figures(session, [row.id]).get(row.id)
+    return booking_out(row, actions, zone, ctx.clock.now(), signal, audience)

@@ -17,8 +17,8 @@ from worker.api.deps import Ctx, Reader, Who
 from worker.api.errors import not_found
 from worker.api.responses import errors
 from worker.clock import Clock
+from worker.service.booking_views import organiser_of
 from worker.service.calendar_feed import organiser_calendar
-from worker.store.feeds import organiser_of_feed
 
 router = APIRouter(tags=["calendar"])
 
@@ -53,7 +53,7 @@ def my_calendar(who: Who, ctx: Ctx, session: Reader) -> Response:
 def calendar_feed(
     feed: Annotated[str, Path(description="the organiser's feed secret")], ctx: Ctx, session: Reader
 ) -> Response:
-    organiser = organiser_of_feed(session, feed)
+    organiser = organiser_of(session, feed)
     if organiser is None:
         raise not_found("no calendar feed at this address: ask ops for a new one")
     return _calendar(session, organiser.id, organiser.name, ctx.clock)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.api.deps import Ctx
 from worker.api.errors import ApiError
 from worker.api.responses import errors
 from worker.api.schemas import Health
+from worker.service.database import ping
 
 router = APIRouter(tags=["meta"])
 
@@ -23,8 +23,7 @@ router = APIRouter(tags=["meta"])
 )
 def health(ctx: Ctx) -> Health:
     try:
-        with ctx.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(ctx.engine)
     except SQLAlchemyError as exc:
         raise ApiError(503, "unavailable", f"database unreachable ({type(exc).__name__})") from None
     return Health(status="ok", database=ctx.engine.dialect.name)

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from worker.api.deps import Ctx, Reader, Who
 from worker.api.errors import invalid_field
@@ -14,7 +13,7 @@ from worker.api.responses import errors
 from worker.api.schemas import StreamList, StreamOut, StreamsQuery
 from worker.api.times import iso_z, zone_or_error
 from worker.api.views import busy_slot, free_between, free_slot
-from worker.store.models import Broadcast, Stream
+from worker.service import booking_views
 
 DEFAULT_RANGE = timedelta(hours=24)
 MAX_RANGE = timedelta(days=31)
@@ -40,18 +39,8 @@ def list_streams(query: Annotated[StreamsQuery, Query()], who: Who, ctx: Ctx, se
         raise invalid_field(
             "to", f"the range is {end - start}; ask for at most {MAX_RANGE.days} days at a time"
         )
-    streams = list(session.scalars(select(Stream).order_by(Stream.stream_id)))
-    taken = session.scalars(
-        select(Broadcast)
-        .where(Broadcast.cancelled_at.is_(None), Broadcast.slot_starts_at < end, Broadcast.ends_at > start)
-        .order_by(Broadcast.slot_starts_at, Broadcast.id)
-    ).all()
-    by_stream: dict[str, list[Broadcast]] = {}
-    for row in taken:
-        by_stream.setdefault(row.stream_id, []).append(row)
     out = []
-    for stream in streams:
-        rows = by_stream.get(stream.stream_id, [])
+    for stream, rows in booking_views.slots_by_stream(session, start, end):
         gaps = free_between([(r.slot_starts_at, r.ends_at) for r in rows], start, end)
         out.append(
             StreamOut(
@@ -63,4 +52,3 @@ def list_streams(query: Annotated[StreamsQuery, Query()], who: Who, ctx: Ctx, se
             )
         )
     return StreamList(range_from=iso_z(start), range_to=iso_z(end), streams=out)
-

@@ -1,6 +1,7 @@
 """What `onair plan` shows: per stream, the slots, the off-hours windows and the actions of a range.
 
-Slots are `broadcasts` rows (ops broadcasts, organisers' bookings, occurrences of a series). Off-hours
+Slots are `broadcasts` rows (ops broadcasts, organisers' bookings, occurrences of a series), each with
+its outcome so far (scheduled, enabled, live, interrupted, no signal...). Off-hours
 windows are the rules expanded in the range; a slot that overlaps a window keeps the stream enabled
 through it, and the window says so. Actions are the ledger's pending and running rows; past the
 planner's horizon the ledger has none yet, so the pure planner forecasts them from the same schedules
@@ -13,18 +14,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.domain.outcomes import Verdict
 from worker.domain.planner import plan as forecast_plan
 from worker.domain.recurrence import expand
 from worker.domain.specs import check_off_hours, read_broadcast, read_off_hours
-from worker.domain.types import ActionState
-from worker.store import schedules
-from worker.store.models import Action, Broadcast, OffHours, Stream
+from worker.domain.stream_policy import BetweenSlots
+from worker.service import outcomes
+from worker.store import schedules, views
+from worker.store.models import Action, Broadcast, OffHours
 
 FORECAST = "forecast"
-UNDER_WAY = (ActionState.PENDING.value, ActionState.CLAIMED.value)
 # Neighbouring slots decide finish deadlines and off-hours shifts, so the forecast reads past the range.
 _MARGIN = timedelta(hours=1)
 
@@ -86,6 +87,7 @@ class ActionEntry:
 class StreamAgenda:
     stream_id: str
     name: str | None
+    between_slots: str = BetweenSlots.KEEP.value
     slots: list[Broadcast] = field(default_factory=list)
     off_hours: list[OffWindow] = field(default_factory=list)
     actions: list[ActionEntry] = field(default_factory=list)
@@ -101,11 +103,14 @@ class Agenda:
     until: datetime
     streams: list[StreamAgenda]
     ledger_actions: list[Action]
+    # What has happened to each slot shown so far (worker.domain.outcomes), by broadcast id.
+    outcomes: dict[int, Verdict] = field(default_factory=dict)
 
 
 def build_agenda(session: Session, now: datetime, until: datetime, stream: str | None) -> Agenda:
     """Everything scheduled or planned on each stream from `now` to `until` (one stream when given)."""
-    names = {sid: name for sid, name in session.execute(select(Stream.stream_id, Stream.name))}
+    names = views.stream_names(session)
+    policies = schedules.between_slots_of(session, names)
     # Rows whose stored values cannot even be read (text where a number belongs) are left out of the
     # view: they are listed with their invalid_reason instead. The others, invalid or not, are shown.
     nearby, broadcast_specs = [], []
@@ -118,23 +123,15 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
     rule_specs = {r.id: read_off_hours(r) for r in all_rules}
     readable_rules = {i: spec for i, spec in rule_specs.items() if not isinstance(spec, str)}
     rules = [r for r in all_rules if r.id in readable_rules]
-    ledger_query = (
-        select(Action)
-        .where(Action.state.in_(UNDER_WAY), Action.due_at <= until)
-        .order_by(Action.due_at, Action.sequence, Action.id)
-    )
-    if stream is not None:
-        ledger_query = ledger_query.where(Action.stream_id == stream)
-    ledger_rows = list(session.scalars(ledger_query))
-    known_keys = set(
-        session.scalars(select(Action.idempotency_key).where(Action.due_at >= now, Action.due_at <= until))
-    )
+    ledger_rows = views.actions_under_way(session, until, stream)
+    known_keys = views.idempotency_keys_due(session, now, until)
 
     agendas: dict[str, StreamAgenda] = {}
 
     def agenda_of(stream_id: str) -> StreamAgenda:
         if stream_id not in agendas:
-            agendas[stream_id] = StreamAgenda(stream_id, names.get(stream_id))
+            policy = policies.get(stream_id, BetweenSlots.KEEP.value)
+            agendas[stream_id] = StreamAgenda(stream_id, names.get(stream_id), policy)
         return agendas[stream_id]
 
     shown = [b for b in nearby if b.ends_at > now and b.slot_starts_at < until]
@@ -159,6 +156,7 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
         now,
         until - now,
         lookback=timedelta(0),
+        disable_between_slots={s for s, p in policies.items() if p == BetweenSlots.DISABLE.value},
     )
     for planned in forecast.actions:
         if planned.key in known_keys or (stream is not None and planned.stream_id != stream):
@@ -185,7 +183,8 @@ def build_agenda(session: Session, now: datetime, until: datetime, stream: str |
         agenda.off_hours.sort(key=lambda w: (w.start, w.rule.id))
         agenda.actions.sort(key=lambda a: (a.due_at, a.sequence, a.id or 0))
     ordered = [agendas[s] for s in sorted(agendas)]
-    return Agenda(now, until, ordered, ledger_rows)
+    happened = outcomes.verdicts(session, [slot for a in ordered for slot in a.slots], now)
+    return Agenda(now, until, ordered, ledger_rows, happened)
 
 
 def _windows(

@@ -71,6 +71,18 @@ def read(engine: Engine, alert_key: str) -> Record | None:
     return None if row is None else _record(alert_key, row.value, row.updated_at)
 
 
+def recorded(engine: Engine) -> list[Record]:
+    """Every alert still recorded, oldest first by the instant in its body (the demo prints them)."""
+    with transaction(engine, immediate=False) as session:
+        rows = session.execute(
+            select(SchedulerState.key, SchedulerState.value, SchedulerState.updated_at).where(
+                SchedulerState.key.startswith(PREFIX)
+            )
+        ).all()
+    found = [_record(row.key[len(PREFIX) :], row.value, row.updated_at) for row in rows]
+    return sorted(found, key=lambda r: (str(r.body.get("at", "")), r.key))
+
+
 def take_abandoned(engine: Engine, older_than: timedelta, now: datetime, limit: int = 20) -> list[Record]:
     """Pending alerts nobody touched for `older_than` (their sender died): each is taken by exactly one
     caller, by a compare-and-set on updated_at."""
