@@ -72,3 +72,31 @@ def test_an_organiser_cannot_open_the_report(page: Page, web: Web) -> None:
     sign_in(page, web.tokens["Jazz Club"])
     response = page.goto("/ops/report")
     assert response is not None and response.status == 403
+
+
+def test_the_board_shows_each_stream_with_its_slots_a_now_line_and_the_failed_action_with_its_cause(
+    page: Page, web: Web
+) -> None:
+    action_id = _failed_night(web)
+    soon = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=3)
+    with web.client("Jazz Club") as jazz:
+        body = {
+            "stream_id": STREAM,
+            "start": soon.isoformat(),
+            "end": (soon + timedelta(hours=1)).isoformat(),
+        }
+        assert jazz.post("/v1/bookings", json=body).status_code == 201
+    sign_in(page, web.tokens["Night Desk"])
+    rows = page.locator(".board-row")
+    expect(rows).to_have_count(2)
+    expect(rows.locator(".stream-name")).to_have_text(["Main stage", "Side stage"])
+    main = page.locator(f".board-row[data-stream='{STREAM}']")
+    failed = main.locator(f"rect.dot.failed[data-action='{action_id}']")
+    expect(failed).to_have_count(1)
+    expect(failed.locator("title")).to_contain_text("FastPix 500")
+    expect(main.locator("rect.slot-bar.broadcast title")).to_contain_text(TITLE)  # escaped, as text
+    expect(main.locator("rect.slot-bar.booking")).to_have_count(1)
+    expect(main.locator("rect.dot.planned").first).to_be_attached()  # the booking's planned actions
+    expect(main.locator("line.now")).to_have_count(1)
+    now_x = float(main.locator("line.now").get_attribute("x1") or "nan")
+    assert 190 < now_x < 210  # 6 h of a 30 h window

@@ -21,6 +21,7 @@ from worker.domain.sign_in_limit import FailedSignIns
 from worker.service import accounts
 from worker.service.accounts import Account
 from worker.service.health import CheckResult, Doctor
+from worker.service.ops_board import ops_board
 from worker.service.report import build_report
 from worker.web.session import COOKIE, Sessions, WebSession
 
@@ -145,7 +146,13 @@ def ops_home(request: Request, ctx: Ctx, who: Who) -> Response:
         return to_login()
     if not who.account.is_ops:
         return page(request, "forbidden.html", who, status_code=403)
-    return page(request, "ops_home.html", who, checks=_health(ctx.engine, ctx))
+    now = ctx.clock.now()
+    board = ops_board(ctx.engine, now)
+
+    def at(moment: datetime) -> str:
+        return day_and_clock(moment, ZoneInfo("UTC"))
+
+    return page(request, "ops_home.html", who, checks=_health(ctx.engine, ctx), board=board, at=at)
 
 
 # The periods the report page offers (a select: nothing to mistype).

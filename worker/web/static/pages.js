@@ -24,3 +24,22 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// The ops board refreshes itself in place (the page keeps its scroll position); without JavaScript,
+// reload the page.
+document.addEventListener("DOMContentLoaded", () => {
+  const board = document.querySelector("[data-refresh]");
+  if (!board) return;
+  const seconds = Number(board.dataset.refresh) || 15;
+  setInterval(async () => {
+    try {
+      const answer = await fetch(window.location.href, { credentials: "same-origin" });
+      if (!answer.ok || answer.redirected) return;
+      const fresh = new DOMParser().parseFromString(await answer.text(), "text/html").getElementById(board.id);
+      const current = document.getElementById(board.id);
+      if (fresh && current) current.replaceWith(fresh);
+    } catch {
+      // offline for a moment: the next round tries again
+    }
+  }, seconds * 1000);
+});
