@@ -99,7 +99,7 @@ def ops_board(
             row.slots.append(
                 Bar(
                     x(slot.slot_starts_at),
-                    x(slot.ends_at) - x(slot.slot_starts_at),
+                    round(x(slot.ends_at) - x(slot.slot_starts_at), 2),
                     kind,
                     label,
                     slot.slot_starts_at,
@@ -110,7 +110,7 @@ def ops_board(
             row.off_hours.append(
                 Bar(
                     x(window.start),
-                    x(window.end) - x(window.start),
+                    round(x(window.end) - x(window.start), 2),
                     "off-hours",
                     f"off-hours rule #{window.rule.id}",
                     window.start,
@@ -118,7 +118,9 @@ def ops_board(
                 )
             )
         for entry in stream.actions:
-            if entry.id is None and entry.state in _SHOWN_AS:  # forecasts; ledger rows come below
+            # Forecasts of what the planner will write (ledger rows come below); one in the past was
+            # never planned, so it is not shown as if it were.
+            if entry.id is None and entry.state in _SHOWN_AS and entry.due_at >= now:
                 row.dots.append(Dot(x(entry.due_at), "planned", None, entry.kind, entry.due_at, None))
     for action in ledger:
         state = _SHOWN_AS[action.state]
