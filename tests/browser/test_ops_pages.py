@@ -96,7 +96,9 @@ def test_the_board_shows_each_stream_with_its_slots_a_now_line_and_the_failed_ac
     expect(failed.locator("title")).to_contain_text("FastPix 500")
     expect(main.locator("rect.slot-bar.broadcast title")).to_contain_text(TITLE)  # escaped, as text
     expect(main.locator("rect.slot-bar.booking")).to_have_count(1)
-    expect(main.locator("rect.dot.planned").first).to_be_attached()  # the booking's planned actions
+    expect(main.locator("path.dots.planned title")).to_contain_text(
+        "planned"
+    )  # the booking's planned actions
     expect(main.locator("line.now")).to_have_count(1)
     now_x = float(main.locator("line.now").get_attribute("x1") or "nan")
     assert 190 < now_x < 210  # 6 h of a 30 h window

@@ -69,11 +69,11 @@ def test_the_board_places_slots_and_actions_on_the_window_with_causes(engine: En
     assert (board.start, board.end, board.now_x) == (NOW - 6 * H, NOW + 24 * H, SCALE * 6 / 30)
     assert [r.name for r in board.rows] == ["Main stage", "Side stage"]
     main, side = board.rows
-    assert [(b.label, b.x, b.width) for b in main.slots] == [(f"broadcast #{past} earlier", 100.0, 33.33)]
+    assert [(b.label, b.x, b.width) for b in main.slots] == [(f"broadcast #{past} earlier", 100.0, 33.3)]
     dots = {d.action_id: d for d in main.dots}
     assert set(dots) == {failed, done}
     assert dots[failed].state == "failed" and "FastPix 500" in (dots[failed].cause or "")
     assert dots[done].state == "succeeded" and dots[done].cause is None
     assert dots[failed].x == 100.0
     assert side.slots == [] and side.dots == []
-    assert board.hours[0] == (33.33, NOW - 5 * H)  # positions to 1/100 of a per-mille
+    assert board.hours[0] == (33.3, NOW - 5 * H)  # positions to a tenth of a per-mille

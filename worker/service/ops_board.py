@@ -31,6 +31,7 @@ _SHOWN_AS = {
     ActionState.FAILED.value: "failed",
     ActionState.MISSED.value: "missed",
 }
+_LEDGER_STATES = [s for s in _SHOWN_AS if s != "forecast"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,21 @@ class BoardRow:
     off_hours: list[Bar] = field(default_factory=list)
     dots: list[Dot] = field(default_factory=list)
 
+    @property
+    def explained(self) -> list[Dot]:
+        """The dots with a cause to show (failed, missed): each drawn on its own, with its hover text."""
+        return [d for d in self.dots if d.cause]
+
+    @property
+    def grouped(self) -> list[tuple[str, list[float]]]:
+        """The other dots' positions by state: a board of thousands of actions draws each state of a
+        row as one shape (a few bytes a dot) instead of an element per action."""
+        found: dict[str, list[float]] = {}
+        for dot in self.dots:
+            if not dot.cause:
+                found.setdefault(dot.state, []).append(dot.x)
+        return list(found.items())
+
 
 @dataclass(frozen=True)
 class Board:
@@ -78,18 +94,21 @@ def ops_board(
 
     def x(moment: datetime) -> float:
         clipped = min(max(moment, start), end)
-        return round((clipped - start) / (end - start) * SCALE, 2)
+        return round((clipped - start) / (end - start) * SCALE, 1)
 
     with transaction(engine, immediate=False) as session:
         names = views.stream_names(session)
         agenda = build_agenda(session, start, end, None)
-        ledger = [a for a in observations.actions_due_between(session, start, end) if a.state in _SHOWN_AS]
+        ledger = observations.action_points(session, start, end, _LEDGER_STATES)
     rows = {
         sid: BoardRow(sid, name or sid) for sid, name in sorted(names.items(), key=lambda i: i[1] or i[0])
     }
 
     def row_of(stream_id: str) -> BoardRow:
-        return rows.setdefault(stream_id, BoardRow(stream_id, names.get(stream_id) or stream_id))
+        row = rows.get(stream_id)
+        if row is None:
+            row = rows[stream_id] = BoardRow(stream_id, names.get(stream_id) or stream_id)
+        return row
 
     for stream in agenda.streams:
         row = row_of(stream.stream_id)
@@ -99,7 +118,7 @@ def ops_board(
             row.slots.append(
                 Bar(
                     x(slot.slot_starts_at),
-                    round(x(slot.ends_at) - x(slot.slot_starts_at), 2),
+                    round(x(slot.ends_at) - x(slot.slot_starts_at), 1),
                     kind,
                     label,
                     slot.slot_starts_at,
@@ -110,7 +129,7 @@ def ops_board(
             row.off_hours.append(
                 Bar(
                     x(window.start),
-                    round(x(window.end) - x(window.start), 2),
+                    round(x(window.end) - x(window.start), 1),
                     "off-hours",
                     f"off-hours rule #{window.rule.id}",
                     window.start,

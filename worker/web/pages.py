@@ -26,6 +26,9 @@ from worker.service.report import build_report
 from worker.web.session import COOKIE, Sessions, WebSession
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# Block tags leave no blank lines or indentation behind: a week or board of thousands of items stays small.
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
 router = APIRouter(include_in_schema=False)
 # The ops page's health lines: doctor's checks that read only the database (no broker or FastPix call
 # while a page renders).
