@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from tests.integration.store_support import BACKENDS, migrated_engine
 from worker.service.ops_board import SCALE, ops_board
 from worker.store.db import transaction
-from worker.store.models import Action, Broadcast
+from worker.store.models import Action, Broadcast, OffHours
 from worker.store.schedules import upsert_stream
 
 NOW = datetime(2027, 1, 12, 12, 0, tzinfo=UTC)
@@ -77,3 +77,13 @@ def test_the_board_places_slots_and_actions_on_the_window_with_causes(engine: En
     assert dots[failed].x == 100.0
     assert side.slots == [] and side.dots == []
     assert board.hours[0] == (33.3, NOW - 5 * H)  # positions to a tenth of a per-mille
+
+
+def test_off_hours_windows_are_shaded_on_each_stream_they_apply_to(engine: Engine) -> None:
+    with transaction(engine) as session:
+        session.add(OffHours(stream_id=None, cron="0 22 * * *", duration_seconds=3600, timezone="UTC"))
+        session.add(OffHours(stream_id=SIDE, cron="0 3 * * *", duration_seconds=7200, timezone="UTC"))
+    main, side = ops_board(engine, NOW).rows
+    nightly = (533.3, 33.4)  # 22:00-23:00 of a window from 06:00 to 12:00 the next day (566.7 - 533.3)
+    assert [(b.x, b.width) for b in main.off_hours] == [nightly]
+    assert sorted((b.x, b.width) for b in side.off_hours) == [nightly, (700.0, 66.7)]

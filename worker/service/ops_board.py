@@ -1,9 +1,8 @@
 """The ops board: one row per stream, from BEFORE ago to AFTER ahead, with its slots (broadcasts,
-bookings, series occurrences), off-hours windows, and every action as a point coloured by its state
-(done ones from the ledger, with their cause when they failed or were missed, as `onair report`
-says it; planned and forecast
-ones from the agenda that `onair plan` shows). Positions are in per-mille of the window, so a page
-draws them without any arithmetic of its own."""
+bookings, series occurrences), off-hours windows, and every action of the ledger as a point coloured
+by its state, with its cause when it failed or was missed, as `onair report` says it. The planner
+keeps the ledger ONAIR_HORIZON_HOURS (24 h by default) ahead, so planned actions fill the window.
+Positions are in per-mille of the window, so a page draws them without any arithmetic of its own."""
 
 from __future__ import annotations
 
@@ -13,10 +12,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from worker.domain.causes import describe_failure
+from worker.domain.recurrence import expand
+from worker.domain.specs import check_off_hours, read_off_hours
 from worker.domain.types import ActionState
-from worker.service.agenda import build_agenda, slot_kind
-from worker.store import observations, views
+from worker.service.agenda import slot_kind
+from worker.store import observations, schedules, views
 from worker.store.db import transaction
+from worker.store.models import OffHours
 
 BEFORE = timedelta(hours=6)
 AFTER = timedelta(hours=24)
@@ -25,13 +27,12 @@ SCALE = 1000  # positions run from 0 (window start) to SCALE (window end)
 _SHOWN_AS = {
     ActionState.PENDING.value: "planned",
     ActionState.CLAIMED.value: "planned",
-    "forecast": "planned",
     ActionState.SUCCEEDED.value: "succeeded",
     ActionState.SKIPPED.value: "skipped",
     ActionState.FAILED.value: "failed",
     ActionState.MISSED.value: "missed",
 }
-_LEDGER_STATES = [s for s in _SHOWN_AS if s != "forecast"]
+_LEDGER_STATES = list(_SHOWN_AS)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def ops_board(
 
     with transaction(engine, immediate=False) as session:
         names = views.stream_names(session)
-        agenda = build_agenda(session, start, end, None)
+        slots = views.slots_between(session, start, end)
+        rules = schedules.load_off_hours(session)
         ledger = observations.action_points(session, start, end, _LEDGER_STATES)
     rows = {
         sid: BoardRow(sid, name or sid) for sid, name in sorted(names.items(), key=lambda i: i[1] or i[0])
@@ -110,37 +112,27 @@ def ops_board(
             row = rows[stream_id] = BoardRow(stream_id, names.get(stream_id) or stream_id)
         return row
 
-    for stream in agenda.streams:
-        row = row_of(stream.stream_id)
-        for slot in stream.slots:
-            kind = slot_kind(slot)
-            label = f"{kind} #{slot.id}" + (f" {slot.title}" if slot.title else "")
-            row.slots.append(
+    for slot in slots:
+        kind = slot_kind(slot)
+        label = f"{kind} #{slot.id}" + (f" {slot.title}" if slot.title else "")
+        begins = x(slot.slot_starts_at)
+        row_of(slot.stream_id).slots.append(
+            Bar(begins, round(x(slot.ends_at) - begins, 1), kind, label, slot.slot_starts_at, slot.ends_at)
+        )
+    for rule, window_start, window_end in _off_hours_windows(rules, set(names), start, end):
+        streams = [rule.stream_id] if rule.stream_id is not None else list(rows)
+        begins = x(window_start)
+        for stream_id in streams:
+            row_of(stream_id).off_hours.append(
                 Bar(
-                    x(slot.slot_starts_at),
-                    round(x(slot.ends_at) - x(slot.slot_starts_at), 1),
-                    kind,
-                    label,
-                    slot.slot_starts_at,
-                    slot.ends_at,
-                )
-            )
-        for window in stream.off_hours:
-            row.off_hours.append(
-                Bar(
-                    x(window.start),
-                    round(x(window.end) - x(window.start), 1),
+                    begins,
+                    round(x(window_end) - begins, 1),
                     "off-hours",
-                    f"off-hours rule #{window.rule.id}",
-                    window.start,
-                    window.end,
+                    f"off-hours rule #{rule.id}",
+                    window_start,
+                    window_end,
                 )
             )
-        for entry in stream.actions:
-            # Forecasts of what the planner will write (ledger rows come below); one in the past was
-            # never planned, so it is not shown as if it were.
-            if entry.id is None and entry.state in _SHOWN_AS and entry.due_at >= now:
-                row.dots.append(Dot(x(entry.due_at), "planned", None, entry.kind, entry.due_at, None))
     for action in ledger:
         state = _SHOWN_AS[action.state]
         cause = None
@@ -149,11 +141,23 @@ def ops_board(
         row_of(action.stream_id).dots.append(
             Dot(x(action.due_at), state, action.id, action.kind, action.due_at, cause)
         )
-    for row in rows.values():
-        row.dots.sort(key=lambda d: d.x)
     first_hour = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     hours = [
         (x(first_hour + timedelta(hours=n)), first_hour + timedelta(hours=n))
         for n in range(int((end - first_hour) / timedelta(hours=1)) + 1)
     ]
     return Board(start, end, x(now), hours, list(rows.values()))
+
+
+def _off_hours_windows(
+    rules: list[OffHours], known_streams: set[str], start: datetime, end: datetime
+) -> list[tuple[OffHours, datetime, datetime]]:
+    """Each window [from, to) of a usable off-hours rule that touches [start, end)."""
+    found: list[tuple[OffHours, datetime, datetime]] = []
+    for rule in rules:
+        spec = read_off_hours(rule)
+        if isinstance(spec, str) or check_off_hours(spec, known_streams):
+            continue  # a rule the planner cannot use: `onair doctor` and the report list it
+        length = timedelta(seconds=rule.duration_seconds)
+        found.extend((rule, at, at + length) for at in expand(rule.cron, rule.timezone, start - length, end))
+    return found
