@@ -9,7 +9,7 @@ from playwright.sync_api import Dialog, Page, expect
 
 from tests.browser.web_support import STREAM, Web, sign_in
 from worker.store.db import transaction
-from worker.store.models import Action, Broadcast
+from worker.store.models import Action, ActionEvent, Broadcast
 
 TITLE = "<script>alert(1)</script> late show"
 
@@ -102,3 +102,39 @@ def test_the_board_shows_each_stream_with_its_slots_a_now_line_and_the_failed_ac
     expect(main.locator("line.now")).to_have_count(1)
     now_x = float(main.locator("line.now").get_attribute("x1") or "nan")
     assert 190 < now_x < 210  # 6 h of a 30 h window
+
+
+def test_a_failed_action_opens_from_the_report_with_every_api_call_it_made(page: Page, web: Web) -> None:
+    action_id = _failed_night(web)
+    with transaction(web.engine) as session:
+        at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+        for attempt in (1, 2):
+            session.add(
+                ActionEvent(
+                    action_id=action_id,
+                    stream_id=STREAM,
+                    at=at + timedelta(seconds=10 * attempt),
+                    actor="executor",
+                    event="api_call",
+                    attempt=attempt,
+                    http_method="PUT",
+                    http_path=f"/live/streams/{STREAM}/live-enable",
+                    http_status=500,
+                    latency_ms=120.4,
+                    detail="internal error",
+                )
+            )
+    sign_in(page, web.tokens["Night Desk"])
+    page.goto("/ops/report?since=6h")
+    page.get_by_role("link", name=f"#{action_id} enable").click()
+    expect(page.locator("h1")).to_have_text(f"Action #{action_id}: enable on Main stage")
+    expect(page.locator("dd.state")).to_have_text("failed")
+    expect(page.locator("dd.cause")).to_contain_text("FastPix 500")
+    calls = page.locator("table.events td.call")
+    expect(calls).to_have_count(2)
+    expect(calls.first).to_have_text(f"PUT /live/streams/{STREAM}/live-enable → 500 in 120 ms")
+    page.goto("/ops")
+    page.locator(f"a:has(rect.dot.failed[data-action='{action_id}'])").click()
+    expect(page).to_have_url(f"{web.base_url}/ops/actions/{action_id}")
+    response = page.goto("/ops/actions/999999")
+    assert response is not None and response.status == 404

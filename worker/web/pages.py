@@ -15,12 +15,15 @@ from sqlalchemy import Engine
 
 from worker.api.context import ApiContext
 from worker.api.deps import Ctx
+from worker.domain.causes import FailureCause, describe_failure
 from worker.domain.local_time import day_and_clock
 from worker.domain.recurrence import validate_timezone
 from worker.domain.sign_in_limit import FailedSignIns
 from worker.service import accounts
 from worker.service.accounts import Account
+from worker.service.errors import InvalidInput
 from worker.service.health import CheckResult, Doctor
+from worker.service.ledger_view import history_view
 from worker.service.ops_board import ops_board
 from worker.service.report import build_report
 from worker.web.session import COOKIE, Sessions, WebSession
@@ -202,6 +205,43 @@ def ops_report(request: Request, ctx: Ctx, who: Who, since: str = "12h", tz: str
         periods=list(REPORT_PERIODS),
         zone=tz,
         problems=problems,
+    )
+
+
+@router.get("/ops/actions/{action_id}", response_class=HTMLResponse)
+def ops_action(request: Request, ctx: Ctx, who: Who, action_id: int, tz: str = "UTC") -> Response:
+    """One action's full history: every state change and every API call, as `onair history --action`."""
+    if who is None:
+        return to_login()
+    if not who.account.is_ops:
+        return page(request, "forbidden.html", who, status_code=403)
+    zone = ZoneInfo("UTC") if validate_timezone(tz) else ZoneInfo(tz)
+    try:
+        found = history_view(ctx.engine, action_id=action_id, with_events=True)
+    except InvalidInput as missing:
+        return page(request, "not_found.html", who, status_code=404, problem=str(missing))
+    action = found.actions[0]
+    events = (found.events or {}).get(action.id, [])
+
+    def at(moment: datetime | None) -> str:
+        return "" if moment is None else day_and_clock(moment, zone)
+
+    def gave_up(detail: str | None) -> str | None:
+        cause = FailureCause.from_json(detail) if detail else None
+        return None if cause is None else cause.summary
+
+    cause = describe_failure(action.state, action.outcome, action.last_error)
+    return page(
+        request,
+        "ops_action.html",
+        who,
+        action=action,
+        events=events,
+        at=at,
+        gave_up=gave_up,
+        stream=found.stream_names.get(action.stream_id) or action.stream_id,
+        zone=zone.key,
+        cause=cause if action.state in ("failed", "missed") else None,
     )
 
 
