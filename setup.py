@@ -16,7 +16,7 @@ setup(
     ],
     package_dir={"worker.migrations": "migrations", "worker.migrations.versions": "migrations/versions"},
     package_data={
-        "worker": ["py.typed", "**/*.ini", "**/*.mako"],
+        "worker": ["py.typed", "**/*.ini", "**/*.mako", "web/templates/*.html", "web/static/*"],
         "worker.migrations": ["script.py.mako"],
     },
 )

@@ -94,6 +94,8 @@ class OnairSettings(BaseSettings):
     report_at: str = ""
     # A broadcast whose stream is not live this long after its start raises a no-signal alert.
     no_signal_grace: float = Field(default=60.0, gt=0)
+    # How long a sign-in to the web pages lasts (the session cookie's lifetime).
+    session_hours: float = Field(default=12.0, gt=0)
     # How often a live broadcast's viewer count is sampled (seconds, at least 10).
     viewers_every: float = DEFAULT_VIEWERS_EVERY
 

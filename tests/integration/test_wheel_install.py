@@ -120,6 +120,19 @@ def test_the_wheel_carries_every_migration(installed: Installed) -> None:
     assert "versions/0001_initial_schema.py" in shipped
 
 
+def test_the_wheel_carries_the_pages_templates_and_static_files(installed: Installed) -> None:
+    names = set(zipfile.ZipFile(installed.wheel).namelist())
+    web = REPO / "worker" / "web"
+    in_tree = {
+        str(p.relative_to(REPO))
+        for folder in ("templates", "static")
+        for p in (web / folder).rglob("*")
+        if p.is_file()
+    }
+    assert {"worker/web/templates/base.html", "worker/web/static/style.css"} <= in_tree
+    assert in_tree <= names
+
+
 def test_onair_runs_from_the_wheel_not_from_the_source_tree(installed: Installed, tmp_path: Path) -> None:
     code = "import worker.store.migrate as m; print(m.migrations_dir())"
     where = subprocess.run(

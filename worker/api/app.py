@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
@@ -22,6 +23,7 @@ from worker.api.routes import bookings, calendar, health, plan, streams, webhook
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.service.database import make_engine
+from worker.web import organiser, pages
 
 ROUTERS = (health.router, streams.router, bookings.router, plan.router, calendar.router, webhooks.router)
 
@@ -63,6 +65,9 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(pages.router)
+    app.include_router(organiser.router)
+    app.mount("/static", StaticFiles(packages=[("worker.web", "static")]), name="web-static")
     docs.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(HeadAsGet)

@@ -13,6 +13,7 @@ from worker.cli.book import book_app, organiser_app
 from worker.cli.broadcast import broadcast_app
 from worker.cli.importer import import_file
 from worker.cli.offhours import offhours_app
+from worker.cli.ops import ops_app
 from worker.cli.series import series_app
 from worker.cli.timeline import history, plan
 from worker.config import bad_settings_line
@@ -49,6 +50,7 @@ app.add_typer(series_app, name="series")
 app.add_typer(book_app, name="book")
 app.add_typer(organiser_app, name="organiser")
 app.add_typer(controls.action_app, name="action")
+app.add_typer(ops_app, name="ops")
 app.command("plan")(plan)
 app.command("history")(history)
 app.command("report")(report.report)

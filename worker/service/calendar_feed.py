@@ -12,11 +12,13 @@ import hashlib
 from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from worker.service.bookings import iso_z
-from worker.store.feeds import feed_slots
-from worker.store.models import Broadcast
+from worker.store.db import transaction
+from worker.store.feeds import feed_slots, issue_feed
+from worker.store.models import Broadcast, Organiser
 
 FEED_PAST = timedelta(days=30)
 FEED_AHEAD = timedelta(days=180)
@@ -74,3 +76,13 @@ def _busy(row: Broadcast, stream: str, organiser_id: int) -> Event:
     event.add("location", stream)
     event.add("transp", "OPAQUE")
     return event
+
+
+def new_feed_address(engine: Engine, organiser_id: int, public_url: str) -> str:
+    """A new calendar feed address for the organiser (only its hash is kept, so an address can be
+    shown only when it is made): the previous address stops working."""
+    with transaction(engine) as session:
+        organiser = session.get(Organiser, organiser_id)
+        if organiser is None:
+            raise LookupError(f"no organiser with id {organiser_id}")
+        return feed_url(public_url, issue_feed(session, organiser))

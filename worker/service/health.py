@@ -58,16 +58,18 @@ class Doctor:
     settings: OnairSettings
     fastpix: FastPixSettings
     clock: Clock = field(default_factory=SystemClock)
+    # An engine the caller owns (the web pages'); otherwise the doctor makes one and disposes of it.
     _engine: Engine | None = None
     # Asks the workers over the broker who is there (worker.celery_app.ping_workers): the front door
     # passes it, so this module never loads the Celery app.
     ping_workers: PingWorkers | None = None
+    _owns_engine: bool = field(default=False, init=False)
 
     def run(self, names: list[str]) -> list[CheckResult]:
         try:
             return [self._guarded(name) for name in names]
         finally:
-            if self._engine is not None:
+            if self._engine is not None and self._owns_engine:
                 self._engine.dispose()
 
     def _guarded(self, name: str) -> CheckResult:
@@ -86,6 +88,7 @@ class Doctor:
             if url.get_backend_name() == "postgresql":
                 args = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}}
             self._engine = make_engine(url, **args)
+            self._owns_engine = True
         return self._engine
 
     def database_label(self) -> str:

@@ -106,6 +106,8 @@ class Organiser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     feed_token_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    # `organiser` books slots; `ops` signs in to the ops pages (migration 0013).
+    role: Mapped[str] = mapped_column(String(16), server_default="organiser")
 
 
 class BroadcastSeries(Base):

@@ -136,6 +136,43 @@ def actions_due_between(session: Session, since: datetime, until: datetime) -> l
     return list(session.scalars(query))
 
 
+@dataclass(frozen=True)
+class ActionPoint:
+    """What a time axis shows of one action: where, what, how it ended, and why if it failed."""
+
+    id: int
+    stream_id: str
+    kind: str
+    due_at: datetime
+    state: str
+    outcome: str | None
+    last_error: str | None
+
+
+def action_points(
+    session: Session, since: datetime, until: datetime, states: Collection[str]
+) -> list[ActionPoint]:
+    """Actions due in [since, until) in one of `states`, as plain rows (thousands of them load fast)."""
+    query = (
+        select(
+            Action.id,
+            Action.stream_id,
+            Action.kind,
+            Action.due_at,
+            Action.state,
+            Action.outcome,
+            Action.last_error,
+        )
+        .where(
+            Action.due_at >= ensure_utc(since),
+            Action.due_at < ensure_utc(until),
+            Action.state.in_(list(states)),
+        )
+        .order_by(Action.due_at, Action.id)
+    )
+    return [ActionPoint(*row) for row in session.execute(query)]
+
+
 def broadcasts_between(session: Session, since: datetime, until: datetime) -> list[Broadcast]:
     """Broadcasts whose slot (lead included is the planner's business: here, start to end) touches the
     period, cancelled ones too."""

@@ -22,6 +22,8 @@ from worker.store.models import Organiser
 
 TOKEN_BYTES = 32
 NAME_MAX_CHARS = 255
+ORGANISER = "organiser"
+OPS = "ops"
 
 
 class OrganiserError(ValueError):
@@ -48,22 +50,27 @@ def check_name(name: str) -> str:
     return cleaned
 
 
-def create_organiser(session: Session, name: str, *, now: datetime) -> tuple[Organiser, str]:
-    """Add an organiser; returns the row and its plaintext token, which is not kept anywhere."""
+def create_organiser(
+    session: Session, name: str, *, now: datetime, role: str = ORGANISER
+) -> tuple[Organiser, str]:
+    """Add an organiser (or, with role `ops`, an ops account); returns the row and its plaintext
+    token, which is not kept anywhere. Names are unique across both kinds."""
     cleaned = check_name(name)
     existing = find_organiser(session, cleaned)
     if existing is not None:
         state = " (revoked)" if existing.revoked_at is not None else ""
-        raise OrganiserError(f"organiser {cleaned!r} already exists{state}: pick another name")
+        kind = "ops account" if existing.role == OPS else "organiser"
+        raise OrganiserError(f"{kind} {cleaned!r} already exists{state}: pick another name")
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    row = Organiser(name=cleaned, token_hash=hash_token(token), created_at=now)
+    row = Organiser(name=cleaned, token_hash=hash_token(token), created_at=now, role=role)
     session.add(row)
     session.flush()
     return row, token
 
 
-def authenticate(session: Session, token: str) -> Organiser | None:
-    """The active organiser this token belongs to, or None (unknown token, or organiser revoked)."""
+def authenticate(session: Session, token: str, *, roles: tuple[str, ...] = (ORGANISER,)) -> Organiser | None:
+    """The active account of one of `roles` this token belongs to, or None (unknown token, another
+    kind of account, or revoked)."""
     if not token:
         return None
     presented = hash_token(token)
@@ -73,7 +80,7 @@ def authenticate(session: Session, token: str) -> Organiser | None:
     # The final check is constant-time and exact, whatever the database's string comparison.
     if found is None or not hmac.compare_digest(presented, found.token_hash):
         return None
-    if found.revoked_at is not None:
+    if found.revoked_at is not None or found.role not in roles:
         return None
     return found
 
@@ -85,25 +92,31 @@ def find_organiser(session: Session, name: str) -> Organiser | None:
 def require_organiser(session: Session, name: str) -> Organiser:
     """The active organiser of this name, or OrganiserError naming the fix."""
     row = find_organiser(session, name)
-    if row is None:
+    if row is None or row.role != ORGANISER:
         raise OrganiserError(f"no organiser named {name.strip()!r} (see `onair organiser list`)")
     if row.revoked_at is not None:
         raise OrganiserError(f"organiser {row.name!r} was revoked at {row.revoked_at.isoformat()}")
     return row
 
 
-def list_organisers(session: Session, *, include_revoked: bool = True) -> list[Organiser]:
-    query = select(Organiser).order_by(Organiser.name)
+def list_organisers(
+    session: Session, *, include_revoked: bool = True, role: str = ORGANISER
+) -> list[Organiser]:
+    query = select(Organiser).where(Organiser.role == role).order_by(Organiser.name)
     if not include_revoked:
         query = query.where(Organiser.revoked_at.is_(None))
     return list(session.scalars(query))
 
 
-def revoke_organiser(session: Session, name: str, *, now: datetime) -> Organiser:
-    """Revoke an organiser: their token stops working at once. Their bookings stay."""
+def revoke_organiser(session: Session, name: str, *, now: datetime, role: str = ORGANISER) -> Organiser:
+    """Revoke an organiser (or ops account): the token stops working at once, and so do the sessions
+    it started. An organiser's bookings stay."""
     row = find_organiser(session, name)
-    if row is None:
-        raise OrganiserError(f"no organiser named {name.strip()!r} (see `onair organiser list`)")
+    if row is None or row.role != role:
+        listing = "onair ops list" if role == OPS else "onair organiser list"
+        raise OrganiserError(
+            f"no {'ops account' if role == OPS else 'organiser'} named {name.strip()!r} (see `{listing}`)"
+        )
     if row.revoked_at is not None:
         raise OrganiserError(f"organiser {row.name!r} was already revoked at {row.revoked_at.isoformat()}")
     row.revoked_at = now

@@ -1,0 +1,163 @@
+"""The ops board: one row per stream, from BEFORE ago to AFTER ahead, with its slots (broadcasts,
+bookings, series occurrences), off-hours windows, and every action of the ledger as a point coloured
+by its state, with its cause when it failed or was missed, as `onair report` says it. The planner
+keeps the ledger ONAIR_HORIZON_HOURS (24 h by default) ahead, so planned actions fill the window.
+Positions are in per-mille of the window, so a page draws them without any arithmetic of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from worker.domain.causes import describe_failure
+from worker.domain.recurrence import expand
+from worker.domain.specs import check_off_hours, read_off_hours
+from worker.domain.types import ActionState
+from worker.service.agenda import slot_kind
+from worker.store import observations, schedules, views
+from worker.store.db import transaction
+from worker.store.models import OffHours
+
+BEFORE = timedelta(hours=6)
+AFTER = timedelta(hours=24)
+SCALE = 1000  # positions run from 0 (window start) to SCALE (window end)
+# States a dot shows as: what ops ask "did it happen?" about.
+_SHOWN_AS = {
+    ActionState.PENDING.value: "planned",
+    ActionState.CLAIMED.value: "planned",
+    ActionState.SUCCEEDED.value: "succeeded",
+    ActionState.SKIPPED.value: "skipped",
+    ActionState.FAILED.value: "failed",
+    ActionState.MISSED.value: "missed",
+}
+_LEDGER_STATES = list(_SHOWN_AS)
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    width: float
+    kind: str  # broadcast | booking | occurrence | off-hours
+    label: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class Dot:
+    x: float
+    state: str  # planned | succeeded | skipped | failed | missed
+    action_id: int | None  # None for a forecast the planner has not written yet
+    kind: str
+    due_at: datetime
+    cause: str | None
+
+
+@dataclass
+class BoardRow:
+    stream_id: str
+    name: str
+    slots: list[Bar] = field(default_factory=list)
+    off_hours: list[Bar] = field(default_factory=list)
+    dots: list[Dot] = field(default_factory=list)
+
+    @property
+    def explained(self) -> list[Dot]:
+        """The dots with a cause to show (failed, missed): each drawn on its own, with its hover text."""
+        return [d for d in self.dots if d.cause]
+
+    @property
+    def grouped(self) -> list[tuple[str, list[float]]]:
+        """The other dots' positions by state: a board of thousands of actions draws each state of a
+        row as one shape (a few bytes a dot) instead of an element per action."""
+        found: dict[str, list[float]] = {}
+        for dot in self.dots:
+            if not dot.cause:
+                found.setdefault(dot.state, []).append(dot.x)
+        return list(found.items())
+
+
+@dataclass(frozen=True)
+class Board:
+    start: datetime
+    end: datetime
+    now_x: float
+    hours: list[tuple[float, datetime]]  # a tick per hour on the axis
+    rows: list[BoardRow]
+
+
+def ops_board(
+    engine: Engine, now: datetime, *, before: timedelta = BEFORE, after: timedelta = AFTER
+) -> Board:
+    start, end = now - before, now + after
+
+    def x(moment: datetime) -> float:
+        clipped = min(max(moment, start), end)
+        return round((clipped - start) / (end - start) * SCALE, 1)
+
+    with transaction(engine, immediate=False) as session:
+        names = views.stream_names(session)
+        slots = views.slots_between(session, start, end)
+        rules = schedules.load_off_hours(session)
+        ledger = observations.action_points(session, start, end, _LEDGER_STATES)
+    rows = {
+        sid: BoardRow(sid, name or sid) for sid, name in sorted(names.items(), key=lambda i: i[1] or i[0])
+    }
+
+    def row_of(stream_id: str) -> BoardRow:
+        row = rows.get(stream_id)
+        if row is None:
+            row = rows[stream_id] = BoardRow(stream_id, names.get(stream_id) or stream_id)
+        return row
+
+    for slot in slots:
+        kind = slot_kind(slot)
+        label = f"{kind} #{slot.id}" + (f" {slot.title}" if slot.title else "")
+        begins = x(slot.slot_starts_at)
+        row_of(slot.stream_id).slots.append(
+            Bar(begins, round(x(slot.ends_at) - begins, 1), kind, label, slot.slot_starts_at, slot.ends_at)
+        )
+    for rule, window_start, window_end in _off_hours_windows(rules, set(names), start, end):
+        streams = [rule.stream_id] if rule.stream_id is not None else list(rows)
+        begins = x(window_start)
+        for stream_id in streams:
+            row_of(stream_id).off_hours.append(
+                Bar(
+                    begins,
+                    round(x(window_end) - begins, 1),
+                    "off-hours",
+                    f"off-hours rule #{rule.id}",
+                    window_start,
+                    window_end,
+                )
+            )
+    for action in ledger:
+        state = _SHOWN_AS[action.state]
+        cause = None
+        if state in ("failed", "missed"):
+            cause = describe_failure(action.state, action.outcome, action.last_error)
+        row_of(action.stream_id).dots.append(
+            Dot(x(action.due_at), state, action.id, action.kind, action.due_at, cause)
+        )
+    first_hour = start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    hours = [
+        (x(first_hour + timedelta(hours=n)), first_hour + timedelta(hours=n))
+        for n in range(int((end - first_hour) / timedelta(hours=1)) + 1)
+    ]
+    return Board(start, end, x(now), hours, list(rows.values()))
+
+
+def _off_hours_windows(
+    rules: list[OffHours], known_streams: set[str], start: datetime, end: datetime
+) -> list[tuple[OffHours, datetime, datetime]]:
+    """Each window [from, to) of a usable off-hours rule that touches [start, end)."""
+    found: list[tuple[OffHours, datetime, datetime]] = []
+    for rule in rules:
+        spec = read_off_hours(rule)
+        if isinstance(spec, str) or check_off_hours(spec, known_streams):
+            continue  # a rule the planner cannot use: `onair doctor` and the report list it
+        length = timedelta(seconds=rule.duration_seconds)
+        found.extend((rule, at, at + length) for at in expand(rule.cron, rule.timezone, start - length, end))
+    return found
