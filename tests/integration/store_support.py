@@ -88,9 +88,9 @@ def claim_until_done(url: str, owner: str, now: datetime) -> int:
                 engine, now=now, ahead=timedelta(0), lease=timedelta(hours=1), owner=owner, limit=7
             )
             for claim in claims:
-                done = Attempt.done(claim.action_id, ActionState.SUCCEEDED, f"done by {owner}")
+                attempt = Attempt.done(claim.action_id, ActionState.SUCCEEDED, f"done by {owner}")
                 with transaction(engine) as session:
-                    finished = ledger.record_attempts(session, claim.lease_token, [done], now=now)
+                    finished = ledger.record_attempts(session, claim.lease_token, [attempt], now=now)
                 if not finished:
                     raise AssertionError(f"{owner} lost the lease of action #{claim.action_id}")
                 done += 1

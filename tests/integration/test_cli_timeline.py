@@ -99,7 +99,7 @@ def test_plan_shows_what_happens_when_in_the_operators_zone(onair: Onair) -> Non
     plan = onair.json("plan", "--tz", "Asia/Kolkata")
     assert set(plan) == {
         "now", "until", "timezone", "last_planned_at", "actions", "streams", "invalid_schedules",
-        "recent_failures",
+        "recent_failures", "paused",
     }  # fmt: skip
     assert plan["last_planned_at"] is not None and plan["invalid_schedules"] == []
     dues = [a["due_at"] for a in plan["actions"]]
