@@ -23,7 +23,7 @@ from worker.api.routes import bookings, calendar, health, plan, streams, webhook
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings, OnairSettings
 from worker.service.database import make_engine
-from worker.web import organiser, pages
+from worker.web import ops_controls, organiser, pages
 
 ROUTERS = (health.router, streams.router, bookings.router, plan.router, calendar.router, webhooks.router)
 
@@ -67,6 +67,7 @@ def create_app(
         app.include_router(router)
     app.include_router(pages.router)
     app.include_router(organiser.router)
+    app.include_router(ops_controls.router)
     app.mount("/static", StaticFiles(packages=[("worker.web", "static")]), name="web-static")
     docs.install(app)
     app.add_middleware(BodyLimit)

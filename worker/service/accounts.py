@@ -42,6 +42,12 @@ class Account:
     def is_ops(self) -> bool:
         return self.role == OPS
 
+    @property
+    def actor(self) -> str:
+        """Who the history says acted: `ops:NAME` for an ops account on the pages (the CLI records the
+        OS user, the booking API the organiser's name)."""
+        return f"ops:{self.name}" if self.is_ops else self.name
+
 
 def _account(row: Organiser) -> Account:
     return Account(

@@ -21,6 +21,7 @@ from worker.service.replanning import CLI_WAIT_SECONDS, replan
 from worker.service.series import series_cancel_reason
 from worker.store import changes, views
 from worker.store.db import transaction
+from worker.store.events import record_event
 from worker.store.models import Broadcast, BroadcastSeries, OffHours
 
 
@@ -55,15 +56,28 @@ def cancel(
     now: datetime,
     clock: Clock | None = None,
     wait: float = CLI_WAIT_SECONDS,
+    actor: str | None = None,
 ) -> Cancelled:
-    """Cancel the row and re-plan at once. InvalidInput naming `id` when there is no such row."""
+    """Cancel the row and re-plan at once. InvalidInput naming `id` when there is no such row. With an
+    `actor`, the stream's history records who cancelled it (`<schedule>_cancelled`)."""
     model = _MODELS[schedule]
+    what = schedule.value.replace("_", "-")
     with transaction(engine) as session:
         if not changes.mark_cancelled(session, model, row_id, now):
             exists, at = changes.cancelled_at(session, model, row_id)
             if not exists:
-                raise InvalidInput(f"no {schedule.value.replace('_', '-')} with id {row_id}", field="id")
+                raise InvalidInput(f"no {what} with id {row_id}", field="id")
             return Cancelled(already_at=at)
+        if actor is not None:
+            record_event(
+                session,
+                action_id=None,
+                stream_id=changes.stream_of(session, model, row_id),
+                actor=actor,
+                event=f"{schedule.value}_cancelled",
+                detail=f"{what} #{row_id} cancelled (by {actor})",
+                now=now,
+            )
     source = _SOURCES.get(schedule)
     if source is None:  # a series: the materialiser cancels its occurrences on the re-plan
         failure = replan(settings, engine, clock=clock, wait=wait).failure

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from worker.domain.causes import describe_failure
+from worker.domain.pauses import describe, holds
 from worker.domain.recurrence import expand
 from worker.domain.specs import check_off_hours, read_off_hours
 from worker.domain.types import ActionState
 from worker.service.agenda import slot_kind
-from worker.store import observations, schedules, views
+from worker.store import observations, pauses, schedules, views
 from worker.store.db import transaction
 from worker.store.models import OffHours
 
@@ -39,10 +40,11 @@ _LEDGER_STATES = list(_SHOWN_AS)
 class Bar:
     x: float
     width: float
-    kind: str  # broadcast | booking | occurrence | off-hours
+    kind: str  # broadcast | booking | occurrence | off-hours | pause
     label: str
     starts_at: datetime
     ends_at: datetime
+    slot_id: int | None = None  # the broadcast row a slot bar stands for
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class BoardRow:
     slots: list[Bar] = field(default_factory=list)
     off_hours: list[Bar] = field(default_factory=list)
     dots: list[Dot] = field(default_factory=list)
+    pauses: list[Bar] = field(default_factory=list)
+    paused: str | None = None  # the pause in force now, in words
 
     @property
     def explained(self) -> list[Dot]:
@@ -102,6 +106,7 @@ def ops_board(
         slots = views.slots_between(session, start, end)
         rules = schedules.load_off_hours(session)
         ledger = observations.action_points(session, start, end, _LEDGER_STATES)
+        held = [(pauses.as_pause(row), row.resumed_at) for row in pauses.overlapping(session, start, end)]
     rows = {
         sid: BoardRow(sid, name or sid) for sid, name in sorted(names.items(), key=lambda i: i[1] or i[0])
     }
@@ -117,8 +122,34 @@ def ops_board(
         label = f"{kind} #{slot.id}" + (f" {slot.title}" if slot.title else "")
         begins = x(slot.slot_starts_at)
         row_of(slot.stream_id).slots.append(
-            Bar(begins, round(x(slot.ends_at) - begins, 1), kind, label, slot.slot_starts_at, slot.ends_at)
+            Bar(
+                begins,
+                round(x(slot.ends_at) - begins, 1),
+                kind,
+                label,
+                slot.slot_starts_at,
+                slot.ends_at,
+                slot.id,
+            )
         )
+    for pause, resumed_at in held:
+        row = row_of(pause.stream_id)
+        ends_at = min((t for t in (pause.until, resumed_at) if t is not None), default=None)
+        begins = x(pause.paused_at)
+        # A pause still holding runs to the window's end; one that ended says when and how.
+        ended = "" if ends_at is None or ends_at > now else f"; ended {ends_at:%Y-%m-%d %H:%M:%S} UTC"
+        row.pauses.append(
+            Bar(
+                begins,
+                round(x(ends_at or end) - begins, 1),
+                "pause",
+                describe(pause) + ended,
+                pause.paused_at,
+                ends_at or end,
+            )
+        )
+        if pause.paused_at <= now and resumed_at is None and holds(pause, now):
+            row.paused = describe(pause)
     for rule, window_start, window_end in _off_hours_windows(rules, set(names), start, end):
         streams = [rule.stream_id] if rule.stream_id is not None else list(rows)
         begins = x(window_start)

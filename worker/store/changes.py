@@ -46,6 +46,12 @@ def cancelled_at(session: Session, model: Cancellable, row_id: int) -> tuple[boo
     return (False, None) if found is None else (True, found[0])
 
 
+def stream_of(session: Session, model: Cancellable, row_id: int) -> str | None:
+    """The stream a row is for (None for an off-hours rule on every stream, or no such row)."""
+    found = session.execute(select(model.stream_id).where(model.id == row_id)).first()
+    return None if found is None else found[0]
+
+
 def find_broadcast(session: Session, broadcast_id: int) -> Broadcast | None:
     return session.get(Broadcast, broadcast_id)
 

@@ -101,3 +101,20 @@ def skipped_while_paused(session: Session, stream_id: str, since: datetime) -> l
         .order_by(Action.due_at, Action.sequence)
     )
     return [row for row in rows if is_paused_outcome(row.state, row.outcome)]
+
+
+def overlapping(session: Session, start: datetime, end: datetime) -> list[StreamPause]:
+    """Pauses that held at some moment of [start, end): begun before `end`, not resumed nor lapsed by
+    `start`; by stream, oldest first."""
+    start, end = ensure_utc(start), ensure_utc(end)
+    return list(
+        session.scalars(
+            select(StreamPause)
+            .where(
+                StreamPause.paused_at < end,
+                or_(StreamPause.resumed_at.is_(None), StreamPause.resumed_at > start),
+                or_(StreamPause.until.is_(None), StreamPause.until > start),
+            )
+            .order_by(StreamPause.stream_id, StreamPause.paused_at)
+        )
+    )

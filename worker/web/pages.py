@@ -152,17 +152,35 @@ def logout(who: Who, csrf: Csrf = "") -> Response:
 
 @router.get("/ops", response_class=HTMLResponse)
 def ops_home(request: Request, ctx: Ctx, who: Who) -> Response:
-    if who is None:
-        return to_login()
-    if not who.account.is_ops:
-        return page(request, "forbidden.html", who, status_code=403)
+    me = ops_only(request, who)
+    if isinstance(me, Response):
+        return me
     now = ctx.clock.now()
     board = ops_board(ctx.engine, now)
 
     def at(moment: datetime) -> str:
         return day_and_clock(moment, ZoneInfo("UTC"))
 
-    return page(request, "ops_home.html", who, checks=_health(ctx.engine, ctx), board=board, at=at)
+    return page(
+        request,
+        "ops_home.html",
+        me,
+        checks=_health(ctx.engine, ctx),
+        board=board,
+        at=at,
+        cancelled=_cancelled_notice(request),
+    )
+
+
+def _cancelled_notice(request: Request) -> str | None:
+    """What the board says after a cancel (the redirect's query names it)."""
+    query = request.query_params
+    row_id = query.get("cancelled", "")
+    if not row_id.isdigit():
+        return None
+    actions, running = query.get("actions", "0"), query.get("running", "0")
+    said = f"Broadcast #{row_id} cancelled; {actions} planned action(s) cancelled"
+    return said + (f"; {running} already under way will run to its end." if running not in ("", "0") else ".")
 
 
 # The periods the report page offers (a select: nothing to mistype).
@@ -178,10 +196,9 @@ REPORT_PERIODS = {
 @router.get("/ops/report", response_class=HTMLResponse)
 def ops_report(request: Request, ctx: Ctx, who: Who, since: str = "12h", tz: str = "UTC") -> Response:
     """The morning report (`onair report`) as a page."""
-    if who is None:
-        return to_login()
-    if not who.account.is_ops:
-        return page(request, "forbidden.html", who, status_code=403)
+    me = ops_only(request, who)
+    if isinstance(me, Response):
+        return me
     problems = []
     if since not in REPORT_PERIODS:
         problems.append(f"since: {since!r} is not one of {', '.join(REPORT_PERIODS)}; 12h is shown")
@@ -200,7 +217,7 @@ def ops_report(request: Request, ctx: Ctx, who: Who, since: str = "12h", tz: str
     return page(
         request,
         "ops_report.html",
-        who,
+        me,
         report=report,
         at=at,
         since=since,
@@ -213,10 +230,36 @@ def ops_report(request: Request, ctx: Ctx, who: Who, since: str = "12h", tz: str
 @router.get("/ops/actions/{action_id}", response_class=HTMLResponse)
 def ops_action(request: Request, ctx: Ctx, who: Who, action_id: int, tz: str = "UTC") -> Response:
     """One action's full history: every state change and every API call, as `onair history --action`."""
+    me = ops_only(request, who)
+    if isinstance(me, Response):
+        return me
+    retried = request.query_params.get("retried")
+    return action_page(request, ctx, me, action_id, tz=tz, notice=RETRIED if retried else None)
+
+
+RETRIED = "Retry asked: it runs again now, as its next attempt. This page shows how it went."
+
+
+def ops_only(request: Request, who: SignedIn | None) -> SignedIn | Response:
+    """The signed-in ops account, else the answer: the sign-in page, or 403 for an organiser."""
     if who is None:
         return to_login()
     if not who.account.is_ops:
         return page(request, "forbidden.html", who, status_code=403)
+    return who
+
+
+def action_page(
+    request: Request,
+    ctx: ApiContext,
+    who: SignedIn,
+    action_id: int,
+    *,
+    tz: str = "UTC",
+    notice: str | None = None,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
     zone = ZoneInfo("UTC") if validate_timezone(tz) else ZoneInfo(tz)
     try:
         found = history_view(ctx.engine, action_id=action_id, with_events=True)
@@ -237,6 +280,7 @@ def ops_action(request: Request, ctx: Ctx, who: Who, action_id: int, tz: str = "
         request,
         "ops_action.html",
         who,
+        status_code=status_code,
         action=action,
         events=events,
         at=at,
@@ -244,6 +288,9 @@ def ops_action(request: Request, ctx: Ctx, who: Who, action_id: int, tz: str = "
         stream=found.stream_names.get(action.stream_id) or action.stream_id,
         zone=zone.key,
         cause=cause if action.state in ("failed", "missed") else None,
+        retryable=action.state in ("failed", "missed"),
+        notice=notice,
+        problems=problems or [],
     )
 
 
