@@ -21,6 +21,9 @@ from playwright.sync_api import (
 )
 
 from tests.browser.web_support import Web, web_server
+from tests.integration.simulator_fixture import Simulator, simulator
+
+__all__ = ["Simulator", "Watched", "simulator"]
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
