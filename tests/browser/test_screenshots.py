@@ -1,6 +1,6 @@
 """The pictures in docs/web.md, taken from a small seeded night: the sign-in page, an organiser's week,
 a booking refused with the next free slot, a booking, the ops board, the report and an action's
-history, on a desktop screen and the week on a phone. Each picture is checked to be a real PNG; with
+history, a paused stream's page and a cancel to confirm, on a desktop screen and the week on a phone. Each picture is checked to be a real PNG; with
 ONAIR_SCREENSHOTS=docs/web they are written where the docs show them (`./dev screenshots`)."""
 
 from __future__ import annotations
@@ -77,8 +77,18 @@ def test_pictures_of_every_page(
 
     ops = other_desk.page()
     sign_in(ops, web.tokens["Night Desk"])
+    ops.goto(f"/ops/streams/{OTHER_STREAM}")
+    ops.fill("input[name=note]", "encoder swap")
+    ops.get_by_role("button", name="Pause this stream").click()
+    expect(ops.locator(".paused-now")).to_be_visible()
+    _shot(ops, folder, "ops-stream")
+    ops.goto("/ops")
     _shot(ops, folder, "ops-board")
     ops.goto("/ops/report?since=6h")
     _shot(ops, folder, "ops-report")
     ops.goto(f"/ops/actions/{action_id}")
     _shot(ops, folder, "ops-action")
+    ops.goto("/ops")
+    ops.locator("rect.slot-bar.booking").first.click()
+    expect(ops.get_by_role("button", name="Yes, cancel it")).to_be_visible()
+    _shot(ops, folder, "ops-cancel")

@@ -14,6 +14,7 @@ from tests.integration.store_support import BACKENDS, migrated_engine
 from worker.service.ops_board import SCALE, ops_board
 from worker.store.db import transaction
 from worker.store.models import Action, Broadcast, OffHours
+from worker.store.pauses import add_pause, end_pause
 from worker.store.schedules import upsert_stream
 
 NOW = datetime(2027, 1, 12, 12, 0, tzinfo=UTC)
@@ -87,3 +88,22 @@ def test_off_hours_windows_are_shaded_on_each_stream_they_apply_to(engine: Engin
     nightly = (533.3, 33.4)  # 22:00-23:00 of a window from 06:00 to 12:00 the next day (566.7 - 533.3)
     assert [(b.x, b.width) for b in main.off_hours] == [nightly]
     assert sorted((b.x, b.width) for b in side.off_hours) == [nightly, (700.0, 66.7)]
+
+
+def test_pauses_in_the_window_are_drawn_on_their_row_and_the_one_in_force_marks_it_paused(
+    engine: Engine,
+) -> None:
+    with transaction(engine) as session:
+        # Resumed 2 h ago: drawn, not in force. Lapsed before the window: not drawn at all.
+        over = add_pause(session, MAIN, by="ops:Night Desk", note="swap", until=None, now=NOW - 4 * H)
+        end_pause(session, over, by="ops:Night Desk", at=NOW - 2 * H)
+        add_pause(session, SIDE, by="ada", note="old", until=NOW - 7 * H, now=NOW - 9 * H)
+        # In force, until 3 h from now.
+        add_pause(session, MAIN, by="ops:Night Desk", note="encoder", until=NOW + 3 * H, now=NOW - H)
+
+    main, side = ops_board(engine, NOW).rows
+    assert [(b.x, b.width) for b in main.pauses] == [(66.7, 66.6), (166.7, 133.3)]
+    assert "swap" in main.pauses[0].label and "ended" in main.pauses[0].label
+    assert main.paused is not None and "paused by ops:Night Desk" in main.paused
+    assert "encoder" in main.paused
+    assert side.pauses == [] and side.paused is None
