@@ -138,3 +138,19 @@ def test_a_failed_action_opens_from_the_report_with_every_api_call_it_made(page:
     expect(page).to_have_url(f"{web.base_url}/ops/actions/{action_id}")
     response = page.goto("/ops/actions/999999")
     assert response is not None and response.status == 404
+
+
+def test_the_board_refreshes_itself_in_place_keeping_the_scroll_position(page: Page, web: Web) -> None:
+    page.set_viewport_size({"width": 1000, "height": 420})
+    # The board asks for every 15 s; the test for every second (set before pages.js reads it).
+    page.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () => {"
+        " const b = document.querySelector('[data-refresh]'); if (b) b.dataset.refresh = '1'; });"
+    )
+    sign_in(page, web.tokens["Night Desk"])
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    scrolled = page.evaluate("window.scrollY")
+    assert scrolled > 100
+    action_id = _failed_night(web)  # fails while the page is open
+    expect(page.locator(f"rect.dot.failed[data-action='{action_id}']")).to_have_count(1, timeout=10_000)
+    assert page.evaluate("window.scrollY") == scrolled

@@ -1,7 +1,8 @@
 """The pictures in docs/web.md, taken from a small seeded night: the sign-in page, an organiser's week,
-a booking refused with the next free slot, a booking, the ops board, the report and an action's
-history, a paused stream's page and a cancel to confirm, on a desktop screen and the week on a phone. Each picture is checked to be a real PNG; with
-ONAIR_SCREENSHOTS=docs/web they are written where the docs show them (`./dev screenshots`)."""
+a booking refused with the next free slot, a booking, the ops board, the report, an action's history,
+a paused stream's page and a cancel to confirm, on a desktop screen, and the week on a phone. Each
+picture is checked to be a real PNG; with ONAIR_SCREENSHOTS=docs/web they are written where the docs
+show them (`./dev screenshots`)."""
 
 from __future__ import annotations
 
