@@ -154,3 +154,23 @@ def test_the_board_refreshes_itself_in_place_keeping_the_scroll_position(page: P
     action_id = _failed_night(web)  # fails while the page is open
     expect(page.locator(f"rect.dot.failed[data-action='{action_id}']")).to_have_count(1, timeout=10_000)
     assert page.evaluate("window.scrollY") == scrolled
+
+
+def test_every_invalid_schedule_row_is_listed_on_the_ops_page_with_its_reason(page: Page, web: Web) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    with transaction(web.engine) as session:
+        for n in range(7):  # more than the health line itself lists
+            at = start + timedelta(hours=n)
+            session.add(
+                Broadcast(
+                    stream_id=STREAM,
+                    starts_at=at,
+                    ends_at=at + timedelta(minutes=30),
+                    lead_seconds=0,
+                    invalid_reason=f"reason number {n}",
+                )
+            )
+    sign_in(page, web.tokens["Night Desk"])
+    listed = page.locator("li.check ul.invalid-rows li")
+    expect(listed).to_have_count(7)
+    expect(listed.nth(6)).to_contain_text("reason number 6")
