@@ -25,7 +25,8 @@ from worker.web.pages import Csrf, SignedIn, Who, action_page, csrf_refused, ops
 
 router = APIRouter(include_in_schema=False)
 UTC_ZONE = ZoneInfo("UTC")
-Note = Annotated[str, Form(max_length=2000)]
+Note = Annotated[str, Form()]  # the service checks its length, and says so on the page
+UNTIL_MAX_CHARS = 40
 # What a stream page says after a redirect from its forms.
 DONE = {
     "paused": "Paused: onair sends this stream no act until it is resumed.",
@@ -53,8 +54,8 @@ def stream_page(request: Request, ctx: Ctx, who: Who, stream_id: str) -> Respons
     if isinstance(me, Response):
         return me
     done = DONE.get(request.query_params.get("done", ""))
-    revived = request.query_params.get("revived")
-    if done and revived:
+    revived = request.query_params.get("revived", "")
+    if done and revived and all(part.isdigit() for part in revived.split(",")):
         done += f" Runs after all: action #{revived.replace(',', ', #')}."
     return _stream_page(request, ctx, me, stream_id, notice=done)
 
@@ -67,7 +68,7 @@ def pause(
     stream_id: str,
     csrf: Csrf = "",
     note: Note = "",
-    until: Annotated[str, Form(max_length=100)] = "",
+    until: Annotated[str, Form()] = "",
 ) -> Response:
     me = _acting(request, who, csrf)
     if isinstance(me, Response):
@@ -76,8 +77,11 @@ def pause(
     ends = None
     if until.strip():
         try:
+            if len(until) > UNTIL_MAX_CHARS:
+                raise ValueError("until: not a date and time like 2026-12-07T19:00")
             ends = read_wall_time("until", until, UTC_ZONE)
         except ValueError as bad:
+            kept["until"] = until[:UNTIL_MAX_CHARS]
             return _stream_page(request, ctx, me, stream_id, kept=kept, problems=[str(bad)], status_code=422)
     try:
         pauses.pause_stream(

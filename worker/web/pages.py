@@ -178,9 +178,11 @@ def _cancelled_notice(request: Request) -> str | None:
     row_id = query.get("cancelled", "")
     if not row_id.isdigit():
         return None
-    actions, running = query.get("actions", "0"), query.get("running", "0")
+    actions, running = query.get("actions", ""), query.get("running", "")
+    if not (actions.isdigit() and running.isdigit()):
+        return f"Broadcast #{row_id} cancelled."
     said = f"Broadcast #{row_id} cancelled; {actions} planned action(s) cancelled"
-    return said + (f"; {running} already under way will run to its end." if running not in ("", "0") else ".")
+    return said + (f"; {running} already under way will run to its end." if running != "0" else ".")
 
 
 # The periods the report page offers (a select: nothing to mistype).
