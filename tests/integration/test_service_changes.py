@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from tests.integration.store_support import BACKENDS, backend_url, migrated
 from worker.clock import SystemClock
@@ -22,6 +22,8 @@ from worker.service.cancelling import Schedule, cancel
 from worker.service.errors import InvalidInput, SlotConflict
 from worker.service.organisers import active_organiser_id, add_organiser
 from worker.service.streams_lookup import FoundStream
+from worker.store.db import transaction
+from worker.store.models import ActionEvent
 
 STREAM = "c" * 32
 
@@ -112,3 +114,27 @@ def test_an_off_hours_rule_is_checked_before_it_is_written(store: tuple[OnairSet
         now=now,
     )
     assert (rule.row.label, rule.row.invalid_reason, rule.replan_failure) == ("night", None, None)
+
+
+def test_a_cancellation_by_a_named_actor_is_in_the_streams_history_once(
+    store: tuple[OnairSettings, Engine],
+) -> None:
+    settings, engine = store
+    now = SystemClock().now()
+    saved = broadcasts.add_slot(settings, engine, slot(1, 2), FoundStream(STREAM, "morning", "idle"), now=now)
+    cancel(settings, engine, Schedule.BROADCAST, saved.row.id, now=now, actor="ops:Night Desk")
+    cancel(settings, engine, Schedule.BROADCAST, saved.row.id, now=now, actor="ops:Night Desk")
+    with transaction(engine, immediate=False) as session:
+        said = session.execute(
+            select(ActionEvent.stream_id, ActionEvent.actor, ActionEvent.event, ActionEvent.detail).where(
+                ActionEvent.action_id.is_(None)
+            )
+        ).all()
+    assert [tuple(r) for r in said] == [
+        (
+            STREAM,
+            "ops:Night Desk",
+            "broadcast_cancelled",
+            f"broadcast #{saved.row.id} cancelled (by ops:Night Desk)",
+        )
+    ]
