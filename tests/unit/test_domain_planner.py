@@ -431,6 +431,7 @@ def test_specs_read_rows_as_stored() -> None:
         reconnect_window=None,
         created_at=at(26, 9),
         organiser_name="Jazz Club",
+        cancelled_at=None,
     )
     spec = BroadcastSpec.from_row(row)
     assert (spec.lead, spec.metadata, spec.slot_start) == (timedelta(minutes=5), '{"a": "b"}', at(27, 17, 55))
