@@ -49,10 +49,15 @@ def test_the_early_end_is_planned_once_whatever_the_tick() -> None:
         {a.key for a in plan([row], [], STREAMS, now, HORIZON).actions if a.due_at == CANCEL}
         for now in (CANCEL, CANCEL + timedelta(seconds=1), CANCEL + timedelta(minutes=30))
     ]
-    assert keys[0] == keys[1] == keys[2] == {
-        "b:3:finish:2026-11-27T18:20:00Z",
-        "b:3:restore:2026-11-27T18:20:00Z",
-    }
+    assert (
+        keys[0]
+        == keys[1]
+        == keys[2]
+        == {
+            "b:3:finish:2026-11-27T18:20:00Z",
+            "b:3:restore:2026-11-27T18:20:00Z",
+        }
+    )
 
 
 def test_cancelled_during_its_lead_it_ends_before_its_start_and_puts_the_metadata_back() -> None:
