@@ -41,6 +41,7 @@ from typing import Any
 from worker.clock import ensure_utc
 from worker.domain import deadlines, stream_policy
 from worker.domain.cut_short import as_planned
+from worker.domain.off_hours_rules import overlap_since
 from worker.domain.recurrence import expand, next_fire_after
 from worker.domain.specs import (
     BroadcastSpec,
@@ -111,6 +112,10 @@ def plan(
     for rule in off_hours:
         try:
             reasons = check_off_hours(rule, known_streams)
+            if not reasons:  # windows of one rule that overlap each other (e.g. `*/2` with 3 min)
+                since = now if rule.created_at is None else ensure_utc(rule.created_at)
+                overlap = overlap_since(rule.cron, rule.timezone, rule.duration, since)
+                reasons = [overlap] if overlap else []
             if not reasons:
                 windows[rule.id] = _rule_windows(rule, window_start - _EXPAND_PAST_RANGE, expand_end)
         except Exception as exc:  # each row is planned alone: what it raises is its reason
