@@ -9,8 +9,8 @@ verdict (and the words of its invalid_reason) are the same on every tick, whatev
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from worker.domain.recurrence import expand
 
