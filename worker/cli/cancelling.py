@@ -39,8 +39,8 @@ def cancel_and_say(
     warn_replan(done.replan_failure)
     if done.ended_early:
         output.info(
-            f"{head or f'{what} {verb}'} while live: finished early; "
-            f"{counted(done.ending, 'action')} (finish, metadata restore) planned for now"
+            f"{head or f'{what} {verb}'} while live: finished early "
+            f"({counted(done.ending, 'action')} planned for now to end it)"
         )
     elif schedule is not Schedule.SERIES:
         say_cancelled(head or f"{what} {verb}", done.cancelled, done.running)
