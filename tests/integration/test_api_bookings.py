@@ -4,16 +4,19 @@ the ledger following every create, move and cancel at once."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.integration.api_support import STREAM, ApiServer, api_server, booking_body, hour, iso
 from tests.integration.store_support import BACKENDS
+from worker.store.types import to_sqlite_text
 
 
 @pytest.fixture(params=BACKENDS)
@@ -217,3 +220,46 @@ def test_create_move_and_cancel_replan_the_ledger_at_once(api: ApiServer) -> Non
         everything = jazz.get("/v1/bookings", params={"all": "true"}).json()["bookings"]
         assert {b["id"] for b in everything} == {booking["id"], again.json()["id"]}
     assert api.booking_row(booking["id"]).cancelled_at is not None
+
+
+def test_a_booking_on_air_cancelled_ends_now_and_an_ended_one_is_refused(api: ApiServer) -> None:
+    with api.client("Jazz Club") as jazz:
+        soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+        on_air = jazz.post("/v1/bookings", json=booking_body(soon, soon + timedelta(hours=1), lead_seconds=0))
+        short = jazz.post(
+            "/v1/bookings",
+            json={
+                **booking_body(soon + timedelta(hours=2), soon + timedelta(hours=2, seconds=1)),
+                "lead_seconds": 0,
+            },
+        )
+        assert on_air.status_code == short.status_code == 201, (on_air.text, short.text)
+        time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.5)
+        cancelled = jazz.delete(f"/v1/bookings/{on_air.json()['id']}")
+        assert cancelled.status_code == 200, cancelled.text
+        finishes = {a["state"]: a["due_at"] for a in cancelled.json()["actions"] if a["kind"] == "finish"}
+        assert finishes["cancelled"] == z(soon + timedelta(hours=1))
+        assert finishes["pending"] < z(soon + timedelta(seconds=60))
+        [finish] = [
+            a for a in cancelled.json()["actions"] if a["kind"] == "finish" and a["state"] == "pending"
+        ]
+        assert finish["reason"].endswith("cancelled while live, finished early")
+
+    with api.engine.begin() as conn:  # the short booking is over: moved into the past in SQL
+        conn.execute(
+            text("UPDATE broadcasts SET starts_at = :a, ends_at = :b WHERE id = :i"),
+            {
+                "a": stamp(api, soon - timedelta(hours=2)),
+                "b": stamp(api, soon - timedelta(hours=1)),
+                "i": short.json()["id"],
+            },
+        )
+    with api.client("Jazz Club") as jazz:
+        refused = jazz.delete(f"/v1/bookings/{short.json()['id']}")
+        assert refused.status_code == 409
+        assert refused.json()["error"]["message"].endswith("Z: there is nothing left to cancel")
+    assert api.booking_row(short.json()["id"]).cancelled_at is None
+
+
+def stamp(api: ApiServer, value: datetime) -> object:
+    return to_sqlite_text(value) if api.engine.dialect.name == "sqlite" else value

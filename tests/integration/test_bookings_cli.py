@@ -110,6 +110,7 @@ def test_refused_commands_say_why_in_one_line_and_write_nothing(onair_sqlite: On
     onair.ok("organiser", "revoke", "Carol")
     onair.ok("broadcast", "add", "--stream", STREAM, "--start", upcoming_hour(8).isoformat(),
              "--end", upcoming_hour(9).isoformat())  # fmt: skip
+    onair.ok(*book(onair, (-3, -2), "Alice", "--allow-past"))  # booking 2, ended
     before, people = onair.snapshot(), organisers_rows(onair)
 
     cases = [
@@ -122,17 +123,35 @@ def test_refused_commands_say_why_in_one_line_and_write_nothing(onair_sqlite: On
         (book(onair, (-3, -2), "Alice"), "is in the past"),
         (["book", "cancel", "99"], "no broadcast with id 99"),
         (["book", "cancel", "1"], "broadcast 1 is not a booking: use `onair broadcast cancel`"),
+        (["book", "cancel", "2"], "booking #2 by Alice ended at ", "Z: there is nothing left to cancel"),
+        (["broadcast", "cancel", "2"], "booking #2 by Alice ended at ", "there is nothing left to cancel"),
         (["book", "list", "--organiser", "Nobody"], "no organiser named 'Nobody'"),
         (["organiser", "add", "Alice"], "organiser 'Alice' already exists"),
         (["organiser", "add", " "], "organiser name is empty"),
         (["organiser", "revoke", "Carol"], "organiser 'Carol' was already revoked"),
         (["organiser", "revoke", "Nobody"], "no organiser named 'Nobody'"),
     ]  # fmt: skip
-    for args, message in cases:
-        assert_one_line_error(onair(*args), message)
+    for args, *message in cases:
+        assert_one_line_error(onair(*args), *message)
 
     assert onair.snapshot() == before
     assert organisers_rows(onair) == people
+
+
+def test_a_booking_cancelled_on_air_ends_now_and_the_history_says_who(onair: Onair) -> None:
+    onair.add_stream()
+    onair.ok("organiser", "add", "Alice")
+    onair.ok(*book(onair, (-1, 2), "Alice", "--allow-past"))
+    cancelled = onair.ok("book", "cancel", "1")
+    assert cancelled.stdout.startswith(
+        "booking 1 of Alice cancelled while live: finished early (1 action planned for now to end it)"
+    )
+    finishes = {
+        a.state: a.due_at for a in onair.actions(source="broadcast", source_id=1) if a.kind == "finish"
+    }
+    assert finishes["cancelled"] == upcoming_hour(2) and finishes["pending"] < upcoming_hour(1)
+    history = onair.ok("history", "--stream", STREAM).stdout
+    assert "booking #1 by Alice cancelled while live by" in history and "finished early" in history
 
 
 def test_organiser_token_is_printed_once_and_stored_hashed(onair_sqlite: Onair) -> None:

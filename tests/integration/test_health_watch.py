@@ -1,11 +1,14 @@
 """What the planner's ticks leave for doctor and the alerts, on SQLite and PostgreSQL, with a real webhook
 endpoint: a planner failing tick after tick is alerted once and its recovery too; a schedule row that
-turns invalid is alerted once per row and reason, and again when valid; the daily report is posted
-once a day however many watchdogs race for it."""
+turns invalid is alerted once per row and reason, and again when valid (an off-hours rule written in
+SQL whose windows overlap each other too, in the CLI's words, while the other rules plan); the daily
+report is posted once a day however many watchdogs race for it; no worker consuming the actions queue
+is alerted once per outage, and its recovery once."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,12 +21,14 @@ from tests.integration.store_support import BACKENDS
 from tests.integration.webhook_receiver import Receiver
 from worker.clock import FixedClock
 from worker.config import FastPixSettings, OnairSettings
+from worker.domain.off_hours_rules import overlap_problem
 from worker.service import alerts, planning
 from worker.service.health import CheckResult, Doctor
 from worker.service.runtime import Runtime
 from worker.service.watchdog import Watchdog
 from worker.store import observations
 from worker.store.db import make_engine, transaction
+from worker.store.types import to_sqlite_text
 
 NOW = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
 
@@ -180,3 +185,83 @@ def test_the_daily_report_is_posted_once_however_many_watchdogs_race(
         assert [p["day"] for p in receiver.of_event("daily_report")] == ["2026-11-27", "2026-11-28"]
     finally:
         second.engine.dispose()
+
+
+def test_no_consumer_then_consumer_recovered_once_each_per_outage(
+    onair: Onair, receiver: Receiver, sender: alerts.AlertSender
+) -> None:
+    clock = FixedClock(NOW)
+    rt = runtime(onair, receiver.url, clock, heartbeat_seconds="5")
+    consuming = {"now": True}
+    worker = Watchdog(rt, "celery@a", rt.settings, lambda: consuming["now"])
+    planner = Watchdog(rt, "celery@planner", rt.settings)  # watches, consumes nothing
+    for dog in (worker, planner):
+        dog.started = time.monotonic() - 60  # past a fresh worker's grace
+
+    def rounds(n: int) -> None:
+        for _ in range(n):
+            if consuming["now"]:
+                worker.check_once()  # its heartbeat says its consumer consumes
+            else:
+                worker.check_consumers(clock.now())
+            planner.check_consumers(clock.now())
+            clock.advance(5)
+
+    rounds(3)
+    consuming["now"] = False  # the broker went away: the worker lives, its consumer does not
+    rounds(6)
+    consuming["now"] = True
+    rounds(3)
+    assert sender.flush(10)
+    [gone] = receiver.of_event("no_consumer")
+    [back] = receiver.of_event("consumer_recovered")
+    assert gone["text"].startswith("onair: no worker consumes the actions queue (consumed nothing for ")
+    assert back["text"] == "onair: a worker consumes the actions queue again after 35 s: celery@a"
+    assert back["alert_key"] == f"consumer_recovered:{gone['last_consumer_at'][:19]}+00:00"
+
+    consuming["now"] = False  # a second outage, later: told again, with its own recovery
+    rounds(6)
+    consuming["now"] = True
+    rounds(2)
+    assert sender.flush(10)
+    assert len(receiver.of_event("no_consumer")) == 2
+    assert len(receiver.of_event("consumer_recovered")) == 2
+
+
+def test_a_rule_overlapping_itself_is_flagged_alerted_and_the_others_plan(
+    onair: Onair, receiver: Receiver, sender: alerts.AlertSender
+) -> None:
+    clock = FixedClock(NOW)
+    rt = runtime(onair, receiver.url, clock)
+    onair.add_stream()
+    created = to_sqlite_text(NOW) if onair.engine.dialect.name == "sqlite" else NOW
+    with onair.engine.begin() as conn:
+        bad, good = (
+            conn.execute(
+                text(
+                    "INSERT INTO off_hours (stream_id, cron, duration_seconds, created_at, updated_at)"
+                    " VALUES (:s, :c, :d, :t, :t) RETURNING id"
+                ),
+                {"s": STREAM, "c": cron, "d": seconds, "t": created},
+            ).scalar_one()
+            for cron, seconds in (("*/2 * * * *", 180), ("0 23 * * *", 3600))
+        )
+    for _ in range(3):  # every tick agrees: one alert
+        planning.plan_tick(rt)
+        clock.advance(5)
+
+    words = overlap_problem("*/2 * * * *", "UTC", timedelta(minutes=3), NOW)
+    assert words is not None
+    with onair.engine.connect() as conn:
+        flags = dict(conn.execute(text("SELECT id, invalid_reason FROM off_hours")).all())
+        planned = set(
+            conn.execute(text("SELECT DISTINCT source_id FROM actions WHERE source = 'off_hours'")).scalars()
+        )
+    assert flags == {bad: words, good: None}
+    assert planned == {good}
+    check = doctor(rt, "schedules")
+    assert (check.ok, check.warning) == (True, True)
+    assert check.detail.startswith(f"1 invalid, not planned: off_hours#{bad}: its windows overlap")
+    assert sender.flush(10)
+    [alert] = receiver.of_event("schedule_invalid")
+    assert alert["text"].startswith(f"onair: off_hours#{bad} is invalid and not planned: its windows overlap")

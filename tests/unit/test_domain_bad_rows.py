@@ -68,6 +68,7 @@ def _broadcast_row(**values: object) -> SimpleNamespace:
         "created_at": None,
         "organiser_id": None,
         "organiser_name": None,
+        "cancelled_at": None,
     }
     row.update(values)
     return SimpleNamespace(**row)

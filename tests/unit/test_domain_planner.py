@@ -397,7 +397,7 @@ def test_plans_are_identical_across_ticks(hours_later: int) -> None:
 def test_keys_are_stable_across_ticks_even_when_windows_chain_without_end(hours_later: int) -> None:
     schedules = (
         [broadcast(start=at(28, 21), end=at(28, 23))],
-        [night(5, stream=None, cron="0 * * * *", hours=2)],  # always off
+        [night(5, stream=None, cron="0 */2 * * *", hours=2)],  # always off: each window touches the next
     )
     earlier, later = _overlap(run(*schedules), run(*schedules, now=NOW + timedelta(hours=hours_later)))
     assert [(a.key, a.due_at) for a in earlier] == [(a.key, a.due_at) for a in later]
@@ -431,6 +431,7 @@ def test_specs_read_rows_as_stored() -> None:
         reconnect_window=None,
         created_at=at(26, 9),
         organiser_name="Jazz Club",
+        cancelled_at=None,
     )
     spec = BroadcastSpec.from_row(row)
     assert (spec.lead, spec.metadata, spec.slot_start) == (timedelta(minutes=5), '{"a": "b"}', at(27, 17, 55))

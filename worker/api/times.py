@@ -9,7 +9,7 @@ from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from worker.domain.recurrence import validate_timezone
-from worker.service.bookings import iso_z
+from worker.service.text import iso_z
 
 EXAMPLE = "2026-12-01T19:00:00+01:00"
 # Far enough from datetime's own limits (years 1 and 9999) that adding a lead, a range or a zone's

@@ -15,24 +15,22 @@ import typer
 from worker.cli import output
 from worker.cli.broadcast import (
     AllowPast,
+    OneOff,
     Quiet,
     StreamOption,
     TitleOption,
+    add_one_off,
     broadcast_json,
     broadcast_status,
     load_broadcast,
-    say_added,
 )
 from worker.cli.cancelling import cancel_and_say
-from worker.cli.slot_input import read_slot
-from worker.cli.timeline import AsJson, TzOption, action_json, open_store, warn_replan
+from worker.cli.timeline import AsJson, TzOption, open_store
 from worker.cli.timeparse import BadInput, display_zone, iso_utc, show_duration, show_instant
 from worker.clock import SystemClock
 from worker.service import broadcasts, organisers
 from worker.service.cancelling import Schedule
-from worker.service.errors import SlotConflict
 from worker.service.records import Broadcast, Organiser
-from worker.service.streams_lookup import register_stream_if_needed
 
 book_app = typer.Typer(help="Organisers' bookings of slots on shared streams.", no_args_is_help=True)
 organiser_app = typer.Typer(help="The people who book slots, each with an API token.", no_args_is_help=True)
@@ -60,33 +58,14 @@ def add(
     as_json: AsJson = False,
 ) -> None:
     """Book [START - lead, END) on a stream for an organiser, unless it overlaps another slot."""
-    now = SystemClock().now()
-    with open_store() as (settings, engine):
-        with output.reporting(BadInput):
-            zone = display_zone(tz)
-            spec = read_slot(
-                stream,
-                start,
-                end,
-                tz=tz,
-                lead=lead,
-                default_lead_seconds=settings.default_lead_seconds,
-                now=now,
-                allow_past=allow_past,
-                title=title,
-            )
-            organiser_id = organisers.active_organiser_id(engine, organiser)
-            found = register_stream_if_needed(engine, stream)
-        with output.reporting(SlotConflict):
-            added = broadcasts.add_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
-        warn_replan(added.replan_failure)
-        saved, actions = added.row, added.actions
-    if quiet:
-        output.info(str(saved.id))
-    elif as_json:
-        output.print_json({**booking_json(saved), "actions": [action_json(a) for a in actions]})
-    else:
-        say_added(f"booking {saved.id} added for {saved.organiser_name}", spec, saved, actions, zone)
+    add_one_off(
+        OneOff(stream, start, end, tz=tz, lead=lead, allow_past=allow_past, title=title),
+        quiet=quiet,
+        as_json=as_json,
+        head=lambda saved: f"booking {saved.id} added for {saved.organiser_name}",
+        to_json=booking_json,
+        organiser=organiser,
+    )
 
 
 @book_app.command("list")

@@ -10,7 +10,8 @@ Tables show times in the operator's zone with the offset; JSON carries ISO 8601 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Annotated, Any
 
@@ -41,7 +42,7 @@ from worker.domain.outcomes import Verdict
 from worker.domain.specs import BroadcastSpec, parse_metadata
 from worker.domain.types import ActionState
 from worker.domain.viewers import ViewerFigures
-from worker.service import broadcasts, viewers
+from worker.service import broadcasts, organisers, viewers
 from worker.service.cancelling import Schedule
 from worker.service.errors import SlotConflict
 from worker.service.records import Action, Broadcast
@@ -124,36 +125,76 @@ def add(
             as_json=as_json,
         )
         return
+    with output.reporting(BadInput):
+        _one_form(start, end, recurring)
+    assert start is not None and end is not None
+    one_off = OneOff(stream, start, end, tz=tz, lead=lead, allow_past=allow_past, title=title)
+    add_one_off(
+        one_off,
+        quiet=quiet,
+        as_json=as_json,
+        head=lambda saved: f"broadcast {saved.id} added",
+        to_json=broadcast_json,
+        metadata=metadata,
+        reconnect_window=reconnect_window,
+    )
+
+
+@dataclass(frozen=True)
+class OneOff:
+    """A one-off slot as `onair broadcast add` and `onair book add` take it, as typed."""
+
+    stream: str
+    start: str
+    end: str
+    tz: str | None
+    lead: str | None
+    allow_past: bool
+    title: str | None
+
+
+def add_one_off(
+    slot: OneOff,
+    *,
+    quiet: bool,
+    as_json: bool,
+    head: Callable[[Broadcast], str],
+    to_json: Callable[[Broadcast], dict[str, Any]],
+    organiser: str | None = None,
+    metadata: list[str] | None = None,
+    reconnect_window: int | None = None,
+) -> None:
+    """Check the slot (service.slots), write it (a booking of `organiser` when given) and say what was
+    planned: its id with `quiet`, JSON with `as_json`, else `head` and the actions."""
     now = SystemClock().now()
     with open_store() as (settings, engine):
         with output.reporting(BadInput):
-            _one_form(start, end, recurring)
-            assert start is not None and end is not None
-            zone = display_zone(tz)
+            zone = display_zone(slot.tz)
             spec = read_slot(
-                stream,
-                start,
-                end,
-                tz=tz,
-                lead=lead,
+                slot.stream,
+                slot.start,
+                slot.end,
+                tz=slot.tz,
+                lead=slot.lead,
                 default_lead_seconds=settings.default_lead_seconds,
                 now=now,
-                allow_past=allow_past,
-                title=title,
+                allow_past=slot.allow_past,
+                title=slot.title,
                 metadata=parse_metadata_pairs(metadata),
                 reconnect_window=reconnect_window,
             )
-            found = register_stream_if_needed(engine, stream)
+            organiser_id = None if organiser is None else organisers.active_organiser_id(engine, organiser)
+            found = register_stream_if_needed(engine, slot.stream)
         with output.reporting(SlotConflict):
-            added = broadcasts.add_slot(settings, engine, spec, found, now=now)
+            added = broadcasts.add_slot(settings, engine, spec, found, now=now, organiser_id=organiser_id)
         warn_replan(added.replan_failure)
         saved, actions = added.row, added.actions
     if quiet:
         output.info(str(saved.id))
     elif as_json:
-        output.print_json({**broadcast_json(saved), "actions": [action_json(a) for a in actions]})
+        output.print_json({**to_json(saved), "actions": [action_json(a) for a in actions]})
     else:
-        say_added(f"broadcast {saved.id} added", spec, saved, actions, zone)
+        say_added(head(saved), spec, saved, actions, zone)
 
 
 def _one_form(start: str | None, end: str | None, recurring: Mapping[str, object]) -> None:

@@ -5,13 +5,13 @@ to the history with each change."""
 
 from __future__ import annotations
 
-import getpass
 from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from worker.cli import output
+from worker.cli.actor import who
 from worker.cli.broadcast import BroadcastId, say_plan
 from worker.cli.timeline import AsJson, TzOption, open_store
 from worker.cli.timeparse import (
@@ -39,14 +39,6 @@ Start = Annotated[
 ]
 End = Annotated[str, typer.Option("--end", help="New end, in the same forms as --start.")]
 AllowPast = Annotated[bool, typer.Option("--allow-past", help="Accept a start in the past.")]
-
-
-def who() -> str:
-    """The OS user running the command: the `actor` of its history."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
 
 
 def _one_stream(stream: str | None, every: bool) -> None:

@@ -2,12 +2,15 @@
 one ended would disable a stream already off and enable it again in the middle of the next window.
 
 The rule is checked over the coming week (every weekly pattern repeats in it) and, for a rule firing
-seldom enough, over the coming year (monthly and yearly patterns)."""
+seldom enough, over the coming year (monthly and yearly patterns). The CLI and the service check it
+from the moment it is entered; the planner checks a row written in SQL from its `created_at`, so its
+verdict (and the words of its invalid_reason) are the same on every tick, whatever range it plans."""
 
 from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from worker.domain.recurrence import expand
 
@@ -30,6 +33,13 @@ def overlap_problem(cron: str, timezone: str, duration: timedelta, now: datetime
                 f"{_span(gap)} or fire less often"
             )
     return None
+
+
+@lru_cache(maxsize=1024)
+def overlap_since(cron: str, timezone: str, duration: timedelta, since: datetime) -> str | None:
+    """overlap_problem checked from `since` (a rule's created_at), once per process: the planner asks
+    on every tick, and a minutely rule's week is ten thousand firings."""
+    return overlap_problem(cron, timezone, duration, since)
 
 
 def _at(value: datetime) -> str:

@@ -2,6 +2,8 @@
 
 The rules (docs/lifecycle.md has the reasoning and the deadline table):
 
+- A broadcast cancelled before its slot begins is not planned; one cancelled while its slot runs is
+  planned as ending at its cancel instant (worker.domain.cut_short).
 - Broadcast [start, end) with lead L on stream S: ENABLE at start - L, then (if it sets metadata or a
   reconnect window) UPDATE at the same instant; FINISH at end, unless another slot on S carries the
   stream on across that instant (overlapping or back-to-back broadcasts: only the last end finishes);
@@ -21,8 +23,9 @@ The rules (docs/lifecycle.md has the reasoning and the deadline table):
   due while the scheduler was down be planned late (and run if still before their deadline, or be
   recorded as missed if not) instead of silently never existing.
 
-Callers pass every non-cancelled broadcast whose slot may touch [now - lookback - 1 h, now + horizon + 1 h]
-(more is harmless): finish deadlines and off-hours shifts look at neighbouring broadcasts.
+Callers pass every broadcast not cancelled (or cancelled while its slot ran) whose slot may touch
+[now - lookback - 1 h, now + horizon + 1 h] (more is harmless): finish deadlines and off-hours shifts
+look at neighbouring broadcasts.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from typing import Any
 
 from worker.clock import ensure_utc
 from worker.domain import deadlines, stream_policy
+from worker.domain.cut_short import as_planned
+from worker.domain.off_hours_rules import overlap_since
 from worker.domain.recurrence import expand, next_fire_after
 from worker.domain.specs import (
     BroadcastSpec,
@@ -95,7 +100,9 @@ def plan(
             reasons = check_broadcast(spec, known_streams)
             if not reasons:
                 starts_at, ends_at = ensure_utc(spec.starts_at), ensure_utc(spec.ends_at)
-                valid_broadcasts.append(dataclasses.replace(spec, starts_at=starts_at, ends_at=ends_at))
+                planned = as_planned(dataclasses.replace(spec, starts_at=starts_at, ends_at=ends_at))
+                if planned is not None:
+                    valid_broadcasts.append(planned)
         except Exception as exc:  # each row is planned alone: what it raises is its reason
             reasons = [unexpected_problem(exc)]
         if reasons:
@@ -105,6 +112,10 @@ def plan(
     for rule in off_hours:
         try:
             reasons = check_off_hours(rule, known_streams)
+            if not reasons:  # windows of one rule that overlap each other (e.g. `*/2` with 3 min)
+                since = now if rule.created_at is None else ensure_utc(rule.created_at)
+                overlap = overlap_since(rule.cron, rule.timezone, rule.duration, since)
+                reasons = [overlap] if overlap else []
             if not reasons:
                 windows[rule.id] = _rule_windows(rule, window_start - _EXPAND_PAST_RANGE, expand_end)
         except Exception as exc:  # each row is planned alone: what it raises is its reason
@@ -230,7 +241,9 @@ def _broadcast_actions(spec: BroadcastSpec, stretch: Busy, next_slot: datetime |
                 kind=ActionKind.FINISH,
                 due=end,
                 deadline=deadlines.finish_deadline(end, next_slot),
-                reason=f"finish {what} at its end",
+                reason=f"finish {what}: cancelled while live, finished early"
+                if spec.ended_early
+                else f"finish {what} at its end",
             )
         )
     return [a for a in actions if _owed(a, spec.created_at)]
@@ -377,6 +390,9 @@ def iso(instant: datetime) -> str:
 
 def _describe_broadcast(spec: BroadcastSpec) -> str:
     title = f" {spec.title!r}" if spec.title else ""
+    if spec.ended_early:  # its end is the cancel instant, perhaps before its start (during the lead)
+        cut = f"from {spec.starts_at:%Y-%m-%d %H:%M} UTC, cancelled at {spec.ends_at:%H:%M:%S}"
+        return f"{_slot_label(spec)}{title} ({cut})"
     return f"{_slot_label(spec)}{title} ({_span(spec.starts_at, spec.ends_at)})"
 
 

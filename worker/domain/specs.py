@@ -49,6 +49,8 @@ class BroadcastRow(Protocol):
     def organiser_id(self) -> int | None: ...
     @property
     def organiser_name(self) -> str | None: ...
+    @property
+    def cancelled_at(self) -> datetime | None: ...
 
 
 class OffHoursRow(Protocol):
@@ -89,6 +91,10 @@ class BroadcastSpec:
     created_at: datetime | None = None
     # The organiser's name when the row is a booking (plans say whose booking overrides off-hours).
     organiser: str | None = None
+    # When a person cancelled it (the planner plans only a broadcast cancelled while it ran).
+    cancelled_at: datetime | None = None
+    # Set by worker.domain.cut_short: cancelled while it ran, so it ends at its cancel instant.
+    ended_early: bool = False
 
     @classmethod
     def from_row(cls, row: BroadcastRow) -> BroadcastSpec:
@@ -104,6 +110,7 @@ class BroadcastSpec:
             reconnect_window=row.reconnect_window,
             created_at=row.created_at,
             organiser=row.organiser_name,
+            cancelled_at=row.cancelled_at,
         )
 
     @property
@@ -308,7 +315,12 @@ def read_broadcast(row: BroadcastRow) -> BroadcastSpec | str:
         problems = _text_problems({"stream_id": row.stream_id}, required={"stream_id"})
         problems += _text_problems({"title": row.title, "metadata": row.metadata_json})
         problems += _instant_problems(
-            {"starts_at": row.starts_at, "ends_at": row.ends_at, "created_at": row.created_at}
+            {
+                "starts_at": row.starts_at,
+                "ends_at": row.ends_at,
+                "created_at": row.created_at,
+                "cancelled_at": row.cancelled_at,
+            }
         )
         for name, value in (("lead_seconds", row.lead_seconds), ("reconnect_window", row.reconnect_window)):
             problem = whole_seconds_problem(name, value, optional=name == "reconnect_window")

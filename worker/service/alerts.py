@@ -38,7 +38,7 @@ POST_TIMEOUT_SECONDS = 5.0
 class Alert:
     key: str  # what makes two alerts the same one, e.g. "action:12:missed"
     # action_failed | action_missed | action_early | scheduler_stalled | planner_failing | planner_recovered |
-    # schedule_invalid | schedule_valid | daily_report
+    # schedule_invalid | schedule_valid | no_consumer | consumer_recovered | daily_report
     event: str
     text: str
     fields: dict[str, Any] = field(default_factory=dict)

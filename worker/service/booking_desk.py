@@ -123,9 +123,18 @@ def move(
         raise _collides(engine, conflict, organiser_id, wanted, booking_id) from None
 
 
-def cancel(settings: OnairSettings, engine: Engine, clock: Clock, organiser_id: int, booking_id: int) -> None:
-    """Cancel the organiser's booking (BookingNotFound, or BookingClosed once it has ended)."""
-    cancel_booking(settings, engine, clock, organiser_id, booking_id)
+def cancel(
+    settings: OnairSettings,
+    engine: Engine,
+    clock: Clock,
+    organiser_id: int,
+    booking_id: int,
+    *,
+    actor: str = "web",
+) -> None:
+    """Cancel the organiser's booking (BookingNotFound, or BookingClosed once it has ended); one on air
+    ends now."""
+    cancel_booking(settings, engine, clock, organiser_id, booking_id, actor=actor)
 
 
 def booking_view(engine: Engine, organiser_id: int, booking_id: int, *, now: datetime) -> BookingView:

@@ -10,7 +10,7 @@ ledger shows the result at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from worker.clock import Clock
 from worker.config import OnairSettings
 from worker.domain.specs import BroadcastSpec
+from worker.service.cancelling import Closed, Schedule, cancel
 from worker.service.errors import InvalidInput, Problem
 from worker.service.replanning import API_WAIT_SECONDS, replan
 from worker.service.slots import slot_problems
+from worker.service.text import iso_z
 from worker.store import views
 from worker.store.db import transaction
 from worker.store.events import record_event
@@ -153,19 +155,32 @@ def change_booking(
 
 
 def cancel_booking(
-    settings: OnairSettings, engine: Engine, clock: Clock, organiser_id: int, booking_id: int
+    settings: OnairSettings,
+    engine: Engine,
+    clock: Clock,
+    organiser_id: int,
+    booking_id: int,
+    *,
+    actor: str = "api",
 ) -> None:
-    """Cancel the booking (its slot is free at once) and re-plan. Cancelling a cancelled booking changes
-    nothing; an ended one is BookingClosed."""
-    now = clock.now()
-    with transaction(engine) as session:
-        row = own_booking(session, organiser_id, booking_id)
-        if row.cancelled_at is not None:
-            return
-        ensure_open(row, now)
-        row.cancelled_at, row.updated_at = now, now
-        session.flush()
-    replan(settings, engine, clock=clock, wait=API_WAIT_SECONDS)
+    """Cancel the booking (its slot is free at once) and re-plan, as every cancel does
+    (service.cancelling: one that is on air ends now). Cancelling a cancelled booking changes nothing;
+    an ended one is BookingClosed."""
+    with transaction(engine, immediate=False) as session:
+        own_booking(session, organiser_id, booking_id)
+    try:
+        cancel(
+            settings,
+            engine,
+            Schedule.BROADCAST,
+            booking_id,
+            now=clock.now(),
+            clock=clock,
+            wait=API_WAIT_SECONDS,
+            actor=actor,
+        )
+    except Closed as ended:
+        raise BookingClosed(ended.message) from None
 
 
 def own_booking(session: Session, organiser_id: int, booking_id: int) -> Broadcast:
@@ -186,8 +201,3 @@ def ensure_open(row: Broadcast, now: datetime) -> None:
         raise BookingClosed(f"booking {row.id} was cancelled at {iso_z(row.cancelled_at)}: book a new slot")
     if row.ends_at <= now:
         raise BookingClosed(f"booking {row.id} ended at {iso_z(row.ends_at)}: it can no longer change")
-
-
-def iso_z(value: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`: `2026-12-01T18:00:00Z`."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -15,7 +15,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from worker.service.bookings import iso_z
+from worker.service.text import iso_z
 from worker.store.db import transaction
 from worker.store.feeds import feed_slots, issue_feed
 from worker.store.models import Broadcast, Organiser

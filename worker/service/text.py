@@ -3,6 +3,8 @@ the API call these, so one string gets one answer whichever door it came through
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from worker.domain.text import control_character_problem
 
 TITLE_MAX_CHARS = 255
@@ -16,3 +18,8 @@ def text_problem(field: str, value: str | None, *, max_chars: int = TITLE_MAX_CH
     if len(value) > max_chars:
         return f"{field} has {len(value)} characters; at most {max_chars}"
     return control_character_problem(value, field)
+
+
+def iso_z(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`: `2026-12-01T18:00:00Z`."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -3,10 +3,10 @@ broker. Every ONAIR_HEARTBEAT_SECONDS it writes this worker's heartbeat (`worker
 scheduler_state, which `onair doctor` reads), alerts when the dispatcher has not ticked for
 ONAIR_STALL_SECONDS (beat is the usual suspect, and it cannot report its own death) or the planner has
 not planned for its limit, alerts when no worker consumes the actions queue (a worker alive with its
-consumer gone, or dead: the planner's watchdog notices), resends alerts whose sender died, posts the
-daily report when due, and about once a minute offers to run the daily prune (service/retention.py:
-one worker per day claims it). Several workers noticing the same stall send one alert: the outbox
-deduplicates.
+consumer gone, or dead: the planner's watchdog notices) and when one consumes again
+(service/consumer_watch.py), resends alerts whose sender died, posts the daily report when due, and
+about once a minute offers to run the daily prune (service/retention.py: one worker per day claims it).
+Several workers noticing the same stall send one alert: the outbox deduplicates.
 A second thread watches the broadcasts' signal (worker.service.signal_watch: no signal, lost,
 recovered) on the same beat; it may read a stream from FastPix, so it never holds up the heartbeat.
 """
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from worker.config import OnairSettings, onair_settings
-from worker.service import alerts, daily_report, planner_watch, retention, signal_watch
+from worker.service import alerts, consumer_watch, daily_report, planner_watch, retention, signal_watch
 from worker.service.runtime import Runtime
 from worker.store import backlog
 from worker.store.db import transaction
@@ -114,36 +114,13 @@ class Watchdog:
         return alert if alerts.raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=now) else None
 
     def check_consumers(self, now: datetime) -> alerts.Alert | None:
-        """Alert when no worker has consumed the actions queue for 3 heartbeats: due actions are then
-        claimed by nobody (the dispatcher runs on those workers) or wait in the broker."""
+        """Alert when no worker has consumed the actions queue for 3 heartbeats (due actions are then
+        claimed by nobody, the dispatcher runs on those workers, or wait in the broker), and when one
+        consumes again after that alert."""
         limit = 3 * self.settings.heartbeat_seconds
         if time.monotonic() - self.started <= limit:  # a fresh worker's consumer is still connecting
             return None
-        if backlog.fresh_heartbeats(self.rt.engine, now, limit, prefix=backlog.CONSUMER_KEY_PREFIX):
-            return None
-        seen = backlog.worker_heartbeats(self.rt.engine, prefix=backlog.CONSUMER_KEY_PREFIX)
-        last = max(seen.values(), default=None)
-        alert = no_consumer(last, now, limit, self.hostname)
-        return (
-            alert
-            if alerts.raise_alert(self.rt.engine, self.rt.settings.alert_webhook_url, alert, now=now)
-            else None
-        )
-
-
-def no_consumer(last: datetime | None, now: datetime, limit: float, noticed_by: str) -> alerts.Alert:
-    """One alert per outage: the key names the last consumer heartbeat seen."""
-    since = "never" if last is None else last.isoformat(timespec="seconds")
-    gone = "never consumed" if last is None else f"consumed nothing for {(now - last).total_seconds():.0f} s"
-    return alerts.Alert(
-        key=f"no_consumer:{since}",
-        event="no_consumer",
-        text=(
-            f"onair: no worker consumes the actions queue ({gone}, limit {limit:.0f} s): due actions are "
-            "not executed; is the worker running and connected to the broker?"
-        ),
-        fields={"last_consumer_at": None if last is None else last.isoformat(), "noticed_by": noticed_by},
-    )
+        return consumer_watch.check(self.rt, now, limit, self.hostname)
 
 
 _lock = threading.Lock()

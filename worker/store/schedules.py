@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, case, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -24,20 +24,32 @@ from worker.store.sqlutil import chunked
 MAX_SPAN = timedelta(days=7)
 
 
+def _planned() -> ColumnElement[bool]:
+    """The rows the planner plans: those not cancelled, and those cancelled while their slot ran (it
+    ends them at their cancel instant: worker.domain.cut_short)."""
+    return or_(
+        Broadcast.cancelled_at.is_(None),
+        and_(Broadcast.cancelled_at > Broadcast.slot_starts_at, Broadcast.cancelled_at < Broadcast.ends_at),
+    )
+
+
 def load_broadcasts(
     session: Session, window_start: datetime, window_end: datetime, *, max_span: timedelta = MAX_SPAN
 ) -> list[Broadcast]:
     """Broadcasts not cancelled whose [starts_at - lead, ends_at] touches [window_start, window_end],
     including rows flagged invalid (the planner re-checks them, and clears the flag once fixed)."""
-    return list(session.scalars(_window_query(window_start, window_end, max_span)))
+    query = _window_query(window_start, window_end, max_span).where(Broadcast.cancelled_at.is_(None))
+    return list(session.scalars(query))
 
 
 def load_broadcasts_each(
     session: Session, window_start: datetime, window_end: datetime, *, max_span: timedelta = MAX_SPAN
 ) -> tuple[list[Broadcast], dict[int, str]]:
-    """As load_broadcasts, for the planner: also (id -> reason) for rows whose stored values their
-    column types cannot read, which would otherwise fail the whole load."""
-    return _load_each(session, Broadcast, _window_query(window_start, window_end, max_span))
+    """As load_broadcasts, for the planner: with the rows cancelled while their slot ran, and (id ->
+    reason) for rows whose stored values their column types cannot read, which would otherwise fail
+    the whole load."""
+    query = _window_query(window_start, window_end, max_span).where(_planned())
+    return _load_each(session, Broadcast, query)
 
 
 def load_stream_broadcasts_each(
@@ -45,11 +57,12 @@ def load_stream_broadcasts_each(
 ) -> tuple[list[Broadcast], dict[int, str]]:
     """As load_broadcasts_each, for these streams only, by their (stream_id, slot_starts_at) index:
     the slots starting in the window, and on each stream the one slot before it that may still run
-    into the window (slots on a stream never overlap, so there is at most one)."""
+    into the window (slots on a stream never overlap, so there is at most one: a slot cancelled while
+    it ran ends at its cancel instant, before any slot booked after it)."""
     start, end = ensure_utc(window_start), ensure_utc(window_end)
     rows: list[Broadcast] = []
     unreadable: dict[int, str] = {}
-    live = Broadcast.cancelled_at.is_(None)
+    live = _planned()
     for chunk in chunked(sorted(streams)):
         inside = select(Broadcast).where(
             live,
@@ -111,7 +124,6 @@ def _window_query(window_start: datetime, window_end: datetime, max_span: timede
     return (
         select(Broadcast)
         .where(
-            Broadcast.cancelled_at.is_(None),
             Broadcast.ends_at >= start,
             Broadcast.ends_at <= end + max_span,
             Broadcast.starts_at <= end + max_span,
@@ -164,12 +176,12 @@ def flagged_broadcast_ids(session: Session) -> list[int]:
 
 
 def live_broadcasts(session: Session, ids: Collection[int]) -> tuple[list[Broadcast], dict[int, str]]:
-    """The broadcasts with these ids that are not cancelled, in id order, and (id -> reason) for the
-    ones whose stored values cannot be read."""
+    """The broadcasts with these ids that the planner plans (not cancelled, or cancelled while their
+    slot ran), in id order, and (id -> reason) for the ones whose stored values cannot be read."""
     found: list[Broadcast] = []
     unreadable: dict[int, str] = {}
     for chunk in chunked(sorted(ids)):
-        query = select(Broadcast).where(Broadcast.id.in_(chunk), Broadcast.cancelled_at.is_(None))
+        query = select(Broadcast).where(Broadcast.id.in_(chunk), _planned())
         rows, lost = _load_each(session, Broadcast, query.order_by(Broadcast.id))
         found.extend(rows)
         unreadable.update(lost)

@@ -148,7 +148,9 @@ def change(booking_id: PathBookingId, body: BookingPatch, query: Display, who: W
 def cancel(booking_id: PathBookingId, query: Display, who: Who, ctx: Ctx) -> BookingOut:
     zone = _zone(query)
     with _refusals(ctx, who.organiser_id, zone):
-        bookings.cancel_booking(ctx.settings, ctx.engine, ctx.clock, who.organiser_id, booking_id)
+        bookings.cancel_booking(
+            ctx.settings, ctx.engine, ctx.clock, who.organiser_id, booking_id, actor=who.name
+        )
     return _answer(ctx, who.organiser_id, booking_id, zone)
 
 
