@@ -120,8 +120,16 @@ def census_figures(folder: Path) -> dict[str, object]:
             "rss_mb": [first["rss_mb"], last["rss_mb"]],
             "objects": [first["objects"], last["objects"]],
             "traced_mb": [first.get("traced_mb"), last.get("traced_mb")],
+            "malloc_mb": [first.get("malloc_mb"), last.get("malloc_mb")],
+            "allocated_blocks": [first.get("allocated_blocks"), last.get("allocated_blocks")],
+            "gc_collections": [first.get("gc_collections"), last.get("gc_collections")],
+            "gc_uncollectable": last.get("gc_uncollectable"),
             "types_grown": dict(sorted(grown.items(), key=lambda kv: -kv[1])[:8]),
             "lines_grown_kb": last.get("grown", [])[:8],
+            "lines_grown_last_interval_kb": last.get("grown_since_previous", [])[:5],
+            "series": [
+                {k: r.get(k) for k in ("t", "rss_mb", "traced_mb", "objects", "malloc_mb")} for r in rows
+            ],
         }
     return found
 
