@@ -35,6 +35,7 @@ STREAM = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"
 OLD = T0 - timedelta(days=100)  # older than the default 90 days
 RECENT = T0 - timedelta(days=10)
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -351,7 +352,7 @@ def other_history(engine: Engine, now: datetime) -> dict[str, set[Any]]:
             for at in (old, recent)
         ]
         pauses = [
-            StreamPause(stream_id=STREAM, paused_at=old, paused_by="ops", resumed_at=old + timedelta(hours=1)),
+            StreamPause(stream_id=STREAM, paused_at=old, paused_by="ops", resumed_at=old + HOUR),
             StreamPause(stream_id=STREAM, paused_at=old, paused_by="ops", until=recent, resumed_at=recent),
             StreamPause(stream_id=OTHER, paused_at=old, paused_by="ops"),  # in force since long ago
         ]
@@ -360,7 +361,7 @@ def other_history(engine: Engine, now: datetime) -> dict[str, set[Any]]:
         session.add_all(
             [BroadcastViewers(broadcast_id=b.id, stream_id=STREAM, samples=3) for b in occurrences]
             + [
-                WebhookEvent(event_id=f"ev-{i}", type="video.live_stream.active", created_at=at, received_at=at)
+                WebhookEvent(event_id=f"ev-{i}", type="video.live_stream.idle", created_at=at, received_at=at)
                 for i, at in enumerate((old, recent))
             ]
             + [
