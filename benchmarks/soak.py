@@ -10,8 +10,10 @@ Procfile's worker, planner and beat) against the simulator in its own process.
 It prints, and writes as JSON lines to benchmarks/results/soak-<backend>-<UTC timestamp>.jsonl: the
 lateness of every act (the simulator's arrival time of the call minus the due time the schedule gives),
 missed acts, ledger-vs-API disagreements, planner and dispatcher tick times (Celery's `succeeded in`
-lines), errors in the logs, `onair doctor --json` each minute, CPU and RSS per process, and the
-database's growth. Backends run one after the other. Exit status 1 when an act was missed or not done,
+lines), errors in the logs, `onair doctor --json` each minute, CPU and RSS per process (and each
+minute where each process's RSS lies: malloc's heap and thread arenas, other anonymous memory, files),
+and the database's growth. With `--census N`, each process also writes a heap census every N seconds
+(tracemalloc, gc, glibc's mallinfo2: benchmarks/soak_census), summed up in the `census` line. Backends run one after the other. Exit status 1 when an act was missed or not done,
 the ledger disagreed with FastPix, a log said `database is locked` or doctor failed.
 """
 
