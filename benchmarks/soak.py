@@ -13,7 +13,8 @@ missed acts, ledger-vs-API disagreements, planner and dispatcher tick times (Cel
 lines), errors in the logs, `onair doctor --json` each minute, CPU and RSS per process (and each
 minute where each process's RSS lies: malloc's heap and thread arenas, other anonymous memory, files),
 and the database's growth. With `--census N`, each process also writes a heap census every N seconds
-(tracemalloc, gc, glibc's mallinfo2: benchmarks/soak_census), summed up in the `census` line. Backends run one after the other. Exit status 1 when an act was missed or not done,
+(tracemalloc, gc, glibc's mallinfo2: benchmarks/soak_census), summed up in the `census` line.
+Backends run one after the other. Exit status 1 when an act was missed or not done,
 the ledger disagreed with FastPix, a log said `database is locked` or doctor failed.
 """
 
