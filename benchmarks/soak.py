@@ -10,8 +10,11 @@ Procfile's worker, planner and beat) against the simulator in its own process.
 It prints, and writes as JSON lines to benchmarks/results/soak-<backend>-<UTC timestamp>.jsonl: the
 lateness of every act (the simulator's arrival time of the call minus the due time the schedule gives),
 missed acts, ledger-vs-API disagreements, planner and dispatcher tick times (Celery's `succeeded in`
-lines), errors in the logs, `onair doctor --json` each minute, CPU and RSS per process, and the
-database's growth. Backends run one after the other. Exit status 1 when an act was missed or not done,
+lines), errors in the logs, `onair doctor --json` each minute, CPU and RSS per process (and each
+minute where each process's RSS lies: malloc's heap and thread arenas, other anonymous memory, files),
+and the database's growth. With `--census N`, each process also writes a heap census every N seconds
+(tracemalloc, gc, glibc's mallinfo2: benchmarks/soak_census), summed up in the `census` line.
+Backends run one after the other. Exit status 1 when an act was missed or not done,
 the ledger disagreed with FastPix, a log said `database is locked` or doctor failed.
 """
 
@@ -55,6 +58,7 @@ from benchmarks.soak_watch import (
     Verdict,
     doctor_figures,
     growth_figures,
+    memory_map,
     process_figures,
     read_logs,
     role_of,
@@ -120,8 +124,16 @@ def census_figures(folder: Path) -> dict[str, object]:
             "rss_mb": [first["rss_mb"], last["rss_mb"]],
             "objects": [first["objects"], last["objects"]],
             "traced_mb": [first.get("traced_mb"), last.get("traced_mb")],
+            "malloc_mb": [first.get("malloc_mb"), last.get("malloc_mb")],
+            "allocated_blocks": [first.get("allocated_blocks"), last.get("allocated_blocks")],
+            "gc_collections": [first.get("gc_collections"), last.get("gc_collections")],
+            "gc_uncollectable": last.get("gc_uncollectable"),
             "types_grown": dict(sorted(grown.items(), key=lambda kv: -kv[1])[:8]),
             "lines_grown_kb": last.get("grown", [])[:8],
+            "lines_grown_last_interval_kb": last.get("grown_since_previous", [])[:5],
+            "series": [
+                {k: r.get(k) for k in ("t", "rss_mb", "traced_mb", "objects", "malloc_mb")} for r in rows
+            ],
         }
     return found
 
@@ -223,6 +235,7 @@ def run_night(name: str, shape: NightShape, args: argparse.Namespace) -> tuple[P
                     "wal_mb": round(db.wal_bytes / 2**20, 1),
                     "rss_mb": {r: round(s.rss_mb, 1) for r, s in sorted(latest.items())},
                     "cpu_s": {r: round(s.cpu_s, 1) for r, s in sorted(latest.items())},
+                    "memory_mb": {r: memory_map(s.pid) for r, s in sorted(latest.items())},
                     "load": loadavg(),
                 },
                 quiet=not args.verbose,

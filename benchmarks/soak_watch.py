@@ -54,6 +54,40 @@ class ProcSample:
     rss_mb: float
 
 
+_REGION = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$")
+# glibc puts each extra malloc arena (one per thread that allocated, up to 8 per core unless
+# MALLOC_ARENA_MAX says otherwise) in an anonymous mapping aligned to its 64 MB maximum.
+_ARENA_ALIGN = 64 << 20
+
+
+def memory_map(pid: int) -> dict[str, float]:
+    """Where a process's RSS lies (MB, from /proc/<pid>/smaps): the main malloc heap (`[heap]`), the
+    thread arenas (and how many), other anonymous memory (Python's own pymalloc arenas, large mmapped
+    blocks, thread stacks) and file-backed pages (code, libraries, SQLite's mmap)."""
+    found = {"heap": 0.0, "thread_arenas": 0.0, "arenas": 0.0, "other_anon": 0.0, "files": 0.0}
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:
+        return found
+    part = ""
+    for line in lines:
+        region = _REGION.match(line)
+        if region:
+            start, name = int(region[1], 16), region[4]
+            if name == "[heap]":
+                part = "heap"
+            elif not name and start % _ARENA_ALIGN == 0 and region[3].startswith("rw"):
+                part = "thread_arenas"
+                found["arenas"] += 1
+            elif not name:
+                part = "other_anon"
+            else:
+                part = "files" if name.startswith("/") else ""
+        elif line.startswith("Rss:") and part:
+            found[part] += int(line.split()[1]) / 1024
+    return {k: round(v, 1) for k, v in found.items()}
+
+
 def sample_procs(procs: Iterable[Running]) -> list[ProcSample]:
     now = datetime.now(UTC)
     found = []

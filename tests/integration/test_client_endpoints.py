@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +178,26 @@ def test_every_call_is_recorded(client: FastPixClient, records: list[CallRecord]
         ("PUT", f"/live/streams/{sid}/finish", 400, False),
     ]
     assert all(r.latency_ms >= 0 for r in records)
+
+
+def open_sockets() -> int:
+    return sum(1 for fd in Path("/proc/self/fd").iterdir() if _is_socket(fd))
+
+
+def _is_socket(fd: Path) -> bool:
+    try:
+        return os.readlink(fd).startswith("socket:")
+    except OSError:
+        return False
+
+
+def test_threads_that_come_and_go_leave_no_connection_open(client: FastPixClient) -> None:
+    """The viewer sampler runs each round's calls on a fresh pool of threads: the keep-alive
+    connections of threads that ended are closed, not kept for the life of the process."""
+    stream = client.create_stream().stream_id
+    before = open_sockets()
+    for _ in range(30):
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: client.viewer_count(stream), range(4)))
+
+    assert open_sockets() - before <= 8  # this round's four, and their server ends

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -19,12 +20,22 @@ from worker.domain.retention import DailyFigure
 from worker.service import retention
 from worker.service.runtime import Runtime
 from worker.store.db import transaction
-from worker.store.models import Action, ActionEvent, Broadcast, BroadcastSeries
+from worker.store.models import (
+    Action,
+    ActionEvent,
+    Broadcast,
+    BroadcastSeries,
+    BroadcastViewers,
+    SchedulerState,
+    StreamPause,
+    WebhookEvent,
+)
 
 STREAM = "0123456789abcdef0123456789abcdef"
 OTHER = "fedcba9876543210fedcba9876543210"
 OLD = T0 - timedelta(days=100)  # older than the default 90 days
 RECENT = T0 - timedelta(days=10)
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -324,3 +335,110 @@ def test_past_occurrences_of_a_series_go_once_their_actions_have(onair: Onair) -
     with transaction(engine, immediate=False) as session:
         assert set(session.scalars(select(Broadcast.id))) == {waiting, one_off, recent}
     assert retention.prune(engine, T0, 90).occurrences == 0
+
+
+def other_history(engine: Engine, now: datetime) -> dict[str, set[Any]]:
+    """Rows of every other table that grows, each old and recent (and, for pauses, one in force since
+    long ago): what a prune at `now` must keep, by table."""
+    old, recent = now - (T0 - OLD), now - (T0 - RECENT)
+    with transaction(engine) as session:
+        series = BroadcastSeries(
+            stream_id=STREAM, cron="*/4 * * * *", duration_seconds=120, lead_seconds=0, starts_from=old
+        )
+        session.add(series)
+        session.flush()
+        occurrences = [
+            Broadcast(stream_id=STREAM, starts_at=at, ends_at=at + timedelta(minutes=2), series_id=series.id)
+            for at in (old, recent)
+        ]
+        pauses = [
+            StreamPause(stream_id=STREAM, paused_at=old, paused_by="ops", resumed_at=old + HOUR),
+            StreamPause(stream_id=STREAM, paused_at=old, paused_by="ops", until=recent, resumed_at=recent),
+            StreamPause(stream_id=OTHER, paused_at=old, paused_by="ops"),  # in force since long ago
+        ]
+        session.add_all(occurrences + pauses)
+        session.flush()
+        session.add_all(
+            [BroadcastViewers(broadcast_id=b.id, stream_id=STREAM, samples=3) for b in occurrences]
+            + [
+                WebhookEvent(event_id=f"ev-{i}", type="video.live_stream.idle", created_at=at, received_at=at)
+                for i, at in enumerate((old, recent))
+            ]
+            + [
+                SchedulerState(key=f"{prefix}{name}", value="", updated_at=at)
+                for prefix in ("worker:", "consumer:")
+                for name, at in (("retired@host", old), ("onair-0@host", recent))
+            ]
+            + [SchedulerState(key="last_tick_at", value="", updated_at=old)]
+        )
+        session.flush()
+        return {
+            "broadcasts": {occurrences[1].id},
+            "broadcast_viewers": {occurrences[1].id},
+            "stream_pauses": {pauses[1].id, pauses[2].id},
+            "webhook_events": {"ev-1"},
+            "scheduler_state": {"worker:onair-0@host", "consumer:onair-0@host", "last_tick_at"},
+        }
+
+
+def kept_rows(engine: Engine) -> dict[str, set[Any]]:
+    with transaction(engine, immediate=False) as session:
+        return {
+            "broadcasts": set(session.scalars(select(Broadcast.id))),
+            "broadcast_viewers": set(session.scalars(select(BroadcastViewers.broadcast_id))),
+            "stream_pauses": set(session.scalars(select(StreamPause.id))),
+            "webhook_events": set(session.scalars(select(WebhookEvent.event_id))),
+            "scheduler_state": set(session.scalars(select(SchedulerState.key))),
+        }
+
+
+def test_every_growing_table_is_pruned_by_the_same_cutoff(onair: Onair) -> None:
+    engine = onair.engine
+    keep = other_history(engine, T0)
+    ids = a_night(engine)
+    with transaction(engine) as session:  # none of them is an occurrence's action
+        session.execute(update(Action).values(source_id=0))
+
+    dry = retention.prune(engine, T0, 90, dry_run=True)
+    result = retention.prune(engine, T0, 90)
+
+    expected = {"broadcasts": 1, "broadcast_viewers": 1, "webhook_events": 1, "stream_pauses": 1}
+    assert {t: result.tables[t] for t in expected} == expected
+    assert result.tables["scheduler_state"] == 2  # the retired worker's two heartbeats
+    assert {t: dry.tables[t] for t in ("webhook_events", "stream_pauses", "scheduler_state")} == {
+        "webhook_events": 1,
+        "stream_pauses": 1,
+        "scheduler_state": 2,
+    }
+    assert kept_rows(engine) == keep
+    assert surviving(engine) == {ids["pending"], ids["claimed"], ids["recent"]}
+    again = retention.prune(engine, T0, 90)
+    assert sum(again.tables.values()) == 0
+
+
+def test_dry_run_reports_each_table(onair: Onair) -> None:
+    engine = onair.engine
+    other_history(engine, datetime.now(UTC))  # the command reads the system clock
+    before = kept_rows(engine)
+
+    dry = onair.ok("db", "prune", "--dry-run")
+
+    assert kept_rows(engine) == before
+    assert "rows that would be deleted, per table:" in dry.output
+    assert per_table(dry.output) == {
+        "actions": "0",
+        "action_events": "0",
+        "broadcasts": "1",
+        "broadcast_viewers": "1",
+        "webhook_events": "1",
+        "stream_pauses": "1",
+        "scheduler_state": "2",
+    }
+    real = onair.ok("db", "prune")
+    assert "rows deleted, per table:" in real.output
+    assert per_table(real.output)["webhook_events"] == "1"
+    assert kept_rows(engine) != before
+
+
+def per_table(output: str) -> dict[str, str]:
+    return dict(line.split() for line in output.splitlines() if line.startswith("  "))

@@ -89,10 +89,12 @@ def prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be deleted; change nothing."),
     url: str | None = UrlOption,
 ) -> None:
-    """Delete finished actions and their history older than the retention, keeping per-day figures.
+    """Delete finished actions and their history older than the retention, keeping per-day figures,
+    and the other history as old: the controls' log, past occurrences of recurring series, webhook
+    events, ended pauses, heartbeats of gone workers. Prints the rows per table.
 
-    Pending and claimed actions are never deleted, nor their history. The workers also run this once a
-    day by themselves.
+    Pending and claimed actions are never deleted, nor their history, nor a pause in force. The workers
+    also run this once a day by themselves.
     """
     try:
         settings = OnairSettings()  # read afresh: a bad value is reported here, not as a traceback
@@ -112,8 +114,10 @@ def prune(
         f"{verb} {result.actions} finished actions and {result.events} history events due before "
         f"{result.cutoff.isoformat()} ({keep} days kept; {result.days} days {summed} in action_daily)"
     )
-    if result.occurrences:
-        typer.echo(f"{verb} {result.occurrences} past occurrences of recurring series")
+    typer.echo(f"rows {'that would be deleted' if dry_run else 'deleted'}, per table:")
+    width = max(len(table) for table in result.tables)
+    for table, rows in result.tables.items():
+        typer.echo(f"  {table:<{width}}  {rows:>9}")
     if result.kept_unfinished:
         typer.echo(
             f"kept {result.kept_unfinished} pending or claimed actions older than that, with their history"

@@ -101,7 +101,9 @@ class FastPixClient:
         # queue on a shared pool's lock. A given transport (tests) is shared by one client instead.
         self._shared = httpx.Client(**self._options, transport=transport) if transport is not None else None
         self._local = threading.local()
-        self._clients: list[httpx.Client] = []
+        # By the thread that uses it: a client whose thread has ended is closed when the next one is
+        # made (threads come and go: a pool per viewer-sampling round), or its socket stays open.
+        self._clients: dict[threading.Thread, httpx.Client] = {}
         self._clients_lock = threading.Lock()
 
     @classmethod
@@ -141,13 +143,16 @@ class FastPixClient:
         if client is None:
             client = httpx.Client(**self._options)
             with self._clients_lock:
-                self._clients.append(client)
+                ended = [thread for thread in self._clients if not thread.is_alive()]
+                for thread in ended:
+                    self._clients.pop(thread).close()
+                self._clients[threading.current_thread()] = client
             self._local.http = client
         return client
 
     def close(self) -> None:
         with self._clients_lock:
-            clients, self._clients = self._clients, []
+            clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
         if self._shared is not None:

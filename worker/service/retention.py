@@ -5,9 +5,10 @@ Deletes go a batch at a time, each in its own short transaction (the figures of 
 the transaction that deletes it, so a prune stopped half way neither loses nor double-counts a figure),
 so SQLite's write lock and PostgreSQL's row locks are never held for long. A batch holds whole
 (day, stream) groups, so each figure's percentiles come from all of that day's actions. Pending and
-claimed actions are never deleted, nor any of their history. Past occurrences of recurring series go
-too once their actions are gone (one-off broadcasts and bookings stay). On SQLite the WAL is then checkpointed
-and truncated.
+claimed actions are never deleted, nor any of their history. The other history that grows goes by the
+same cutoff (store.AGED): the controls' log, past occurrences of recurring series once their actions are
+gone (with their viewer figures; one-off broadcasts and bookings stay), webhook events, pauses that
+ended, heartbeats of workers gone since. On SQLite the WAL is then checkpointed and truncated.
 
 The daily run is started by every worker's watchdog (it needs neither beat nor the broker, and the
 watchdog already sweeps once a minute); the UTC day is claimed in scheduler_state (`prune:<date>`, the
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -45,37 +47,51 @@ CLAIMS_KEPT = timedelta(days=7)
 class PruneResult:
     cutoff: datetime
     dry_run: bool
-    actions: int = 0  # deleted (or, dry run, that would be)
-    events: int = 0
-    occurrences: int = 0  # past rows of recurring series, their actions gone
+    # Rows deleted (or, dry run, that would be) per table, in the order they were pruned.
+    tables: Counter[str] = field(default_factory=Counter)
     days: int = 0  # UTC days whose actions were folded into figures
     kept_unfinished: int = 0  # pending or claimed actions older than the cutoff, kept
     batches: int = 0
     wal: tuple[int, int, int] | None = None  # SQLite's checkpoint answer (busy, pages, checkpointed)
 
+    @property
+    def actions(self) -> int:
+        return self.tables["actions"]
+
+    @property
+    def events(self) -> int:
+        return self.tables["action_events"]
+
+    @property
+    def occurrences(self) -> int:
+        """Past rows of recurring series, their actions gone."""
+        return self.tables["broadcasts"]
+
 
 def prune(
     engine: Engine, now: datetime, days: int, *, dry_run: bool = False, batch: int = BATCH
 ) -> PruneResult:
-    """Prune finished actions due before the UTC midnight `days` days ago, with their history."""
+    """Prune finished actions due before the UTC midnight `days` days ago, with their history, then
+    the other history older than that (store.AGED)."""
     cut = cutoff(now, days)
     with transaction(engine, immediate=False) as session:
         kept = store.unfinished_before(session, cut)
         oldest = store.oldest_prunable_due(session, cut)
     result = PruneResult(cut, dry_run, kept_unfinished=kept)
+    result.tables.update(actions=0, action_events=0)
     for start in _days(oldest, cut):
         with transaction(engine, immediate=False) as session:
             found = store.prunable_in(session, start, start + DAY, cut)
             if dry_run:
-                result.actions += len(found)
-                result.events += store.events_of(session, [i for i, _ in found])
+                result.tables["actions"] += len(found)
+                result.tables["action_events"] += store.events_of(session, [i for i, _ in found])
         if found:
             result.days += 1
         if not dry_run:
             for ids in _batches(found, batch):
                 _prune_batch(engine, ids, cut, result)
-    _prune_orphans(engine, cut, batch, result)
-    _prune_occurrences(engine, cut, batch, result)
+    for aged in store.AGED:
+        _prune_aged(engine, aged, cut, batch, result)
     if not dry_run:
         result.wal = store.checkpoint_wal(engine)
     return result
@@ -109,37 +125,22 @@ def _prune_batch(engine: Engine, ids: list[int], cut: datetime, result: PruneRes
         taken = store.take(session, ids, cut)
         store.add_figures(session, summarise(a for _, a in taken))
         actions, events = store.delete_actions(session, [i for i, _ in taken])
-    result.actions += actions
-    result.events += events
+    result.tables.update(actions=actions, action_events=events)
     result.batches += 1
 
 
-def _prune_orphans(engine: Engine, cut: datetime, batch: int, result: PruneResult) -> None:
-    """History that belongs to no action (none is written today, but plain SQL may add some)."""
+def _prune_aged(engine: Engine, aged: store.Aged, cut: datetime, batch: int, result: PruneResult) -> None:
+    """Delete the table's rows older than `cut`, a batch per transaction (a dry run counts them; it
+    cannot count occurrences whose actions only this prune would delete)."""
     if result.dry_run:
         with transaction(engine, immediate=False) as session:
-            result.events += store.count_orphan_events(session, cut)
+            result.tables.update(store.count_aged(session, aged, cut))
         return
     while True:
         with transaction(engine) as session:
-            ids = store.orphan_events(session, cut, batch)
-            result.events += store.delete_events(session, ids)
-        if len(ids) < batch:
-            return
-
-
-def _prune_occurrences(engine: Engine, cut: datetime, batch: int, result: PruneResult) -> None:
-    """Past rows of recurring series, once their actions are gone: a dense series writes hundreds a
-    day. One-off broadcasts and bookings are people's records and stay."""
-    if result.dry_run:
-        with transaction(engine, immediate=False) as session:
-            result.occurrences += store.count_old_occurrences(session, cut)
-        return
-    while True:
-        with transaction(engine) as session:
-            ids = store.old_occurrences(session, cut, batch)
-            result.occurrences += store.delete_occurrences(session, ids)
-        if len(ids) < batch:
+            keys = store.aged_keys(session, aged, cut, batch)
+            result.tables.update(store.delete_aged(session, aged, keys))
+        if len(keys) < batch:
             return
 
 
@@ -151,10 +152,9 @@ def daily(rt: Runtime, owner: str, now: datetime) -> PruneResult | None:
         store.forget_claims(session, CLAIM_PREFIX, now - CLAIMS_KEPT)
     result = prune(rt.engine, now, rt.settings.history_days)
     log.info(
-        "pruned %d actions and %d events due before %s (%d unfinished kept)",
-        result.actions,
-        result.events,
+        "pruned rows older than %s: %s (%d unfinished actions kept)",
         result.cutoff.isoformat(),
+        ", ".join(f"{table} {n}" for table, n in result.tables.items()),
         result.kept_unfinished,
     )
     return result

@@ -37,6 +37,10 @@ def engine_for(settings: OnairSettings) -> Engine:
     return make_engine(url, pool_size=DB_POOL_SIZE, max_overflow=DB_POOL_OVERFLOW)
 
 
+# Viewer-count calls of one round in parallel: a slow stream does not hold the others' samples back.
+VIEWER_THREADS = 4
+
+
 class Runtime:
     """`engine`: the database this runtime works on; by default one built from the settings (the
     caller that passes its own engine disposes of it)."""
@@ -65,6 +69,11 @@ class Runtime:
     def action_pool(self) -> ThreadPoolExecutor:
         """Threads that run actions: each waits on HTTP and on its due instant, not on the CPU."""
         return ThreadPoolExecutor(self.settings.worker_concurrency, thread_name_prefix="onair-action")
+
+    @cached_property
+    def viewer_pool(self) -> ThreadPoolExecutor:
+        """Threads that read viewer counts, kept between rounds with their keep-alive connections."""
+        return ThreadPoolExecutor(VIEWER_THREADS, thread_name_prefix="onair-viewers")
 
     @cached_property
     def identity(self) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,9 +33,6 @@ if TYPE_CHECKING:
     from worker.service.runtime import Runtime
 
 log = logging.getLogger("onair.viewers")
-
-# Calls of one round in parallel: a slow stream does not hold the others' samples back.
-CALL_THREADS = 4
 
 _round = threading.Lock()
 
@@ -89,8 +85,7 @@ def _sample_due(rt: Runtime, now: datetime) -> Round:
         ]
     if not claimed:
         return Round()
-    with ThreadPoolExecutor(min(CALL_THREADS, len(claimed)), thread_name_prefix="onair-viewers") as pool:
-        answers = list(pool.map(lambda r: _read(rt, r, now, every), claimed))
+    answers = list(rt.viewer_pool.map(lambda r: _read(rt, r, now, every), claimed))
     done = Round()
     at = rt.clock.now()
     with transaction(rt.engine) as session:

@@ -1,5 +1,7 @@
 """SQL of the retention prune: find finished actions older than the retention, fold them into
-action_daily and delete them with their history, a batch per transaction; read the figures back.
+action_daily and delete them with their history, a batch per transaction; delete the other history
+that grows (AGED: the controls' log, past series occurrences and their viewer figures, webhook events,
+ended pauses, heartbeats of gone workers); read the figures back.
 
 Only finished actions (a terminal state) are ever deleted, and an action's history goes with it, never
 before it: a pending or claimed action keeps every event however old.
@@ -7,19 +9,30 @@ before it: a pending or claimed action keeps every event however old.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from worker.clock import ensure_utc
 from worker.domain.retention import DailyFigure, PrunedAction
 from worker.domain.types import TERMINAL_STATES, Source
+from worker.store.backlog import CONSUMER_KEY_PREFIX, WORKER_KEY_PREFIX
 from worker.store.db import SQLITE_BUSY_TIMEOUT_SECONDS
-from worker.store.models import Action, ActionDaily, ActionEvent, Broadcast, SchedulerState
+from worker.store.models import (
+    Action,
+    ActionDaily,
+    ActionEvent,
+    Broadcast,
+    BroadcastViewers,
+    SchedulerState,
+    StreamPause,
+    WebhookEvent,
+)
 from worker.store.sqlutil import chunked
 
 CHECKPOINT_WAIT_MS = 1000
@@ -152,43 +165,89 @@ def delete_actions(session: Session, ids: Sequence[int]) -> tuple[int, int]:
     return actions, events
 
 
-def orphan_events(session: Session, cut: datetime, limit: int) -> list[int]:
-    """Ids of events older than `cut` that belong to no action (stream-level history)."""
-    query = (
-        select(ActionEvent.id)
-        .where(ActionEvent.action_id.is_(None), ActionEvent.at < ensure_utc(cut))
-        .order_by(ActionEvent.id)
-        .limit(limit)
-    )
-    return [int(i) for i in session.scalars(query)]
+@dataclass(frozen=True)
+class Aged:
+    """Rows of one table that go whole once older than the cutoff: `old(cut)` says which, `key` is the
+    primary key, and `dependents` are (table, column) rows that hang on a deleted row by that key
+    and go first, counted under their own table."""
+
+    table: str
+    key: InstrumentedAttribute[Any]
+    old: Callable[[datetime], ColumnElement[bool]]
+    dependents: tuple[tuple[str, InstrumentedAttribute[Any]], ...] = ()
 
 
-def count_orphan_events(session: Session, cut: datetime) -> int:
-    query = select(func.count()).where(ActionEvent.action_id.is_(None), ActionEvent.at < ensure_utc(cut))
-    return int(session.scalar(query) or 0)
-
-
-def delete_events(session: Session, ids: Sequence[int]) -> int:
-    return sum(_deleted(session, delete(ActionEvent).where(ActionEvent.id.in_(c))) for c in chunked(ids))
-
-
-def _old_occurrence(cut: datetime) -> ColumnElement[bool]:
-    """A series occurrence that ended before `cut` and has no action left (they were pruned first)."""
+def _occurrence_done(cut: datetime) -> ColumnElement[bool]:
+    """A series occurrence that ended before `cut` and has no action left (they were pruned first).
+    One-off broadcasts and bookings are people's records and stay."""
     acted = select(Action.id).where(Action.source == Source.BROADCAST.value, Action.source_id == Broadcast.id)
-    return and_(Broadcast.series_id.is_not(None), Broadcast.ends_at < ensure_utc(cut), ~acted.exists())
+    return and_(Broadcast.series_id.is_not(None), Broadcast.ends_at < cut, ~acted.exists())
 
 
-def old_occurrences(session: Session, cut: datetime, limit: int) -> list[int]:
-    query = select(Broadcast.id).where(_old_occurrence(cut)).order_by(Broadcast.id).limit(limit)
-    return [int(i) for i in session.scalars(query)]
+ORPHAN_EVENTS = Aged(
+    # History of no action: the controls' log (pauses, moves, edits, tokens); plain SQL may add more.
+    "action_events",
+    ActionEvent.id,
+    lambda cut: and_(ActionEvent.action_id.is_(None), ActionEvent.at < cut),
+)
+OCCURRENCES = Aged(
+    "broadcasts",
+    Broadcast.id,
+    _occurrence_done,
+    dependents=(("broadcast_viewers", BroadcastViewers.broadcast_id),),
+)
+WEBHOOK_EVENTS = Aged(
+    # A redelivery of an event this old (FastPix retries for minutes, not months) would be stored
+    # again but change nothing: a stream's status moves only to a newer event (streams.status_at).
+    "webhook_events",
+    WebhookEvent.id,
+    lambda cut: WebhookEvent.received_at < cut,
+)
+ENDED_PAUSES = Aged(
+    # Only pauses someone (or `until`) ended: a pause in force has no resumed_at, however old.
+    "stream_pauses",
+    StreamPause.id,
+    lambda cut: and_(StreamPause.resumed_at.is_not(None), StreamPause.resumed_at < cut),
+)
+GONE_WORKERS = Aged(
+    # Heartbeats of workers (and consumers) silent since before the cutoff: renamed or retired hosts.
+    "scheduler_state",
+    SchedulerState.key,
+    lambda cut: and_(
+        or_(
+            SchedulerState.key.startswith(WORKER_KEY_PREFIX, autoescape=True),
+            SchedulerState.key.startswith(CONSUMER_KEY_PREFIX, autoescape=True),
+        ),
+        SchedulerState.updated_at < cut,
+    ),
+)
+# In the order the prune takes them: occurrences after the actions that pointed at them.
+AGED = (ORPHAN_EVENTS, OCCURRENCES, WEBHOOK_EVENTS, ENDED_PAUSES, GONE_WORKERS)
 
 
-def count_old_occurrences(session: Session, cut: datetime) -> int:
-    return int(session.scalar(select(func.count()).where(_old_occurrence(cut))) or 0)
+def aged_keys(session: Session, aged: Aged, cut: datetime, limit: int) -> list[Any]:
+    query = select(aged.key).where(aged.old(ensure_utc(cut))).order_by(aged.key).limit(limit)
+    return list(session.scalars(query))
 
 
-def delete_occurrences(session: Session, ids: Sequence[int]) -> int:
-    return sum(_deleted(session, delete(Broadcast).where(Broadcast.id.in_(c))) for c in chunked(ids))
+def count_aged(session: Session, aged: Aged, cut: datetime) -> dict[str, int]:
+    """How many rows of the table, and of each dependent table, a prune at `cut` would delete."""
+    old = aged.old(ensure_utc(cut))
+    found = {aged.table: int(session.scalar(select(func.count()).where(old)) or 0)}
+    for table, column in aged.dependents:
+        hanging = select(func.count()).where(column.in_(select(aged.key).where(old)))
+        found[table] = int(session.scalar(hanging) or 0)
+    return found
+
+
+def delete_aged(session: Session, aged: Aged, keys: Sequence[Any]) -> dict[str, int]:
+    """Delete the rows (dependents first); rows deleted per table."""
+    found = dict.fromkeys([aged.table, *(t for t, _ in aged.dependents)], 0)
+    for chunk in chunked(keys):
+        for table, column in aged.dependents:
+            found[table] += _deleted(session, delete(column.class_).where(column.in_(chunk)))
+        found[aged.table] += _deleted(session, delete(aged.key.class_).where(aged.key.in_(chunk)))
+    return found
 
 
 def claim(session: Session, key: str, owner: str, now: datetime) -> bool:
