@@ -29,7 +29,7 @@ from worker.domain.specs import (
 from worker.domain.types import PlannedAction, Source
 from worker.service import pause_revival, planner_watch
 from worker.service.runtime import Runtime
-from worker.service.series import SeriesReport, due_series, materialise_one
+from worker.service.series import SeriesReport, due_series_and_next, materialise_one
 from worker.store import ledger, planner_state, schedules
 from worker.store.db import analyze, checkpoint, transaction
 from worker.store.models import Broadcast, OffHours
@@ -73,6 +73,8 @@ class PlanReport:
     flagged: int
     full: bool = False
     skipped: bool = False
+    # Nothing the last tick planned from had changed: the tick only looked (a few statements).
+    idle: bool = False
     # What the tick worked on: streams re-planned because their broadcasts changed, planned actions
     # computed and compared with the ledger, and broadcasts rows read to plan them.
     replanned_streams: int = 0
@@ -126,21 +128,18 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
             log.debug("another planner tick is under way: this one is skipped")
             return PlanReport(0, 0, 0, 0, skipped=True)
         time.sleep(0.1)
-    planned_at: datetime | None = None
+    # A lease taken over from a tick that never finished: what it had claimed is unplanned.
+    tick = _Tick(rt, token, full=full or taken)
     try:
-        # Pauses whose until passed end first, so this tick plans the streams as running again.
-        pause_revival.end_lapsed(rt.engine, rt.clock.now())
-        # A lease taken over from a tick that never finished: what it had claimed is unplanned.
-        report = _Tick(rt, token, full=full or taken).run()
-        planned_at = rt.clock.now()
+        report = tick.run()
     except BaseException as exc:
         _forget_book(rt)
         if scheduler and isinstance(exc, Exception):
             planner_watch.tick_failed(rt, exc)
+        planner_state.give_lease(rt.engine, token, rt.clock.now())
         raise
-    finally:
-        planner_state.give_lease(rt.engine, token, rt.clock.now(), planned_at=planned_at)
-    planner_watch.tick_succeeded(rt, alert=scheduler)
+    # The lease goes back in the same transaction as the heartbeat.
+    planner_watch.tick_succeeded(rt, alert=scheduler, lease=token, seen=tick.seen if report.idle else None)
     return report
 
 
@@ -176,22 +175,33 @@ class _Tick:
         self.disable_between: set[str] = set()
         # On SQLite, the planner's next write transaction waits until then (see _write).
         self.free_until = 0.0
+        # What the tick's first read found (the planner's state rows, the needs_check probe).
+        self.seen = planner_state.Glance({}, unchecked=True)
 
     def run(self) -> PlanReport:
         with transaction(self.engine, immediate=False) as session:
-            book = planner_state.read_book(session)
+            self.seen = seen = planner_state.glance(session, planner_watch.STATE_KEYS)
+            lapsed = pause_revival.any_lapsed(session, self.now)
+        book = seen.book
+        changes, deletions = seen.value(planner_state.CHANGES_KEY), seen.value(planner_state.DELETIONS_KEY)
+        if not (self.force_full or lapsed or seen.unchecked) and self._nothing_due(book, changes, deletions):
+            self._checkpoint(wrote=False)
+            return PlanReport(0, 0, 0, 0, idle=True)
+        if lapsed:
+            # Pauses whose until passed end first, so this tick plans the streams as running again.
+            pause_revival.end_lapsed(self.engine, self.now)
+        with transaction(self.engine, immediate=False) as session:
             self.known = known = schedules.known_stream_ids(session)
             self.disable_between = schedules.streams_disabled_between_slots(session)
             rules, lost_rules = schedules.load_off_hours_each(session)
-            rows, max_id, fresh = planner_state.broadcast_counts(session, book.max_id if book else 0)
-            unchecked = schedules.has_unchecked(session)
-            due = due_series(session, self.now, self.series_horizon)
+            due, series_due_at = due_series_and_next(session, self.now, self.series_horizon)
+        unchecked = seen.unchecked
         inputs = self._inputs(known, rules, lost_rules)
         full = (
             self.force_full
             or book is None
             or book.inputs != inputs
-            or rows < book.rows + fresh  # a broadcast row was deleted
+            or deletions != book.deletions  # a broadcast row was deleted
             or self.now - book.last_full_at >= timedelta(minutes=self.rt.settings.full_plan_minutes)
         )
         if book is None:
@@ -216,15 +226,14 @@ class _Tick:
         self.flagged += self._judge(written, skip=loaded, flagged=full)
         last_full = self.now if full or book is None else book.last_full_at
         planned_until = self.end if full or book is None else max(book.planned_until, self.end)
-        new_book = planner_state.Book(planned_until, last_full, inputs, rows, max_id)
+        new_book = planner_state.Book(
+            planned_until, last_full, inputs, self._settings(), changes, deletions, series_due_at
+        )
         if new_book != book:
             with self._write() as session:
                 planner_state.write_book(session, new_book, self.now)
-        global _last_checkpoint
-        wrote = full or self.inserted or self.updated or self.cancelled or self.flagged or written
-        if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
-            checkpoint(self.engine)
-            _last_checkpoint = time.monotonic()
+        changed = self.inserted or self.updated or self.cancelled or self.flagged
+        self._checkpoint(wrote=bool(full or changed or written))
         return PlanReport(
             self.inserted,
             self.updated,
@@ -235,6 +244,29 @@ class _Tick:
             computed=self.computed,
             rows_read=self.rows_read,
         )
+
+    def _nothing_due(
+        self, book: planner_state.Book | None, changes: str | None, deletions: str | None
+    ) -> bool:
+        """Whether the last tick's plan still stands: nothing it planned from changed (the counters),
+        no new time entered the window, no full re-plan and no series pass is due. The caller has
+        checked the needs_check probe and the pauses."""
+        return (
+            book is not None
+            and (book.changes, book.deletions, book.settings) == (changes, deletions, self._settings())
+            and self.end <= book.planned_until
+            and self.now - book.last_full_at < timedelta(minutes=self.rt.settings.full_plan_minutes)
+            and (book.series_due_at is None or self.now < book.series_due_at)
+        )
+
+    def _settings(self) -> str:
+        return f"{self.rt.settings.horizon_hours}:{self.lookback.total_seconds()}"
+
+    def _checkpoint(self, *, wrote: bool) -> None:
+        global _last_checkpoint
+        if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
+            checkpoint(self.engine)
+            _last_checkpoint = time.monotonic()
 
     def _claim(self, *, limit: int | None) -> list[int]:
         """Clear needs_check on the rows written since the last tick, CLAIM_CHUNK a transaction (all of

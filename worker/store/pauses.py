@@ -81,6 +81,14 @@ def lapsed(session: Session, now: datetime) -> list[StreamPause]:
     )
 
 
+def any_lapsed(session: Session, now: datetime) -> bool:
+    """Whether lapsed(session, now) would find a pause (one probe)."""
+    probe = select(StreamPause.id).where(
+        StreamPause.resumed_at.is_(None), StreamPause.until.is_not(None), StreamPause.until <= ensure_utc(now)
+    )
+    return session.scalar(probe.limit(1)) is not None
+
+
 def history(session: Session, stream_id: str | None, *, limit: int = 20) -> list[StreamPause]:
     """The latest pauses (of one stream, if given), newest first."""
     query = select(StreamPause).order_by(StreamPause.paused_at.desc(), StreamPause.id.desc())
