@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from worker.domain.deadlines import FINISH_GRACE
 from worker.domain.planner import DEFAULT_LOOKBACK, plan
 from worker.domain.specs import (
+    BroadcastRow,
     BroadcastSpec,
     OffHoursSpec,
     broadcast_problem,
@@ -94,7 +95,7 @@ class PlanReport:
 
 
 def read_rows(
-    broadcasts: Sequence[Broadcast], rules: Sequence[OffHours]
+    broadcasts: Sequence[BroadcastRow], rules: Sequence[OffHours]
 ) -> tuple[list[BroadcastSpec], list[OffHoursSpec], dict[tuple[Source, int], str]]:
     """Specs of the rows that can be read, and the reason for each one that cannot."""
     unreadable: dict[tuple[Source, int], str] = {}
@@ -412,14 +413,19 @@ class _Tick:
         transaction, then write in short ones. Returns the ids of the broadcasts it read."""
         if streams is not None and not streams:
             return set()
-        window = (start - _MARGIN, end + _MARGIN)
         whole = streams is None
         with transaction(self.engine, immediate=False) as session:
             if streams is None:
-                broadcasts, lost_broadcasts = schedules.load_broadcasts_each(session, *window)
+                broadcasts, lost_broadcasts = schedules.load_broadcast_rows_each(
+                    session, start - _MARGIN, end + _MARGIN
+                )
                 streams = self.known | planner_state.pending_streams(session)
             else:
-                broadcasts, lost_broadcasts = schedules.load_stream_broadcasts_each(session, streams, *window)
+                # Only the slots the stretch needs: those in it, the one running into it, and the next
+                # one after it (which bounds the deadlines of the finishes due at its end).
+                broadcasts, lost_broadcasts = schedules.load_stream_broadcast_rows_each(
+                    session, streams, self.known, start, end, next_within=FINISH_GRACE
+                )
             rules, lost_rules = schedules.load_off_hours_each(session)
         if not whole:
             # Only the rules these streams follow; their flags are set here but cleared only by a whole
@@ -446,7 +452,17 @@ class _Tick:
         valid = [key for key in sources if key not in invalid]
         checked = sources if whole else [k for k in sources if k[0] is Source.BROADCAST or k in invalid]
         inserted = 0
+        found: ledger.LedgerGlance | None = None
+        if whole:
+            # The ledger read once without the write lock: a batch that would change nothing is not
+            # written (an hourly re-plan of an unchanged night then takes no write lock at all).
+            with transaction(self.engine, immediate=False) as session:
+                found = ledger.glance_ledger(session, start, end)
         for batch_streams, batch_start, batch_end, batch in _batches(result.actions, streams, start, end):
+            if found is not None and ledger.plan_changes_nothing(
+                found, batch, batch_streams, batch_start, batch_end
+            ):
+                continue
             with self._write() as session:
                 stats = ledger.apply_plan(
                     session,
@@ -474,7 +490,10 @@ class _Tick:
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})
-        for chunk in chunked(checked, CHUNK):
+        # Only the flags that differ from what was read are written: a write that changed a row since
+        # set its needs_check, and the next tick judges it again.
+        differ = [k for k in checked if before.get(k, "") != invalid.get(k)]
+        for chunk in chunked(differ, CHUNK):
             with self._write() as session:
                 keys = set(chunk)
                 self.flagged += schedules.sync_invalid_reasons(
