@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
+from worker.store import schedules
 from worker.store.db import transaction
 from worker.store.models import Broadcast, SchedulerState
 from worker.store.sqlutil import actions
@@ -58,6 +59,11 @@ def take_lease(engine: Engine, token: str, now: datetime, ttl: timedelta) -> boo
         return row.value is not None
 
 
+_RELEASE = (
+    update(SchedulerState)
+    .where(SchedulerState.key == LEASE_KEY, SchedulerState.value == bindparam("token"))
+    .values(value=None, updated_at=bindparam("now", type_=UTCDateTime()))
+)
 _TAKE_FREE = (
     update(SchedulerState)
     .where(SchedulerState.key == LEASE_KEY, SchedulerState.value.is_(None))
@@ -84,11 +90,7 @@ def give_lease(engine: Engine, token: str, now: datetime, *, planned_at: datetim
 def release_lease(session: Session, token: str, now: datetime, *, planned_at: datetime | None = None) -> None:
     """As give_lease, in the caller's write transaction."""
     now = ensure_utc(now)
-    session.execute(
-        update(SchedulerState)
-        .where(SchedulerState.key == LEASE_KEY, SchedulerState.value == token)
-        .values(value=None, updated_at=now)
-    )
+    session.execute(_RELEASE, {"token": token, "now": now})
     if planned_at is not None:
         _upsert(session, LAST_PLAN_KEY, ensure_utc(planned_at).isoformat(), now)
 
@@ -174,11 +176,7 @@ def write_book(session: Session, book: Book | None, now: datetime) -> None:
 
 
 def _upsert(session: Session, key: str, value: str | None, now: datetime) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(SchedulerState).values(key=key, value=value, updated_at=now)
-    session.execute(
-        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now})
-    )
+    schedules.set_state(session, key, value, now=now)
 
 
 def pending_spans(session: Session, source_ids: Collection[int]) -> dict[str, tuple[datetime, datetime]]:

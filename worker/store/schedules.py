@@ -8,7 +8,20 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, and_, case, or_, select, text, true, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
@@ -18,6 +31,7 @@ from worker.domain.text import printable
 from worker.domain.types import Source
 from worker.store.models import Broadcast, OffHours, Organiser, SchedulerState, Stream
 from worker.store.sqlutil import chunked
+from worker.store.types import UTCDateTime
 
 # A broadcast is found by its ends_at (indexed) within [window_start, window_end + MAX_SPAN]: its lead
 # plus its duration must not exceed this, or the planner would not see it until its end came near.
@@ -379,10 +393,19 @@ def get_state_row(session: Session, key: str) -> tuple[str | None, datetime] | N
 
 
 def set_state(session: Session, key: str, value: str | None, *, now: datetime) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(SchedulerState).values(key=key, value=value, updated_at=ensure_utc(now))
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["key"], set_={"value": value, "updated_at": ensure_utc(now)}
-        )
+    """Upsert one scheduler_state row (a statement built once per dialect: ticks write it often)."""
+    dialect = session.get_bind().dialect.name
+    session.execute(_SET_STATE[dialect == "postgresql"], {"key": key, "value": value, "now": ensure_utc(now)})
+
+
+def _set_state_statement(insert: Any) -> Any:
+    stmt = insert(SchedulerState).values(
+        key=bindparam("key"), value=bindparam("value"), updated_at=bindparam("now", type_=UTCDateTime())
     )
+    return stmt.on_conflict_do_update(
+        index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+    )
+
+
+# Indexed by "is PostgreSQL".
+_SET_STATE = (_set_state_statement(sqlite.insert), _set_state_statement(postgresql.insert))
