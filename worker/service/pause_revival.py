@@ -56,11 +56,6 @@ def end_and_revive(session: Session, row: StreamPause, *, by: str, at: datetime,
     return revived
 
 
-def any_lapsed(session: Session, now: datetime) -> bool:
-    """Whether a pause's until has passed (read in the caller's transaction)."""
-    return pauses.any_lapsed(session, now)
-
-
 def end_lapsed(engine: Engine, now: datetime) -> int:
     """End every pause whose `until` has passed (the planner tick calls this); how many. Only reads,
     unless one has lapsed: a tick takes no write lock for this on SQLite."""

@@ -124,13 +124,18 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
     only notes its success, and leaves the alerts to the scheduler."""
     token = secrets.token_hex(8)
     give_up = time.monotonic() + wait
-    while (taken := planner_state.take_lease(rt.engine, token, rt.clock.now(), LEASE_TTL)) is None:
+    while True:
+        taken, seen = planner_state.take_lease(
+            rt.engine, token, rt.clock.now(), LEASE_TTL, glance_keys=planner_watch.STATE_KEYS
+        )
+        if seen is not None:
+            break
         if time.monotonic() >= give_up:
             log.debug("another planner tick is under way: this one is skipped")
             return PlanReport(0, 0, 0, 0, skipped=True)
         time.sleep(0.1)
     # A lease taken over from a tick that never finished: what it had claimed is unplanned.
-    tick = _Tick(rt, token, full=full or taken)
+    tick = _Tick(rt, token, seen, full=full or bool(taken))
     try:
         report = tick.run()
     except BaseException as exc:
@@ -163,7 +168,7 @@ def _forget_book(rt: Runtime) -> None:
 
 
 class _Tick:
-    def __init__(self, rt: Runtime, token: str, *, full: bool) -> None:
+    def __init__(self, rt: Runtime, token: str, seen: planner_state.Glance, *, full: bool) -> None:
         self.rt, self.engine, self.token, self.force_full = rt, rt.engine, token, full
         self.now = rt.clock.now()
         self.lookback = DEFAULT_LOOKBACK
@@ -176,13 +181,11 @@ class _Tick:
         self.disable_between: set[str] = set()
         # On SQLite, the planner's next write transaction waits until then (see _write).
         self.free_until = 0.0
-        # What the tick's first read found (the planner's state rows, the needs_check probe).
-        self.seen = planner_state.Glance({}, unchecked=True)
+        # What the tick found when it took its lease (the planner's state rows, the probes).
+        self.seen = seen
 
     def run(self) -> PlanReport:
-        with transaction(self.engine, immediate=False) as session:
-            self.seen = seen = planner_state.glance(session, planner_watch.STATE_KEYS)
-            lapsed = pause_revival.any_lapsed(session, self.now)
+        seen, lapsed = self.seen, self.seen.lapsed
         book = seen.book
         changes, deletions = seen.value(planner_state.CHANGES_KEY), seen.value(planner_state.DELETIONS_KEY)
         if not (self.force_full or lapsed or seen.unchecked) and self._nothing_due(book, changes, deletions):

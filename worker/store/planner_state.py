@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
-from worker.store import schedules
+from worker.store import pauses, schedules
 from worker.store.db import transaction
 from worker.store.models import Broadcast, SchedulerState
 from worker.store.sqlutil import actions
@@ -30,33 +30,41 @@ CHANGES_KEY = "schedule_changes"
 DELETIONS_KEY = "broadcast_deletions"
 
 
-def take_lease(engine: Engine, token: str, now: datetime, ttl: timedelta) -> bool | None:
-    """Take the planner's lease unless another tick holds a live one. Returns None when it is held,
-    True when it was taken from a holder that stopped without giving it back (its tick never
-    finished), False when it was free."""
+def take_lease(
+    engine: Engine, token: str, now: datetime, ttl: timedelta, *, glance_keys: Collection[str] = ()
+) -> tuple[bool | None, Glance | None]:
+    """Take the planner's lease unless another tick holds a live one; once taken, glance at the
+    planner's state (glance_keys and the rest, see glance) in the same transaction. Returns (None,
+    None) when it is held; (True, glance) when it was taken from a holder that stopped without giving
+    it back (its tick never finished), (False, glance) when it was free."""
     now = ensure_utc(now)
     with transaction(engine) as session:
-        # The usual case, a free lease, in one statement.
-        free = session.execute(_TAKE_FREE, {"token": token, "now": now})
-        if free.rowcount:  # type: ignore[attr-defined]
-            return False
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        session.execute(
-            insert(SchedulerState)
-            .values(key=LEASE_KEY, value=None, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        row = session.execute(
-            select(SchedulerState.value, SchedulerState.updated_at)
-            .where(SchedulerState.key == LEASE_KEY)
-            .with_for_update()
-        ).one()
-        if row.value is not None and row.updated_at > now - ttl:
-            return None
-        session.execute(
-            update(SchedulerState).where(SchedulerState.key == LEASE_KEY).values(value=token, updated_at=now)
-        )
-        return row.value is not None
+        taken = _take(session, token, now, ttl)
+        return taken, None if taken is None else glance(session, glance_keys, now)
+
+
+def _take(session: Session, token: str, now: datetime, ttl: timedelta) -> bool | None:
+    # The usual case, a free lease, in one statement.
+    free = session.execute(_TAKE_FREE, {"token": token, "now": now})
+    if free.rowcount:  # type: ignore[attr-defined]
+        return False
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(SchedulerState)
+        .values(key=LEASE_KEY, value=None, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = session.execute(
+        select(SchedulerState.value, SchedulerState.updated_at)
+        .where(SchedulerState.key == LEASE_KEY)
+        .with_for_update()
+    ).one()
+    if row.value is not None and row.updated_at > now - ttl:
+        return None
+    session.execute(
+        update(SchedulerState).where(SchedulerState.key == LEASE_KEY).values(value=token, updated_at=now)
+    )
+    return row.value is not None
 
 
 _RELEASE = (
@@ -119,6 +127,7 @@ class Glance:
 
     rows: dict[str, tuple[str | None, datetime]]
     unchecked: bool
+    lapsed: bool = False  # a pause's until has passed
 
     @property
     def book(self) -> Book | None:
@@ -130,12 +139,14 @@ class Glance:
         return found[0] if found else None
 
 
-def glance(session: Session, keys: Collection[str]) -> Glance:
-    """The counters, the book and the other rows in `keys`, then the needs_check probe: the counters
-    are read before anything the tick plans from, so a change committed meanwhile shows next time."""
+def glance(session: Session, keys: Collection[str], now: datetime) -> Glance:
+    """The counters, the book and the other rows in `keys`, the needs_check probe and the lapsed
+    pauses probe: the counters are read before anything the tick plans from, so a change committed
+    meanwhile shows next time."""
     wanted = sorted({BOOK_KEY, CHANGES_KEY, DELETIONS_KEY, *keys})
     rows = {key: (value, ensure_utc(at)) for key, value, at in session.execute(_GLANCE, {"keys": wanted})}
-    return Glance(rows, session.scalar(_UNCHECKED_PROBE) is not None)
+    unchecked = session.scalar(_UNCHECKED_PROBE) is not None
+    return Glance(rows, unchecked, pauses.any_lapsed(session, now))
 
 
 _GLANCE = select(SchedulerState.key, SchedulerState.value, SchedulerState.updated_at).where(
