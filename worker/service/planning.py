@@ -475,9 +475,11 @@ class _Tick:
                     window_end=batch_end,
                     now=self.now,
                     streams=batch_streams,
-                    # Only a whole plan looks for rows of deleted sources anywhere in time: an
-                    # incremental one plans every changed row where its pending actions are.
-                    gone_anywhere=whole,
+                    # Only a whole plan looks for rows of deleted sources anywhere in time (an
+                    # incremental one plans every changed row where its pending actions are), and
+                    # only on the streams its glance found holding one: the search walks every
+                    # pending row of the batch's streams, for each of the plan's ~250 batches.
+                    gone_anywhere=found is not None and not found.gone_streams.isdisjoint(batch_streams),
                 )
             inserted += stats.inserted
             self.inserted += stats.inserted
