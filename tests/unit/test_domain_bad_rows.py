@@ -122,3 +122,16 @@ def test_whatever_one_row_raises_is_its_reason_and_the_others_plan() -> None:
     assert result.invalid[(Source.BROADCAST, 2)].startswith("cannot be planned: ")
     assert "metadata is nested too deeply" in result.invalid[(Source.BROADCAST, 3)]
     assert result.invalid[(Source.OFF_HOURS, 1)] == "unknown time zone 'Europe'"
+
+
+def test_control_characters_are_exactly_unicode_category_cc() -> None:
+    """The scan for control characters finds exactly what unicodedata calls Cc, and names the first."""
+    import unicodedata
+
+    from worker.domain.text import control_character_problem
+
+    for code in range(0x110000):
+        char = chr(code)
+        expected = unicodedata.category(char) == "Cc"
+        assert (control_character_problem(f"ok{char}") is not None) == expected, hex(code)
+    assert control_character_problem("a\tb\x1b") == "text contains a control character (U+0009 at position 2)"

@@ -99,8 +99,10 @@ def plan(
         try:
             reasons = check_broadcast(spec, known_streams)
             if not reasons:
-                starts_at, ends_at = ensure_utc(spec.starts_at), ensure_utc(spec.ends_at)
-                planned = as_planned(dataclasses.replace(spec, starts_at=starts_at, ends_at=ends_at))
+                if spec.starts_at.tzinfo is not UTC or spec.ends_at.tzinfo is not UTC:
+                    starts_at, ends_at = ensure_utc(spec.starts_at), ensure_utc(spec.ends_at)
+                    spec = dataclasses.replace(spec, starts_at=starts_at, ends_at=ends_at)
+                planned = as_planned(spec)
                 if planned is not None:
                     valid_broadcasts.append(planned)
         except Exception as exc:  # each row is planned alone: what it raises is its reason

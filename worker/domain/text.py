@@ -7,6 +7,7 @@ The CLI, the API and the planner (for rows written with plain SQL) all ask `cont
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime
 
@@ -20,10 +21,16 @@ def control_character_problem(value: object, what: str = "text") -> str | None:
     type is checked elsewhere)."""
     if not isinstance(value, str):
         return None
-    for index, char in enumerate(value):
-        if unicodedata.category(char) == "Cc":
-            return f"{what} contains a control character (U+{ord(char):04X} at position {index + 1})"
-    return None
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    index = found.start()
+    return f"{what} contains a control character (U+{ord(value[index]):04X} at position {index + 1})"
+
+
+# Exactly Unicode's category Cc (checked in the tests against unicodedata): one regex scan instead of a
+# category lookup per character, which was a tenth of a whole re-plan's time.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def quoted(value: object, limit: int = QUOTED_CHARS) -> str:

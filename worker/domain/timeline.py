@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from worker.domain.specs import BroadcastSpec, OffHoursSpec
 
@@ -96,10 +96,17 @@ class OffGroup:
 def merge_windows(windows: Iterable[Window]) -> list[OffGroup]:
     ordered = sorted(windows, key=lambda w: (w.start, w.rule.id))
     groups: list[OffGroup] = []
+    # Each group is made once, when it closes (a group rebuilt per window cost a tick's planning time).
+    members: list[Window] = []
+    end = datetime.min.replace(tzinfo=UTC)  # unread until a window has set it
     for window in ordered:
-        if groups and window.start <= groups[-1].end:
-            current = groups[-1]
-            groups[-1] = OffGroup(current.start, max(current.end, window.end), (*current.windows, window))
-        else:
-            groups.append(OffGroup(window.start, window.end, (window,)))
+        if members and window.start <= end:
+            members.append(window)
+            end = max(end, window.end)
+            continue
+        if members:
+            groups.append(OffGroup(members[0].start, end, tuple(members)))
+        members, end = [window], window.end
+    if members:
+        groups.append(OffGroup(members[0].start, end, tuple(members)))
     return groups

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from worker.config import OnairSettings
 from worker.service import alerts
 from worker.service.logs import redact
 from worker.service.runtime import Runtime
-from worker.store import alert_outbox, observations, schedules
+from worker.store import alert_outbox, observations, planner_state, schedules
 from worker.store.db import transaction
 
 log = logging.getLogger("onair.planner")
@@ -37,6 +38,11 @@ ALERT_AFTER_FAILURES = 3
 ROW_ALERTS_PER_TICK = 10
 # A planner tick missing for this many intervals is a gap in the report.
 GAP_INTERVALS = 3
+# The planner's rows an idle tick reads at its start (with its own bookkeeping).
+STATE_KEYS = (OK_KEY, FAILURE_KEY)
+# An idle tick compares the flagged rows with the last alerted ones at most this often (seconds).
+SETTLE_EVERY = 60.0
+_last_settled = 0.0
 
 
 def stall_limit(settings: OnairSettings) -> float:
@@ -81,14 +87,35 @@ def describe_exception(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {first}"[:300])
 
 
-def tick_succeeded(rt: Runtime, *, alert: bool = True) -> None:
-    """Note the tick; with `alert`, also clear the failure and alert what changed since the last."""
+def tick_succeeded(
+    rt: Runtime, *, alert: bool = True, lease: str | None = None, seen: planner_state.Glance | None = None
+) -> None:
+    """Note the tick (the heartbeat), giving back its `lease` in the same transaction; with `alert`,
+    also clear the failure and alert what changed since the last. `seen`: what an idle tick (one that
+    changed nothing) read at its start; then only the heartbeat is written, unless a failure is on
+    record or the flagged rows were last compared SETTLE_EVERY ago (a command's re-plan may have
+    flagged some without alerting)."""
+    global _last_settled
     now = rt.clock.now()
     gap_after = timedelta(seconds=GAP_INTERVALS * rt.settings.plan_seconds)
+    quiet = (
+        seen is not None
+        and seen.value(FAILURE_KEY) is None
+        and time.monotonic() - _last_settled < SETTLE_EVERY
+    )
     with transaction(rt.engine) as session:
-        observations.note_tick(session, "planner", OK_KEY, now, gap_after)
-        if not alert:
+        if lease is not None:
+            planner_state.release_lease(session, lease, now, planned_at=now)
+        if seen is not None:
+            previous = seen.rows.get(OK_KEY)
+            observations.note_tick_after(
+                session, "planner", OK_KEY, now, gap_after, None if previous is None else previous[1]
+            )
+        else:
+            observations.note_tick(session, "planner", OK_KEY, now, gap_after)
+        if not alert or quiet:
             return
+        _last_settled = time.monotonic()
         failure = _failure(session)
         if failure is not None:
             schedules.set_state(session, FAILURE_KEY, None, now=now)

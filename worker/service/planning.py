@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from worker.domain.deadlines import FINISH_GRACE
 from worker.domain.planner import DEFAULT_LOOKBACK, plan
 from worker.domain.specs import (
+    BroadcastRow,
     BroadcastSpec,
     OffHoursSpec,
     broadcast_problem,
@@ -29,7 +30,7 @@ from worker.domain.specs import (
 from worker.domain.types import PlannedAction, Source
 from worker.service import pause_revival, planner_watch
 from worker.service.runtime import Runtime
-from worker.service.series import SeriesReport, due_series, materialise_one
+from worker.service.series import SeriesReport, due_series_and_next, materialise_one
 from worker.store import ledger, planner_state, schedules
 from worker.store.db import analyze, checkpoint, transaction
 from worker.store.models import Broadcast, OffHours
@@ -73,6 +74,8 @@ class PlanReport:
     flagged: int
     full: bool = False
     skipped: bool = False
+    # Nothing the last tick planned from had changed: the tick only looked (a few statements).
+    idle: bool = False
     # What the tick worked on: streams re-planned because their broadcasts changed, planned actions
     # computed and compared with the ledger, and broadcasts rows read to plan them.
     replanned_streams: int = 0
@@ -92,7 +95,7 @@ class PlanReport:
 
 
 def read_rows(
-    broadcasts: Sequence[Broadcast], rules: Sequence[OffHours]
+    broadcasts: Sequence[BroadcastRow], rules: Sequence[OffHours]
 ) -> tuple[list[BroadcastSpec], list[OffHoursSpec], dict[tuple[Source, int], str]]:
     """Specs of the rows that can be read, and the reason for each one that cannot."""
     unreadable: dict[tuple[Source, int], str] = {}
@@ -121,26 +124,28 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
     only notes its success, and leaves the alerts to the scheduler."""
     token = secrets.token_hex(8)
     give_up = time.monotonic() + wait
-    while (taken := planner_state.take_lease(rt.engine, token, rt.clock.now(), LEASE_TTL)) is None:
+    while True:
+        taken, seen = planner_state.take_lease(
+            rt.engine, token, rt.clock.now(), LEASE_TTL, glance_keys=planner_watch.STATE_KEYS
+        )
+        if seen is not None:
+            break
         if time.monotonic() >= give_up:
             log.debug("another planner tick is under way: this one is skipped")
             return PlanReport(0, 0, 0, 0, skipped=True)
         time.sleep(0.1)
-    planned_at: datetime | None = None
+    # A lease taken over from a tick that never finished: what it had claimed is unplanned.
+    tick = _Tick(rt, token, seen, full=full or bool(taken))
     try:
-        # Pauses whose until passed end first, so this tick plans the streams as running again.
-        pause_revival.end_lapsed(rt.engine, rt.clock.now())
-        # A lease taken over from a tick that never finished: what it had claimed is unplanned.
-        report = _Tick(rt, token, full=full or taken).run()
-        planned_at = rt.clock.now()
+        report = tick.run()
     except BaseException as exc:
         _forget_book(rt)
         if scheduler and isinstance(exc, Exception):
             planner_watch.tick_failed(rt, exc)
+        planner_state.give_lease(rt.engine, token, rt.clock.now())
         raise
-    finally:
-        planner_state.give_lease(rt.engine, token, rt.clock.now(), planned_at=planned_at)
-    planner_watch.tick_succeeded(rt, alert=scheduler)
+    # The lease goes back in the same transaction as the heartbeat.
+    planner_watch.tick_succeeded(rt, alert=scheduler, lease=token, seen=tick.seen if report.idle else None)
     return report
 
 
@@ -163,7 +168,7 @@ def _forget_book(rt: Runtime) -> None:
 
 
 class _Tick:
-    def __init__(self, rt: Runtime, token: str, *, full: bool) -> None:
+    def __init__(self, rt: Runtime, token: str, seen: planner_state.Glance, *, full: bool) -> None:
         self.rt, self.engine, self.token, self.force_full = rt, rt.engine, token, full
         self.now = rt.clock.now()
         self.lookback = DEFAULT_LOOKBACK
@@ -176,22 +181,31 @@ class _Tick:
         self.disable_between: set[str] = set()
         # On SQLite, the planner's next write transaction waits until then (see _write).
         self.free_until = 0.0
+        # What the tick found when it took its lease (the planner's state rows, the probes).
+        self.seen = seen
 
     def run(self) -> PlanReport:
+        seen, lapsed = self.seen, self.seen.lapsed
+        book = seen.book
+        changes, deletions = seen.value(planner_state.CHANGES_KEY), seen.value(planner_state.DELETIONS_KEY)
+        if not (self.force_full or lapsed or seen.unchecked) and self._nothing_due(book, changes, deletions):
+            self._checkpoint(wrote=False)
+            return PlanReport(0, 0, 0, 0, idle=True)
+        if lapsed:
+            # Pauses whose until passed end first, so this tick plans the streams as running again.
+            pause_revival.end_lapsed(self.engine, self.now)
         with transaction(self.engine, immediate=False) as session:
-            book = planner_state.read_book(session)
             self.known = known = schedules.known_stream_ids(session)
             self.disable_between = schedules.streams_disabled_between_slots(session)
             rules, lost_rules = schedules.load_off_hours_each(session)
-            rows, max_id, fresh = planner_state.broadcast_counts(session, book.max_id if book else 0)
-            unchecked = schedules.has_unchecked(session)
-            due = due_series(session, self.now, self.series_horizon)
+            due, series_due_at = due_series_and_next(session, self.now, self.series_horizon)
+        unchecked = seen.unchecked
         inputs = self._inputs(known, rules, lost_rules)
         full = (
             self.force_full
             or book is None
             or book.inputs != inputs
-            or rows < book.rows + fresh  # a broadcast row was deleted
+            or deletions != book.deletions  # a broadcast row was deleted
             or self.now - book.last_full_at >= timedelta(minutes=self.rt.settings.full_plan_minutes)
         )
         if book is None:
@@ -216,15 +230,14 @@ class _Tick:
         self.flagged += self._judge(written, skip=loaded, flagged=full)
         last_full = self.now if full or book is None else book.last_full_at
         planned_until = self.end if full or book is None else max(book.planned_until, self.end)
-        new_book = planner_state.Book(planned_until, last_full, inputs, rows, max_id)
+        new_book = planner_state.Book(
+            planned_until, last_full, inputs, self._settings(), changes, deletions, series_due_at
+        )
         if new_book != book:
             with self._write() as session:
                 planner_state.write_book(session, new_book, self.now)
-        global _last_checkpoint
-        wrote = full or self.inserted or self.updated or self.cancelled or self.flagged or written
-        if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
-            checkpoint(self.engine)
-            _last_checkpoint = time.monotonic()
+        changed = self.inserted or self.updated or self.cancelled or self.flagged
+        self._checkpoint(wrote=bool(full or changed or written))
         return PlanReport(
             self.inserted,
             self.updated,
@@ -235,6 +248,29 @@ class _Tick:
             computed=self.computed,
             rows_read=self.rows_read,
         )
+
+    def _nothing_due(
+        self, book: planner_state.Book | None, changes: str | None, deletions: str | None
+    ) -> bool:
+        """Whether the last tick's plan still stands: nothing it planned from changed (the counters),
+        no new time entered the window, no full re-plan and no series pass is due. The caller has
+        checked the needs_check probe and the pauses."""
+        return (
+            book is not None
+            and (book.changes, book.deletions, book.settings) == (changes, deletions, self._settings())
+            and self.end <= book.planned_until
+            and self.now - book.last_full_at < timedelta(minutes=self.rt.settings.full_plan_minutes)
+            and (book.series_due_at is None or self.now < book.series_due_at)
+        )
+
+    def _settings(self) -> str:
+        return f"{self.rt.settings.horizon_hours}:{self.lookback.total_seconds()}"
+
+    def _checkpoint(self, *, wrote: bool) -> None:
+        global _last_checkpoint
+        if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
+            checkpoint(self.engine)
+            _last_checkpoint = time.monotonic()
 
     def _claim(self, *, limit: int | None) -> list[int]:
         """Clear needs_check on the rows written since the last tick, CLAIM_CHUNK a transaction (all of
@@ -380,14 +416,19 @@ class _Tick:
         transaction, then write in short ones. Returns the ids of the broadcasts it read."""
         if streams is not None and not streams:
             return set()
-        window = (start - _MARGIN, end + _MARGIN)
         whole = streams is None
         with transaction(self.engine, immediate=False) as session:
             if streams is None:
-                broadcasts, lost_broadcasts = schedules.load_broadcasts_each(session, *window)
+                broadcasts, lost_broadcasts = schedules.load_broadcast_rows_each(
+                    session, start - _MARGIN, end + _MARGIN
+                )
                 streams = self.known | planner_state.pending_streams(session)
             else:
-                broadcasts, lost_broadcasts = schedules.load_stream_broadcasts_each(session, streams, *window)
+                # Only the slots the stretch needs: those in it, the one running into it, and the next
+                # one after it (which bounds the deadlines of the finishes due at its end).
+                broadcasts, lost_broadcasts = schedules.load_stream_broadcast_rows_each(
+                    session, streams, self.known, start, end, next_within=FINISH_GRACE
+                )
             rules, lost_rules = schedules.load_off_hours_each(session)
         if not whole:
             # Only the rules these streams follow; their flags are set here but cleared only by a whole
@@ -414,7 +455,17 @@ class _Tick:
         valid = [key for key in sources if key not in invalid]
         checked = sources if whole else [k for k in sources if k[0] is Source.BROADCAST or k in invalid]
         inserted = 0
+        found: ledger.LedgerGlance | None = None
+        if whole:
+            # The ledger read once without the write lock: a batch that would change nothing is not
+            # written (an hourly re-plan of an unchanged night then takes no write lock at all).
+            with transaction(self.engine, immediate=False) as session:
+                found = ledger.glance_ledger(session, start, end)
         for batch_streams, batch_start, batch_end, batch in _batches(result.actions, streams, start, end):
+            if found is not None and ledger.plan_changes_nothing(
+                found, batch, batch_streams, batch_start, batch_end
+            ):
+                continue
             with self._write() as session:
                 stats = ledger.apply_plan(
                     session,
@@ -424,9 +475,11 @@ class _Tick:
                     window_end=batch_end,
                     now=self.now,
                     streams=batch_streams,
-                    # Only a whole plan looks for rows of deleted sources anywhere in time: an
-                    # incremental one plans every changed row where its pending actions are.
-                    gone_anywhere=whole,
+                    # Only a whole plan looks for rows of deleted sources anywhere in time (an
+                    # incremental one plans every changed row where its pending actions are), and
+                    # only on the streams its glance found holding one: the search walks every
+                    # pending row of the batch's streams, for each of the plan's ~250 batches.
+                    gone_anywhere=found is not None and not found.gone_streams.isdisjoint(batch_streams),
                 )
             inserted += stats.inserted
             self.inserted += stats.inserted
@@ -442,7 +495,10 @@ class _Tick:
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})
-        for chunk in chunked(checked, CHUNK):
+        # Only the flags that differ from what was read are written: a write that changed a row since
+        # set its needs_check, and the next tick judges it again.
+        differ = [k for k in checked if before.get(k, "") != invalid.get(k)]
+        for chunk in chunked(differ, CHUNK):
             with self._write() as session:
                 keys = set(chunk)
                 self.flagged += schedules.sync_invalid_reasons(

@@ -174,6 +174,39 @@ def due_series(session: Session, now: datetime, horizon: timedelta) -> list[int]
     return [c.id for c in store.candidate_series_rows(session, CANCELLED) if _needs_pass(c, now, horizon)]
 
 
+def due_series_and_next(
+    session: Session, now: datetime, horizon: timedelta
+) -> tuple[list[int], datetime | None]:
+    """As due_series, and from when on a series may need a pass by time alone if no series row
+    changes meanwhile (now, if one needs a pass now; None: not by time)."""
+    due: list[int] = []
+    soonest: datetime | None = None
+    for row in store.candidate_series_rows(session, CANCELLED):
+        when = now if _needs_pass(row, now, horizon) else _due_by_time(row, now, horizon)
+        if when is not None and when <= now:
+            due.append(row.id)
+        if when is not None and (soonest is None or when < soonest):
+            soonest = when
+    return due, soonest
+
+
+def _due_by_time(row: BroadcastSeries, now: datetime, horizon: timedelta) -> datetime | None:
+    """The instant from which is_due may turn true for a row it is false for now: never early by the
+    rule of is_due, at worst a little early (a tick then looks, and finds nothing to do)."""
+    try:
+        if row.cancelled_at is not None:
+            return None
+        until, at = row.materialized_until, row.materialized_at
+        if until is None or at is None:
+            return now
+        when = until - horizon
+        if until < at + horizon:  # capped: is_due waits for half of what the pass covered
+            when = max(when, at + (until - at) / 2)
+        return when
+    except Exception:  # a row typed in SQL: look at it every tick, as is_due would
+        return now
+
+
 def _needs_pass(row: BroadcastSeries, now: datetime, horizon: timedelta) -> bool:
     try:
         return is_due(row, now, horizon)

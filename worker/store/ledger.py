@@ -36,7 +36,14 @@ from worker.store.ledger_fence import (
     retry_later,
     take_over,
 )
-from worker.store.ledger_plan import CANCEL_OUTCOME, PlanStats, apply_plan
+from worker.store.ledger_plan import (
+    CANCEL_OUTCOME,
+    LedgerGlance,
+    PlanStats,
+    apply_plan,
+    glance_ledger,
+    plan_changes_nothing,
+)
 
 __all__ = [
     "CANCEL_OUTCOME",
@@ -45,15 +52,18 @@ __all__ = [
     "Due",
     "Event",
     "Held",
+    "LedgerGlance",
     "MissedAction",
     "PlanStats",
     "apply_plan",
     "claim_due",
     "count_claimed",
     "dispatch_due",
+    "glance_ledger",
     "insert_events",
     "mark_missed",
     "note_api_response",
+    "plan_changes_nothing",
     "reclaim_expired",
     "record_attempts",
     "record_event",

@@ -187,6 +187,13 @@ def broadcasts_between(session: Session, since: datetime, until: datetime) -> li
 def note_tick(session: Session, kind: str, key: str, now: datetime, gap_after: timedelta) -> Gap | None:
     """Record a tick under `key`; when the previous one is older than `gap_after`, also keep the gap."""
     previous = session.scalar(select(SchedulerState.updated_at).where(SchedulerState.key == key))
+    return note_tick_after(session, kind, key, now, gap_after, previous)
+
+
+def note_tick_after(
+    session: Session, kind: str, key: str, now: datetime, gap_after: timedelta, previous: datetime | None
+) -> Gap | None:
+    """As note_tick, for a caller that has read the previous tick's instant (`previous`) already."""
     schedules.set_state(session, key, now.isoformat(), now=now)
     if previous is None or ensure_utc(now) - ensure_utc(previous) <= gap_after:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
@@ -13,6 +13,7 @@ from worker.domain.pauses import Pause, is_paused_outcome
 from worker.domain.types import ActionState
 from worker.store.models import Action, StreamPause
 from worker.store.sqlutil import chunked
+from worker.store.types import UTCDateTime
 
 
 def as_pause(row: StreamPause) -> Pause:
@@ -79,6 +80,22 @@ def lapsed(session: Session, now: datetime) -> list[StreamPause]:
             )
         )
     )
+
+
+def any_lapsed(session: Session, now: datetime) -> bool:
+    """Whether lapsed(session, now) would find a pause (one probe)."""
+    return session.scalar(_LAPSED_PROBE, {"now": ensure_utc(now)}) is not None
+
+
+_LAPSED_PROBE = (
+    select(StreamPause.id)
+    .where(
+        StreamPause.resumed_at.is_(None),
+        StreamPause.until.is_not(None),
+        StreamPause.until <= bindparam("now", type_=UTCDateTime()),
+    )
+    .limit(1)
+)
 
 
 def history(session: Session, stream_id: str | None, *, limit: int = 20) -> list[StreamPause]:

@@ -9,44 +9,74 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
+from worker.store import pauses, schedules
 from worker.store.db import transaction
 from worker.store.models import Broadcast, SchedulerState
 from worker.store.sqlutil import actions
+from worker.store.types import UTCDateTime
 
 LEASE_KEY = "planner_lease"
 BOOK_KEY = "planner_book"
 # When the last planner tick finished (`onair timeline` shows it).
 LAST_PLAN_KEY = "last_plan_at"
+# Change counters kept by triggers (migration 0014): schedule_changes moves with every write of the
+# streams, off-hours rules and series; broadcast_deletions with every deleted broadcasts row.
+CHANGES_KEY = "schedule_changes"
+DELETIONS_KEY = "broadcast_deletions"
 
 
-def take_lease(engine: Engine, token: str, now: datetime, ttl: timedelta) -> bool | None:
-    """Take the planner's lease unless another tick holds a live one. Returns None when it is held,
-    True when it was taken from a holder that stopped without giving it back (its tick never
-    finished), False when it was free."""
+def take_lease(
+    engine: Engine, token: str, now: datetime, ttl: timedelta, *, glance_keys: Collection[str] = ()
+) -> tuple[bool | None, Glance | None]:
+    """Take the planner's lease unless another tick holds a live one; once taken, glance at the
+    planner's state (glance_keys and the rest, see glance) in the same transaction. Returns (None,
+    None) when it is held; (True, glance) when it was taken from a holder that stopped without giving
+    it back (its tick never finished), (False, glance) when it was free."""
     now = ensure_utc(now)
     with transaction(engine) as session:
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        session.execute(
-            insert(SchedulerState)
-            .values(key=LEASE_KEY, value=None, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        row = session.execute(
-            select(SchedulerState.value, SchedulerState.updated_at)
-            .where(SchedulerState.key == LEASE_KEY)
-            .with_for_update()
-        ).one()
-        if row.value is not None and row.updated_at > now - ttl:
-            return None
-        session.execute(
-            update(SchedulerState).where(SchedulerState.key == LEASE_KEY).values(value=token, updated_at=now)
-        )
-        return row.value is not None
+        taken = _take(session, token, now, ttl)
+        return taken, None if taken is None else glance(session, glance_keys, now)
+
+
+def _take(session: Session, token: str, now: datetime, ttl: timedelta) -> bool | None:
+    # The usual case, a free lease, in one statement.
+    free = session.execute(_TAKE_FREE, {"token": token, "now": now})
+    if free.rowcount:  # type: ignore[attr-defined]
+        return False
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(SchedulerState)
+        .values(key=LEASE_KEY, value=None, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = session.execute(
+        select(SchedulerState.value, SchedulerState.updated_at)
+        .where(SchedulerState.key == LEASE_KEY)
+        .with_for_update()
+    ).one()
+    if row.value is not None and row.updated_at > now - ttl:
+        return None
+    session.execute(
+        update(SchedulerState).where(SchedulerState.key == LEASE_KEY).values(value=token, updated_at=now)
+    )
+    return row.value is not None
+
+
+_RELEASE = (
+    update(SchedulerState)
+    .where(SchedulerState.key == LEASE_KEY, SchedulerState.value == bindparam("token"))
+    .values(value=None, updated_at=bindparam("now", type_=UTCDateTime()))
+)
+_TAKE_FREE = (
+    update(SchedulerState)
+    .where(SchedulerState.key == LEASE_KEY, SchedulerState.value.is_(None))
+    .values(value=bindparam("token"), updated_at=bindparam("now", type_=UTCDateTime()))
+)
 
 
 def renew_lease(session: Session, token: str, now: datetime) -> bool:
@@ -61,45 +91,88 @@ def renew_lease(session: Session, token: str, now: datetime) -> bool:
 
 def give_lease(engine: Engine, token: str, now: datetime, *, planned_at: datetime | None = None) -> None:
     """Give the lease back; with `planned_at`, also note when the last tick finished (last_plan_at)."""
-    now = ensure_utc(now)
     with transaction(engine) as session:
-        session.execute(
-            update(SchedulerState)
-            .where(SchedulerState.key == LEASE_KEY, SchedulerState.value == token)
-            .values(value=None, updated_at=now)
-        )
-        if planned_at is not None:
-            _upsert(session, LAST_PLAN_KEY, ensure_utc(planned_at).isoformat(), now)
+        release_lease(session, token, now, planned_at=planned_at)
+
+
+def release_lease(session: Session, token: str, now: datetime, *, planned_at: datetime | None = None) -> None:
+    """As give_lease, in the caller's write transaction."""
+    now = ensure_utc(now)
+    session.execute(_RELEASE, {"token": token, "now": now})
+    if planned_at is not None:
+        _upsert(session, LAST_PLAN_KEY, ensure_utc(planned_at).isoformat(), now)
 
 
 @dataclass(frozen=True)
 class Book:
     """planned_until: the ledger holds the plan up to here. inputs: the fingerprint of what, when it
-    changes, makes every stream's plan stale (off-hours rules, known streams, settings). rows and
-    max_id: the broadcasts table's size when the tick began (a deleted row shows as a missing count)."""
+    changes, makes every stream's plan stale (off-hours rules, known streams, settings). settings: the
+    part of it the process's settings make. changes and deletions: the change counters (migration
+    0014) as the tick that wrote this book read them, before it read anything else. series_due_at:
+    from then on a series may need a pass by time alone (None: not until a series row changes)."""
 
     planned_until: datetime
     last_full_at: datetime
     inputs: str
-    rows: int
-    max_id: int
+    settings: str
+    changes: str | None
+    deletions: str | None
+    series_due_at: datetime | None
 
 
-def read_book(session: Session) -> Book | None:
-    value = session.scalar(select(SchedulerState.value).where(SchedulerState.key == BOOK_KEY))
+@dataclass(frozen=True)
+class Glance:
+    """What an idle tick reads, in one read transaction: the scheduler_state rows asked for (value,
+    updated_at) and whether any broadcast was written since the planner last judged it."""
+
+    rows: dict[str, tuple[str | None, datetime]]
+    unchecked: bool
+    lapsed: bool = False  # a pause's until has passed
+
+    @property
+    def book(self) -> Book | None:
+        found = self.rows.get(BOOK_KEY)
+        return parse_book(found[0] if found else None)
+
+    def value(self, key: str) -> str | None:
+        found = self.rows.get(key)
+        return found[0] if found else None
+
+
+def glance(session: Session, keys: Collection[str], now: datetime) -> Glance:
+    """The counters, the book and the other rows in `keys`, the needs_check probe and the lapsed
+    pauses probe: the counters are read before anything the tick plans from, so a change committed
+    meanwhile shows next time."""
+    wanted = sorted({BOOK_KEY, CHANGES_KEY, DELETIONS_KEY, *keys})
+    rows = {key: (value, ensure_utc(at)) for key, value, at in session.execute(_GLANCE, {"keys": wanted})}
+    unchecked = session.scalar(_UNCHECKED_PROBE) is not None
+    return Glance(rows, unchecked, pauses.any_lapsed(session, now))
+
+
+_GLANCE = select(SchedulerState.key, SchedulerState.value, SchedulerState.updated_at).where(
+    SchedulerState.key.in_(bindparam("keys", expanding=True))
+)
+# Written exactly as the partial index's predicate (see schedules.UNCHECKED): one index probe.
+_UNCHECKED_PROBE = select(Broadcast.id).where(text("broadcasts.needs_check")).limit(1)
+
+
+def parse_book(value: str | None) -> Book | None:
     if not value:
         return None
     try:
         raw = json.loads(value)
+        due = raw["series_due_at"]
         return Book(
             planned_until=ensure_utc(datetime.fromisoformat(raw["planned_until"])),
             last_full_at=ensure_utc(datetime.fromisoformat(raw["last_full_at"])),
             inputs=str(raw["inputs"]),
-            rows=int(raw["rows"]),
-            max_id=int(raw["max_id"]),
+            settings=str(raw["settings"]),
+            changes=raw["changes"],
+            deletions=raw["deletions"],
+            series_due_at=None if due is None else ensure_utc(datetime.fromisoformat(due)),
         )
     except (ValueError, KeyError, TypeError):
-        return None  # unreadable bookkeeping: the next tick re-plans in full and writes it afresh
+        return None  # unreadable (or older) bookkeeping: the next tick re-plans in full and writes it afresh
 
 
 def write_book(session: Session, book: Book | None, now: datetime) -> None:
@@ -108,26 +181,13 @@ def write_book(session: Session, book: Book | None, now: datetime) -> None:
         raw = asdict(book)
         raw["planned_until"] = book.planned_until.isoformat()
         raw["last_full_at"] = book.last_full_at.isoformat()
+        raw["series_due_at"] = None if book.series_due_at is None else book.series_due_at.isoformat()
         value = json.dumps(raw, sort_keys=True)
     _upsert(session, BOOK_KEY, value, ensure_utc(now))
 
 
 def _upsert(session: Session, key: str, value: str | None, now: datetime) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(SchedulerState).values(key=key, value=value, updated_at=now)
-    session.execute(
-        stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now})
-    )
-
-
-def broadcast_counts(session: Session, after_id: int) -> tuple[int, int, int]:
-    """(rows, max id, rows with an id above after_id) of broadcasts, in one statement (one snapshot):
-    rows < previous rows + new rows means some row was deleted since."""
-    total = select(func.count()).select_from(Broadcast).scalar_subquery()
-    top = select(func.coalesce(func.max(Broadcast.id), 0)).scalar_subquery()
-    new = select(func.count()).select_from(Broadcast).where(Broadcast.id > after_id).scalar_subquery()
-    rows, max_id, fresh = session.execute(select(total, top, new)).one()
-    return int(rows), int(max_id), int(fresh)
+    schedules.set_state(session, key, value, now=now)
 
 
 def pending_spans(session: Session, source_ids: Collection[int]) -> dict[str, tuple[datetime, datetime]]:

@@ -6,18 +6,32 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, case, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    or_,
+    select,
+    text,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from worker.clock import ensure_utc
 from worker.domain.text import printable
 from worker.domain.types import Source
-from worker.store.models import Broadcast, OffHours, SchedulerState, Stream
+from worker.store.models import Broadcast, OffHours, Organiser, SchedulerState, Stream
 from worker.store.sqlutil import chunked
+from worker.store.types import UTCDateTime
 
 # A broadcast is found by its ends_at (indexed) within [window_start, window_end + MAX_SPAN]: its lead
 # plus its duration must not exceed this, or the planner would not see it until its end came near.
@@ -52,42 +66,124 @@ def load_broadcasts_each(
     return _load_each(session, Broadcast, query)
 
 
-def load_stream_broadcasts_each(
-    session: Session, streams: Collection[str], window_start: datetime, window_end: datetime
-) -> tuple[list[Broadcast], dict[int, str]]:
-    """As load_broadcasts_each, for these streams only, by their (stream_id, slot_starts_at) index:
-    the slots starting in the window, and on each stream the one slot before it that may still run
-    into the window (slots on a stream never overlap, so there is at most one: a slot cancelled while
-    it ran ends at its cancel instant, before any slot booked after it)."""
+# What the planner reads of a broadcasts row, as plain rows (an ORM object each cost several times
+# more): the columns worker.domain.specs.BroadcastRow names, its flag, and its slot start.
+_PLAN_COLUMNS = (
+    Broadcast.id,
+    Broadcast.stream_id,
+    Broadcast.starts_at,
+    Broadcast.ends_at,
+    Broadcast.lead_seconds,
+    Broadcast.title,
+    Broadcast.metadata_json.label("metadata_json"),
+    Broadcast.reconnect_window,
+    Broadcast.created_at,
+    Broadcast.organiser_id,
+    Organiser.name.label("organiser_name"),
+    Broadcast.invalid_reason,
+    Broadcast.slot_starts_at,
+    Broadcast.cancelled_at,
+)
+
+
+def _plan_query(*where: ColumnElement[bool]) -> Select[Any]:
+    query = (
+        select(*_PLAN_COLUMNS)
+        .outerjoin(Organiser, Organiser.id == Broadcast.organiser_id)
+        .where(_planned(), *where)
+    )
+    return cast("Select[Any]", query)
+
+
+def load_broadcast_rows_each(
+    session: Session, window_start: datetime, window_end: datetime, *, max_span: timedelta = MAX_SPAN
+) -> tuple[list[Row[Any]], dict[int, str]]:
+    """As load_broadcasts_each, as plain rows (the columns of _PLAN_COLUMNS)."""
     start, end = ensure_utc(window_start), ensure_utc(window_end)
-    rows: list[Broadcast] = []
+    query = _plan_query(
+        Broadcast.ends_at >= start,
+        Broadcast.ends_at <= end + max_span,
+        Broadcast.starts_at <= end + max_span,
+        Broadcast.slot_starts_at <= end,
+    ).order_by(Broadcast.starts_at, Broadcast.id)
+    return _load_rows_each(session, query)
+
+
+def load_stream_broadcast_rows_each(
+    session: Session,
+    streams: Collection[str],
+    known: Collection[str],
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    next_within: timedelta,
+) -> tuple[list[Row[Any]], dict[int, str]]:
+    """What planning these streams over [window_start, window_end] needs, as plain rows: the slots
+    starting in the window; on each stream the slot before it if it runs into the window, and the
+    first slot after it if it starts within `next_within` of the window's end (slots on a stream never
+    overlap, so there is at most one of each). Three statements per 500 streams, each an index range
+    or one index probe per stream, whatever the number of slots around the window."""
+    start, end = ensure_utc(window_start), ensure_utc(window_end)
+    rows: list[Row[Any]] = []
     unreadable: dict[int, str] = {}
-    live = _planned()
+
+    def add(found: tuple[list[Row[Any]], dict[int, str]]) -> None:
+        rows.extend(found[0])
+        unreadable.update(found[1])
+
+    before = (Broadcast.slot_starts_at < start, Broadcast.slot_starts_at.desc())
+    after = (
+        and_(Broadcast.slot_starts_at > end, Broadcast.slot_starts_at <= end + next_within),
+        Broadcast.slot_starts_at.asc(),
+    )
     for chunk in chunked(sorted(streams)):
-        inside = select(Broadcast).where(
-            live,
-            Broadcast.stream_id.in_(chunk),
-            Broadcast.slot_starts_at >= start,
-            Broadcast.slot_starts_at <= end,
-        )
-        found, lost = _load_each(session, Broadcast, inside)
-        rows.extend(found)
-        unreadable.update(lost)
-    for stream in sorted(streams):
-        before = (
-            select(Broadcast.id)
-            .where(live, Broadcast.stream_id == stream, Broadcast.slot_starts_at < start)
-            .order_by(Broadcast.slot_starts_at.desc())
-            .limit(1)
-        )
-        found, lost = _load_each(
-            session,
-            Broadcast,
-            select(Broadcast).where(Broadcast.id.in_(before.scalar_subquery()), Broadcast.ends_at >= start),
-        )
-        rows.extend(found)
-        unreadable.update(lost)
+        inside = (Broadcast.stream_id.in_(chunk), Broadcast.slot_starts_at >= start)
+        add(_load_rows_each(session, _plan_query(*inside, Broadcast.slot_starts_at <= end)))
+        for where, order, keep in ((*before, Broadcast.ends_at >= start), (*after, true())):
+            add(
+                _load_rows_each(
+                    session, _plan_query(Broadcast.id.in_(_neighbours(chunk, known, where, order)), keep)
+                )
+            )
     rows.sort(key=lambda b: (b.starts_at, b.id))
+    return rows, unreadable
+
+
+def _neighbours(
+    streams: Sequence[str], known: Collection[str], where: ColumnElement[bool], order: Any
+) -> Select[Any]:
+    """The id of the first live broadcast by `order` meeting `where` on each stream: one index probe
+    per stream, correlated to the streams table (a stream onair does not know is probed alone)."""
+    first = select(Broadcast.id).where(_planned(), where).order_by(order).limit(1)
+    registered = [s for s in streams if s in known]
+    picks: list[Select[Any]] = []
+    if registered:
+        alias = aliased(Stream)
+        pick = first.where(Broadcast.stream_id == alias.stream_id).correlate(alias).scalar_subquery()
+        picks.append(select(pick).select_from(alias).where(alias.stream_id.in_(registered)))
+    picks += [
+        select(first.where(Broadcast.stream_id == s).scalar_subquery()) for s in streams if s not in known
+    ]
+    return picks[0] if len(picks) == 1 else union_all(*picks)  # type: ignore[return-value]
+
+
+def _load_rows_each(session: Session, query: Select[Any]) -> tuple[list[Row[Any]], dict[int, str]]:
+    """As _load_each, for plain rows."""
+    try:
+        return list(session.execute(query)), {}
+    except DBAPIError:
+        raise
+    except Exception:  # noqa: S110 - retried row by row below, where each failure is named
+        pass
+    rows: list[Row[Any]] = []
+    unreadable: dict[int, str] = {}
+    for row_id in session.scalars(query.with_only_columns(Broadcast.id)):
+        try:
+            rows.extend(session.execute(query.where(Broadcast.id == row_id)))
+        except DBAPIError:
+            raise
+        except Exception as exc:  # this row alone cannot be read: its reason, not the tick's failure
+            unreadable[row_id] = f"row cannot be read: {type(exc).__name__}: {printable(str(exc))}"
     return rows, unreadable
 
 
@@ -176,8 +272,8 @@ def flagged_broadcast_ids(session: Session) -> list[int]:
 
 
 def live_broadcasts(session: Session, ids: Collection[int]) -> tuple[list[Broadcast], dict[int, str]]:
-    """The broadcasts with these ids that the planner plans (not cancelled, or cancelled while their
-    slot ran), in id order, and (id -> reason) for the ones whose stored values cannot be read."""
+    """The broadcasts with these ids that are not cancelled, in id order, and (id -> reason) for the
+    ones whose stored values cannot be read."""
     found: list[Broadcast] = []
     unreadable: dict[int, str] = {}
     for chunk in chunked(sorted(ids)):
@@ -309,10 +405,19 @@ def get_state_row(session: Session, key: str) -> tuple[str | None, datetime] | N
 
 
 def set_state(session: Session, key: str, value: str | None, *, now: datetime) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(SchedulerState).values(key=key, value=value, updated_at=ensure_utc(now))
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["key"], set_={"value": value, "updated_at": ensure_utc(now)}
-        )
+    """Upsert one scheduler_state row (a statement built once per dialect: ticks write it often)."""
+    dialect = session.get_bind().dialect.name
+    session.execute(_SET_STATE[dialect == "postgresql"], {"key": key, "value": value, "now": ensure_utc(now)})
+
+
+def _set_state_statement(insert: Any) -> Any:
+    stmt = insert(SchedulerState).values(
+        key=bindparam("key"), value=bindparam("value"), updated_at=bindparam("now", type_=UTCDateTime())
     )
+    return stmt.on_conflict_do_update(
+        index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+    )
+
+
+# Indexed by "is PostgreSQL".
+_SET_STATE = (_set_state_statement(sqlite.insert), _set_state_statement(postgresql.insert))
