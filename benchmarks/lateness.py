@@ -46,12 +46,14 @@ from benchmarks.common import (
     warm_up_baseline,
     workspace,
 )
+from benchmarks.spy import profiled
 
 SPREAD = timedelta(seconds=10)
 # Both sides get this long from registration to the first due instant: onair's planner runs every 5 s
 # and its dispatcher claims 2 s ahead.
 REGISTER_AHEAD = timedelta(seconds=9)
 RUN_LIMIT = 90.0
+SIDES = ("onair", "baseline")
 
 
 def due_times(count: int, first: datetime) -> list[datetime]:
@@ -130,9 +132,10 @@ def onair_side(be: Backend, sim: Simulator, work: Path, streams: list[str]) -> d
             plan = list(
                 zip(streams, due_times(len(streams), datetime.now(UTC) + REGISTER_AHEAD), strict=True)
             )
-            register_broadcasts(engine, plan)
-            found = collect(sim, since, plan, procs)
-            cpu = tree_cpu(procs) - cpu0
+            with profiled(procs, f"lateness-{be.name}"):
+                register_broadcasts(engine, plan)
+                found = collect(sim, since, plan, procs)
+                cpu = tree_cpu(procs) - cpu0
             rss = peak_rss_mb(procs)
     finally:
         engine.dispose()
@@ -179,7 +182,7 @@ def compare(onair: dict[str, object], base: dict[str, object]) -> dict[str, obje
     }
 
 
-def run_once(name: str, count: int, index: int, results: Path) -> None:
+def run_once(name: str, count: int, index: int, results: Path, sides: Sequence[str] = SIDES) -> None:
     """One run: both sides on one simulator and one database, onair first on even runs and the
     baseline first on odd ones (so neither always meets the machine's load or the call log second)."""
     with workspace(f"lateness-{name}") as work, simulator(work) as sim, backend(name, work) as be:
@@ -190,11 +193,13 @@ def run_once(name: str, count: int, index: int, results: Path) -> None:
         register_streams(engine, streams)
         engine.dispose()
         rows: dict[str, dict[str, object]] = {}
-        for side in ("onair", "baseline") if index % 2 == 0 else ("baseline", "onair"):
+        for side in sides if index % 2 == 0 else reversed(sides):
             run = onair_side if side == "onair" else baseline_side
             rows[side] = run(be, sim, work, streams)
             emit(f"lateness {side} {name}", {"run": index + 1, **rows[side]}, results)
             sim.disable(streams)
+        if len(rows) < 2:
+            return
         emit(
             f"lateness ratio {name}", {"run": index + 1, **compare(rows["onair"], rows["baseline"])}, results
         )
@@ -205,13 +210,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("backends", nargs="*", default=[])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--only", choices=SIDES, default=None, help="run one side (no ratio)")
     args = parser.parse_args(argv)
+    sides = (args.only,) if args.only else SIDES
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
         results = results_file("lateness", name)
         emit("machine", {"backend": name, "machine": machine(), "streams": args.streams}, results)
         for index in range(args.runs):
-            run_once(name, args.streams, index, results)
+            run_once(name, args.streams, index, results, sides)
         print(f"raw lines: {results}", flush=True)
 
 
