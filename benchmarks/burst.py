@@ -37,6 +37,8 @@ from benchmarks.common import (
     backends_from_argv,
     baseline_procs,
     baseline_sender,
+    cpu_by_role,
+    cpu_split,
     emit,
     loadavg,
     machine,
@@ -137,11 +139,15 @@ def onair_side(
                 httpx.post(
                     f"{sim.root}/_sim/rate-limit", json={"rps": max_rps}, timeout=10
                 ).raise_for_status()
-            since, cpu0 = sim.last_seq(), tree_cpu(procs)
+            since, cpu0, roles0 = sim.last_seq(), tree_cpu(procs), cpu_by_role(procs)
             due = datetime.now(UTC) + REGISTER_AHEAD
             with profiled(procs, f"burst-{be.name}"):
                 register_broadcasts(engine, [(s, due) for s in streams])
                 figures = drain(sim, since, streams, due, procs, cpu0, max_rps)
+                done = figures["done"]
+                figures["cpu_s_per_1000_by_role"] = cpu_split(
+                    roles0, cpu_by_role(procs), done if isinstance(done, int) else len(streams)
+                )
             if max_rps:
                 figures.update(budget_figures(sim, since, due))
                 httpx.post(f"{sim.root}/_sim/rate-limit", json={"rps": None}, timeout=10)

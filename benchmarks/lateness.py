@@ -30,6 +30,8 @@ from benchmarks.common import (
     backends_from_argv,
     baseline_procs,
     baseline_sender,
+    cpu_by_role,
+    cpu_split,
     emit,
     lateness_summary,
     loadavg,
@@ -128,7 +130,7 @@ def onair_side(be: Backend, sim: Simulator, work: Path, streams: list[str]) -> d
         with running(*procs):
             wait_ticking(engine, procs)
             time.sleep(2)  # the workers' start-up planning and stream sync settle
-            since, cpu0 = sim.last_seq(), tree_cpu(procs)
+            since, cpu0, roles0 = sim.last_seq(), tree_cpu(procs), cpu_by_role(procs)
             plan = list(
                 zip(streams, due_times(len(streams), datetime.now(UTC) + REGISTER_AHEAD), strict=True)
             )
@@ -136,12 +138,14 @@ def onair_side(be: Backend, sim: Simulator, work: Path, streams: list[str]) -> d
                 register_broadcasts(engine, plan)
                 found = collect(sim, since, plan, procs)
                 cpu = tree_cpu(procs) - cpu0
+                roles = cpu_split(roles0, cpu_by_role(procs), len(streams))
             rss = peak_rss_mb(procs)
     finally:
         engine.dispose()
     return {
         **figures(plan, found),
         "cpu_s_per_1000": round(cpu * 1000 / len(streams), 2),
+        "cpu_s_per_1000_by_role": roles,
         "rss_mb": {k: round(v) for k, v in rss.items()},
         "load": loadavg(),
     }

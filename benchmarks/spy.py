@@ -82,18 +82,44 @@ def _stacks(path: Path) -> Iterator[tuple[list[str], int]]:
                 yield frames, int(n)
 
 
+# What a sample was doing, by the first of these frames found on its stack (in this order).
+ACTIVITIES = (
+    ("act: execute_batch", "execute_batch (worker/"),
+    ("dispatcher tick", "dispatch_tick (worker/"),
+    ("planner tick", "plan_tick (worker/"),
+    ("stream sync", "sync_streams (worker/"),
+    ("viewer samples", "sample_round (worker/"),
+    ("signal watch", "_watch_signal (worker/"),
+    ("watchdog and heartbeat", "Watchdog._run (worker/"),
+    ("metrics server", "worker/service/metrics.py"),
+    ("start-up: imports", "<frozen importlib"),
+    ("beat", "celery/beat.py"),
+    ("celery worker: broker and task plumbing", "celery/"),
+    ("supervisor", "worker/cli/run.py"),
+)
+
+
+def activity(frames: Sequence[str]) -> str:
+    for name, marker in ACTIVITIES:
+        if any(marker in frame for frame in frames):
+            return name
+    return "other"
+
+
 def report(path: Path, top: int = 30, under: str | None = None) -> str:
     """Self time of the leaf functions, and total time of onair's own functions, as shares of the
     samples that were not asleep (optionally only the stacks through `under`)."""
     leaves: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     per_process: Counter[str] = Counter()
+    activities: Counter[str] = Counter()
     total = 0
     for frames, n in _stacks(path):
         if under and not any(under in f for f in frames):
             continue
         total += n
         leaves[frames[-1]] += n
+        activities[activity(frames)] += n
         per_process[next((f for f in reversed(frames) if f.startswith("process ")), "?")[:110]] += n
         for frame in set(frames):
             if "worker/" in frame or "benchmarks/" in frame:
@@ -101,6 +127,7 @@ def report(path: Path, top: int = 30, under: str | None = None) -> str:
     share = lambda n: f"{100 * n / max(total, 1):5.1f}%"  # noqa: E731
     lines = [f"    {total} samples awake"]
     lines += [f"    process {share(n)} {p}" for p, n in per_process.most_common(8)]
+    lines += [f"    activity {share(n)} {a}" for a, n in activities.most_common()]
     lines += [f"    self {share(n)} {f}" for f, n in leaves.most_common(top)]
     lines += [f"    total {share(n)} {f}" for f, n in inclusive.most_common(top)]
     return "\n".join(lines)
