@@ -121,11 +121,13 @@ def figures(plan: Sequence[tuple[str, datetime]], found: dict[str, datetime]) ->
     return {**lateness_summary(late), "missing": len(plan) - len(found)}
 
 
-def onair_side(be: Backend, sim: Simulator, work: Path, streams: list[str]) -> dict[str, object]:
+def onair_side(
+    be: Backend, sim: Simulator, work: Path, streams: list[str], extra: dict[str, str] | None = None
+) -> dict[str, object]:
     from worker.store.db import make_engine
 
     engine = make_engine(be.database_url)
-    procs = scheduler_procs(be, sim, work)
+    procs = scheduler_procs(be, sim, work, **(extra or {}))
     try:
         with running(*procs):
             wait_ticking(engine, procs)
@@ -186,7 +188,14 @@ def compare(onair: dict[str, object], base: dict[str, object]) -> dict[str, obje
     }
 
 
-def run_once(name: str, count: int, index: int, results: Path, sides: Sequence[str] = SIDES) -> None:
+def run_once(
+    name: str,
+    count: int,
+    index: int,
+    results: Path,
+    sides: Sequence[str] = SIDES,
+    extra: dict[str, str] | None = None,
+) -> None:
     """One run: both sides on one simulator and one database, onair first on even runs and the
     baseline first on odd ones (so neither always meets the machine's load or the call log second)."""
     with workspace(f"lateness-{name}") as work, simulator(work) as sim, backend(name, work) as be:
@@ -198,9 +207,11 @@ def run_once(name: str, count: int, index: int, results: Path, sides: Sequence[s
         engine.dispose()
         rows: dict[str, dict[str, object]] = {}
         for side in sides if index % 2 == 0 else reversed(sides):
-            run = onair_side if side == "onair" else baseline_side
-            rows[side] = run(be, sim, work, streams)
-            emit(f"lateness {side} {name}", {"run": index + 1, **rows[side]}, results)
+            if side == "onair":
+                rows[side] = onair_side(be, sim, work, streams, extra)
+            else:
+                rows[side] = baseline_side(be, sim, work, streams)
+            emit(f"lateness {side} {name}", {"run": index + 1, **(extra or {}), **rows[side]}, results)
             sim.disable(streams)
         if len(rows) < 2:
             return
@@ -215,14 +226,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--only", choices=SIDES, default=None, help="run one side (no ratio)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="ONAIR_X=V", help="an onair setting (experiments)"
+    )
     args = parser.parse_args(argv)
     sides = (args.only,) if args.only else SIDES
+    extra = dict(item.split("=", 1) for item in args.set)
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
         results = results_file("lateness", name)
         emit("machine", {"backend": name, "machine": machine(), "streams": args.streams}, results)
         for index in range(args.runs):
-            run_once(name, args.streams, index, results, sides)
+            run_once(name, args.streams, index, results, sides, extra)
         print(f"raw lines: {results}", flush=True)
 
 
