@@ -17,7 +17,6 @@ import argparse
 import shutil
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,30 +34,17 @@ from benchmarks.common import (
     wait_ticking,
     workspace,
 )
-from benchmarks.soak_watch import sample_procs
+from benchmarks.soak_watch import ProcSample, sample_procs
+from benchmarks.spy import report
 
 
-def per_role(before: Sequence[object], after: Sequence[object], seconds: float) -> dict[str, float]:
+def per_role(before: Sequence[ProcSample], after: Sequence[ProcSample], seconds: float) -> dict[str, float]:
     """% of one core per role between two samples of the same processes."""
-    start = {s.pid: s.cpu_s for s in before}  # type: ignore[attr-defined]
-    used: Counter[str] = Counter()
+    start = {s.pid: s.cpu_s for s in before}
+    used: dict[str, float] = {}
     for s in after:
-        used[s.role] += s.cpu_s - start.get(s.pid, 0.0)  # type: ignore[attr-defined]
+        used[s.role] = used.get(s.role, 0.0) + s.cpu_s - start.get(s.pid, 0.0)
     return {role: round(100 * cpu / seconds, 2) for role, cpu in sorted(used.items())}
-
-
-def top_frames(collapsed: Path, count: int = 25) -> list[tuple[str, float]]:
-    """The leaf functions (self time) and the onair functions on the stacks (total), by share."""
-    leaves: Counter[str] = Counter()
-    total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not n.isdigit():
-            continue
-        frames = stack.split(";")
-        total += int(n)
-        leaves[frames[-1]] += int(n)
-    return [(frame, round(100 * n / max(total, 1), 1)) for frame, n in leaves.most_common(count)]
 
 
 def run_one(name: str, seconds: float, settle: float, profile: Path | None, results: Path) -> None:
@@ -100,7 +86,7 @@ def run_one(name: str, seconds: float, settle: float, profile: Path | None, resu
         )
         for out, _ in spies:
             if out.exists():
-                print(f"  {out.name}: " + "; ".join(f"{f} {p}%" for f, p in top_frames(out)), flush=True)
+                print(f"  {out}:\n{report(out, 15)}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -124,7 +124,10 @@ def report(path: Path, top: int = 30, under: str | None = None) -> str:
         for frame in set(frames):
             if "worker/" in frame or "benchmarks/" in frame:
                 inclusive[frame] += n
-    share = lambda n: f"{100 * n / max(total, 1):5.1f}%"  # noqa: E731
+
+    def share(n: int) -> str:
+        return f"{100 * n / max(total, 1):5.1f}%"
+
     lines = [f"    {total} samples awake"]
     lines += [f"    process {share(n)} {p}" for p, n in per_process.most_common(8)]
     lines += [f"    activity {share(n)} {a}" for a, n in activities.most_common()]
