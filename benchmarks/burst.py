@@ -37,6 +37,8 @@ from benchmarks.common import (
     backends_from_argv,
     baseline_procs,
     baseline_sender,
+    cpu_by_role,
+    cpu_split,
     emit,
     loadavg,
     machine,
@@ -52,7 +54,8 @@ from benchmarks.common import (
     warm_up_baseline,
     workspace,
 )
-from benchmarks.lateness import register_broadcasts, register_streams
+from benchmarks.lateness import SIDES, register_broadcasts, register_streams
+from benchmarks.spy import profiled
 from worker.domain.budget import CALLS_PER_ACTION, REFILL_SHARE
 
 # From registration to the instant, on both sides: onair's planner (every 5 s) plans the 10,000 new
@@ -136,10 +139,15 @@ def onair_side(
                 httpx.post(
                     f"{sim.root}/_sim/rate-limit", json={"rps": max_rps}, timeout=10
                 ).raise_for_status()
-            since, cpu0 = sim.last_seq(), tree_cpu(procs)
+            since, cpu0, roles0 = sim.last_seq(), tree_cpu(procs), cpu_by_role(procs)
             due = datetime.now(UTC) + REGISTER_AHEAD
-            register_broadcasts(engine, [(s, due) for s in streams])
-            figures = drain(sim, since, streams, due, procs, cpu0, max_rps)
+            with profiled(procs, f"burst-{be.name}"):
+                register_broadcasts(engine, [(s, due) for s in streams])
+                figures = drain(sim, since, streams, due, procs, cpu0, max_rps)
+                done = figures["done"]
+                figures["cpu_s_per_1000_by_role"] = cpu_split(
+                    roles0, cpu_by_role(procs), done if isinstance(done, int) else len(streams)
+                )
             if max_rps:
                 figures.update(budget_figures(sim, since, due))
                 httpx.post(f"{sim.root}/_sim/rate-limit", json={"rps": None}, timeout=10)
@@ -173,7 +181,13 @@ def compare(onair: dict[str, object], base: dict[str, object]) -> dict[str, obje
 
 
 def run_once(
-    name: str, count: int, index: int, max_rps: int | None, results: Path, extra: dict[str, str]
+    name: str,
+    count: int,
+    index: int,
+    max_rps: int | None,
+    results: Path,
+    extra: dict[str, str],
+    sides: Sequence[str] = SIDES,
 ) -> None:
     # Writing the simulator's snapshot of 10,000 streams stalls it for a second or more, and then it reads
     # the requests queued meanwhile at once: its one-second window sees a clump the client never sent.
@@ -190,13 +204,15 @@ def run_once(
             emit(f"burst onair {name} max_rps={max_rps}", {"run": index + 1, **extra, **figures}, results)
             return
         rows: dict[str, dict[str, object]] = {}
-        for side in ("onair", "baseline") if index % 2 == 0 else ("baseline", "onair"):
+        for side in sides if index % 2 == 0 else reversed(sides):
             if side == "onair":
                 rows[side] = onair_side(be, sim, work, streams, None, extra)
             else:
                 rows[side] = baseline_side(be, sim, work, streams)
             emit(f"burst {side} {name}", {"run": index + 1, **extra, **rows[side]}, results)
             sim.disable(streams)
+        if len(rows) < 2:
+            return
         emit(f"burst ratio {name}", {"run": index + 1, **compare(rows["onair"], rows["baseline"])}, results)
 
 
@@ -211,7 +227,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="ONAIR_X=V", help="an onair setting (experiments)"
     )
+    parser.add_argument("--only", choices=SIDES, default=None, help="run one side (no ratio)")
     args = parser.parse_args(argv)
+    sides = (args.only,) if args.only else SIDES
     extra = dict(item.split("=", 1) for item in args.set)
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
@@ -219,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         results = results_file(label, name)
         emit("machine", {"backend": name, "machine": machine(), "actions": args.actions}, results)
         for index in range(args.runs):
-            run_once(name, args.actions, index, args.max_rps, results, extra)
+            run_once(name, args.actions, index, args.max_rps, results, extra, sides)
         print(f"raw lines: {results}", flush=True)
 
 

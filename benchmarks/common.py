@@ -316,13 +316,17 @@ def warm_up_baseline(sim: Simulator, sender: Celery, stream: str, procs: Sequenc
     raise TimeoutError("the baseline worker ran no task within 60 s")
 
 
-def wait_ticking(engine: sa.Engine, procs: Sequence[Proc], timeout: float = 60) -> None:
+def wait_ticking(engine: sa.Engine, procs: Sequence[Proc], timeout: float = 120) -> None:
+    """Until the dispatcher and the planner have both ticked: the processes' start-up (imports, the
+    stream sync, the first plan) is then over, and what follows is the steady state being measured
+    (the baseline's side is warmed up too, by a first task)."""
+
     def ticked() -> bool:
         with engine.connect() as conn:
-            sql = "SELECT 1 FROM scheduler_state WHERE key = 'last_tick_at'"
-            return bool(conn.execute(sa.text(sql)).first())
+            sql = "SELECT count(*) FROM scheduler_state WHERE key IN ('last_tick_at', 'planner:last_ok')"
+            return conn.execute(sa.text(sql)).scalar_one() == 2
 
-    wait_for("the scheduler's first tick", ticked, timeout, procs)
+    wait_for("the scheduler's first dispatcher and planner ticks", ticked, timeout, procs)
 
 
 # --- /proc ----------------------------------------------------------------------------------------
@@ -545,3 +549,23 @@ def ratio(onair: object, baseline: object) -> float | None:
 def backends_from_argv(argv: Sequence[str]) -> list[str]:
     names = [a for a in argv if a in ("embedded", "postgres")]
     return names or ["embedded", "postgres"]
+
+
+def cpu_by_role(procs: Sequence[Proc]) -> dict[str, float]:
+    """CPU seconds of every process in the trees so far, summed by role (worker / planner / beat /
+    supervisor), for the figures' breakdown."""
+    from benchmarks.soak_watch import sample_procs
+
+    found: dict[str, float] = {}
+    for sample in sample_procs(procs):
+        role = "worker" if sample.role.startswith("worker") else sample.role
+        found[role] = found.get(role, 0.0) + sample.cpu_s
+    return found
+
+
+def cpu_split(before: dict[str, float], after: dict[str, float], actions: int) -> dict[str, float]:
+    """CPU seconds per 1,000 actions by role between two cpu_by_role readings."""
+    return {
+        role: round((cpu - before.get(role, 0.0)) * 1000 / max(actions, 1), 2)
+        for role, cpu in sorted(after.items())
+    }

@@ -30,6 +30,8 @@ from benchmarks.common import (
     backends_from_argv,
     baseline_procs,
     baseline_sender,
+    cpu_by_role,
+    cpu_split,
     emit,
     lateness_summary,
     loadavg,
@@ -46,12 +48,14 @@ from benchmarks.common import (
     warm_up_baseline,
     workspace,
 )
+from benchmarks.spy import profiled
 
 SPREAD = timedelta(seconds=10)
 # Both sides get this long from registration to the first due instant: onair's planner runs every 5 s
 # and its dispatcher claims 2 s ahead.
 REGISTER_AHEAD = timedelta(seconds=9)
 RUN_LIMIT = 90.0
+SIDES = ("onair", "baseline")
 
 
 def due_times(count: int, first: datetime) -> list[datetime]:
@@ -117,28 +121,33 @@ def figures(plan: Sequence[tuple[str, datetime]], found: dict[str, datetime]) ->
     return {**lateness_summary(late), "missing": len(plan) - len(found)}
 
 
-def onair_side(be: Backend, sim: Simulator, work: Path, streams: list[str]) -> dict[str, object]:
+def onair_side(
+    be: Backend, sim: Simulator, work: Path, streams: list[str], extra: dict[str, str] | None = None
+) -> dict[str, object]:
     from worker.store.db import make_engine
 
     engine = make_engine(be.database_url)
-    procs = scheduler_procs(be, sim, work)
+    procs = scheduler_procs(be, sim, work, **(extra or {}))
     try:
         with running(*procs):
             wait_ticking(engine, procs)
             time.sleep(2)  # the workers' start-up planning and stream sync settle
-            since, cpu0 = sim.last_seq(), tree_cpu(procs)
+            since, cpu0, roles0 = sim.last_seq(), tree_cpu(procs), cpu_by_role(procs)
             plan = list(
                 zip(streams, due_times(len(streams), datetime.now(UTC) + REGISTER_AHEAD), strict=True)
             )
-            register_broadcasts(engine, plan)
-            found = collect(sim, since, plan, procs)
-            cpu = tree_cpu(procs) - cpu0
+            with profiled(procs, f"lateness-{be.name}"):
+                register_broadcasts(engine, plan)
+                found = collect(sim, since, plan, procs)
+                cpu = tree_cpu(procs) - cpu0
+                roles = cpu_split(roles0, cpu_by_role(procs), len(streams))
             rss = peak_rss_mb(procs)
     finally:
         engine.dispose()
     return {
         **figures(plan, found),
         "cpu_s_per_1000": round(cpu * 1000 / len(streams), 2),
+        "cpu_s_per_1000_by_role": roles,
         "rss_mb": {k: round(v) for k, v in rss.items()},
         "load": loadavg(),
     }
@@ -179,7 +188,14 @@ def compare(onair: dict[str, object], base: dict[str, object]) -> dict[str, obje
     }
 
 
-def run_once(name: str, count: int, index: int, results: Path) -> None:
+def run_once(
+    name: str,
+    count: int,
+    index: int,
+    results: Path,
+    sides: Sequence[str] = SIDES,
+    extra: dict[str, str] | None = None,
+) -> None:
     """One run: both sides on one simulator and one database, onair first on even runs and the
     baseline first on odd ones (so neither always meets the machine's load or the call log second)."""
     with workspace(f"lateness-{name}") as work, simulator(work) as sim, backend(name, work) as be:
@@ -190,11 +206,15 @@ def run_once(name: str, count: int, index: int, results: Path) -> None:
         register_streams(engine, streams)
         engine.dispose()
         rows: dict[str, dict[str, object]] = {}
-        for side in ("onair", "baseline") if index % 2 == 0 else ("baseline", "onair"):
-            run = onair_side if side == "onair" else baseline_side
-            rows[side] = run(be, sim, work, streams)
-            emit(f"lateness {side} {name}", {"run": index + 1, **rows[side]}, results)
+        for side in sides if index % 2 == 0 else reversed(sides):
+            if side == "onair":
+                rows[side] = onair_side(be, sim, work, streams, extra)
+            else:
+                rows[side] = baseline_side(be, sim, work, streams)
+            emit(f"lateness {side} {name}", {"run": index + 1, **(extra or {}), **rows[side]}, results)
             sim.disable(streams)
+        if len(rows) < 2:
+            return
         emit(
             f"lateness ratio {name}", {"run": index + 1, **compare(rows["onair"], rows["baseline"])}, results
         )
@@ -205,13 +225,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("backends", nargs="*", default=[])
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--only", choices=SIDES, default=None, help="run one side (no ratio)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="ONAIR_X=V", help="an onair setting (experiments)"
+    )
     args = parser.parse_args(argv)
+    sides = (args.only,) if args.only else SIDES
+    extra = dict(item.split("=", 1) for item in args.set)
     print(f"machine: {machine()}", flush=True)
     for name in backends_from_argv(args.backends):
         results = results_file("lateness", name)
         emit("machine", {"backend": name, "machine": machine(), "streams": args.streams}, results)
         for index in range(args.runs):
-            run_once(name, args.streams, index, results)
+            run_once(name, args.streams, index, results, sides, extra)
         print(f"raw lines: {results}", flush=True)
 
 

@@ -44,15 +44,21 @@ class Channel(filesystem.Channel):
     def _get(self, queue: Any, timeout: Any = None) -> Any:
         folder = Path(self.data_folder_in)
         taken = folder / _TAKEN
-        taken.mkdir(exist_ok=True)
+        if not getattr(self, "_taken_made", False):
+            # Once per channel, not on every poll: a worker polls each queue 20 times a second, and
+            # mkdir raising and catching FileExistsError each time showed in the idle profile.
+            taken.mkdir(exist_ok=True)
+            self._taken_made = True
         wanted = f"{queue}.msg"
-        for name in sorted(os.listdir(folder)):
-            if name.partition(".")[2] != wanted:
-                continue
+        names = [name for name in os.listdir(folder) if name.partition(".")[2] == wanted]
+        for name in sorted(names):
             mine = taken / f"{uuid.uuid4().hex}-{name}"
             try:
                 os.rename(folder / name, mine)
-            except FileNotFoundError:  # another reader took it
+            except FileNotFoundError:
+                if taken.is_dir():
+                    continue  # another reader took it
+                self._taken_made = False  # the folder was emptied under us: made again next poll
                 continue
             try:
                 payload = mine.read_bytes()

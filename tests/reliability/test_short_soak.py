@@ -45,9 +45,7 @@ def soak_figures(results: Path) -> dict[str, dict[str, object]]:
 
 
 @pytest.mark.parametrize("backend", ["embedded", "postgres"])
-def test_short_soak(
-    backend: str, tmp_path: Path, postgres_admin_url: str, redis_server: RedisServer
-) -> None:
+def test_short_soak(backend: str, tmp_path: Path, postgres_admin_url: str, redis_server: RedisServer) -> None:
     env = {
         **os.environ,
         "BENCH_POSTGRES_URL": postgres_admin_url,

@@ -50,6 +50,8 @@ log = logging.getLogger("onair.executor")
 
 # The stream is read at most this long before the due instant, and the act is sent at the instant.
 CHECK_AHEAD = timedelta(milliseconds=100)
+# A run is handed to a pool thread this long before its check (a thread's start is not instant).
+START_AHEAD = timedelta(milliseconds=50)
 # Outcomes are written together once the whole batch is done, or every this often while a slow call
 # holds the rest of the batch back.
 RECORD_EVERY_SECONDS = 0.5
@@ -72,18 +74,25 @@ def execute_batch(
         paused_streams = pauses.in_force(session, [row.stream_id for row in rows], rt.clock.now())
     rng = rng or random.Random()
     intents = _Intents(rt, token)
-    runs = {
-        rt.action_pool.submit(run.go): run
-        for run in (
-            _Run(rt, _Snapshot.of(row), token, rng, intents, paused_streams.get(row.stream_id))
-            for row in sorted(rows, key=lambda r: r.next_attempt_at)
-        )
-    }
+    # In check order; each is handed to the action pool only when its check is near (below).
+    waiting = [
+        _Run(rt, _Snapshot.of(row), token, rng, intents, paused_streams.get(row.stream_id))
+        for row in sorted(rows, key=lambda r: r.next_attempt_at)
+    ]
+    runs: dict[Future[Attempt], _Run] = {}
     attempts: dict[int, Attempt] = {}
-    pending: set[Future[Attempt]] = set(runs)
+    pending: set[Future[Attempt]] = set()
     heartbeat = _Heartbeat(rt, token)
-    while pending:
-        done, pending = wait(pending, timeout=RECORD_EVERY_SECONDS)
+    while pending or waiting:
+        waiting = _start_due(rt, waiting, runs, pending)
+        pause = RECORD_EVERY_SECONDS
+        if waiting:
+            pause = min(pause, max(0.0, (waiting[0].starts_at() - rt.clock.now()).total_seconds()))
+        if pending:
+            done, pending = wait(pending, timeout=pause)
+        else:
+            done = set()
+            time.sleep(pause)
         finished = []
         for future in done:
             run = runs[future]
@@ -93,13 +102,29 @@ def execute_batch(
                 log.exception("action #%s broke the executor; its lease will expire", run.action.id)
                 attempts[run.action.id] = Attempt.broke(run.action.id)
         attempts.update(_record(rt, token, finished))
-        heartbeat.beat([runs[future] for future in pending])
+        heartbeat.beat([runs[future] for future in pending] + waiting)
     # An action named twice in one message ran once: the second mention is a stale duplicate.
     first = {action_id: index for index, (action_id, _) in reversed(list(enumerate(leases)))}
     return [
         attempts.get(i, Attempt.stale(i)) if first[i] == n else Attempt.stale(i)
         for n, (i, _) in enumerate(leases)
     ]
+
+
+def _start_due(
+    rt: Runtime, waiting: list[_Run], runs: dict[Future[Attempt], _Run], pending: set[Future[Attempt]]
+) -> list[_Run]:
+    """Hand the runs whose check is near to the action pool; the others wait here, in the batch's
+    thread. A run handed over at once would hold a pool thread asleep until its check: a batch spread
+    over its BATCH_SPREAD held the pool's threads for that long, and under a steady stream of actions
+    later runs queued for a thread past their instant."""
+    now = rt.clock.now()
+    while waiting and waiting[0].starts_at() <= now:
+        run = waiting.pop(0)
+        future = rt.action_pool.submit(run.go)
+        runs[future] = run
+        pending.add(future)
+    return waiting
 
 
 class _Heartbeat:
@@ -205,6 +230,17 @@ class _Run:
         # The stream as a PATCH answered: its name goes to the streams table.
         self.answer: LiveStream | None = None
 
+    def starts_at(self) -> datetime:
+        """When this run is handed to a pool thread: a little before it reads the stream."""
+        return self._check_at() - START_AHEAD
+
+    def _check_at(self) -> datetime:
+        # A message that waited long in the broker may be early by more than the wake-up margin:
+        # check close to the instant, so the state read is fresh. A retry reads no earlier than its
+        # time: that time may be a server's Retry-After, which covers every request, the read too.
+        a = self.action
+        return a.next_attempt_at - (CHECK_AHEAD if a.attempts == 0 else timedelta(0))
+
     def go(self) -> Attempt:
         a = self.action
         with action_scope(a.id, a.stream_id, a.kind.value, a.due_at, self.attempt):
@@ -217,11 +253,7 @@ class _Run:
 
     def _go(self) -> Attempt:
         a = self.action
-        # A message that waited long in the broker may be early by more than the wake-up margin:
-        # check close to the instant, so the state read is fresh. A retry reads no earlier than its
-        # time: that time may be a server's Retry-After, which covers every request, the read too.
-        ahead = CHECK_AHEAD if a.attempts == 0 else timedelta(0)
-        _wait_until(self.rt, a.next_attempt_at - ahead, self.lost)
+        _wait_until(self.rt, self._check_at(), self.lost)
         if self.lost.is_set():
             return Attempt.lease_lost(a.id)
         if self.rt.clock.now() >= a.deadline_at:

@@ -1,4 +1,4 @@
-"""Broadcast health: is the show on air? Run by every worker's watchdog (worker.service.watchdog).
+"""Broadcast health: is the show on air? Run by the workers' watchdogs, one a round (worker.service.watchdog).
 
 For each broadcast in its slot (or ended in the last RECENT) whose enable succeeded, from the
 stream's reported statuses (FastPix webhooks; worker.domain.signal): **no signal**

@@ -8,7 +8,8 @@ consumer gone, or dead: the planner's watchdog notices) and when one consumes ag
 about once a minute offers to run the daily prune (service/retention.py: one worker per day claims it).
 Several workers noticing the same stall send one alert: the outbox deduplicates.
 A second thread watches the broadcasts' signal (worker.service.signal_watch: no signal, lost,
-recovered) on the same beat; it may read a stream from FastPix, so it never holds up the heartbeat.
+recovered) on the same beat, one process a round (worker.store.turns); it may read a stream from
+FastPix, so it never holds up the heartbeat.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from worker.config import OnairSettings, onair_settings
 from worker.service import alerts, consumer_watch, daily_report, planner_watch, retention, signal_watch
 from worker.service.runtime import Runtime
-from worker.store import backlog
+from worker.store import backlog, turns
 from worker.store.db import transaction
 
 log = logging.getLogger("onair.watchdog")
 
 SWEEP_SECONDS = 60.0
+SIGNAL_DUTY = "signal_watch"
+# A signal round is taken when the last one is this share of a heartbeat old.
+SIGNAL_TURN_SHARE = 0.8
 
 
 # Whether this worker's Celery consumer is connected and consumes the actions queue.
@@ -65,9 +69,15 @@ class Watchdog:
             self._stop.wait(self.settings.heartbeat_seconds)
 
     def _watch_signal(self) -> None:
+        # Every process offers, one a round does it: the round reads every broadcast on air, and
+        # done by each worker and the planner it cost their number of times the work (two workers and
+        # a planner: three). A little under the beat, so the rounds keep the beat's pace.
+        every = timedelta(seconds=self.settings.heartbeat_seconds * SIGNAL_TURN_SHARE)
         while not self._stop.is_set():
             try:
-                signal_watch.check(self.rt, self.rt.clock.now())
+                now = self.rt.clock.now()
+                if turns.take_turn(self.rt.engine, SIGNAL_DUTY, now, every):
+                    signal_watch.check(self.rt, now)
             except Exception as exc:  # keep watching: the database may come back
                 log.warning("signal watch: %s: %s", type(exc).__name__, exc)
             self._stop.wait(self.settings.heartbeat_seconds)
