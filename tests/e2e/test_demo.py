@@ -54,7 +54,9 @@ class Output:
             found = pattern.search(line)
             if found:
                 return found
-        raise AssertionError(f"the demo never printed {pattern.pattern!r}; it printed:\n" + "\n".join(self.seen))
+        raise AssertionError(
+            f"the demo never printed {pattern.pattern!r}; it printed:\n" + "\n".join(self.seen)
+        )
 
 
 def test_the_demo_prints_the_board_and_a_token_that_signs_in_to_it(tmp_path: Path) -> None:
