@@ -8,7 +8,9 @@ page: request time p50/p99 (ms: the server's time plus a localhost round trip, s
 server time) and bytes sent (the body, uncompressed). Target (issue 12): p99 under 150 ms server time
 and under 300 KB.
 
-    .venv/bin/python -m benchmarks.web_pages [embedded] [postgres] [--calls 30]
+    .venv/bin/python -m benchmarks.web_pages [embedded] [postgres] [--calls 30] [--runs 3]
+
+Each run fills a fresh database; the raw lines go to benchmarks/results/web-pages-<backend>-<UTC>.jsonl.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import time
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
@@ -35,6 +38,7 @@ from benchmarks.common import (
     loadavg,
     machine,
     percentile,
+    results_file,
     running,
     wait_for,
     workspace,
@@ -133,7 +137,7 @@ def _signed_in(base_url: str, token: str) -> httpx.Client:
     return client
 
 
-def run(name: str, calls: int) -> None:
+def run(name: str, calls: int, index: int, results: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     with workspace(f"web-{name}") as workdir, backend(name, workdir) as be:
         engine = make_engine(be.database_url)
@@ -167,6 +171,7 @@ def run(name: str, calls: int) -> None:
     emit(
         f"web pages {name}",
         {
+            "run": index + 1,
             "streams": STREAMS,
             "actions": ACTIONS,
             "bookings": BOOKINGS,
@@ -174,6 +179,7 @@ def run(name: str, calls: int) -> None:
             **{f"board_{k}": v for k, v in board.items()},
             **{f"week_{k}": v for k, v in week.items()},
         },
+        results,
     )
 
 
@@ -181,10 +187,14 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("backends", nargs="*")
     parser.add_argument("--calls", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args(argv)
-    print(machine(), flush=True)
     for name in backends_from_argv(args.backends):
-        run(name, args.calls)
+        results = results_file("web-pages", name)
+        emit("machine", {"backend": name, "machine": machine(), "calls": args.calls}, results)
+        for index in range(args.runs):
+            run(name, args.calls, index, results)
+        print(f"raw lines: {results}", flush=True)
 
 
 if __name__ == "__main__":
