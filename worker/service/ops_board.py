@@ -126,18 +126,14 @@ def ops_board(
         slots = views.slots_between(session, start, end)
         rules = schedules.load_off_hours(session)
         ledger = observations.action_points(session, start, end, _LEDGER_STATES)
-    # Arithmetic on epoch seconds: the window holds thousands of actions, each due inside it.
-    start_s, per_second = start.timestamp(), SCALE / (end - start).total_seconds()
     rows = {
-        sid: BoardRow(sid, name or sid, origin_s=start_s, per_second=per_second)
-        for sid, name in sorted(names.items(), key=lambda i: i[1] or i[0])
+        sid: BoardRow(sid, name or sid) for sid, name in sorted(names.items(), key=lambda i: i[1] or i[0])
     }
 
     def row_of(stream_id: str) -> BoardRow:
         row = rows.get(stream_id)
         if row is None:
-            name = names.get(stream_id) or stream_id
-            row = rows[stream_id] = BoardRow(stream_id, name, origin_s=start_s, per_second=per_second)
+            row = rows[stream_id] = BoardRow(stream_id, names.get(stream_id) or stream_id)
         return row
 
     for slot in slots:
@@ -161,12 +157,15 @@ def ops_board(
                     window_end,
                 )
             )
+    # Arithmetic on epoch seconds: the window holds thousands of actions, each due inside it.
+    start_s, per_second = start.timestamp(), SCALE / (end - start).total_seconds()
     # Unpacked by position: named access on a database row costs more than the rest of the loop.
     for point in ledger:
         action_id, stream_id, kind, due_s, ledger_state, outcome, last_error = point
         state = _SHOWN_AS[ledger_state]
         at = round((due_s - start_s) * per_second, 1)
         row = rows.get(stream_id) or row_of(stream_id)
+        row.origin_s, row.per_second = start_s, per_second
         row.points.append(point)
         if state in _EXPLAINED:
             cause = describe_failure(ledger_state, outcome, last_error)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 
 from worker.api.context import ApiContext
 from worker.api.deps import Ctx
@@ -22,7 +23,6 @@ from worker.service import accounts
 from worker.service.accounts import Account
 from worker.service.errors import InvalidInput
 from worker.service.health import CheckResult, Doctor
-from worker.service.health_cache import RecentChecks
 from worker.service.ledger_view import history_view
 from worker.service.ops_board import ops_board
 from worker.service.report import build_report
@@ -163,7 +163,7 @@ def ops_home(request: Request, ctx: Ctx, who: Who) -> Response:
     def at(moment: datetime) -> str:
         return day_and_clock(moment, ZoneInfo("UTC"))
 
-    return page(request, "ops_home.html", who, checks=_health(request, ctx), board=board, at=at)
+    return page(request, "ops_home.html", who, checks=_health(ctx.engine, ctx), board=board, at=at)
 
 
 # The periods the report page offers (a select: nothing to mistype).
@@ -248,19 +248,12 @@ def ops_action(request: Request, ctx: Ctx, who: Who, action_id: int, tz: str = "
     )
 
 
-def _recent_checks(request: Request) -> RecentChecks:
-    recent: RecentChecks | None = getattr(request.app.state, "ops_checks", None)
-    if recent is None:
-        recent = request.app.state.ops_checks = RecentChecks()
-    return recent
-
-
-def _health(request: Request, ctx: ApiContext) -> list[CheckResult]:
+def _health(engine: Engine, ctx: ApiContext) -> list[CheckResult]:
     """Doctor's lines for the ops page, at most a few seconds old (service.health_cache)."""
-    doctor = Doctor(ctx.settings, ctx.fastpix, ctx.clock, _engine=ctx.engine)
-    return _recent_checks(request).get(ctx.clock.now(), lambda: doctor.run(OPS_CHECKS))
+    doctor = Doctor(ctx.settings, ctx.fastpix, ctx.clock, _engine=engine)
+    return ctx.ops_checks.get(ctx.clock.now(), lambda: doctor.run(OPS_CHECKS))
 
 
-def health_changed(request: Request) -> None:
+def health_changed(ctx: ApiContext) -> None:
     """An ops action from the pages changed what doctor's lines say: the next page runs them again."""
-    _recent_checks(request).forget()
+    ctx.ops_checks.forget()
