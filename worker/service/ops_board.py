@@ -167,8 +167,8 @@ def ops_board(
         row = rows.get(stream_id) or row_of(stream_id)
         row.origin_s, row.per_second = start_s, per_second
         row.points.append(point)
-        if state in _EXPLAINED:
-            cause = describe_failure(ledger_state, outcome, last_error)
+        cause = describe_failure(ledger_state, outcome, last_error) if state in _EXPLAINED else None
+        if cause:
             row.explained.append(Dot(at, state, action_id, kind, due_s, cause))
         else:
             row.quiet.setdefault(state, []).append(at)
