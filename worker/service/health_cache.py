@@ -4,7 +4,8 @@ The ops page shows doctor's lines above the board, and the board refreshes itsel
 every open browser: running eight checks (eight queries) on each render costs more than the board's
 own data. A result is reused while it is younger than `fresh_for`, so a line on the page is at most
 that old (5 s by default, a third of the board's refresh). An action taken from the pages (pause,
-resume, retry, cancel) calls `forget()` so the page it redirects to shows its effect at once.
+resume, retry, cancel) can call `forget()` (web.pages.health_changed) so the page it redirects to
+shows its effect in these lines at once.
 """
 
 from __future__ import annotations
