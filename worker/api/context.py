@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from worker.clock import Clock, SystemClock
 from worker.config import FastPixSettings, OnairSettings
+from worker.service.health_cache import RecentChecks
 
 
 @dataclass(frozen=True)
@@ -17,3 +18,5 @@ class ApiContext:
     clock: Clock = field(default_factory=SystemClock)
     # FastPix's settings: the receiver's signing secret (FASTPIX_WEBHOOK_SECRET).
     fastpix: FastPixSettings = field(default_factory=FastPixSettings)
+    # Doctor's lines on the ops page, reused for a few seconds by this process.
+    ops_checks: RecentChecks = field(default_factory=RecentChecks)

@@ -5,6 +5,8 @@ off-hours window after it, runs the real scheduler (`onair run`: Celery workers,
 the real webhook receiver (`onair api`, which the simulator's signed webhooks reach), and prints the
 timeline as it happens. The simulated encoder is late: it connects only once the no-signal alert is
 out (ONAIR_NO_SIGNAL_GRACE is 5 s here), so the demo shows that alert and then the recovery.
+The same `onair api` serves the pages: the demo adds an ops account and prints the board's address
+and its sign-in token first, so a person can watch the night on the board while the demo runs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from worker.clock import SystemClock
 from worker.config import OnairSettings
 from worker.domain.specs import BroadcastSpec
 from worker.fastpix.client import FastPixClient
-from worker.service import broadcasts, database, ledger_view, off_hours
+from worker.service import accounts, broadcasts, database, ledger_view, off_hours
 from worker.service.streams_lookup import FoundStream
 from worker.simulator.app import run_in_thread
 from worker.simulator.control import SimulatorControl
@@ -39,6 +41,7 @@ LENGTH = timedelta(seconds=40)
 NO_SIGNAL_GRACE = 5
 # The encoder connects once the no-signal alert is out, or this long after the start at the latest.
 LATE_AT_MOST = timedelta(seconds=20)
+DEMO_OPS = "demo"  # the ops account whose token the demo prints, for its board
 
 
 def say(message: str) -> None:
@@ -63,6 +66,7 @@ def demo(
     receiver = _start_receiver(data_dir, database_url, port, secret)
     receiver_url = f"http://127.0.0.1:{port}/webhooks/fastpix"
     say(f"started the webhook receiver (`onair api`) at {receiver_url}; log in {data_dir / 'api.log'}")
+    _print_board(engine, f"http://127.0.0.1:{port}", clock.now())
     sim = run_in_thread(
         data_dir / "simulator.json", connect_delay=2.0, webhook_url=receiver_url, webhook_secret=secret
     )
@@ -133,6 +137,13 @@ def demo(
     _print_ledger(engine)
     _print_outcome(engine)
     engine.dispose()
+
+
+def _print_board(engine: Engine, base_url: str, now: datetime) -> None:
+    """An ops account for the demo, and where to watch with it: the board is up until the demo ends."""
+    _, token = accounts.add_ops(engine, DEMO_OPS, now=now)
+    say(f"the ops board, while the demo runs: {base_url}/ops")
+    say(f"sign in at {base_url}/login with the demo's ops token {token}")
 
 
 def _free_port() -> int:

@@ -7,21 +7,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from worker.domain.local_time import clock_text, offset_text
+from worker.domain.local_time import offset_text
+from worker.domain.zone_clock import ZoneClock
 from worker.store.db import transaction
-from worker.store.feeds import feed_slots
+from worker.store.feeds import slot_times
 from worker.store.observations import stream_names
 from worker.store.schedules import known_stream_ids
 
 DAYS = 7
+DAY_SECONDS = 86400
 
 
-@dataclass(frozen=True)
-class WeekSlot:
+class WeekSlot(NamedTuple):
+    """A tuple, not an object: a busy week has thousands."""
+
     mine: bool
     id: int | None  # only the organiser's own
     title: str | None  # only the organiser's own
@@ -68,30 +72,34 @@ def organiser_week(engine: Engine, organiser_id: int, *, monday: date, zone: Zon
     days = [monday + timedelta(days=n) for n in range(DAYS)]
     bounds = [local_midnight(d, zone) for d in [*days, monday + timedelta(days=DAYS)]]
     with transaction(engine, immediate=False) as session:
-        slots = feed_slots(session, bounds[0], bounds[-1])
+        slots = slot_times(session, bounds[0], bounds[-1])
         names = stream_names(session)
         ids = known_stream_ids(session)
     streams = {
         sid: StreamWeek(sid, names.get(sid) or sid, [[] for _ in days])
         for sid in sorted(ids, key=lambda i: ((names.get(i) or i).lower(), i))
     }
-    for row, _ in slots:
-        week = streams.get(row.stream_id)
+    # Arithmetic on epoch seconds, with the zone's few offsets of the week looked up once.
+    edges = [b.timestamp() for b in bounds]
+    clock = ZoneClock(zone, edges[0] - DAY_SECONDS, edges[-1] + DAY_SECONDS)
+    # Unpacked by position: named access on a database row costs more than the rest of the loop.
+    for slot_id, stream_id, owner, title, starts_s, slot_starts_s, ends_s in slots:
+        week = streams.get(stream_id)
         if week is None:  # a slot on a stream that is no longer listed: still shown, by its id
-            week = streams[row.stream_id] = StreamWeek(row.stream_id, row.stream_id, [[] for _ in days])
-        mine = row.organiser_id == organiser_id
+            week = streams[stream_id] = StreamWeek(stream_id, stream_id, [[] for _ in days])
+        mine = owner == organiser_id
         # Own bookings show their on-air times; others show the whole slot they hold (lead included).
-        begins = row.starts_at if mine else row.slot_starts_at
+        begins = starts_s if mine else slot_starts_s
         for n in range(DAYS):
-            if begins < bounds[n + 1] and row.ends_at > bounds[n]:
+            if begins < edges[n + 1] and ends_s > edges[n]:
+                starts = clock.clock(begins)
+                if begins < edges[n]:  # began an earlier day: with its date
+                    starts = f"{clock.day(begins)} {starts}"
+                ends = clock.clock(ends_s)
+                if ends_s > edges[n + 1]:  # ends a later day
+                    ends = f"{clock.day(ends_s)} {ends}"
                 week.days[n].append(
-                    WeekSlot(
-                        mine,
-                        row.id if mine else None,
-                        row.title if mine else None,
-                        _shown(begins, bounds[n], zone),
-                        _shown(row.ends_at, bounds[n + 1], zone, ending=True),
-                    )
+                    WeekSlot(mine, slot_id if mine else None, title if mine else None, starts, ends)
                 )
     return Week(
         monday,
@@ -107,11 +115,3 @@ def _day(day: date, start: datetime, end: datetime, zone: ZoneInfo) -> Day:
     before, after = offset_text(start, zone), offset_text(end, zone)
     change = None if before == after else f"clocks change: {before} to {after}"
     return Day(day, f"{day:%a} {day.day} {day:%b}", change)
-
-
-def _shown(moment: datetime, boundary: datetime, zone: ZoneInfo, *, ending: bool = False) -> str:
-    """The clock time with its offset; with the date as well when it lies outside this day."""
-    outside = moment > boundary if ending else moment < boundary
-    shown = moment.astimezone(zone)
-    prefix = f"{shown:%a} {shown.day} {shown:%b} " if outside else ""
-    return prefix + clock_text(moment, zone)

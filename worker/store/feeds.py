@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import NamedTuple, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.store.epoch import epoch_seconds
 from worker.store.models import Broadcast, Organiser, Stream
 from worker.store.organisers import TOKEN_BYTES, hash_token
 
@@ -33,6 +35,39 @@ def organiser_of_feed(session: Session, secret: str) -> Organiser | None:
     if row is None or row.revoked_at is not None:
         return None
     return row
+
+
+class SlotTimes(NamedTuple):
+    """A slot as a week view places it: who holds it and its instants in seconds since the epoch (a
+    week of a busy studio has thousands: no datetime or ORM object per row)."""
+
+    id: int
+    stream_id: str
+    organiser_id: int | None
+    title: str | None
+    starts_s: float
+    slot_starts_s: float
+    ends_s: float
+
+
+def slot_times(session: Session, start: datetime, end: datetime) -> list[SlotTimes]:
+    """Every slot not cancelled that overlaps [start, end), lead included, by slot start."""
+    query = (
+        select(
+            Broadcast.id,
+            Broadcast.stream_id,
+            Broadcast.organiser_id,
+            Broadcast.title,
+            epoch_seconds(Broadcast.starts_at).label("starts_s"),
+            epoch_seconds(Broadcast.slot_starts_at).label("slot_starts_s"),
+            epoch_seconds(Broadcast.ends_at).label("ends_s"),
+        )
+        .where(Broadcast.cancelled_at.is_(None), Broadcast.slot_starts_at < end, Broadcast.ends_at > start)
+        .order_by(Broadcast.slot_starts_at, Broadcast.id)
+    )
+    # Core rows (the ORM's result layer costs as much again) are named tuples with these very fields:
+    # no object per row is built.
+    return cast(list[SlotTimes], session.connection().execute(query).all())
 
 
 def feed_slots(session: Session, start: datetime, end: datetime) -> list[tuple[Broadcast, str | None]]:

@@ -7,6 +7,7 @@ wheel find them the same way: through the import system, never relative to a che
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -47,7 +48,11 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
+@cache
 def head_revision() -> str:
+    """The revision the installed scripts lead to. Read once per process: the scripts ship with the
+    code, which does not change under a running process, and reading them takes tens of ms (the ops
+    page's health lines ask on every render)."""
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     return ",".join(sorted(heads))
 

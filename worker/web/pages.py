@@ -32,8 +32,9 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # Block tags leave no blank lines or indentation behind: a week or board of thousands of items stays small.
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
-# A row of the ops board draws its quiet actions as one SVG path: `M<x> 8v8` per action.
-templates.env.filters["tick_path"] = lambda xs: "".join(f"M{x} 8v8" for x in xs)
+# A row of the ops board draws its quiet actions as one SVG path: `M<x> 8v8` per action (joined in C:
+# a board has thousands).
+templates.env.filters["tick_path"] = lambda xs: "M" + " 8v8M".join(map(str, xs)) + " 8v8" if xs else ""
 router = APIRouter(include_in_schema=False)
 # The ops page's health lines: doctor's checks that read only the database (no broker or FastPix call
 # while a page renders).
@@ -297,5 +298,11 @@ def action_page(
 
 
 def _health(engine: Engine, ctx: ApiContext) -> list[CheckResult]:
+    """Doctor's lines for the ops page, at most a few seconds old (service.health_cache)."""
     doctor = Doctor(ctx.settings, ctx.fastpix, ctx.clock, _engine=engine)
-    return doctor.run(OPS_CHECKS)
+    return ctx.ops_checks.get(ctx.clock.now(), lambda: doctor.run(OPS_CHECKS))
+
+
+def health_changed(ctx: ApiContext) -> None:
+    """An ops action from the pages changed what doctor's lines say: the next page runs them again."""
+    ctx.ops_checks.forget()
