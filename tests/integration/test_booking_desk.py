@@ -76,10 +76,10 @@ def test_a_collision_names_own_and_busy_slots_and_the_next_free_slot_of_the_same
 
 def test_moving_a_booking_ignores_itself_and_refuses_a_collision_with_a_free_slot(engine: Engine) -> None:
     mine = booking_desk.book(*door(engine), JAZZ, slot(T, T + H, "Set"))
-    booking_desk.move(*door(engine), JAZZ, mine, starts_at=T + 30 * M, ends_at=T + 90 * M)
+    booking_desk.move(*door(engine), JAZZ, mine, starts_at=T + 30 * M, ends_at=T + 90 * M, actor="Jazz")
     booking_desk.book(*door(engine), CHESS, slot(T + 2 * H, T + 3 * H))
     with pytest.raises(BookingCollides) as caught:
-        booking_desk.move(*door(engine), JAZZ, mine, starts_at=T + 2 * H, ends_at=T + 3 * H)
+        booking_desk.move(*door(engine), JAZZ, mine, starts_at=T + 2 * H, ends_at=T + 3 * H, actor="Jazz")
     assert caught.value.free_at == (T + 3 * H + 5 * M, T + 4 * H + 5 * M)
     view = booking_desk.booking_view(engine, JAZZ, mine, now=NOW)
     assert (view.starts_at, view.ends_at, view.stream) == (T + 30 * M, T + 90 * M, "Main stage")
@@ -90,9 +90,9 @@ def test_another_organisers_booking_cannot_be_seen_moved_or_cancelled(engine: En
     with pytest.raises(BookingNotFound):
         booking_desk.booking_view(engine, JAZZ, theirs, now=NOW)
     with pytest.raises(BookingNotFound):
-        booking_desk.cancel(*door(engine), JAZZ, theirs)
+        booking_desk.cancel(*door(engine), JAZZ, theirs, actor="Jazz")
     with pytest.raises(BookingNotFound):
-        booking_desk.move(*door(engine), JAZZ, theirs, starts_at=T + H, ends_at=T + 2 * H)
+        booking_desk.move(*door(engine), JAZZ, theirs, starts_at=T + H, ends_at=T + 2 * H, actor="Jazz")
     assert not booking_desk.booking_view(engine, CHESS, theirs, now=NOW).cancelled
 
 

@@ -101,9 +101,10 @@ def move(
     *,
     starts_at: datetime,
     ends_at: datetime,
+    actor: str,
 ) -> None:
-    """Give the organiser's open booking new times (the plan follows). BookingNotFound, BookingClosed,
-    InvalidInput or BookingCollides say why not."""
+    """Give the organiser's open booking new times (the plan follows), recorded in the stream's history
+    as `actor`'s. BookingNotFound, BookingClosed, InvalidInput or BookingCollides say why not."""
     try:
         change_booking(
             settings,
@@ -115,6 +116,7 @@ def move(
             ends_at=ends_at,
             title=None,
             title_given=False,
+            actor=actor,
         )
     except SlotConflict as conflict:
         with transaction(engine, immediate=False) as session:
@@ -130,7 +132,7 @@ def cancel(
     organiser_id: int,
     booking_id: int,
     *,
-    actor: str = "web",
+    actor: str,
 ) -> None:
     """Cancel the organiser's booking (BookingNotFound, or BookingClosed once it has ended); one on air
     ends now."""

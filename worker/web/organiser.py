@@ -202,6 +202,7 @@ def move(
             booking_id,
             starts_at=starts_at,
             ends_at=ends_at,
+            actor=me.account.name,
         )
     except BookingNotFound:
         return _booking_page(request, ctx, me, booking_id)
@@ -244,7 +245,9 @@ def cancel(request: Request, ctx: Ctx, who: Who, booking_id: int, csrf: Csrf = "
     if refused is not None:
         return refused
     try:
-        booking_desk.cancel(ctx.settings, ctx.engine, ctx.clock, me.account.id, booking_id)
+        booking_desk.cancel(
+            ctx.settings, ctx.engine, ctx.clock, me.account.id, booking_id, actor=me.account.name
+        )
     except BookingNotFound:
         return _booking_page(request, ctx, me, booking_id)
     except BookingClosed as closed:
