@@ -224,6 +224,8 @@ def test_ops_posts_refuse_organisers_forged_forms_and_bad_input_and_change_nothi
 ) -> None:
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
     broadcast_id = web.ops_broadcast(start, start + timedelta(hours=1), "Late show")
+    yesterday = start - timedelta(days=1)
+    ended_id = web.ops_broadcast(yesterday, yesterday + timedelta(hours=1), "Yesterday's show")
     posts = [
         (f"/ops/streams/{STREAM}/pause", {"note": "x"}),
         (f"/ops/streams/{STREAM}/resume", {}),
@@ -249,11 +251,13 @@ def test_ops_posts_refuse_organisers_forged_forms_and_bad_input_and_change_nothi
         (f"/ops/streams/{STREAM}/resume", {}, 409, "is not paused"),
         ("/ops/actions/999999/retry", {}, 404, "no action with id 999999"),
         ("/ops/broadcasts/999999/cancel", {}, 404, "no broadcast with id 999999"),
+        (f"/ops/broadcasts/{ended_id}/cancel", {}, 409, "there is nothing left to cancel"),
     ]
     for url, form, status, said in bad:
         answer = page.request.post(url, form={**form, "csrf": csrf})
         assert (answer.status, said in answer.text()) == (status, True), (url, form, answer.text()[:2000])
     assert web.booking_row(broadcast_id).cancelled_at is None
+    assert web.booking_row(ended_id).cancelled_at is None
     page.goto(f"/ops/streams/{STREAM}")
     expect(page.locator(".paused-now")).to_have_count(0)
     page.fill("input[name=until]", "2020-01-01T10:00")

@@ -17,11 +17,10 @@ from worker.domain.local_time import day_and_clock, read_wall_time
 from worker.service import broadcasts, pauses, retry
 from worker.service.agenda import slot_kind
 from worker.service.cancelling import Schedule, cancel
-from worker.service.errors import InvalidInput
 from worker.service.refusal import NotFound, Refused
 from worker.service.replanning import API_WAIT_SECONDS
 from worker.service.stream_desk import stream_desk
-from worker.web.pages import Csrf, SignedIn, Who, action_page, csrf_refused, ops_only, page
+from worker.web.pages import Csrf, SignedIn, Who, action_page, csrf_refused, health_changed, ops_only, page
 
 router = APIRouter(include_in_schema=False)
 UTC_ZONE = ZoneInfo("UTC")
@@ -99,6 +98,7 @@ def pause(
         return _stream_page(
             request, ctx, me, stream_id, kept=kept, problems=[refused.message], status_code=status
         )
+    health_changed(ctx)
     return RedirectResponse(f"/ops/streams/{stream_id}?done=paused", status_code=303)
 
 
@@ -111,6 +111,7 @@ def resume(request: Request, ctx: Ctx, who: Who, stream_id: str, csrf: Csrf = ""
         done = pauses.resume_stream(ctx.settings, ctx.engine, ctx.clock, stream_id, actor=me.account.actor)
     except Refused as refused:
         return _stream_page(request, ctx, me, stream_id, problems=[refused.message], status_code=409)
+    health_changed(ctx)
     revived = f"&revived={','.join(map(str, done.revived))}" if done.revived else ""
     return RedirectResponse(f"/ops/streams/{stream_id}?done=resumed{revived}", status_code=303)
 
@@ -130,6 +131,7 @@ def retry_action(
         return page(request, "not_found.html", me, status_code=404, problem=missing.message)
     except Refused as refused:
         return action_page(request, ctx, me, action_id, problems=[refused.message], status_code=409)
+    health_changed(ctx)
     return RedirectResponse(f"/ops/actions/{action_id}?retried=1", status_code=303)
 
 
@@ -161,10 +163,13 @@ def cancel_broadcast(request: Request, ctx: Ctx, who: Who, broadcast_id: int, cs
             wait=API_WAIT_SECONDS,
             actor=me.account.actor,
         )
-    except InvalidInput as missing:
-        return page(request, "not_found.html", me, status_code=404, problem=str(missing))
+    except NotFound as missing:
+        return page(request, "not_found.html", me, status_code=404, problem=missing.message)
+    except Refused:  # it has ended meanwhile: the page says so
+        return _cancel_page(request, ctx, me, broadcast_id, status_code=409)
     if done.already_at is not None:
         return _cancel_page(request, ctx, me, broadcast_id, status_code=409)
+    health_changed(ctx)
     return RedirectResponse(
         f"/ops?cancelled={broadcast_id}&actions={done.cancelled}&running={done.running}", status_code=303
     )
@@ -207,9 +212,12 @@ def _cancel_page(
             request, "not_found.html", me, status_code=404, problem=f"no broadcast with id {broadcast_id}"
         )
     kind = slot_kind(row)
+    now = ctx.clock.now()
     problem = None
     if row.cancelled_at is not None:
         problem = f"This {kind} was cancelled at {at(row.cancelled_at)}."
+    elif row.ends_at <= now:
+        problem = f"This {kind} ended at {at(row.ends_at)}: there is nothing left to cancel."
     elif kind not in CANCELLABLE:
         problem = (
             f"This is an occurrence of series #{row.series_id}: cancel or change the series "
@@ -226,5 +234,5 @@ def _cancel_page(
         stream=names.get(row.stream_id) or row.stream_id,
         at=at,
         problem=problem,
-        ended=row.ends_at <= ctx.clock.now(),
+        running=row.slot_starts_at <= now,
     )
