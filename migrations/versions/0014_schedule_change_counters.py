@@ -85,10 +85,14 @@ def upgrade() -> None:
             op.execute(_pg_function(counter))
     for name, table, events, counter in TRIGGERS:
         if postgres:
-            # Per statement: a counter only has to change, and a bulk write bumps it once.
+            # Per statement (a counter only has to change, and a bulk write bumps it once), except on
+            # streams: the sync and the executor upsert streams rows all the time, and a statement
+            # INSERT trigger fires even when every row met a conflict; a row trigger fires only for
+            # rows really inserted.
+            each = "ROW" if table == "streams" else "STATEMENT"
             op.execute(
                 f"CREATE TRIGGER trg_{name}_changed AFTER {' OR '.join(events)} ON {table}"
-                f" FOR EACH STATEMENT EXECUTE FUNCTION bump_{counter}()"
+                f" FOR EACH {each} EXECUTE FUNCTION bump_{counter}()"
             )
         else:
             for index, what in enumerate(events):

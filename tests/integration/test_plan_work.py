@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine, delete, event, insert, select, text, update
 
 from tests.integration.store_support import BACKENDS, migrated_engine
 from worker.clock import FixedClock
@@ -161,3 +161,58 @@ def test_a_tick_with_nothing_changed_reads_no_schedule(engine: Engine) -> None:
     with engine.connect() as conn:
         planned = conn.scalar(text("SELECT value FROM scheduler_state WHERE key = 'last_plan_at'"))
     assert planned == clock.now().isoformat()  # `onair timeline` still shows the last tick
+
+
+def test_an_idle_tick_only_glances_and_writes_its_lease_and_heartbeat(engine: Engine) -> None:
+    _night(engine)
+    clock = FixedClock(planning_end(START, timedelta(0)) + timedelta(seconds=1))
+    _tick(engine, clock)
+    clock.advance(5)
+    _tick(engine, clock)  # compares the flagged rows once, then ticks are idle
+    statements: list[str] = []
+
+    def note(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper() + " " + statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        clock.advance(5)
+        report = _tick(engine, clock)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert report.idle and not report.changed
+    writes = [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "DELETE")]
+    assert all("scheduler_state" in s for s in writes), writes
+    # The lease (1), the glance (3), the lease back with last_plan_at and the heartbeat (3).
+    assert len([s for s in statements if s.split()[0] in ("SELECT", "INSERT", "UPDATE")]) <= 8, statements
+
+
+def test_a_deletion_or_a_new_rule_wakes_the_next_tick(engine: Engine) -> None:
+    """A deleted broadcast (no needs_check to see) makes the next tick a full one, which cancels its
+    actions; a new off-hours rule (plain SQL) re-plans every stream."""
+    _night(engine)
+    clock = FixedClock(planning_end(START, timedelta(0)) + timedelta(seconds=1))
+    _tick(engine, clock)
+    gone_start = START + 3 * EVERY
+    with engine.begin() as conn:
+        gone = conn.execute(
+            delete(Broadcast).where(Broadcast.stream_id == "s3", Broadcast.starts_at == gone_start)
+        )
+        assert gone.rowcount == 1
+    clock.advance(5)
+    deleted = _tick(engine, clock)
+    assert deleted.full and deleted.cancelled == 2, deleted  # its enable and its finish
+
+    clock.advance(5)
+    assert _tick(engine, clock).idle
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO off_hours (stream_id, cron, timezone, duration_seconds)"
+                " VALUES ('s1', '0 3 * * *', 'UTC', 600)"
+            )
+        )
+    clock.advance(5)
+    ruled = _tick(engine, clock)
+    assert ruled.full and not ruled.idle and ruled.inserted >= 1, ruled

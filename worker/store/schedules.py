@@ -56,16 +56,6 @@ def load_broadcasts(
     return list(session.scalars(query))
 
 
-def load_broadcasts_each(
-    session: Session, window_start: datetime, window_end: datetime, *, max_span: timedelta = MAX_SPAN
-) -> tuple[list[Broadcast], dict[int, str]]:
-    """As load_broadcasts, for the planner: with the rows cancelled while their slot ran, and (id ->
-    reason) for rows whose stored values their column types cannot read, which would otherwise fail
-    the whole load."""
-    query = _window_query(window_start, window_end, max_span).where(_planned())
-    return _load_each(session, Broadcast, query)
-
-
 # What the planner reads of a broadcasts row, as plain rows (an ORM object each cost several times
 # more): the columns worker.domain.specs.BroadcastRow names, its flag, and its slot start.
 _PLAN_COLUMNS = (
@@ -98,7 +88,9 @@ def _plan_query(*where: ColumnElement[bool]) -> Select[Any]:
 def load_broadcast_rows_each(
     session: Session, window_start: datetime, window_end: datetime, *, max_span: timedelta = MAX_SPAN
 ) -> tuple[list[Row[Any]], dict[int, str]]:
-    """As load_broadcasts_each, as plain rows (the columns of _PLAN_COLUMNS)."""
+    """As load_broadcasts, for the planner, as plain rows (the columns of _PLAN_COLUMNS), and (id ->
+    reason) for rows whose stored values their column types cannot read, which would otherwise fail
+    the whole load."""
     start, end = ensure_utc(window_start), ensure_utc(window_end)
     query = _plan_query(
         Broadcast.ends_at >= start,
