@@ -377,7 +377,14 @@ def other_history(engine: Engine, now: datetime) -> dict[str, set[Any]]:
             "broadcast_viewers": {occurrences[1].id},
             "stream_pauses": {pauses[1].id, pauses[2].id},
             "webhook_events": {"ev-1"},
-            "scheduler_state": {"worker:onair-0@host", "consumer:onair-0@host", "last_tick_at"},
+            # and the planner's change counters (kept by triggers: never aged out)
+            "scheduler_state": {
+                "worker:onair-0@host",
+                "consumer:onair-0@host",
+                "last_tick_at",
+                "schedule_changes",
+                "broadcast_deletions",
+            },
         }
 
 
