@@ -26,7 +26,7 @@ from worker.service import alerts, planning
 from worker.service.health import CheckResult, Doctor
 from worker.service.runtime import Runtime
 from worker.service.watchdog import Watchdog
-from worker.store import observations
+from worker.store import observations, planner_state
 from worker.store.db import make_engine, transaction
 from worker.store.types import to_sqlite_text
 
@@ -265,3 +265,27 @@ def test_a_rule_overlapping_itself_is_flagged_alerted_and_the_others_plan(
     assert sender.flush(10)
     [alert] = receiver.of_event("schedule_invalid")
     assert alert["text"].startswith(f"onair: off_hours#{bad} is invalid and not planned: its windows overlap")
+
+
+def test_a_long_tick_keeps_doctor_green_while_it_writes_and_not_once_it_stops(
+    onair: Onair, receiver: Receiver
+) -> None:
+    """A cold tick of a busy night, or a whole re-plan, runs for minutes: each of its writes renews its
+    lease, and doctor counts that as the planner working; a tick that stopped writing is not."""
+    clock = FixedClock(NOW)
+    rt = runtime(onair, receiver.url, clock)
+    assert not doctor(rt, "planner").ok  # never ticked
+    taken, _ = planner_state.take_lease(rt.engine, "cold-tick", clock.now(), planning.LEASE_TTL)
+    assert taken is False
+    clock.advance(20)
+    with transaction(rt.engine) as session:
+        assert planner_state.renew_lease(session, "cold-tick", clock.now())  # one of its writes
+    clock.advance(25)
+    working = doctor(rt, "planner")
+    assert (working.ok, working.detail) == (
+        True,
+        "a long tick is under way, its last write 25.0 s ago (limit 30 s); last finished tick: never",
+    )
+    clock.advance(10)  # 35 s without a write: it is stuck, and says so
+    stuck = doctor(rt, "planner")
+    assert (stuck.ok, stuck.detail) == (False, "the planner has never ticked (limit 30 s)")

@@ -253,6 +253,14 @@ class Doctor:
                 f"the last tick failed ({f.count} in a row since {f.since:%H:%M:%S} UTC): {f.error}",
                 data,
             )
+        working = None if state.working_at is None else max(0.0, (now - state.working_at).total_seconds())
+        if working is not None and working <= limit:
+            since = "never" if state.last_ok is None else f"{(now - state.last_ok).total_seconds():.1f} s ago"
+            detail = (
+                f"a long tick is under way, its last write {working:.1f} s ago (limit {limit:.0f} s); "
+                f"last finished tick: {since}"
+            )
+            return CheckResult("planner", True, detail, {"working_age_seconds": round(working, 3)})
         if state.last_ok is None:
             return CheckResult("planner", False, f"the planner has never ticked (limit {limit:.0f} s)")
         age = max(0.0, (now - state.last_ok).total_seconds())

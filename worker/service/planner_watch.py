@@ -74,11 +74,20 @@ class Failure:
 class PlannerState:
     last_ok: datetime | None
     failure: Failure | None  # failures since last_ok, if any
+    # A tick under way: when it last wrote (each of its writes renews its lease). A cold tick or a
+    # whole re-plan of a busy night runs for minutes, working all along.
+    working_at: datetime | None = None
+
+    def last_sign(self) -> datetime | None:
+        """The planner's latest sign of life: a finished tick, or a write of the tick under way."""
+        return max((t for t in (self.last_ok, self.working_at) if t is not None), default=None)
 
 
 def read_state(session: Session) -> PlannerState:
     ok = schedules.get_state_row(session, OK_KEY)
-    return PlannerState(None if ok is None else ensure_utc(ok[1]), _failure(session))
+    lease = schedules.get_state_row(session, planner_state.LEASE_KEY)
+    working = None if lease is None or lease[0] is None else ensure_utc(lease[1])
+    return PlannerState(None if ok is None else ensure_utc(ok[1]), _failure(session), working)
 
 
 def describe_exception(exc: BaseException) -> str:

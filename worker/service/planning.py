@@ -46,6 +46,7 @@ _MARGIN = timedelta(hours=1)
 STEP = timedelta(minutes=5)
 # A cold tick (an empty ledger) plans this far ahead first, then the whole window.
 NEAR = timedelta(minutes=15)
+COLD_SLICES = (NEAR, timedelta(hours=1), timedelta(hours=3), timedelta(hours=8))
 # Rows written per short transaction: each costs a few milliseconds of the write lock.
 CHUNK = 300
 # A series' new rows are written at most SERIES_CHUNK a transaction (each row is checked against the
@@ -149,6 +150,11 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
     return report
 
 
+def _cold_slices(now: datetime, end: datetime) -> list[datetime]:
+    """The ends of the slices a cold tick plans one after the other, the last at the window's end."""
+    return [now + ahead for ahead in COLD_SLICES if now + ahead < end] + [end]
+
+
 def planning_end(now: datetime, horizon: timedelta) -> datetime:
     """The end of the planned window: now + horizon rounded up to a STEP, so the window's end moves
     (and new time is planned) once a STEP, not on every tick."""
@@ -218,7 +224,12 @@ class _Tick:
             # Every flag is cleared before the rows are read: the plan below judges them all (a write
             # that commits meanwhile sets its row's flag again, for the next tick).
             written = self._claim(limit=None)
-            loaded |= self._plan(None, self.start, self.end)
+            # A cold tick plans the window nearest first, every stream a slice at a time: a slot due
+            # in an hour is planned within seconds, not after a day of every stream before its own.
+            slice_start = self.start
+            for slice_end in _cold_slices(self.now, self.end) if book is None else [self.end]:
+                loaded |= self._plan(None, slice_start, slice_end)
+                slice_start = slice_end
         else:
             assert book is not None
             written = self._claim(limit=schedules.CHECK_BATCH) if unchecked else []

@@ -115,8 +115,9 @@ class Watchdog:
         planner alerts on its own, from its tick)."""
         limit = planner_watch.stall_limit(self.settings)
         with transaction(rt.engine, immediate=False) as session:
-            last_ok = planner_watch.read_state(session).last_ok
-        age = None if last_ok is None else (now - last_ok).total_seconds()
+            state = planner_watch.read_state(session)
+        last_ok, last_sign = state.last_ok, state.last_sign()
+        age = None if last_sign is None else (now - last_sign).total_seconds()
         stalled = age > limit if age is not None else time.monotonic() - self.started > limit
         if not stalled:
             return None
