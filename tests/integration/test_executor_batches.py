@@ -209,3 +209,47 @@ def test_a_message_delivered_long_before_its_instant_still_acts_on_the_instant(
     [enable] = [c for c in calls if c.endpoint == "enable"]
     assert datetime.fromisoformat(read.time) >= due - timedelta(seconds=1), "the state read is fresh"
     assert datetime.fromisoformat(enable.time) >= due, f"acted {enable.time}, due {due.isoformat()}"
+
+
+@pytest.fixture
+def one_thread(engine: Engine, simulator: Simulator) -> Iterator[Runtime]:
+    yield from simulator_runtime(engine, simulator, worker_concurrency=1)
+
+
+def test_a_batch_due_later_holds_no_action_thread_before_its_time(
+    engine: Engine, one_thread: Runtime, simulator: Simulator
+) -> None:
+    """A run takes a thread of the worker's action pool only just before its instant: a batch taken
+    over seconds before its instant leaves the pool to a batch due sooner (once its run slept in the
+    pool's only thread until its instant, and the sooner act left when it woke, ~4.5 s late). The bound
+    leaves room for a loaded machine."""
+    later, sooner = _streams(simulator, disabled=2, enabled=0)
+    now = datetime.now(UTC)
+    due = {later: now + timedelta(seconds=6), sooner: now + timedelta(seconds=1.5)}
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(s, ActionKind.ENABLE, at, source_id=i + 1) for i, (s, at) in enumerate(due.items())],
+            scope_sources=[],
+            window_start=now - timedelta(days=1),
+            now=now,
+        )
+    claims = ledger.claim_due(
+        engine, now=datetime.now(UTC), ahead=timedelta(seconds=10), lease=LEASE, owner="test", limit=10
+    )
+    by_stream = {c.stream_id: c for c in claims}
+    since = simulator.last_seq()
+
+    def run(stream: str) -> None:
+        executor.execute_batch(one_thread, [(by_stream[stream].action_id, by_stream[stream].lease_token)])
+
+    first = threading.Thread(target=run, args=(later,))  # as two Celery pool threads would
+    first.start()
+    time.sleep(0.2)
+    run(sooner)
+    first.join()
+
+    for stream, at in due.items():
+        [enable] = simulator.calls(since, stream_id=stream, endpoint="enable")
+        lateness = (datetime.fromisoformat(enable.time) - at).total_seconds()
+        assert 0 <= lateness < 2.0, f"{stream[:8]} acted {lateness:+.3f} s from its instant"
