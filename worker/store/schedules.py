@@ -4,7 +4,7 @@ scheduler_state. Queries are index range scans, so a tick costs what is in its w
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -161,22 +161,7 @@ def _neighbours(
 
 def _load_rows_each(session: Session, query: Select[Any]) -> tuple[list[Row[Any]], dict[int, str]]:
     """As _load_each, for plain rows."""
-    try:
-        return list(session.execute(query)), {}
-    except DBAPIError:
-        raise
-    except Exception:  # noqa: S110 - retried row by row below, where each failure is named
-        pass
-    rows: list[Row[Any]] = []
-    unreadable: dict[int, str] = {}
-    for row_id in session.scalars(query.with_only_columns(Broadcast.id)):
-        try:
-            rows.extend(session.execute(query.where(Broadcast.id == row_id)))
-        except DBAPIError:
-            raise
-        except Exception as exc:  # this row alone cannot be read: its reason, not the tick's failure
-            unreadable[row_id] = f"row cannot be read: {type(exc).__name__}: {printable(str(exc))}"
-    return rows, unreadable
+    return _each_readable(query, Broadcast.id, lambda q: list(session.execute(q)), session)
 
 
 def load_off_hours_each(session: Session) -> tuple[list[OffHours], dict[int, str]]:
@@ -187,19 +172,25 @@ def load_off_hours_each(session: Session) -> tuple[list[OffHours], dict[int, str
 def _load_each(
     session: Session, model: type[Broadcast] | type[OffHours], query: Select[Any]
 ) -> tuple[list[Any], dict[int, str]]:
+    return _each_readable(query, model.id, lambda q: list(session.scalars(q)), session)
+
+
+def _each_readable(
+    query: Select[Any], id_column: Any, fetch: Callable[[Select[Any]], list[Any]], session: Session
+) -> tuple[list[Any], dict[int, str]]:
     # One query normally; only when a value cannot be converted (SQLite stores anything, e.g. in a
     # copy made before the timestamp triggers) is each row loaded alone, to set the bad ones apart.
     try:
-        return list(session.scalars(query)), {}
+        return fetch(query), {}
     except DBAPIError:
         raise  # the database itself failed: not a row's fault
     except Exception:  # noqa: S110 - retried row by row below, where each failure is named
         pass
     rows: list[Any] = []
     unreadable: dict[int, str] = {}
-    for row_id in session.scalars(query.with_only_columns(model.id)):
+    for row_id in session.scalars(query.with_only_columns(id_column)):
         try:
-            rows.extend(session.scalars(query.where(model.id == row_id)))
+            rows.extend(fetch(query.where(id_column == row_id)))
         except DBAPIError:
             raise
         except Exception as exc:  # this row alone cannot be read: its reason, not the tick's failure
