@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -63,13 +64,34 @@ def demo(
 
     secret = base64.b64encode(secrets.token_bytes(32)).decode()
     port = _free_port()
+    # Whatever has started is stopped on the way out, however the demo ends (Ctrl-C at any moment: the
+    # simulator's thread would otherwise keep the process alive).
+    with ExitStack() as started:
+        _run(started, data_dir, database_url, engine, settings, clock, secret, port)
+    _print_ledger(engine)
+    _print_outcome(engine)
+    engine.dispose()
+
+
+def _run(
+    started: ExitStack,
+    data_dir: Path,
+    database_url: str,
+    engine: Engine,
+    settings: OnairSettings,
+    clock: SystemClock,
+    secret: str,
+    port: int,
+) -> None:
     receiver = _start_receiver(data_dir, database_url, port, secret)
+    started.callback(_stop, receiver)
     receiver_url = f"http://127.0.0.1:{port}/webhooks/fastpix"
     say(f"started the webhook receiver (`onair api`) at {receiver_url}; log in {data_dir / 'api.log'}")
     _print_board(engine, f"http://127.0.0.1:{port}", clock.now())
     sim = run_in_thread(
         data_dir / "simulator.json", connect_delay=2.0, webhook_url=receiver_url, webhook_secret=secret
     )
+    started.callback(sim.stop)
     control = SimulatorControl(sim.control_url)
     api = FastPixClient(sim.base_url, sim.access_token_id, sim.secret_key)
     say(f"FastPix simulator listening at {sim.base_url}, sending its signed webhooks to the receiver")
@@ -124,19 +146,20 @@ def demo(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    started.callback(_stop, scheduler)
     log_file = data_dir / "scheduler.log"
     say(f"started the scheduler (Celery workers, planner and beat, embedded broker); log in {log_file}")
+    _watch(engine, control, sid, start, off_start + timedelta(seconds=20))
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process the demo started: politely, then for good."""
+    proc.terminate()
     try:
-        _watch(engine, control, sid, start, off_start + timedelta(seconds=20))
-    finally:
-        scheduler.terminate()
-        scheduler.wait(timeout=30)
-        sim.stop()
-        receiver.terminate()
-        receiver.wait(timeout=30)
-    _print_ledger(engine)
-    _print_outcome(engine)
-    engine.dispose()
+        proc.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _print_board(engine: Engine, base_url: str, now: datetime) -> None:
