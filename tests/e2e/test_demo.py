@@ -85,5 +85,11 @@ def test_the_demo_prints_the_board_and_a_token_that_signs_in_to_it(tmp_path: Pat
             assert "Demo show" in board.text  # and its broadcast a bar
     finally:
         proc.send_signal(signal.SIGINT)  # the demo stops its scheduler, simulator and api on the way out
-        proc.wait(timeout=60)
-        printed.close()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("the demo did not stop within 60 s of Ctrl-C") from None
+        finally:
+            printed.close()
