@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.integration.simulator_fixture import Simulator
+from worker.clock import Clock
 from worker.config import FastPixSettings, OnairSettings
 from worker.domain.types import KIND_SEQUENCE, ActionKind, PlannedAction, Source
 from worker.service.runtime import Runtime
@@ -108,7 +109,9 @@ def claim_until_done(url: str, owner: str, now: datetime) -> int:
         engine.dispose()
 
 
-def simulator_runtime(engine: Engine, simulator: Simulator, **settings: Any) -> Iterator[Runtime]:
+def simulator_runtime(
+    engine: Engine, simulator: Simulator, clock: Clock | None = None, **settings: Any
+) -> Iterator[Runtime]:
     """A runtime on this engine and the simulator, for executor tests; closed afterwards."""
     simulator.reset()
     runtime = Runtime(
@@ -119,6 +122,7 @@ def simulator_runtime(engine: Engine, simulator: Simulator, **settings: Any) -> 
             secret_key=simulator.secret_key,  # type: ignore[arg-type]
         ),
         engine=engine,  # the caller's engine, disposed by it
+        clock=clock,
     )
     yield runtime
     runtime.client.close()

@@ -138,6 +138,76 @@ def test_a_run_whose_lease_was_taken_back_does_not_act(
     assert ("sending", None) not in _events(engine, claim.action_id)
 
 
+class _StallAtTheInstant:
+    """The worker's clock: real time until its action pool first reads the clock at or after
+    `instant`; that read finds the action reclaimed by another worker and the time a stall later, as a
+    worker frozen between its write-ahead and its call sees the world when it resumes. The batch's own
+    thread (the heartbeat's) sees no jump: its next beat is seconds away."""
+
+    def __init__(self, engine: Engine, action_id: int, instant: datetime, stall: timedelta) -> None:
+        self.engine = engine
+        self.action_id = action_id
+        self.instant = instant
+        self.stall = stall
+        self.offset = timedelta(0)
+        self.batch_thread: threading.Thread | None = None
+
+    def now(self) -> datetime:
+        real = datetime.now(UTC)
+        if not self.offset and real >= self.instant and threading.current_thread() is not self.batch_thread:
+            with transaction(self.engine) as session:  # what the other worker's reclaim did
+                session.execute(
+                    update(Action).where(Action.id == self.action_id).values(lease_token="another-worker")
+                )
+            self.offset = self.stall
+        return real + self.offset
+
+
+def test_a_run_that_stalls_past_its_lease_after_writing_ahead_does_not_send(
+    engine: Engine, simulator: Simulator
+) -> None:
+    """The worker wrote `sending`, then stalled past its lease (shipped 10 s lease, so its heartbeat
+    beats every 2 s and has not yet noticed) while another worker reclaimed the action. When it wakes
+    at the instant it renews its lease before the call, finds the action gone and sends nothing."""
+    stream = _disabled_stream(simulator)
+    due = datetime.now(UTC) + timedelta(seconds=1)
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(stream, ActionKind.ENABLE, due, source_id=1)],
+            scope_sources=[],
+            window_start=due - timedelta(days=1),
+            now=datetime.now(UTC),
+        )
+    [claim] = ledger.claim_due(
+        engine,
+        now=datetime.now(UTC),
+        ahead=timedelta(seconds=5),
+        lease=timedelta(seconds=10),
+        owner="t",
+        limit=1,
+    )
+    clock = _StallAtTheInstant(engine, claim.action_id, due, stall=timedelta(seconds=15))
+    runtime = simulator_runtime(engine, simulator, clock=clock)
+    rt = next(runtime)
+    since = simulator.last_seq()
+    outcomes: list[Attempt] = []
+    runner = threading.Thread(
+        target=lambda: outcomes.extend(executor.execute_batch(rt, [(claim.action_id, claim.lease_token)]))
+    )
+    clock.batch_thread = runner
+    runner.start()
+    runner.join(timeout=20)
+    next(runtime, None)
+
+    assert "enable" not in [c.endpoint for c in simulator.calls(since)], (
+        "the stalled worker's call never left"
+    )
+    [outcome] = outcomes
+    assert (outcome.kind, outcome.state) == (AttemptKind.LEASE_LOST, None)
+    assert ("sending", None) in _events(engine, claim.action_id), "the stall came after the write-ahead"
+
+
 def test_a_run_after_an_in_doubt_send_reports_who_did_the_work(
     engine: Engine, rt: Runtime, simulator: Simulator
 ) -> None:

@@ -61,6 +61,11 @@ RECORD_EVERY_SECONDS = 0.5
 RENEWALS_PER_LEASE = 5
 # A wait for an instant wakes at least this often to read the clock again (and to notice a lost lease).
 WAIT_SLICE_SECONDS = 5.0
+# A call leaves only while at least this share of a lease is left of the lease its run knows it holds;
+# with less (the process stalled: frozen, swapped out), the run renews its lease first, and does not
+# send if another worker has taken the action meanwhile. Half a lease also covers clock skew between
+# machines: the worker that reclaims judges the expiry by its own clock.
+SEND_MARGIN_SHARE = 0.5
 
 
 def execute_batch(
@@ -149,7 +154,7 @@ class _Heartbeat:
                     session,
                     [r.action.id for r in running],
                     self.token,
-                    until=self.rt.clock.now() + self.lease,
+                    until=(until := self.rt.clock.now() + self.lease),
                 )
         except Exception as exc:  # the database may be back by the next beat, inside the lease
             log.warning(
@@ -157,7 +162,9 @@ class _Heartbeat:
             )
             return
         for run in running:
-            if run.action.id not in held and not run.lost.is_set():
+            if run.action.id in held:
+                run.lease_until = max(run.lease_until, until)
+            elif not run.lost.is_set():
                 log.warning("action #%s: lease lost to another worker; this run will not act", run.action.id)
                 run.lost.set()
 
@@ -173,6 +180,7 @@ class _Snapshot:
     attempts: int
     payload: dict[str, Any] | None
     api_response: str | None
+    lease_expires_at: datetime
     # An earlier attempt that sent its call and died before recording the answer (ledger.Held).
     in_doubt: int | None = None
 
@@ -188,6 +196,7 @@ class _Snapshot:
             attempts=row.attempts,
             payload=json.loads(row.payload) if row.payload else None,
             api_response=row.api_response,
+            lease_expires_at=row.lease_expires_at,
             in_doubt=row.in_doubt,
         )
 
@@ -226,6 +235,8 @@ class _Run:
         self.attempt = action.attempts + 1
         # Set by the heartbeat when this action's lease was taken back: do not act.
         self.lost = threading.Event()
+        # When the lease this run holds runs out, as far as it knows (the heartbeat pushes it out).
+        self.lease_until = action.lease_expires_at
         self.calls: list[CallRecord] = []
         # The stream as a PATCH answered: its name goes to the streams table.
         self.answer: LiveStream | None = None
@@ -278,7 +289,7 @@ class _Run:
                 if not self._intend():
                     return Attempt.lease_lost(a.id)
                 _wait_until(self.rt, a.next_attempt_at, self.lost)
-                if self.lost.is_set():
+                if not self._holds_lease():
                     return Attempt.lease_lost(a.id)
                 note_act_sent(self.rt, a.id, a.stream_id, a.kind, self.attempt, a.due_at, a.next_attempt_at)
                 self.answer = send(client, a.stream_id, decision)
@@ -319,6 +330,27 @@ class _Run:
         a = self.action
         detail = f"{_VERB[a.kind]} the stream at {a.next_attempt_at.isoformat()}; its answer is recorded next"
         return self.intents.write(self, detail)
+
+    def _holds_lease(self) -> bool:
+        """The fence right before the call leaves. The heartbeat notices a lost lease only at its next
+        beat: a process that stalled past its lease (frozen, swapped out) and wakes at its instant would
+        send what the worker that reclaimed the action may already have sent. So with less than
+        SEND_MARGIN_SHARE of a lease left, the run renews its lease itself, and sends only if the action
+        is still its own."""
+        if self.lost.is_set():
+            return False
+        lease = timedelta(seconds=self.rt.settings.lease_seconds)
+        now = self.rt.clock.now()
+        if now + lease * SEND_MARGIN_SHARE < self.lease_until:
+            return True
+        with transaction(self.rt.engine) as session:
+            held = ledger.renew(session, [self.action.id], self.token, until=now + lease)
+        if self.action.id not in held:
+            log.warning("action #%s: lease lost while this worker stalled; no call sent", self.action.id)
+            self.lost.set()
+            return False
+        self.lease_until = max(self.lease_until, now + lease)
+        return True
 
     def _confirmed(self, outcome: str) -> str:
         """A run that finds the work done after an earlier attempt sent its call and died says so."""

@@ -89,6 +89,7 @@ HELD_COLUMNS = (
     actions.c.api_response,
     actions.c.lease_token,
     actions.c.lease_owner,
+    actions.c.lease_expires_at,
 )
 
 
@@ -111,6 +112,7 @@ class Held:
     api_response: str | None  # the metadata merge record of an update (domain.metadata)
     lease_token: str
     lease_owner: str | None
+    lease_expires_at: datetime
     in_doubt: int | None = None
 
 
