@@ -144,11 +144,11 @@ class _StallAtTheInstant:
     worker frozen between its write-ahead and its call sees the world when it resumes. The batch's own
     thread (the heartbeat's) sees no jump: its next beat is seconds away."""
 
-    def __init__(self, engine: Engine, action_id: int, instant: datetime, stall: timedelta) -> None:
+    def __init__(self, engine: Engine, stall: timedelta) -> None:
         self.engine = engine
-        self.action_id = action_id
-        self.instant = instant
         self.stall = stall
+        self.action_id = 0
+        self.instant = datetime.max.replace(tzinfo=UTC)
         self.offset = timedelta(0)
         self.batch_thread: threading.Thread | None = None
 
@@ -169,6 +169,9 @@ def test_a_run_that_stalls_past_its_lease_after_writing_ahead_does_not_send(
     """The worker wrote `sending`, then stalled past its lease (shipped 10 s lease, so its heartbeat
     beats every 2 s and has not yet noticed) while another worker reclaimed the action. When it wakes
     at the instant it renews its lease before the call, finds the action gone and sends nothing."""
+    clock = _StallAtTheInstant(engine, stall=timedelta(seconds=15))
+    runtime = simulator_runtime(engine, simulator, clock=clock)
+    rt = next(runtime)
     stream = _disabled_stream(simulator)
     due = datetime.now(UTC) + timedelta(seconds=1)
     with transaction(engine) as session:
@@ -187,9 +190,7 @@ def test_a_run_that_stalls_past_its_lease_after_writing_ahead_does_not_send(
         owner="t",
         limit=1,
     )
-    clock = _StallAtTheInstant(engine, claim.action_id, due, stall=timedelta(seconds=15))
-    runtime = simulator_runtime(engine, simulator, clock=clock)
-    rt = next(runtime)
+    clock.action_id, clock.instant = claim.action_id, due
     since = simulator.last_seq()
     outcomes: list[Attempt] = []
     runner = threading.Thread(
