@@ -10,6 +10,7 @@ tests run in file order and the last one stops beat.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import uuid
@@ -176,7 +177,10 @@ def test_doctor_passes_when_everything_is_up(stack: Stack) -> None:
         'failed: FastPix 404 "stream not found" on GET stream, 1 attempt; '
         "FastPix refused it: an error like this is not retried"
     )
-    assert line_of(lines, "planner").startswith("ok   planner  last successful tick ")
+    # Between ticks, or in one (a tick can outlast the doctor's read on a loaded machine).
+    assert re.match(
+        r"ok   planner  (last successful tick|a long tick is under way)", line_of(lines, "planner")
+    )
     assert line_of(lines, "schedules") == "ok   schedules  no invalid rows"
     strict, strict_lines = stack.doctor("--strict")
     # --strict: the same lines, but the warning fails the run.

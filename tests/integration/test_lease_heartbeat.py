@@ -138,11 +138,12 @@ def test_a_run_whose_lease_was_taken_back_does_not_act(
     assert ("sending", None) not in _events(engine, claim.action_id)
 
 
-class _StallAtTheInstant:
-    """The worker's clock: real time until its action pool first reads the clock at or after
-    `instant`; that read finds the action reclaimed by another worker and the time a stall later, as a
-    worker frozen between its write-ahead and its call sees the world when it resumes. The batch's own
-    thread (the heartbeat's) sees no jump: its next beat is seconds away."""
+class _StallAfterTheWriteAhead:
+    """The worker's clock: real time until its action pool first reads the clock at or after `instant`
+    with the action's `sending` event committed; that read finds the action reclaimed by another worker
+    and the time a stall later, as a worker frozen between its write-ahead and its call sees the world
+    when it resumes. The batch's own thread (the heartbeat's) sees no jump: its next beat is seconds
+    away."""
 
     def __init__(self, engine: Engine, stall: timedelta) -> None:
         self.engine = engine
@@ -154,7 +155,12 @@ class _StallAtTheInstant:
 
     def now(self) -> datetime:
         real = datetime.now(UTC)
-        if not self.offset and real >= self.instant and threading.current_thread() is not self.batch_thread:
+        if (
+            not self.offset
+            and real >= self.instant
+            and threading.current_thread() is not self.batch_thread
+            and ("sending", None) in _events(self.engine, self.action_id)
+        ):
             with transaction(self.engine) as session:  # what the other worker's reclaim did
                 session.execute(
                     update(Action).where(Action.id == self.action_id).values(lease_token="another-worker")
@@ -169,11 +175,11 @@ def test_a_run_that_stalls_past_its_lease_after_writing_ahead_does_not_send(
     """The worker wrote `sending`, then stalled past its lease (shipped 10 s lease, so its heartbeat
     beats every 2 s and has not yet noticed) while another worker reclaimed the action. When it wakes
     at the instant it renews its lease before the call, finds the action gone and sends nothing."""
-    clock = _StallAtTheInstant(engine, stall=timedelta(seconds=15))
+    clock = _StallAfterTheWriteAhead(engine, stall=timedelta(seconds=15))
     runtime = simulator_runtime(engine, simulator, clock=clock)
     rt = next(runtime)
     stream = _disabled_stream(simulator)
-    due = datetime.now(UTC) + timedelta(seconds=1)
+    due = datetime.now(UTC) + timedelta(seconds=3)
     with transaction(engine) as session:
         ledger.apply_plan(
             session,
@@ -185,7 +191,7 @@ def test_a_run_that_stalls_past_its_lease_after_writing_ahead_does_not_send(
     [claim] = ledger.claim_due(
         engine,
         now=datetime.now(UTC),
-        ahead=timedelta(seconds=5),
+        ahead=timedelta(seconds=10),
         lease=timedelta(seconds=10),
         owner="t",
         limit=1,
