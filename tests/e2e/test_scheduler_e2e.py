@@ -134,9 +134,9 @@ def test_schedules_drive_fastpix_exactly_once(backend: Backend, simulator: Simul
     fault_stream = failing_stream(simulator)
 
     now = datetime.now(UTC)
-    boundary = (now + timedelta(seconds=40)).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    if boundary - now > timedelta(seconds=85):
-        boundary -= timedelta(minutes=1)
+    # The next minute at least 55 s away: the setup below (CLI processes) takes up to half a minute on a
+    # loaded machine, and the scheduler must start before the first act (15 s before the boundary).
+    boundary = (now + timedelta(seconds=55)).replace(second=0, microsecond=0) + timedelta(minutes=1)
     lead = timedelta(seconds=5)
     cli_start, cli_end = boundary - timedelta(seconds=10), boundary + timedelta(seconds=5)
     sql_start, sql_end = boundary - timedelta(seconds=8), boundary + timedelta(seconds=6)
