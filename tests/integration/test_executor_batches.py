@@ -183,11 +183,12 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
 def test_a_message_delivered_long_before_its_instant_still_acts_on_the_instant(
     engine: Engine, rt: Runtime, simulator: Simulator
 ) -> None:
-    """A wake-up that waited in the broker can arrive long before its instant (here 40 s): the run waits
-    the whole way, however long (once it slept at most 30 s per wait, so 65 s early acted 5 s early), reads
-    the stream just before the instant, and the act leaves on the instant, never before it."""
+    """A wake-up that waited in the broker can arrive long before its instant (here more than two of the
+    executor's wait slices): the run waits the whole way, however long (once a single capped sleep made
+    a message that came early enough act early), reads the stream just before the instant, and the act
+    leaves on the instant, never before it."""
     [stream] = _streams(simulator, disabled=1, enabled=0)
-    due = datetime.now(UTC) + timedelta(seconds=65)
+    due = datetime.now(UTC) + timedelta(seconds=2 * executor.WAIT_SLICE_SECONDS + 2)
     with transaction(engine) as session:
         ledger.apply_plan(
             session,
