@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -126,17 +127,27 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
     token = secrets.token_hex(8)
     give_up = time.monotonic() + wait
     while True:
-        taken, seen = planner_state.take_lease(
-            rt.engine, token, rt.clock.now(), LEASE_TTL, glance_keys=planner_watch.STATE_KEYS
-        )
-        if seen is not None:
-            break
+        now = rt.clock.now()
+        # Most ticks find nothing to do: they see it in one read, without taking the lease, and
+        # write only a heartbeat now and then (planner_watch.tick_idle).
+        seen = planner_state.look(rt.engine, planner_watch.STATE_KEYS, now)
+        held = seen.lease_held(now, LEASE_TTL)
+        if held is None and not full and nothing_to_do(rt, seen, now):
+            _checkpoint(rt.engine, wrote=False)
+            planner_watch.tick_idle(rt, seen, alert=scheduler)
+            return PlanReport(0, 0, 0, 0, idle=True)
+        if not held:
+            taken, leased = planner_state.take_lease(
+                rt.engine, token, rt.clock.now(), LEASE_TTL, glance_keys=planner_watch.STATE_KEYS
+            )
+            if leased is not None:
+                break
         if time.monotonic() >= give_up:
             log.debug("another planner tick is under way: this one is skipped")
             return PlanReport(0, 0, 0, 0, skipped=True)
         time.sleep(0.1)
     # A lease taken over from a tick that never finished: what it had claimed is unplanned.
-    tick = _Tick(rt, token, seen, full=full or bool(taken))
+    tick = _Tick(rt, token, leased, full=full or bool(taken))
     try:
         report = tick.run()
     except BaseException as exc:
@@ -162,6 +173,34 @@ def planning_end(now: datetime, horizon: timedelta) -> datetime:
     step = STEP.total_seconds()
     rounded = math.ceil((end - _EPOCH).total_seconds() / step) * step
     return _EPOCH + timedelta(seconds=rounded)
+
+
+def nothing_to_do(rt: Runtime, seen: planner_state.Glance, now: datetime) -> bool:
+    """Whether the last tick's plan still stands, by what the glance saw: no broadcast written since
+    it judged them, no lapsed pause, nothing it planned from changed (the counters), no new time
+    entered the window, and no full re-plan or series pass is due."""
+    book = seen.book
+    return (
+        book is not None
+        and not (seen.unchecked or seen.lapsed)
+        and (book.changes, book.deletions, book.settings)
+        == (seen.value(planner_state.CHANGES_KEY), seen.value(planner_state.DELETIONS_KEY), _settings(rt))
+        and planning_end(now, timedelta(hours=rt.settings.horizon_hours)) <= book.planned_until
+        and now - book.last_full_at < timedelta(minutes=rt.settings.full_plan_minutes)
+        and (book.series_due_at is None or now < book.series_due_at)
+    )
+
+
+def _settings(rt: Runtime) -> str:
+    """The part of the book's inputs the process's settings make."""
+    return f"{rt.settings.horizon_hours}:{DEFAULT_LOOKBACK.total_seconds()}"
+
+
+def _checkpoint(engine: Engine, *, wrote: bool) -> None:
+    global _last_checkpoint
+    if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
+        checkpoint(engine)
+        _last_checkpoint = time.monotonic()
 
 
 def _forget_book(rt: Runtime) -> None:
@@ -194,8 +233,8 @@ class _Tick:
         seen, lapsed = self.seen, self.seen.lapsed
         book = seen.book
         changes, deletions = seen.value(planner_state.CHANGES_KEY), seen.value(planner_state.DELETIONS_KEY)
-        if not (self.force_full or lapsed or seen.unchecked) and self._nothing_due(book, changes, deletions):
-            self._checkpoint(wrote=False)
+        if not self.force_full and nothing_to_do(self.rt, seen, self.now):  # done by a tick just before
+            _checkpoint(self.engine, wrote=False)
             return PlanReport(0, 0, 0, 0, idle=True)
         if lapsed:
             # Pauses whose until passed end first, so this tick plans the streams as running again.
@@ -242,13 +281,13 @@ class _Tick:
         last_full = self.now if full or book is None else book.last_full_at
         planned_until = self.end if full or book is None else max(book.planned_until, self.end)
         new_book = planner_state.Book(
-            planned_until, last_full, inputs, self._settings(), changes, deletions, series_due_at
+            planned_until, last_full, inputs, _settings(self.rt), changes, deletions, series_due_at
         )
         if new_book != book:
             with self._write() as session:
                 planner_state.write_book(session, new_book, self.now)
         changed = self.inserted or self.updated or self.cancelled or self.flagged
-        self._checkpoint(wrote=bool(full or changed or written))
+        _checkpoint(self.engine, wrote=bool(full or changed or written))
         return PlanReport(
             self.inserted,
             self.updated,
@@ -259,29 +298,6 @@ class _Tick:
             computed=self.computed,
             rows_read=self.rows_read,
         )
-
-    def _nothing_due(
-        self, book: planner_state.Book | None, changes: str | None, deletions: str | None
-    ) -> bool:
-        """Whether the last tick's plan still stands: nothing it planned from changed (the counters),
-        no new time entered the window, no full re-plan and no series pass is due. The caller has
-        checked the needs_check probe and the pauses."""
-        return (
-            book is not None
-            and (book.changes, book.deletions, book.settings) == (changes, deletions, self._settings())
-            and self.end <= book.planned_until
-            and self.now - book.last_full_at < timedelta(minutes=self.rt.settings.full_plan_minutes)
-            and (book.series_due_at is None or self.now < book.series_due_at)
-        )
-
-    def _settings(self) -> str:
-        return f"{self.rt.settings.horizon_hours}:{self.lookback.total_seconds()}"
-
-    def _checkpoint(self, *, wrote: bool) -> None:
-        global _last_checkpoint
-        if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
-            checkpoint(self.engine)
-            _last_checkpoint = time.monotonic()
 
     def _claim(self, *, limit: int | None) -> list[int]:
         """Clear needs_check on the rows written since the last tick, CLAIM_CHUNK a transaction (all of
