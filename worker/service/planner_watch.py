@@ -108,7 +108,7 @@ def tick_idle(rt: Runtime, seen: planner_state.Glance, *, alert: bool = True) ->
     age = None if last is None else (rt.clock.now() - last[1]).total_seconds()
     if age is not None and age < HEARTBEAT_INTERVALS * rt.settings.plan_seconds and _quiet(seen):
         return
-    tick_succeeded(rt, alert=alert, seen=seen)
+    tick_succeeded(rt, seen, alert=alert)
 
 
 def _quiet(seen: planner_state.Glance) -> bool:
@@ -116,32 +116,37 @@ def _quiet(seen: planner_state.Glance) -> bool:
 
 
 def tick_succeeded(
-    rt: Runtime, *, alert: bool = True, lease: str | None = None, seen: planner_state.Glance | None = None
+    rt: Runtime,
+    seen: planner_state.Glance,
+    *,
+    alert: bool = True,
+    lease: str | None = None,
+    book: planner_state.Book | None = None,
+    may_flag: bool = False,
 ) -> None:
-    """Note the tick (the heartbeat), giving back its `lease` in the same transaction (no lease: an
-    idle tick that did not take it, whose heartbeat is written only while no tick holds it); with
-    `alert`, also clear the failure and alert what changed since the last. `seen`: what an idle tick
-    (one that changed nothing) read at its start; then only the heartbeat is written, unless a
-    failure is on record or the flagged rows were last compared SETTLE_EVERY ago (a command's
-    re-plan may have flagged some without alerting)."""
+    """Note the tick (the heartbeat), giving back its `lease` in the same transaction, and writing its
+    `book` if the lease was still its own (no lease: an idle tick that did not take it, whose
+    heartbeat is written only while no tick holds it); with `alert`, also clear the failure and
+    alert what changed since the last. `seen`: what the tick read at its start; then only the
+    heartbeat is written unless the tick `may_flag` (may have flagged or cleared rows), a failure is
+    on record, or the flagged rows were last compared SETTLE_EVERY ago (a command's re-plan may have
+    flagged some without alerting)."""
     global _last_settled
     now = rt.clock.now()
     gap_after = timedelta(seconds=GAP_INTERVALS * rt.settings.plan_seconds)
-    quiet = seen is not None and _quiet(seen)
+    quiet = not may_flag and _quiet(seen)
     with transaction(rt.engine) as session:
         if lease is not None:
-            planner_state.release_lease(session, lease, now, planned_at=now)
+            if planner_state.release_lease(session, lease, now, planned_at=now) and book is not None:
+                planner_state.write_book(session, book, now)
         elif planner_state.hold_free_lease(session, now):
             planner_state.note_planned(session, now)
         else:
             return  # a tick is under way: it writes the heartbeat when it ends
-        if seen is not None:
-            previous = seen.rows.get(OK_KEY)
-            observations.note_tick_after(
-                session, "planner", OK_KEY, now, gap_after, None if previous is None else previous[1]
-            )
-        else:
-            observations.note_tick(session, "planner", OK_KEY, now, gap_after)
+        previous = seen.rows.get(OK_KEY)
+        observations.note_tick_after(
+            session, "planner", OK_KEY, now, gap_after, None if previous is None else previous[1]
+        )
         if not alert or quiet:
             return
         _last_settled = time.monotonic()

@@ -39,7 +39,8 @@ from worker.store.sqlutil import chunked
 
 log = logging.getLogger("onair.planner")
 
-# Planning this many new actions in one tick refreshes the ledger's statistics (PostgreSQL).
+# Planning this many new actions, or clearing this many broadcasts' flags, in one tick refreshes the
+# table's statistics (PostgreSQL).
 ANALYZE_AFTER = 1000
 # Neighbouring broadcasts decide finish deadlines and off-hours shifts, so read a little past the window.
 _MARGIN = timedelta(hours=1)
@@ -58,8 +59,8 @@ MAX_PASSES = 12
 CLAIM_CHUNK = 1000
 # On SQLite, the least pause between two of the planner's write transactions (see _Tick._write).
 MIN_PAUSE = 0.005
-# The WAL is checkpointed after a tick that wrote plan rows, and at least this often (seconds): a
-# checkpoint (which syncs the database file) after every idle tick cost more than the tick.
+# The WAL is checkpointed after a whole plan, and at least this often (seconds): a checkpoint (which
+# syncs the database file) after every tick cost more than the tick.
 CHECKPOINT_EVERY = 30.0
 _last_checkpoint = 0.0
 # A tick that stops renewing its lease for this long is taken as dead; the next tick re-plans all.
@@ -156,8 +157,10 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
             planner_watch.tick_failed(rt, exc)
         planner_state.give_lease(rt.engine, token, rt.clock.now())
         raise
-    # The lease goes back in the same transaction as the heartbeat.
-    planner_watch.tick_succeeded(rt, alert=scheduler, lease=token, seen=tick.seen if report.idle else None)
+    # The lease goes back in the same transaction as the heartbeat and the bookkeeping.
+    planner_watch.tick_succeeded(
+        rt, tick.seen, alert=scheduler, lease=token, book=tick.book, may_flag=tick.may_flag
+    )
     return report
 
 
@@ -228,6 +231,11 @@ class _Tick:
         self.free_until = 0.0
         # What the tick found when it took its lease (the planner's state rows, the probes).
         self.seen = seen
+        # The bookkeeping to write as the lease goes back (None: unchanged).
+        self.book: planner_state.Book | None = None
+        # Whether the tick may have flagged or cleared schedule rows (then they are compared with the
+        # alerted ones at once, not at the next minute's comparison).
+        self.may_flag = False
 
     def run(self) -> PlanReport:
         seen, lapsed = self.seen, self.seen.lapsed
@@ -283,11 +291,12 @@ class _Tick:
         new_book = planner_state.Book(
             planned_until, last_full, inputs, _settings(self.rt), changes, deletions, series_due_at
         )
-        if new_book != book:
-            with self._write() as session:
-                planner_state.write_book(session, new_book, self.now)
-        changed = self.inserted or self.updated or self.cancelled or self.flagged
-        _checkpoint(self.engine, wrote=bool(full or changed or written))
+        # Written with the heartbeat, as the lease goes back (one write transaction fewer).
+        self.book = None if new_book == book else new_book
+        self.may_flag = bool(full or due or self.flagged)
+        # A whole plan writes up to the whole window; an incremental tick's few hundred rows wait for
+        # the checkpoint every CHECKPOINT_EVERY (a checkpoint syncs the file: ~50 ms at load 5).
+        _checkpoint(self.engine, wrote=full)
         return PlanReport(
             self.inserted,
             self.updated,
@@ -310,7 +319,18 @@ class _Tick:
             claimed.extend(found)
             if len(found) < size:
                 break
+        if len(claimed) >= ANALYZE_AFTER:
+            # Statistics from before the flags were cleared (or none: rows just bulk-written) made
+            # PostgreSQL scan the whole table for a slice's rows and a cancel check's sources.
+            self._analyze("broadcasts")
         return claimed
+
+    def _analyze(self, table: str) -> None:
+        """On PostgreSQL, fresh statistics of `table` now, not at autovacuum's next pass (if any).
+        ANALYZE blocks no writer (its lock conflicts with no row write): not one of the tick's writes."""
+        if self.engine.dialect.name == "postgresql":
+            with transaction(self.engine, immediate=False) as session:
+                analyze(session, table)
 
     def _judge(self, written: Collection[int], *, skip: Collection[int], flagged: bool) -> int:
         """Judge the broadcasts written since the last tick that the plan did not read (rows are
@@ -512,13 +532,10 @@ class _Tick:
             self.inserted += stats.inserted
             self.updated += stats.updated
             self.cancelled += stats.cancelled
-        if inserted >= ANALYZE_AFTER and self.engine.dialect.name == "postgresql":
-            # Fresh statistics now, not at autovacuum's next pass (up to a minute): on a table it
-            # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
-            # 10,000 broadcasts) and picked nested loops for the dispatcher's claim. ANALYZE blocks
-            # no writer (its lock conflicts with no row write), so it is not one of the tick's writes.
-            with transaction(self.engine, immediate=False) as session:
-                analyze(session, "actions")
+        if inserted >= ANALYZE_AFTER:
+            # On a table it still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s
+            # a tick for 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
+            self._analyze("actions")
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})

@@ -113,11 +113,13 @@ def give_lease(engine: Engine, token: str, now: datetime, *, planned_at: datetim
         release_lease(session, token, now, planned_at=planned_at)
 
 
-def release_lease(session: Session, token: str, now: datetime, *, planned_at: datetime | None = None) -> None:
-    """As give_lease, in the caller's write transaction."""
-    session.execute(_RELEASE, {"token": token, "now": ensure_utc(now)})
+def release_lease(session: Session, token: str, now: datetime, *, planned_at: datetime | None = None) -> bool:
+    """As give_lease, in the caller's write transaction; False if the lease was no longer `token`'s
+    (another tick took it over)."""
+    released = session.execute(_RELEASE, {"token": token, "now": ensure_utc(now)})
     if planned_at is not None:
         note_planned(session, planned_at)
+    return bool(released.rowcount)  # type: ignore[attr-defined]
 
 
 def hold_free_lease(session: Session, now: datetime) -> bool:
@@ -205,7 +207,7 @@ _GLANCE: CompoundSelect[str, str | None, datetime] = union_all(
     select(SchedulerState.key, SchedulerState.value, SchedulerState.updated_at).where(
         SchedulerState.key.in_(bindparam("keys", expanding=True))
     ),
-    select(literal(_UNCHECKED), null(), null()).where(exists(schedules.UNCHECKED_PROBE)),
+    select(literal(_UNCHECKED), null(), null()).where(schedules.UNCHECKED_PROBE.is_not(None)),
     select(literal(_LAPSED), null(), null()).where(exists(pauses.LAPSED_PROBE)),
 )
 
