@@ -60,6 +60,13 @@ def validate_cron(expr: object) -> str | None:
     """None if `expr` is a five-field cron rule (or @daily-style keyword) that fires, else the reason."""
     if not isinstance(expr, str):
         return f"cron expression must be text, got {type(expr).__name__}"
+    return _cron_text_problem(expr)
+
+
+@lru_cache(maxsize=1024)
+def _cron_text_problem(expr: str) -> str | None:
+    """validate_cron of a text, once per process: the planner checks every rule on every tick, and
+    reading a rule with croniter cost more than planning a stretch's off-hours."""
     text = expr.strip()
     if not text:
         return "cron expression is empty"
