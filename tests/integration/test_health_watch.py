@@ -104,6 +104,34 @@ def test_a_failing_planner_fails_doctor_and_is_alerted_once_then_recovered(
     ]
 
 
+def test_idle_ticks_keep_the_planner_green_and_a_stopped_one_is_seen_at_its_limit(
+    onair: Onair, receiver: Receiver, sender: alerts.AlertSender
+) -> None:
+    """Idle ticks write no heartbeat of their own but every other one: doctor and the watchdog still
+    see the planner live between them, the report sees no gap, and once the ticks stop they see it
+    stopped when its last heartbeat is older than the limit."""
+    clock = FixedClock(NOW)
+    rt = runtime(onair, receiver.url, clock)
+    planning.plan_tick(rt)
+    dog = Watchdog(rt, "celery@planner", rt.settings)
+    dog.started = time.monotonic() - 60  # past a fresh worker's grace
+    for _ in range(24):  # two minutes at the beat's pace
+        clock.advance(5)
+        assert not planning.plan_tick(rt).changed
+        check = doctor(rt, "planner")
+        assert check.ok, check.detail
+        dog.check_once()
+    with transaction(rt.engine, immediate=False) as session:
+        assert observations.gaps(session, "planner", NOW, clock.now()) == []
+    clock.advance(31)  # the ticks stopped: the last heartbeat is 31 to 36 s old
+    stopped = doctor(rt, "planner")
+    assert not stopped.ok and stopped.detail.startswith("last successful tick 3"), stopped.detail
+    dog.check_once()
+    assert sender.flush(10)
+    [stalled] = receiver.of_event("planner_stalled")
+    assert stalled["text"].startswith("onair: the planner has not planned for 3")
+
+
 def test_an_invalid_row_is_alerted_once_per_reason_and_again_when_valid(
     onair: Onair, receiver: Receiver, sender: alerts.AlertSender
 ) -> None:

@@ -31,7 +31,7 @@ look at neighbouring broadcasts.
 from __future__ import annotations
 
 import dataclasses
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -59,6 +59,10 @@ DEFAULT_LOOKBACK = timedelta(hours=24)
 # still merges, and a group that began before the range is whole: the actions planned inside the range
 # (their reasons name the group) do not depend on where the range starts.
 _EXPAND_PAST_RANGE = timedelta(days=1)
+# They are merged first this far around the range (and each rule's longest window): a group that stays
+# clear of that near range's edges is whole, the same as from the day either side (no window outside
+# can touch it), for a few windows instead of two days of them. Else the day either side is merged.
+_NEAR_RANGE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,8 @@ def plan(
             reasons = [unexpected_problem(exc)]
         if reasons:
             invalid[(Source.BROADCAST, spec.id)] = "; ".join(reasons)
-    expand_end = window_end + _EXPAND_PAST_RANGE
-    windows: dict[int, list[Window]] = {}
+    wide = (window_start - _EXPAND_PAST_RANGE, window_end + _EXPAND_PAST_RANGE)
+    fires: dict[int, list[datetime]] = {}
     for rule in off_hours:
         try:
             reasons = check_off_hours(rule, known_streams)
@@ -119,12 +123,23 @@ def plan(
                 overlap = overlap_since(rule.cron, rule.timezone, rule.duration, since)
                 reasons = [overlap] if overlap else []
             if not reasons:
-                windows[rule.id] = _rule_windows(rule, window_start - _EXPAND_PAST_RANGE, expand_end)
+                fires[rule.id] = _rule_fires(rule, *wide)
         except Exception as exc:  # each row is planned alone: what it raises is its reason
             reasons = [unexpected_problem(exc)]
         if reasons:
             invalid[(Source.OFF_HOURS, rule.id)] = "; ".join(reasons)
-    valid_rules = [r for r in off_hours if r.id in windows]
+    valid_rules = [r for r in off_hours if r.id in fires]
+    longest = max((r.duration for r in valid_rules), default=timedelta(0))
+    near = (
+        max(wide[0], window_start - _NEAR_RANGE - longest),
+        min(wide[1], window_end + _NEAR_RANGE + longest),
+    )
+    groups: dict[str, list[OffGroup]] = {}
+
+    def groups_of(stream: str, rules: list[OffHoursSpec]) -> list[OffGroup]:
+        if stream not in groups:
+            groups[stream] = _off_groups(rules, fires, (window_start, window_end), near, wide)
+        return groups[stream]
 
     by_stream: dict[str, list[BroadcastSpec]] = defaultdict(list)
     for spec in valid_broadcasts:
@@ -151,7 +166,6 @@ def plan(
     for stream in sorted(known_streams if streams is None else set(known_streams) & set(streams)):
         rules = [r for r in valid_rules if r.stream_id in (None, stream)]
         if rules:
-            stream_windows = [w for r in rules for w in windows[r.id]]
             try:
                 # A stream disabled between slots is enabled by its slots only, never by a window's end.
                 reopen = stream not in disable_between_slots
@@ -159,7 +173,7 @@ def plan(
                     _off_hours_actions(
                         stream,
                         rules,
-                        stream_windows,
+                        groups_of(stream, rules),
                         busy.get(stream, []),
                         (window_start, window_end),
                         reopen=reopen,
@@ -170,7 +184,7 @@ def plan(
                     invalid.setdefault((Source.OFF_HOURS, rule.id), unexpected_problem(exc))
 
     for stream in sorted(set(disable_between_slots) & set(busy)):
-        off = merge_windows(w for r in valid_rules if r.stream_id in (None, stream) for w in windows[r.id])
+        off = groups_of(stream, [r for r in valid_rules if r.stream_id in (None, stream)])
         actions.extend(_between_slots_disables(busy[stream], off))
 
     kept = [a for a in actions if window_start <= a.due_at <= window_end]
@@ -178,15 +192,40 @@ def plan(
     return PlanResult(kept, invalid, window_start, window_end)
 
 
-def _rule_windows(rule: OffHoursSpec, start: datetime, end: datetime) -> list[Window]:
-    """The rule's windows around [start, end); also proves the rule expands (its zone loads, its cron
-    runs and fires again after the range), so a rule that cannot is flagged before it meets others."""
-    found = [
-        Window(s, s + rule.duration, rule)
-        for s in expand(rule.cron, rule.timezone, start - rule.duration, end)
-    ]
+def _rule_fires(rule: OffHoursSpec, start: datetime, end: datetime) -> list[datetime]:
+    """The starts of the rule's windows around [start, end); also proves the rule expands (its zone
+    loads, its cron runs and fires again after the range), so a rule that cannot is flagged before it
+    meets others."""
+    found = expand(rule.cron, rule.timezone, start - rule.duration, end)
     next_fire_after(rule.cron, rule.timezone, end)
     return found
+
+
+def _windows(
+    rules: Sequence[OffHoursSpec], fires: dict[int, list[datetime]], start: datetime, end: datetime
+) -> list[Window]:
+    """The rules' windows that touch [start, end), from their fires (expanded around a wider range)."""
+    found: list[Window] = []
+    for rule in rules:
+        starts = fires[rule.id]
+        low, high = bisect_left(starts, start - rule.duration), bisect_left(starts, end)
+        found.extend(Window(s, s + rule.duration, rule) for s in starts[low:high])
+    return found
+
+
+def _off_groups(
+    rules: Sequence[OffHoursSpec],
+    fires: dict[int, list[datetime]],
+    within: tuple[datetime, datetime],
+    near: tuple[datetime, datetime],
+    wide: tuple[datetime, datetime],
+) -> list[OffGroup]:
+    """A stream's merged off-hours windows, whole wherever they touch `within` (see _NEAR_RANGE)."""
+    groups = merge_windows(_windows(rules, fires, *near))
+    touching = [g for g in groups if g.end >= within[0] and g.start <= within[1]]
+    if all(near[0] <= g.start and g.end < near[1] for g in touching):
+        return groups
+    return merge_windows(_windows(rules, fires, *wide))
 
 
 def _broadcast_actions(spec: BroadcastSpec, stretch: Busy, next_slot: datetime | None) -> list[PlannedAction]:
@@ -278,7 +317,7 @@ def _between_slots_disables(busy: list[Busy], off: list[OffGroup]) -> list[Plann
 def _off_hours_actions(
     stream: str,
     rules: list[OffHoursSpec],
-    windows: list[Window],
+    groups: list[OffGroup],
     busy: list[Busy],
     within: tuple[datetime, datetime],
     *,
@@ -287,7 +326,6 @@ def _off_hours_actions(
     """The actions of the stream's off-hours groups that may fall due `within` (every action of a
     group is due between its start and its end; the groups around them are still merged whole).
     `reopen`: plan the ENABLE at each group's end (not for a stream disabled between slots)."""
-    groups = merge_windows(windows)
     actions: list[PlannedAction] = []
     for index, group in enumerate(groups):
         if group.end < within[0] or group.start > within[1]:

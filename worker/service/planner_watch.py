@@ -36,8 +36,12 @@ ROWS_KEY = "planner:invalid_rows"
 ALERT_AFTER_FAILURES = 3
 # Alerts for rows flagged in one tick beyond this many are summed up in one.
 ROW_ALERTS_PER_TICK = 10
-# A planner tick missing for this many intervals is a gap in the report.
-GAP_INTERVALS = 3
+# A planner heartbeat missing for this many intervals is a gap in the report: three ticks missed
+# (an idle tick writes it every other tick, see HEARTBEAT_INTERVALS).
+GAP_INTERVALS = 4
+# An idle tick writes the heartbeat only when the last one is this many intervals old: every other
+# tick at the beat's pace, whatever its jitter, well inside the stall limit (6 intervals at least).
+HEARTBEAT_INTERVALS = 1.5
 # The planner's rows an idle tick reads at its start (with its own bookkeeping).
 STATE_KEYS = (OK_KEY, FAILURE_KEY)
 # An idle tick compares the flagged rows with the last alerted ones at most this often (seconds).
@@ -96,32 +100,53 @@ def describe_exception(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {first}"[:300])
 
 
+def tick_idle(rt: Runtime, seen: planner_state.Glance, *, alert: bool = True) -> None:
+    """After a tick that found nothing to do without taking the lease (`seen`: what it read): the
+    heartbeat when the last one is HEARTBEAT_INTERVALS old, or when a failure is on record or the
+    flagged rows were last compared SETTLE_EVERY ago; else nothing is written."""
+    last = seen.rows.get(OK_KEY)
+    age = None if last is None else (rt.clock.now() - last[1]).total_seconds()
+    if age is not None and age < HEARTBEAT_INTERVALS * rt.settings.plan_seconds and _quiet(seen):
+        return
+    tick_succeeded(rt, seen, alert=alert)
+
+
+def _quiet(seen: planner_state.Glance) -> bool:
+    return seen.value(FAILURE_KEY) is None and time.monotonic() - _last_settled < SETTLE_EVERY
+
+
 def tick_succeeded(
-    rt: Runtime, *, alert: bool = True, lease: str | None = None, seen: planner_state.Glance | None = None
+    rt: Runtime,
+    seen: planner_state.Glance,
+    *,
+    alert: bool = True,
+    lease: str | None = None,
+    book: planner_state.Book | None = None,
+    may_flag: bool = False,
 ) -> None:
-    """Note the tick (the heartbeat), giving back its `lease` in the same transaction; with `alert`,
-    also clear the failure and alert what changed since the last. `seen`: what an idle tick (one that
-    changed nothing) read at its start; then only the heartbeat is written, unless a failure is on
-    record or the flagged rows were last compared SETTLE_EVERY ago (a command's re-plan may have
+    """Note the tick (the heartbeat), giving back its `lease` in the same transaction, and writing its
+    `book` if the lease was still its own (no lease: an idle tick that did not take it, whose
+    heartbeat is written only while no tick holds it); with `alert`, also clear the failure and
+    alert what changed since the last. `seen`: what the tick read at its start; then only the
+    heartbeat is written unless the tick `may_flag` (may have flagged or cleared rows), a failure is
+    on record, or the flagged rows were last compared SETTLE_EVERY ago (a command's re-plan may have
     flagged some without alerting)."""
     global _last_settled
     now = rt.clock.now()
     gap_after = timedelta(seconds=GAP_INTERVALS * rt.settings.plan_seconds)
-    quiet = (
-        seen is not None
-        and seen.value(FAILURE_KEY) is None
-        and time.monotonic() - _last_settled < SETTLE_EVERY
-    )
+    quiet = not may_flag and _quiet(seen)
     with transaction(rt.engine) as session:
         if lease is not None:
-            planner_state.release_lease(session, lease, now, planned_at=now)
-        if seen is not None:
-            previous = seen.rows.get(OK_KEY)
-            observations.note_tick_after(
-                session, "planner", OK_KEY, now, gap_after, None if previous is None else previous[1]
-            )
+            if planner_state.release_lease(session, lease, now, planned_at=now) and book is not None:
+                planner_state.write_book(session, book, now)
+        elif planner_state.hold_free_lease(session, now):
+            planner_state.note_planned(session, now)
         else:
-            observations.note_tick(session, "planner", OK_KEY, now, gap_after)
+            return  # a tick is under way: it writes the heartbeat when it ends
+        previous = seen.rows.get(OK_KEY)
+        observations.note_tick_after(
+            session, "planner", OK_KEY, now, gap_after, None if previous is None else previous[1]
+        )
         if not alert or quiet:
             return
         _last_settled = time.monotonic()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -38,7 +39,8 @@ from worker.store.sqlutil import chunked
 
 log = logging.getLogger("onair.planner")
 
-# Planning this many new actions in one tick refreshes the ledger's statistics (PostgreSQL).
+# Planning this many new actions, or clearing this many broadcasts' flags, in one tick refreshes the
+# table's statistics (PostgreSQL).
 ANALYZE_AFTER = 1000
 # Neighbouring broadcasts decide finish deadlines and off-hours shifts, so read a little past the window.
 _MARGIN = timedelta(hours=1)
@@ -57,8 +59,8 @@ MAX_PASSES = 12
 CLAIM_CHUNK = 1000
 # On SQLite, the least pause between two of the planner's write transactions (see _Tick._write).
 MIN_PAUSE = 0.005
-# The WAL is checkpointed after a tick that wrote plan rows, and at least this often (seconds): a
-# checkpoint (which syncs the database file) after every idle tick cost more than the tick.
+# The WAL is checkpointed after a whole plan, and at least this often (seconds): a checkpoint (which
+# syncs the database file) after every tick cost more than the tick.
 CHECKPOINT_EVERY = 30.0
 _last_checkpoint = 0.0
 # A tick that stops renewing its lease for this long is taken as dead; the next tick re-plans all.
@@ -126,17 +128,27 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
     token = secrets.token_hex(8)
     give_up = time.monotonic() + wait
     while True:
-        taken, seen = planner_state.take_lease(
-            rt.engine, token, rt.clock.now(), LEASE_TTL, glance_keys=planner_watch.STATE_KEYS
-        )
-        if seen is not None:
-            break
+        now = rt.clock.now()
+        # Most ticks find nothing to do: they see it in one read, without taking the lease, and
+        # write only a heartbeat now and then (planner_watch.tick_idle).
+        seen = planner_state.look(rt.engine, planner_watch.STATE_KEYS, now)
+        held = seen.lease_held(now, LEASE_TTL)
+        if held is None and not full and nothing_to_do(rt, seen, now):
+            _checkpoint(rt.engine, wrote=False)
+            planner_watch.tick_idle(rt, seen, alert=scheduler)
+            return PlanReport(0, 0, 0, 0, idle=True)
+        if not held:
+            taken, leased = planner_state.take_lease(
+                rt.engine, token, rt.clock.now(), LEASE_TTL, glance_keys=planner_watch.STATE_KEYS
+            )
+            if leased is not None:
+                break
         if time.monotonic() >= give_up:
             log.debug("another planner tick is under way: this one is skipped")
             return PlanReport(0, 0, 0, 0, skipped=True)
         time.sleep(0.1)
     # A lease taken over from a tick that never finished: what it had claimed is unplanned.
-    tick = _Tick(rt, token, seen, full=full or bool(taken))
+    tick = _Tick(rt, token, leased, full=full or bool(taken))
     try:
         report = tick.run()
     except BaseException as exc:
@@ -145,8 +157,10 @@ def plan_tick(rt: Runtime, *, full: bool = False, wait: float = 0.0, scheduler: 
             planner_watch.tick_failed(rt, exc)
         planner_state.give_lease(rt.engine, token, rt.clock.now())
         raise
-    # The lease goes back in the same transaction as the heartbeat.
-    planner_watch.tick_succeeded(rt, alert=scheduler, lease=token, seen=tick.seen if report.idle else None)
+    # The lease goes back in the same transaction as the heartbeat and the bookkeeping.
+    planner_watch.tick_succeeded(
+        rt, tick.seen, alert=scheduler, lease=token, book=tick.book, may_flag=tick.may_flag
+    )
     return report
 
 
@@ -162,6 +176,34 @@ def planning_end(now: datetime, horizon: timedelta) -> datetime:
     step = STEP.total_seconds()
     rounded = math.ceil((end - _EPOCH).total_seconds() / step) * step
     return _EPOCH + timedelta(seconds=rounded)
+
+
+def nothing_to_do(rt: Runtime, seen: planner_state.Glance, now: datetime) -> bool:
+    """Whether the last tick's plan still stands, by what the glance saw: no broadcast written since
+    it judged them, no lapsed pause, nothing it planned from changed (the counters), no new time
+    entered the window, and no full re-plan or series pass is due."""
+    book = seen.book
+    return (
+        book is not None
+        and not (seen.unchecked or seen.lapsed)
+        and (book.changes, book.deletions, book.settings)
+        == (seen.value(planner_state.CHANGES_KEY), seen.value(planner_state.DELETIONS_KEY), _settings(rt))
+        and planning_end(now, timedelta(hours=rt.settings.horizon_hours)) <= book.planned_until
+        and now - book.last_full_at < timedelta(minutes=rt.settings.full_plan_minutes)
+        and (book.series_due_at is None or now < book.series_due_at)
+    )
+
+
+def _settings(rt: Runtime) -> str:
+    """The part of the book's inputs the process's settings make."""
+    return f"{rt.settings.horizon_hours}:{DEFAULT_LOOKBACK.total_seconds()}"
+
+
+def _checkpoint(engine: Engine, *, wrote: bool) -> None:
+    global _last_checkpoint
+    if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
+        checkpoint(engine)
+        _last_checkpoint = time.monotonic()
 
 
 def _forget_book(rt: Runtime) -> None:
@@ -189,13 +231,18 @@ class _Tick:
         self.free_until = 0.0
         # What the tick found when it took its lease (the planner's state rows, the probes).
         self.seen = seen
+        # The bookkeeping to write as the lease goes back (None: unchanged).
+        self.book: planner_state.Book | None = None
+        # Whether the tick may have flagged or cleared schedule rows (then they are compared with the
+        # alerted ones at once, not at the next minute's comparison).
+        self.may_flag = False
 
     def run(self) -> PlanReport:
         seen, lapsed = self.seen, self.seen.lapsed
         book = seen.book
         changes, deletions = seen.value(planner_state.CHANGES_KEY), seen.value(planner_state.DELETIONS_KEY)
-        if not (self.force_full or lapsed or seen.unchecked) and self._nothing_due(book, changes, deletions):
-            self._checkpoint(wrote=False)
+        if not self.force_full and nothing_to_do(self.rt, seen, self.now):  # done by a tick just before
+            _checkpoint(self.engine, wrote=False)
             return PlanReport(0, 0, 0, 0, idle=True)
         if lapsed:
             # Pauses whose until passed end first, so this tick plans the streams as running again.
@@ -242,13 +289,14 @@ class _Tick:
         last_full = self.now if full or book is None else book.last_full_at
         planned_until = self.end if full or book is None else max(book.planned_until, self.end)
         new_book = planner_state.Book(
-            planned_until, last_full, inputs, self._settings(), changes, deletions, series_due_at
+            planned_until, last_full, inputs, _settings(self.rt), changes, deletions, series_due_at
         )
-        if new_book != book:
-            with self._write() as session:
-                planner_state.write_book(session, new_book, self.now)
-        changed = self.inserted or self.updated or self.cancelled or self.flagged
-        self._checkpoint(wrote=bool(full or changed or written))
+        # Written with the heartbeat, as the lease goes back (one write transaction fewer).
+        self.book = None if new_book == book else new_book
+        self.may_flag = bool(full or due or self.flagged)
+        # A whole plan writes up to the whole window; an incremental tick's few hundred rows wait for
+        # the checkpoint every CHECKPOINT_EVERY (a checkpoint syncs the file: ~50 ms at load 5).
+        _checkpoint(self.engine, wrote=full)
         return PlanReport(
             self.inserted,
             self.updated,
@@ -259,29 +307,6 @@ class _Tick:
             computed=self.computed,
             rows_read=self.rows_read,
         )
-
-    def _nothing_due(
-        self, book: planner_state.Book | None, changes: str | None, deletions: str | None
-    ) -> bool:
-        """Whether the last tick's plan still stands: nothing it planned from changed (the counters),
-        no new time entered the window, no full re-plan and no series pass is due. The caller has
-        checked the needs_check probe and the pauses."""
-        return (
-            book is not None
-            and (book.changes, book.deletions, book.settings) == (changes, deletions, self._settings())
-            and self.end <= book.planned_until
-            and self.now - book.last_full_at < timedelta(minutes=self.rt.settings.full_plan_minutes)
-            and (book.series_due_at is None or self.now < book.series_due_at)
-        )
-
-    def _settings(self) -> str:
-        return f"{self.rt.settings.horizon_hours}:{self.lookback.total_seconds()}"
-
-    def _checkpoint(self, *, wrote: bool) -> None:
-        global _last_checkpoint
-        if wrote or time.monotonic() - _last_checkpoint >= CHECKPOINT_EVERY:
-            checkpoint(self.engine)
-            _last_checkpoint = time.monotonic()
 
     def _claim(self, *, limit: int | None) -> list[int]:
         """Clear needs_check on the rows written since the last tick, CLAIM_CHUNK a transaction (all of
@@ -294,7 +319,18 @@ class _Tick:
             claimed.extend(found)
             if len(found) < size:
                 break
+        if len(claimed) >= ANALYZE_AFTER:
+            # Statistics from before the flags were cleared (or none: rows just bulk-written) made
+            # PostgreSQL scan the whole table for a slice's rows and a cancel check's sources.
+            self._analyze("broadcasts")
         return claimed
+
+    def _analyze(self, table: str) -> None:
+        """On PostgreSQL, fresh statistics of `table` now, not at autovacuum's next pass (if any).
+        ANALYZE blocks no writer (its lock conflicts with no row write): not one of the tick's writes."""
+        if self.engine.dialect.name == "postgresql":
+            with transaction(self.engine, immediate=False) as session:
+                analyze(session, table)
 
     def _judge(self, written: Collection[int], *, skip: Collection[int], flagged: bool) -> int:
         """Judge the broadcasts written since the last tick that the plan did not read (rows are
@@ -496,13 +532,10 @@ class _Tick:
             self.inserted += stats.inserted
             self.updated += stats.updated
             self.cancelled += stats.cancelled
-        if inserted >= ANALYZE_AFTER and self.engine.dialect.name == "postgresql":
-            # Fresh statistics now, not at autovacuum's next pass (up to a minute): on a table it
-            # still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s a tick for
-            # 10,000 broadcasts) and picked nested loops for the dispatcher's claim. ANALYZE blocks
-            # no writer (its lock conflicts with no row write), so it is not one of the tick's writes.
-            with transaction(self.engine, immediate=False) as session:
-                analyze(session, "actions")
+        if inserted >= ANALYZE_AFTER:
+            # On a table it still thinks tiny, PostgreSQL scanned it for every 500-key lookup (11.7 s
+            # a tick for 10,000 broadcasts) and picked nested loops for the dispatcher's claim.
+            self._analyze("actions")
         before: dict[tuple[Source, int], str | None] = dict.fromkeys(unreadable)
         before.update({(Source.BROADCAST, b.id): b.invalid_reason for b in broadcasts})
         before.update({(Source.OFF_HOURS, r.id): r.invalid_reason for r in rules})

@@ -348,7 +348,6 @@ def _cancel_unplanned(
         actions.c.due_at,
         actions.c.kind,
         actions.c.state,
-        source_gone.label("gone"),
     )
     if streams is not None:
         query = query.where(actions.c.stream_id.in_(sorted(streams)))
@@ -363,17 +362,19 @@ def _cancel_unplanned(
         found = {row.id: row for row in session.execute(query.where(in_window)) if row.state == PENDING}
     else:
         found = {row.id: row for row in session.execute(query.where(actions.c.state == PENDING, in_window))}
+    gone: set[int] = set()
     if gone_anywhere:
-        found.update(
-            (row.id, row) for row in session.execute(query.where(actions.c.state == PENDING, source_gone))
-        )
-    rows = list(found.values())
+        for row in session.execute(query.where(actions.c.state == PENDING, source_gone)):
+            found[row.id] = row
+            gone.add(row.id)
+    unplanned = [row for row in found.values() if row.idempotency_key not in wanted]
+    # Whether the source is gone is asked of the unplanned rows only (usually none): asked of every
+    # row in the window, PostgreSQL hashed every live broadcast to answer it.
+    gone |= _gone_among(session, [row.id for row in unplanned if row.id not in gone])
     doomed: list[int] = []
     doomed_events: list[Event] = []
-    for row in rows:
-        if row.idempotency_key in wanted:
-            continue
-        if row.gone:
+    for row in unplanned:
+        if row.id in gone:
             why = f"{row.source} #{row.source_id} was deleted or cancelled"
         elif row.due_at < window[0] or (window[1] is not None and row.due_at > window[1]):
             continue
@@ -401,6 +402,14 @@ def _cancel_unplanned(
             )
         )
     return len(doomed)
+
+
+def _gone_among(session: Session, action_ids: Sequence[int]) -> set[int]:
+    """The actions among these whose source is gone (see _source_gone)."""
+    gone: set[int] = set()
+    for chunk in chunked(list(action_ids)):
+        gone.update(session.scalars(select(actions.c.id).where(actions.c.id.in_(chunk), _source_gone())))
+    return gone
 
 
 def _source_gone() -> ColumnElement[bool]:

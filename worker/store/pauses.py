@@ -82,12 +82,8 @@ def lapsed(session: Session, now: datetime) -> list[StreamPause]:
     )
 
 
-def any_lapsed(session: Session, now: datetime) -> bool:
-    """Whether lapsed(session, now) would find a pause (one probe)."""
-    return session.scalar(_LAPSED_PROBE, {"now": ensure_utc(now)}) is not None
-
-
-_LAPSED_PROBE = (
+# Whether lapsed(session, now) would find a pause (one probe; the planner's glance runs it).
+LAPSED_PROBE = (
     select(StreamPause.id)
     .where(
         StreamPause.resumed_at.is_(None),

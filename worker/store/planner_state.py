@@ -9,14 +9,25 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, func, select, text, update
+from sqlalchemy import (
+    CompoundSelect,
+    Engine,
+    bindparam,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.clock import ensure_utc
 from worker.store import pauses, schedules
 from worker.store.db import transaction
-from worker.store.models import Broadcast, SchedulerState
+from worker.store.models import SchedulerState
 from worker.store.sqlutil import actions
 from worker.store.types import UTCDateTime
 
@@ -41,6 +52,13 @@ def take_lease(
     with transaction(engine) as session:
         taken = _take(session, token, now, ttl)
         return taken, None if taken is None else glance(session, glance_keys, now)
+
+
+def look(engine: Engine, keys: Collection[str], now: datetime) -> Glance:
+    """The glance without the lease, in one read-only statement: what an idle tick needs to see that
+    it has nothing to do (and whether a tick is under way)."""
+    with transaction(engine, immediate=False) as session:
+        return glance(session, keys, now)
 
 
 def _take(session: Session, token: str, now: datetime, ttl: timedelta) -> bool | None:
@@ -95,12 +113,32 @@ def give_lease(engine: Engine, token: str, now: datetime, *, planned_at: datetim
         release_lease(session, token, now, planned_at=planned_at)
 
 
-def release_lease(session: Session, token: str, now: datetime, *, planned_at: datetime | None = None) -> None:
-    """As give_lease, in the caller's write transaction."""
-    now = ensure_utc(now)
-    session.execute(_RELEASE, {"token": token, "now": now})
+def release_lease(session: Session, token: str, now: datetime, *, planned_at: datetime | None = None) -> bool:
+    """As give_lease, in the caller's write transaction; False if the lease was no longer `token`'s
+    (another tick took it over)."""
+    released = session.execute(_RELEASE, {"token": token, "now": ensure_utc(now)})
     if planned_at is not None:
-        _upsert(session, LAST_PLAN_KEY, ensure_utc(planned_at).isoformat(), now)
+        note_planned(session, planned_at)
+    return bool(released.rowcount)  # type: ignore[attr-defined]
+
+
+def hold_free_lease(session: Session, now: datetime) -> bool:
+    """Whether no tick holds the lease, kept so until the caller's write transaction ends: the free
+    lease's row is touched, so a tick taking it meanwhile waits for that transaction."""
+    return bool(session.execute(_HOLD_FREE, {"now": ensure_utc(now)}).rowcount)  # type: ignore[attr-defined]
+
+
+_HOLD_FREE = (
+    update(SchedulerState)
+    .where(SchedulerState.key == LEASE_KEY, SchedulerState.value.is_(None))
+    .values(updated_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
+def note_planned(session: Session, now: datetime) -> None:
+    """When the planner last ticked successfully, as `onair timeline` shows it (last_plan_at)."""
+    now = ensure_utc(now)
+    _upsert(session, LAST_PLAN_KEY, now.isoformat(), now)
 
 
 @dataclass(frozen=True)
@@ -122,8 +160,9 @@ class Book:
 
 @dataclass(frozen=True)
 class Glance:
-    """What an idle tick reads, in one read transaction: the scheduler_state rows asked for (value,
-    updated_at) and whether any broadcast was written since the planner last judged it."""
+    """What an idle tick reads, in one statement: the scheduler_state rows asked for (value,
+    updated_at), the lease's among them, and whether any broadcast was written since the planner last
+    judged it."""
 
     rows: dict[str, tuple[str | None, datetime]]
     unchecked: bool
@@ -138,22 +177,39 @@ class Glance:
         found = self.rows.get(key)
         return found[0] if found else None
 
+    def lease_held(self, now: datetime, ttl: timedelta) -> bool | None:
+        """None: the lease is free; True: a tick holds it and wrote within `ttl`; False: its holder
+        stopped (the next taker re-plans all)."""
+        found = self.rows.get(LEASE_KEY)
+        if found is None or found[0] is None:
+            return None
+        return found[1] > ensure_utc(now) - ttl
+
 
 def glance(session: Session, keys: Collection[str], now: datetime) -> Glance:
-    """The counters, the book and the other rows in `keys`, the needs_check probe and the lapsed
-    pauses probe: the counters are read before anything the tick plans from, so a change committed
-    meanwhile shows next time."""
-    wanted = sorted({BOOK_KEY, CHANGES_KEY, DELETIONS_KEY, *keys})
-    rows = {key: (value, ensure_utc(at)) for key, value, at in session.execute(_GLANCE, {"keys": wanted})}
-    unchecked = session.scalar(_UNCHECKED_PROBE) is not None
-    return Glance(rows, unchecked, pauses.any_lapsed(session, now))
+    """The counters, the book, the lease and the other rows in `keys`, the needs_check probe and the
+    lapsed pauses probe, in one statement (one snapshot): the counters are read before anything the
+    tick plans from, so a change committed meanwhile shows next time."""
+    wanted = sorted({BOOK_KEY, CHANGES_KEY, DELETIONS_KEY, LEASE_KEY, *keys})
+    rows: dict[str, tuple[str | None, datetime]] = {}
+    probes: set[str] = set()
+    for key, value, at in session.execute(_GLANCE, {"keys": wanted, "now": ensure_utc(now)}):
+        if key in (_UNCHECKED, _LAPSED):
+            probes.add(key)
+        else:
+            rows[key] = (value, ensure_utc(at))
+    return Glance(rows, _UNCHECKED in probes, _LAPSED in probes)
 
 
-_GLANCE = select(SchedulerState.key, SchedulerState.value, SchedulerState.updated_at).where(
-    SchedulerState.key.in_(bindparam("keys", expanding=True))
+# Probe rows of the glance (no scheduler_state key starts with a space).
+_UNCHECKED, _LAPSED = " unchecked", " lapsed"
+_GLANCE: CompoundSelect[str, str | None, datetime] = union_all(
+    select(SchedulerState.key, SchedulerState.value, SchedulerState.updated_at).where(
+        SchedulerState.key.in_(bindparam("keys", expanding=True))
+    ),
+    select(literal(_UNCHECKED), null(), null()).where(schedules.UNCHECKED_PROBE.is_not(None)),
+    select(literal(_LAPSED), null(), null()).where(exists(pauses.LAPSED_PROBE)),
 )
-# Written exactly as the partial index's predicate (see schedules.UNCHECKED): one index probe.
-_UNCHECKED_PROBE = select(Broadcast.id).where(text("broadcasts.needs_check")).limit(1)
 
 
 def parse_book(value: str | None) -> Book | None:
