@@ -156,7 +156,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop a process the demo started: politely, then for good."""
     proc.terminate()
     try:
-        proc.wait(timeout=45)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

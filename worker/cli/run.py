@@ -25,6 +25,8 @@ from worker.queues import PLAN_QUEUE, QUEUE, VIEWERS_QUEUE
 
 PLANNER_NICE = 10
 PLANNER_THREADS = 3
+# How long the children have, together, to stop after SIGTERM before they are killed.
+STOP_SECONDS = 15.0
 
 
 @dataclass
@@ -83,12 +85,16 @@ def supervise(children: list[Child], stop_after: float | None = None) -> int:
     for child in children:
         if child.proc and child.proc.poll() is None:
             child.proc.send_signal(signal.SIGTERM)
+    # One deadline for all: a worker's warm shutdown waits for a batch holding until its instant, and
+    # waiting for each child in turn made a Ctrl-C take up to a minute.
+    give_up = time.monotonic() + STOP_SECONDS
     for child in children:
         if child.proc:
             try:
-                child.proc.wait(timeout=15)
+                child.proc.wait(timeout=max(0.0, give_up - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.proc.kill()
+                child.proc.wait()
     return 0
 
 
