@@ -256,22 +256,27 @@ def scheduler_procs(be: Backend, sim: Simulator, workdir: Path, **settings: str)
 
 
 def _quiet(argv: list[str]) -> list[str]:
-    if "-l" in argv:
-        argv = list(argv)
-        argv[argv.index("-l") + 1] = "warning"
+    for flag in ("-l", "--log-level"):
+        if flag in argv:
+            argv = list(argv)
+            argv[argv.index(flag) + 1] = "warning"
     return argv
 
 
 def act_shape(be: Backend, **settings: str) -> Shape:
-    """The act workers `scheduler_procs` starts (the planner, beat and supervisor come on top)."""
-    env = base_env(**settings)
-    if be.name == "embedded":
-        from worker.config import OnairSettings
+    """The act workers `scheduler_procs` starts (the planner, beat and supervisor come on top): `onair
+    run` on the embedded default, the Procfile's `worker` (`onair worker`) on PostgreSQL + Redis; both
+    start one per CPU (or `--workers`) of ONAIR_WORKER_CONCURRENCY threads (or `--concurrency`)."""
+    from worker.config import OnairSettings
 
-        threads = int(env.get("ONAIR_WORKER_CONCURRENCY") or OnairSettings().worker_concurrency)
-        return Shape(os.cpu_count() or 1, threads)
-    argv = procfile_argv("worker", env)
-    return Shape(1, int(argv[argv.index("--concurrency") + 1]))
+    env = base_env(**settings)
+    argv = [] if be.name == "embedded" else procfile_argv("worker", env)
+
+    def option(name: str, default: int) -> int:
+        return int(argv[argv.index(name) + 1]) if name in argv else default
+
+    threads = int(env.get("ONAIR_WORKER_CONCURRENCY") or OnairSettings().worker_concurrency)
+    return Shape(option("--workers", os.cpu_count() or 1), option("--concurrency", threads))
 
 
 def baseline_procs(broker_url: str, sim: Simulator, workdir: Path, shape: Shape) -> list[Proc]:

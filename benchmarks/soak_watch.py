@@ -33,7 +33,10 @@ class Running(Protocol):
 
 
 def role_of(argv: Sequence[str], fallback: str) -> str:
-    """A process's part: beat, the planner, a worker (by its node name when it has one), else `fallback`."""
+    """A process's part: beat, the planner, a worker (by its node name when it has one), the supervisor
+    (`onair run`, `onair worker`), else `fallback`."""
+    if any(Path(arg).name == "onair" for arg in argv[:2]):
+        return "supervisor"
     if "beat" in argv:
         return "beat"
     nodes = [value for flag, value in pairwise(argv) if flag == "-n" and "@" in value]

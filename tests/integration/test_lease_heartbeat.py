@@ -223,15 +223,13 @@ def test_a_run_after_an_in_doubt_send_reports_who_did_the_work(
     stream = _disabled_stream(simulator)
     claim = _claim_enable(engine, stream, datetime.now(UTC))
     with transaction(engine) as session:
-        assert ledger.record_intent(
+        assert ledger.record_intents(
             session,
-            claim.action_id,
             claim.lease_token,
-            attempt=1,
-            detail="enabling",
+            [ledger.Intent(claim.action_id, 1, "enabling")],
             now=datetime.now(UTC),
             actor="w1",
-        )
+        ) == {claim.action_id}
     with FastPixClient(simulator.base_url, *simulator.credentials) as api:
         api.enable_stream(stream)  # what the dead worker's call did
     with transaction(engine) as session:  # its lease lapses and the dispatcher claims it again

@@ -183,6 +183,33 @@ def test_an_expired_lease_is_reclaimed_and_the_stale_worker_cannot_write(engine:
     ]
 
 
+def test_a_group_write_ahead_writes_only_for_leases_still_held_and_says_which(engine: Engine) -> None:
+    """The executor writes the `sending` events of the runs that reach their call together in one
+    statement: a run whose lease another worker took back gets no event, and must not send."""
+    ids = _plan(engine, *(planned(s, ActionKind.ENABLE, T0, key=s) for s in ("a", "b", "c")))
+    claims = _claim(engine)
+    with transaction(engine) as session:  # the executor holds the batch under one token of its own
+        ledger.take_over(
+            session, [(c.action_id, c.lease_token) for c in claims], new_token="t", owner="w", now=T0
+        )
+    token = "t"
+    with transaction(engine) as session:  # b's lease lapsed and another worker claimed it
+        session.execute(update(Action).where(Action.id == ids["b"]).values(lease_token="another"))
+    intents = [ledger.Intent(ids[s], 1, f"enabling {s}") for s in ("a", "b", "c")]
+
+    with transaction(engine) as session:
+        written = ledger.record_intents(session, token, intents, now=T0, actor="w")
+    with transaction(engine) as session:
+        everyone = ledger.record_intents(session, token, [intents[0], intents[2]], now=T0, actor="w")
+
+    assert (written, everyone) == ({ids["a"], ids["c"]}, {ids["a"], ids["c"]})
+    with transaction(engine, immediate=False) as session:
+        sending = session.execute(
+            select(ActionEvent.action_id, ActionEvent.detail).where(ActionEvent.event == ledger.SENDING)
+        ).all()
+    assert sorted(sending) == sorted([(ids["a"], "enabling a"), (ids["c"], "enabling c")] * 2)
+
+
 def test_claim_due_takes_back_expired_leases_itself(engine: Engine) -> None:
     _plan(engine, planned("s", ActionKind.ENABLE, T0, key="k"))
     [first] = _claim(engine)

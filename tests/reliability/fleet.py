@@ -98,6 +98,23 @@ def procfile_procs(
     return procs
 
 
+def process_tree(pid: int) -> set[int]:
+    """`pid` and its descendants: a worker that `onair worker` restarted under the same supervisor has a
+    new pid here."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        found.add(current := todo.pop())
+        todo += parents.get(current, [])
+    return found
+
+
 def disabled_streams(simulator: Simulator, count: int) -> list[str]:
     """`count` new streams on the simulator, all disabled (what an enable must change)."""
 

@@ -1,8 +1,9 @@
 """Checks 2 and 3: the broker fails. Each test owns its redis-server (no persistence), so stopping it
 loses every message it held, as a restarted production Redis without AOF would.
 
-The processes are the Procfile's (one `worker`, the `planner`, `beat`) with the shipped settings, and
-nothing restarts them from outside: the worker must ride out the outage itself. The ledger is the
+The processes are the Procfile's (`worker`, which is `onair worker` and its act workers, the `planner`,
+`beat`) with the shipped settings, and nothing restarts them, from outside or from `onair worker`'s
+supervisor (their pids are compared): each worker must ride out the outage itself. The ledger is the
 source of truth: a message lost with Redis only delays its action until its lease runs out (at most
 ONAIR_LEASE_SECONDS after its instant) and the dispatcher claims the row again.
 """
@@ -26,6 +27,7 @@ from tests.reliability.fleet import (
     enable_rows,
     lateness,
     new_broadcast_fires,
+    process_tree,
     procfile_procs,
     schedule_enables,
     shipped_scheduler,
@@ -57,7 +59,7 @@ def test_redis_restarted_or_briefly_down_the_procfile_processes_carry_on(
     since = simulator.last_seq()
     with running(*procs) as running_procs:
         wait_ticking(engine, running_procs)
-        pids = [p.popen.pid for p in procs if p.popen]
+        pids = [process_tree(p.popen.pid) for p in procs if p.popen]
         first_due = datetime.now(UTC) + timedelta(seconds=12)
         spread = timedelta(seconds=10)
         due = schedule_enables(engine, streams, first_due, spread)
@@ -69,7 +71,7 @@ def test_redis_restarted_or_briefly_down_the_procfile_processes_carry_on(
         wait_settled(engine, streams, running_procs, "the Redis restart", timeout=60)
         after = new_broadcast_fires(engine, simulator, running_procs)
         alive = {p.name: p.alive() for p in procs}
-        same = [p.popen.pid for p in procs if p.popen] == pids
+        same = [process_tree(p.popen.pid) for p in procs if p.popen] == pids
 
     tally = Tally.take(
         f"Redis {'restarted' if not down_for else f'down {down_for:.0f} s'}, empty",
@@ -130,7 +132,7 @@ def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
     with running(worker, planner, beat) as procs:
         wait_ticking(engine, procs)
         assert worker.popen is not None and beat.popen is not None
-        pids = (worker.popen.pid, beat.popen.pid)
+        pids = (process_tree(worker.popen.pid), beat.popen.pid)
         # Planned while Redis is up, due while it is down.
         first_due = datetime.now(UTC) + timedelta(seconds=12)
         due = schedule_enables(engine, streams, first_due, timedelta(seconds=15))
@@ -143,7 +145,7 @@ def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
         redis_server.start()
         back = datetime.now(UTC)
         wait_settled(engine, streams, procs, "Redis returned", 60)
-        assert (worker.popen.pid, beat.popen.pid) == pids
+        assert (process_tree(worker.popen.pid), beat.popen.pid) == pids, "a worker process was restarted"
         after = wait_for("a consumer again", lambda: (d := _doctor_consumers(env))[0] == 0 and d, 30, procs)
 
     tally = Tally.take(f"Redis down for {OUTAGE:.0f} s", simulator, engine, streams, since)
@@ -155,7 +157,7 @@ def test_redis_down_for_a_long_stretch_worker_stays_and_catches_up(
     )
     assert survived == {"worker": True, "beat": True}, f"a Celery process exited in the outage: {survived}"
     assert during[0] == 1 and "FAIL consumers  no worker consumed the actions queue" in during[1], during
-    assert "consuming the actions queue: celery@" in after[1], after
+    assert "consuming the actions queue: onair-" in after[1], after  # `onair worker`'s nodes
     gone = [b for b in alert_receiver.bodies if b.get("event") == "no_consumer"]
     assert len(gone) == 1, alert_receiver.texts()
     assert str(gone[0]["text"]).startswith(

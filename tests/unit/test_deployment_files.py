@@ -43,6 +43,36 @@ def test_the_image_installs_the_wheel_and_runs_as_an_unprivileged_user() -> None
     assert users[-1].split(":")[0] not in ("root", "0")
 
 
+def _procfile() -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in (REPO / "Procfile").read_text().splitlines() if ": " in line)
+
+
+def _started(argv: list[str]) -> list[list[str]]:
+    """The Celery command lines a deployment's command runs: `onair worker` starts act workers."""
+    from worker.cli.run import act_workers
+
+    if argv[:2] == ["onair", "worker"]:
+        return [child.argv for child in act_workers(2, 4, "info")]
+    return [argv]
+
+
+def test_the_procfile_and_compose_run_the_same_act_workers_one_per_cpu() -> None:
+    # A Python worker is one GIL: one process per core is what lets the act path use the machine.
+    from worker.cli.run import act_workers
+
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert (
+        _procfile()["worker"].split()
+        == services["worker"]["command"]
+        == ["onair", "worker", "--log-level", "info"]
+    )
+    assert "deploy" not in services["worker"]
+    workers = act_workers(2, 32, "info")
+    nodes = [argv[argv.index("-n") + 1] for argv in (child.argv for child in workers)]
+    assert len(set(nodes)) == 2, nodes
+    assert [child.env is None for child in workers] == [True, False], "only the first serves the metrics port"
+
+
 def _queues(argv: list[str]) -> set[str]:
     return set(argv[argv.index("-Q") + 1].split(",")) if "-Q" in argv else set()
 
@@ -54,11 +84,14 @@ def test_every_queue_a_task_is_sent_to_is_consumed_by_every_deployment() -> None
     from worker.queues import QUEUE
 
     routed = {QUEUE} | {route["queue"] for route in app.conf.task_routes.values()}
-    procfile = [
-        line.split(":", 1)[1].split() for line in (REPO / "Procfile").read_text().splitlines() if line
-    ]
+    procfile = [argv for line in _procfile().values() for argv in _started(line.split())]
     services = yaml.safe_load(COMPOSE.read_text())["services"]
-    compose = [s["command"] for s in services.values() if isinstance(s.get("command"), list)]
+    compose = [
+        argv
+        for s in services.values()
+        if isinstance(s.get("command"), list)
+        for argv in _started(s["command"])
+    ]
     children = [child.argv for child in worker_children(1, 4, "info")]
     for name, argvs in (("Procfile", procfile), ("docker-compose.yml", compose), ("onair run", children)):
         consumed = set().union(*(_queues(argv) for argv in argvs))

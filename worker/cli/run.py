@@ -1,4 +1,5 @@
-"""`onair run`: workers and beat for one machine, supervised, stopped cleanly on SIGTERM or Ctrl-C.
+"""`onair run`: workers and beat for one machine, supervised, stopped cleanly on SIGTERM or Ctrl-C;
+`onair worker`: the act workers alone (the Procfile's and docker-compose.yml's `worker`).
 
 One threads-pool worker per CPU by default: a worker is one process with one GIL, and its threads spend
 CPU in the ledger and HTTP code, so a single worker cannot use a second core (docs/performance.md).
@@ -19,6 +20,7 @@ from types import FrameType
 
 import typer
 
+from worker.config import OnairSettings
 from worker.queues import PLAN_QUEUE, QUEUE, VIEWERS_QUEUE
 
 PLANNER_NICE = 10
@@ -96,38 +98,40 @@ def supervise(children: list[Child], stop_after: float | None = None) -> int:
     return 0
 
 
-def worker_children(count: int, concurrency: int, loglevel: str) -> list[Child]:
-    """`count` threads-pool workers that execute actions, with unique node names, and one that plans;
-    only the first serves the metrics port (the figures come from the shared database, and the others
-    could not bind it)."""
+def act_workers(count: int, concurrency: int, loglevel: str) -> list[Child]:
+    """`count` threads-pool workers that execute actions, with unique node names; only the first
+    serves the metrics port (the figures come from the shared database, and the others could not bind
+    it)."""
     quiet = {**os.environ, "ONAIR_METRICS_PORT": "0"}
     children = []
     for index in range(count):
         argv = celery_argv("worker", concurrency, loglevel, node=f"onair-{index}@%h")
         children.append(Child(f"worker {index}", argv, env=None if index == 0 else quiet))
+    return children
+
+
+def worker_children(count: int, concurrency: int, loglevel: str) -> list[Child]:
+    """The act workers and one worker that plans."""
+    quiet = {**os.environ, "ONAIR_METRICS_PORT": "0"}
     # Three threads: a long stream sync (one page call per 50 streams) and a round of viewer samples
     # (one at a time per process) do not hold a plan tick back.
     planner = celery_argv(
         "worker", PLANNER_THREADS, loglevel, node="onair-planner@%h", queue=f"{PLAN_QUEUE},{VIEWERS_QUEUE}"
     )
     # Niced: a planner tick is CPU work that can wait a few ms; a call due now cannot.
-    children.append(Child("planner", planner, env=quiet, nice=PLANNER_NICE))
-    return children
+    return [
+        *act_workers(count, concurrency, loglevel),
+        Child("planner", planner, env=quiet, nice=PLANNER_NICE),
+    ]
 
 
-def run(
-    concurrency: int = typer.Option(None, help="Worker threads (default ONAIR_WORKER_CONCURRENCY)."),
-    loglevel: str = typer.Option("info", "--log-level", help="Celery log level."),
-    workers: int = typer.Option(
-        None, "--workers", min=1, help="Worker processes (default: the number of CPUs)."
-    ),
-    no_beat: bool = typer.Option(False, "--no-beat", help="Run only the workers (beat runs elsewhere)."),
-) -> None:
-    """Run the scheduler on this machine: Celery workers and beat, restarted if they die."""
+def _checked_settings() -> tuple[OnairSettings, str]:
+    """The settings and the database's URL as shown, once its schema is known to be current: a bad
+    setting or an old schema is one `error:` line here, not a crash loop of children."""
     from worker.cli.timeline import read_settings
     from worker.service.database import ensure_schema_current, make_engine
 
-    settings = read_settings()  # a bad setting is one `error:` line here, not a crash loop of children
+    settings = read_settings()
     engine = make_engine(settings.database_url)
     try:
         ensure_schema_current(engine)
@@ -136,13 +140,39 @@ def run(
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
+    return settings, engine.url.render_as_string()
+
+
+WORKERS_OPTION = typer.Option(
+    None, "--workers", min=1, help="Worker processes (default: the number of CPUs)."
+)
+CONCURRENCY_OPTION = typer.Option(None, help="Threads per worker (default ONAIR_WORKER_CONCURRENCY).")
+LOGLEVEL_OPTION = typer.Option("info", "--log-level", "-l", help="Celery log level.")
+
+
+def worker(
+    concurrency: int = CONCURRENCY_OPTION, loglevel: str = LOGLEVEL_OPTION, workers: int = WORKERS_OPTION
+) -> None:
+    """Run the workers that act (no planner, no beat): one Celery worker per CPU, restarted if they die."""
+    settings, _ = _checked_settings()
+    count = workers or os.cpu_count() or 1
+    typer.echo(f"onair worker: {count} act workers; Ctrl-C stops", err=True)
+    raise typer.Exit(supervise(act_workers(count, concurrency or settings.worker_concurrency, loglevel)))
+
+
+def run(
+    concurrency: int = CONCURRENCY_OPTION,
+    loglevel: str = LOGLEVEL_OPTION,
+    workers: int = WORKERS_OPTION,
+    no_beat: bool = typer.Option(False, "--no-beat", help="Run only the workers (beat runs elsewhere)."),
+) -> None:
+    """Run the scheduler on this machine: Celery workers and beat, restarted if they die."""
+    settings, database = _checked_settings()
     children = worker_children(
         workers or os.cpu_count() or 1, concurrency or settings.worker_concurrency, loglevel
     )
     if not no_beat:
         children.append(Child("beat", celery_argv("beat", 0, loglevel)))
     broker = "embedded (no server)" if not settings.broker_url else "configured broker"
-    typer.echo(
-        f"onair run: database {engine.url.render_as_string()}, broker {broker}; Ctrl-C stops", err=True
-    )
+    typer.echo(f"onair run: database {database}, broker {broker}; Ctrl-C stops", err=True)
     raise typer.Exit(supervise(children))

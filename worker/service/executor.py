@@ -438,19 +438,17 @@ class _Intents:
         return intent.result()
 
     def _commit(self, group: Sequence[_Intent]) -> None:
+        live = [member for member in group if not member.run.lost.is_set()]
         with transaction(self.rt.engine) as session:
-            now = self.rt.clock.now()
-            for member in group:
-                run = member.run
-                member.written = not run.lost.is_set() and ledger.record_intent(
-                    session,
-                    run.action.id,
-                    self.token,
-                    attempt=run.attempt,
-                    detail=member.detail,
-                    now=now,
-                    actor=self.rt.identity,
-                )
+            written = ledger.record_intents(
+                session,
+                self.token,
+                [ledger.Intent(m.run.action.id, m.run.attempt, m.detail) for m in live],
+                now=self.rt.clock.now(),
+                actor=self.rt.identity,
+            )
+        for member in live:
+            member.written = member.run.action.id in written
 
 
 def note_act_sent(

@@ -6,7 +6,7 @@ that matches nothing, the write is refused and the refusal lands in the history 
 Attempts: `attempts` counts the executions that reached the FastPix API for this action. retry_later
 adds one (it follows a failed call); record_attempts adds one for succeeded, failed and skipped (the
 executor called the API, if only to read the stream) and none for missed. A worker killed mid-call
-records no outcome; if it had written its `sending` record (record_intent, before the call left), the
+records no outcome; if it had written its `sending` record (record_intents, before the call left), the
 next take-over counts that attempt (take_over, `in_doubt`).
 """
 
@@ -165,20 +165,34 @@ _INTEND = insert(events_table).from_select(
 )
 
 
-def record_intent(
-    session: Session,
-    action_id: int,
-    lease_token: str,
-    *,
-    attempt: int,
-    detail: str,
-    now: datetime,
-    actor: str,
-) -> bool:
-    """Write-ahead: the `sending` event, written (and committed by the caller) before a state-changing
-    call leaves, so the history shows every act that may have reached FastPix even if the worker dies
-    before the answer is recorded. Fenced: False (nothing written, and the call must not leave) when
-    the lease is no longer this executor's."""
+@dataclass(frozen=True)
+class Intent:
+    """A call about to leave: the action, its attempt and what the `sending` event says."""
+
+    action_id: int
+    attempt: int
+    detail: str
+
+
+# The `sending` events one transaction wrote: which leases held when a group's write came up short.
+_WRITTEN = select(events_table.c.action_id).where(
+    events_table.c.action_id.in_(IDS),
+    events_table.c.event == SENDING,
+    events_table.c.at == bindparam("now", type_=UTCDateTime()),
+    events_table.c.actor == bindparam("actor"),
+)
+
+
+def record_intents(
+    session: Session, lease_token: str, intents: Sequence[Intent], *, now: datetime, actor: str
+) -> set[int]:
+    """Write-ahead: the `sending` events, written (and committed by the caller) before state-changing
+    calls leave, so the history shows every act that may have reached FastPix even if the worker dies
+    before the answer is recorded. One statement for the whole group (executemany), fenced row by row:
+    the ids whose lease was still `lease_token`'s; the others got no event, and their calls must not
+    leave."""
+    if not intents:
+        return set()
     now = ensure_utc(now)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
@@ -186,15 +200,26 @@ def record_intent(
         # in the next few hundred ms could lose it. What it guards against is the worker dying, and
         # the flush to disk (10+ ms on a busy server) would sit between the read and the act.
         connection.execute(_ASYNC_COMMIT)
-    values = {
-        "b_id": action_id,
-        "b_token": lease_token,
-        "b_now": now,
-        "b_actor": actor,
-        "b_attempt": attempt,
-        "b_detail": detail,
+    rows = [
+        {
+            "b_id": i.action_id,
+            "b_token": lease_token,
+            "b_now": now,
+            "b_actor": actor,
+            "b_attempt": i.attempt,
+            "b_detail": i.detail,
+        }
+        for i in intents
+    ]
+    ids = [i.action_id for i in intents]
+    if connection.execute(_INTEND, rows).rowcount == len(rows):
+        return set(ids)
+    # Some lease was gone (rare): the events this transaction wrote say which held.
+    return {
+        written
+        for chunk in chunked(ids)
+        for written in session.execute(_WRITTEN, {"ids": list(chunk), "now": now, "actor": actor}).scalars()
     }
-    return bool(connection.execute(_INTEND, values).rowcount)
 
 
 # The fence and the time of a statement executed for many rows at once (executemany).
