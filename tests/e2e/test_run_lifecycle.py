@@ -61,7 +61,12 @@ def test_a_schema_that_is_not_migrated_is_refused_with_a_one_line_hint(
     assert "Traceback" not in done.stderr
 
 
-def test_onair_run_ticks_and_stops_cleanly_on_sigterm(tmp_path: Path, simulator: Simulator) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_onair_run_ticks_and_leaves_no_process_behind(
+    tmp_path: Path, simulator: Simulator, stop: signal.Signals
+) -> None:
+    """SIGTERM: it stops its children and exits 0 within 30 s. SIGKILL (it cannot clean up): its
+    children are told by the kernel that it died, and stop too."""
     database_url = f"sqlite:///{tmp_path}/onair.db"
     migrate(database_url)
     env = scheduler_env(database_url=database_url, data_dir=tmp_path / "data", fastpix=simulator.env)
@@ -75,17 +80,22 @@ def test_onair_run_ticks_and_stops_cleanly_on_sigterm(tmp_path: Path, simulator:
         with transaction(engine, immediate=False) as session:
             return schedules.get_state(session, key)
 
+    children: list[int] = []
     try:
         wait_for("the first dispatcher tick", lambda: state("last_tick_at"), timeout=60)
         wait_for("the planner's first tick", lambda: state("last_plan_at"), timeout=30)
         children = children_of(run.pid)
         assert len(children) == 4, "onair run supervises the two workers asked for, the planner and beat"
         started = time.monotonic()
-        run.send_signal(signal.SIGTERM)
-        assert run.wait(timeout=30) == 0
+        run.send_signal(stop)
+        code = run.wait(timeout=30)
         assert time.monotonic() - started < 30
-        wait_for("the workers and beat to exit", lambda: not any(alive(pid) for pid in children), timeout=10)
+        assert code == (0 if stop == signal.SIGTERM else -signal.SIGKILL)
+        wait_for("the workers and beat to exit", lambda: not any(alive(pid) for pid in children), timeout=30)
     finally:
         if run.poll() is None:
             run.kill()
+        for pid in children:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
         engine.dispose()

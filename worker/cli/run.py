@@ -10,6 +10,7 @@ holding ETA tasks); the ledger loses nothing when that happens, and this supervi
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from worker.config import OnairSettings
 from worker.queues import PLAN_QUEUE, QUEUE, VIEWERS_QUEUE
 
 PLANNER_NICE = 10
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PLANNER_THREADS = 3
 # How long the children have, together, to stop after SIGTERM before they are killed.
 STOP_SECONDS = 15.0
@@ -40,11 +42,16 @@ class Child:
     # Added to the OS scheduling niceness: work that can wait gives way to work that is due now.
     nice: int = 0
 
-    def _renice(self) -> None:
-        os.nice(self.nice)
+    def _prepare(self) -> None:
+        """In the child, before it runs: it gets SIGTERM if the supervisor dies (even by SIGKILL), so no
+        worker outlives it unsupervised; then its niceness."""
+        if sys.platform == "linux":
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if self.nice:
+            os.nice(self.nice)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=self.env, preexec_fn=self._renice if self.nice else None)
+        self.proc = subprocess.Popen(self.argv, env=self.env, preexec_fn=self._prepare)
         self.started_at = time.monotonic()
 
 
