@@ -80,6 +80,14 @@ def test_kill_9_worker_mid_flight_every_action_once_and_soon(
         assert abs((due[slow[-1]] - kill_at).total_seconds()) < 4 * step.total_seconds()
         wait_for("the plan", lambda: len(enable_rows(engine, streams)) == len(streams), 30, live)
         time.sleep(max(0.0, (kill_at - datetime.now(UTC)).total_seconds()))
+        # On a loaded machine the acts may run behind their instants: kill once FastPix has done a slow
+        # enable whose answer is still 6 s away, so the kill lands with it in flight.
+        wait_for(
+            "a slow enable in flight",
+            lambda: any(simulator.stream(s)["status"] != "disabled" for s in slow),
+            20,
+            live,
+        )
         if backend == "embedded":
             _kill_worker_under(run, engine, [r.id for s, r in enable_rows(engine, slow).items()])
         else:
