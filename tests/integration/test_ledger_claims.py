@@ -130,6 +130,34 @@ def test_an_update_never_supersedes_the_retrying_enable_it_needs(engine: Engine)
     assert _action(engine, ids["update"]).state == "pending"
 
 
+def test_a_day_of_actions_ahead_changes_no_claim(engine: Engine) -> None:
+    """The dispatcher ranks only the due, claimed and retrying rows: the horizon planned behind them
+    (a day of enables and finishes on every stream) changes neither what is claimed nor the order."""
+    ahead = [
+        planned(stream, kind, T0 + n * MINUTE)
+        for stream in ("retrying", "due", "later")
+        for n in range(1, 200)
+        for kind in (ActionKind.ENABLE, ActionKind.FINISH)
+    ]
+    ids = _plan(
+        engine,
+        *ahead,
+        planned("retrying", ActionKind.ENABLE, T0 - MINUTE, key="enable"),
+        planned("retrying", ActionKind.UPDATE, T0, key="update"),
+        planned("due", ActionKind.ENABLE, T0, key="due"),
+    )
+    [first] = _claim(engine, now=T0 - MINUTE)
+    with transaction(engine) as session:  # its retry comes after the next ticks' cutoff
+        assert ledger.retry_later(
+            session, first.action_id, first.lease_token, next_attempt_at=T0 + 5 * MINUTE, error="503", now=T0
+        )
+
+    claims = _claim(engine, now=T0, ahead=timedelta(seconds=2))
+
+    # The update never overtakes the enable it needs, and nothing of the day ahead is claimed.
+    assert [c.action_id for c in claims] == [ids["due"]]
+
+
 def test_a_first_attempt_is_never_superseded(engine: Engine) -> None:
     ids = _plan(
         engine,

@@ -1,6 +1,7 @@
 """How much the planner tick works (issue 10), by the counts its report gives, on both backends: after
 the cold tick nothing is planned again, an edit re-plans only its stream around the edited slot, and
-a tick with nothing changed reads no schedule."""
+a tick with nothing changed reads no schedule; a cold tick of dense series plans the next hours before
+it writes two days of occurrences."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from sqlalchemy import Engine, delete, event, insert, select, text, update
@@ -19,7 +22,7 @@ from worker.service import planning
 from worker.service.planning import PlanReport, plan_tick, planning_end
 from worker.service.runtime import Runtime
 from worker.store import schedules
-from worker.store.models import Broadcast, Stream
+from worker.store.models import Broadcast, BroadcastSeries, Stream
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
 STREAMS = ("s1", "s2", "s3")
@@ -229,3 +232,63 @@ def test_a_deletion_or_a_new_rule_wakes_the_next_tick(engine: Engine) -> None:
     clock.advance(5)
     ruled = _tick(engine, clock)
     assert ruled.full and not ruled.idle and ruled.inserted >= 1, ruled
+
+
+def test_a_cold_tick_writes_each_slice_of_series_just_before_planning_it(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The soak's night from an empty ledger: a 2-minute slot every 4 minutes on each stream, as a
+    series. The slots of the next hours are planned before two days of occurrences are written (on a
+    loaded machine writing them all first took minutes while the near stretch ran out), and the cold
+    tick leaves the ledger a full re-plan would."""
+    with engine.begin() as conn:
+        conn.execute(insert(Stream), [{"stream_id": s, "name": s} for s in STREAMS])
+        conn.execute(
+            insert(BroadcastSeries),
+            [
+                {
+                    "stream_id": stream,
+                    "cron": "0-59/4 * * * *",
+                    "timezone": "UTC",
+                    "duration_seconds": 120,
+                    "lead_seconds": 20,
+                    "starts_from": START,
+                }
+                for stream in STREAMS
+            ],
+        )
+    # (the end of each stretch planned, the furthest occurrence written when it was planned)
+    reach: list[tuple[datetime, datetime]] = []
+    plan = planning._Tick._plan
+
+    def noting(tick: Any, streams: set[str] | None, start: datetime, end: datetime) -> set[int]:
+        with engine.connect() as conn:
+            furthest = conn.scalar(select(Broadcast.starts_at).order_by(Broadcast.starts_at.desc()).limit(1))
+        assert furthest is not None
+        reach.append((end, furthest))
+        return plan(tick, streams, start, end)
+
+    monkeypatch.setattr(planning._Tick, "_plan", noting)
+    clock = FixedClock(START)
+
+    cold = _tick(engine, clock)
+
+    window_end = planning_end(START, timedelta(hours=24))
+    assert [end for end, _ in reach] == [
+        START + planning.NEAR,
+        *(START + ahead for ahead in planning.COLD_SLICES),
+        window_end,
+    ]
+    for end, furthest in reach[:-1]:
+        # The stretch's slots are written, and the hour after it (its finishes' deadlines), no more.
+        assert end - EVERY <= furthest <= end + timedelta(hours=1), (end, furthest)
+    assert reach[-1][1] >= START + timedelta(days=2) - EVERY  # the last: the series' whole horizon
+    slots = 24 * 60 // 4
+    with engine.connect() as conn:
+        enables = conn.scalar(text("SELECT count(*) FROM actions WHERE kind = 'enable'"))
+    assert cold.full and enables is not None and slots * len(STREAMS) <= enables <= (slots + 2) * len(STREAMS)
+    assert _unchecked(engine) == 0
+    monkeypatch.undo()
+    with patch("worker.store.ledger.plan_changes_nothing", return_value=False):
+        check = _tick(engine, clock, full=True)
+    assert (check.inserted, check.updated, check.cancelled, check.flagged) == (0, 0, 0, 0), check.summary

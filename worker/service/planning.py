@@ -261,20 +261,29 @@ class _Tick:
             or deletions != book.deletions  # a broadcast row was deleted
             or self.now - book.last_full_at >= timedelta(minutes=self.rt.settings.full_plan_minutes)
         )
-        if book is None:
+        cold = book is None
+        if cold:
             # Cold: the near future first, so nothing due soon waits for a year of occurrences.
             self._materialise(due, ahead=NEAR)
             self._plan(None, self.start, min(self.end, self.now + NEAR))
-        unchecked = self._materialise(due) or unchecked
+        else:
+            unchecked = self._materialise(due) or unchecked
         loaded: set[int] = set()
         if full:
-            # Every flag is cleared before the rows are read: the plan below judges them all (a write
-            # that commits meanwhile sets its row's flag again, for the next tick).
-            written = self._claim(limit=None)
-            # A cold tick plans the window nearest first, every stream a slice at a time: a slot due
-            # in an hour is planned within seconds, not after a day of every stream before its own.
+            written: list[int] = []
+            # A cold tick plans the window nearest first, every stream a slice at a time, each slice's
+            # occurrences written just before it is planned (with the _MARGIN after it, whose slots
+            # bound its finishes; the last slice's pass writes all the series horizon holds): a slot
+            # due in an hour is planned within seconds, not after a day of every stream, or two days
+            # of every series' occurrences, before its own.
             slice_start = self.start
-            for slice_end in _cold_slices(self.now, self.end) if book is None else [self.end]:
+            for slice_end in _cold_slices(self.now, self.end) if cold else [self.end]:
+                if cold:
+                    ahead = None if slice_end >= self.end else slice_end + _MARGIN - self.now
+                    self._materialise(due, ahead=ahead)
+                # Every flag is cleared before the rows are read: the plan below judges them all (a
+                # write that commits meanwhile sets its row's flag again, for the next tick).
+                written += self._claim(limit=None)
                 loaded |= self._plan(None, slice_start, slice_end)
                 slice_start = slice_end
         else:

@@ -176,7 +176,14 @@ def _choose(
             func.max(due_here).over(partition_by=stream).label("stream_due"),
             func.max(busy_here).over(partition_by=stream).label("stream_busy"),
         )
-        .where(IN_LIVE_INDEX)
+        # Only the rows that can count: the due, the claimed and the retrying ones (all due by the
+        # cutoff). Any other live row is pending, never tried, so due at its next_attempt_at, after
+        # the cutoff: it comes after every kept row of its stream and changes none of their facts.
+        # Ranking them too sorted the whole horizon (75,000 rows on a busy night) every tick.
+        .where(
+            IN_LIVE_INDEX,
+            or_(actions.c.next_attempt_at <= cutoff, actions.c.state == CLAIMED, actions.c.attempts > 0),
+        )
         .subquery()
     )
     rows = session.execute(
