@@ -90,9 +90,9 @@ def test_processes_sharing_the_budget_never_exceed_it(
     where = redis_url if kind == "redis" else str(tmp_path / "fastpix-budget")
     stamps = measure_shared_rate(kind, where, redis_key)
     span = stamps[-1] - stamps[0]
-    # The ceiling: the burst plus the refill over the span; a thread's stamp lands a little after
-    # its slot on a loaded machine, which only spreads the grants out.
-    assert len(stamps) <= Bucket(RPS).capacity + Bucket(RPS).rate * span + 1
+    # The ceiling: the burst plus the refill over the span, plus a few stamps: a thread stamps a little
+    # after its grant on a loaded machine, and a first stamp taken late shortens the span measured.
+    assert len(stamps) <= Bucket(RPS).capacity + Bucket(RPS).rate * span + 4
     # The burst and a second's refill, plus a few stamps threads took late on a loaded machine (a
     # thread descheduled past its slot stamps it together with the next one's).
     assert busiest_second(stamps) <= Bucket(RPS).rate + Bucket(RPS).capacity + 4
