@@ -44,7 +44,13 @@ def _disabled_stream(simulator: Simulator) -> str:
     return stream_id
 
 
-def _claim_enable(engine: Engine, stream: str, due: datetime) -> ledger.Claim:
+def _claim_enable(
+    engine: Engine,
+    stream: str,
+    due: datetime,
+    lease: timedelta = timedelta(seconds=LEASE_SECONDS),
+    ahead: timedelta = timedelta(seconds=5),
+) -> ledger.Claim:
     with transaction(engine) as session:
         ledger.apply_plan(
             session,
@@ -53,14 +59,7 @@ def _claim_enable(engine: Engine, stream: str, due: datetime) -> ledger.Claim:
             window_start=due - timedelta(days=1),
             now=datetime.now(UTC),
         )
-    [claim] = ledger.claim_due(
-        engine,
-        now=datetime.now(UTC),
-        ahead=timedelta(seconds=5),
-        lease=timedelta(seconds=LEASE_SECONDS),
-        owner="test",
-        limit=1,
-    )
+    [claim] = ledger.claim_due(engine, now=datetime.now(UTC), ahead=ahead, lease=lease, owner="test", limit=1)
     return claim
 
 
@@ -180,22 +179,7 @@ def test_a_run_that_stalls_past_its_lease_after_writing_ahead_does_not_send(
     rt = next(runtime)
     stream = _disabled_stream(simulator)
     due = datetime.now(UTC) + timedelta(seconds=3)
-    with transaction(engine) as session:
-        ledger.apply_plan(
-            session,
-            [planned(stream, ActionKind.ENABLE, due, source_id=1)],
-            scope_sources=[],
-            window_start=due - timedelta(days=1),
-            now=datetime.now(UTC),
-        )
-    [claim] = ledger.claim_due(
-        engine,
-        now=datetime.now(UTC),
-        ahead=timedelta(seconds=10),
-        lease=timedelta(seconds=10),
-        owner="t",
-        limit=1,
-    )
+    claim = _claim_enable(engine, stream, due, lease=timedelta(seconds=10), ahead=timedelta(seconds=10))
     clock.action_id, clock.instant = claim.action_id, due
     since = simulator.last_seq()
     outcomes: list[Attempt] = []
