@@ -25,8 +25,8 @@ from worker.config import OnairSettings
 from worker.queues import PLAN_QUEUE, QUEUE, VIEWERS_QUEUE
 
 PLANNER_NICE = 10
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 PLANNER_THREADS = 3
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # How long the children have, together, to stop after SIGTERM before they are killed.
 STOP_SECONDS = 15.0
 
@@ -109,17 +109,20 @@ def act_workers(count: int, concurrency: int, loglevel: str) -> list[Child]:
     """`count` threads-pool workers that execute actions, with unique node names; only the first
     serves the metrics port (the figures come from the shared database, and the others could not bind
     it)."""
-    quiet = {**os.environ, "ONAIR_METRICS_PORT": "0"}
     children = []
     for index in range(count):
         argv = celery_argv("worker", concurrency, loglevel, node=f"onair-{index}@%h")
-        children.append(Child(f"worker {index}", argv, env=None if index == 0 else quiet))
+        children.append(Child(f"worker {index}", argv, env=None if index == 0 else _without_metrics()))
     return children
+
+
+def _without_metrics() -> dict[str, str]:
+    """The environment of a child that must not serve the metrics port (the first act worker does)."""
+    return {**os.environ, "ONAIR_METRICS_PORT": "0"}
 
 
 def worker_children(count: int, concurrency: int, loglevel: str) -> list[Child]:
     """The act workers and one worker that plans."""
-    quiet = {**os.environ, "ONAIR_METRICS_PORT": "0"}
     # Three threads: a long stream sync (one page call per 50 streams) and a round of viewer samples
     # (one at a time per process) do not hold a plan tick back.
     planner = celery_argv(
@@ -128,7 +131,7 @@ def worker_children(count: int, concurrency: int, loglevel: str) -> list[Child]:
     # Niced: a planner tick is CPU work that can wait a few ms; a call due now cannot.
     return [
         *act_workers(count, concurrency, loglevel),
-        Child("planner", planner, env=quiet, nice=PLANNER_NICE),
+        Child("planner", planner, env=_without_metrics(), nice=PLANNER_NICE),
     ]
 
 

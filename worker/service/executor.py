@@ -140,7 +140,6 @@ class _Heartbeat:
     def __init__(self, rt: Runtime, token: str) -> None:
         self.rt = rt
         self.token = token
-        self.lease = timedelta(seconds=rt.settings.lease_seconds)
         self.every = rt.settings.lease_seconds / RENEWALS_PER_LEASE
         self.next_at = time.monotonic() + self.every
 
@@ -149,24 +148,25 @@ class _Heartbeat:
             return
         self.next_at = time.monotonic() + self.every
         try:
-            with transaction(self.rt.engine) as session:
-                held = ledger.renew(
-                    session,
-                    [r.action.id for r in running],
-                    self.token,
-                    until=(until := self.rt.clock.now() + self.lease),
-                )
+            _renew_leases(self.rt, self.token, running)
         except Exception as exc:  # the database may be back by the next beat, inside the lease
             log.warning(
                 "lease renewal failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc, self.every
             )
-            return
-        for run in running:
-            if run.action.id in held:
-                run.lease_until = max(run.lease_until, until)
-            elif not run.lost.is_set():
-                log.warning("action #%s: lease lost to another worker; this run will not act", run.action.id)
-                run.lost.set()
+
+
+def _renew_leases(rt: Runtime, token: str, runs: Sequence[_Run]) -> None:
+    """Push the runs' leases a lease ahead; a run whose action was taken by another worker is told
+    (`lost`), and does not act."""
+    until = rt.clock.now() + timedelta(seconds=rt.settings.lease_seconds)
+    with transaction(rt.engine) as session:
+        held = ledger.renew(session, [r.action.id for r in runs], token, until=until)
+    for run in runs:
+        if run.action.id in held:
+            run.lease_until = max(run.lease_until, until)
+        elif not run.lost.is_set():
+            log.warning("action #%s: lease lost to another worker; this run will not act", run.action.id)
+            run.lost.set()
 
 
 @dataclass(frozen=True)
@@ -337,20 +337,10 @@ class _Run:
         send what the worker that reclaimed the action may already have sent. So with less than
         SEND_MARGIN_SHARE of a lease left, the run renews its lease itself, and sends only if the action
         is still its own."""
-        if self.lost.is_set():
-            return False
         lease = timedelta(seconds=self.rt.settings.lease_seconds)
-        now = self.rt.clock.now()
-        if now + lease * SEND_MARGIN_SHARE < self.lease_until:
-            return True
-        with transaction(self.rt.engine) as session:
-            held = ledger.renew(session, [self.action.id], self.token, until=now + lease)
-        if self.action.id not in held:
-            log.warning("action #%s: lease lost while this worker stalled; no call sent", self.action.id)
-            self.lost.set()
-            return False
-        self.lease_until = max(self.lease_until, now + lease)
-        return True
+        if not self.lost.is_set() and self.rt.clock.now() + lease * SEND_MARGIN_SHARE >= self.lease_until:
+            _renew_leases(self.rt, self.token, [self])
+        return not self.lost.is_set()
 
     def _confirmed(self, outcome: str) -> str:
         """A run that finds the work done after an earlier attempt sent its call and died says so."""
