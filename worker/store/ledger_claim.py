@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, bindparam, case, func, or_, select, text, update
+from sqlalchemy import Engine, Row, and_, bindparam, case, func, or_, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from worker.clock import Clock, ensure_utc
@@ -156,36 +156,38 @@ def _claim(
 def _choose(
     session: Session, now: datetime, cutoff: datetime
 ) -> tuple[list[Row[Any]], list[tuple[Any, Any]]]:
-    # One pass over the live rows, each stream's facts taken by window functions. (Subqueries per
-    # stream made PostgreSQL pick nested loops on fresh statistics: 10 s for 10,000 pending rows.)
-    stream = actions.c.stream_id
-    due_here = case((and_(actions.c.state == PENDING, actions.c.next_attempt_at <= cutoff), 1), else_=0)
-    busy_here = case((actions.c.state == CLAIMED, 1), else_=0)
-    ranked = (
-        select(
-            actions.c.id,
-            actions.c.stream_id,
-            actions.c.kind,
-            actions.c.due_at,
-            actions.c.sequence,
-            actions.c.attempts,
-            actions.c.next_attempt_at,
-            func.row_number()
-            .over(partition_by=stream, order_by=(actions.c.due_at, actions.c.sequence, actions.c.id))
-            .label("position"),
-            func.max(due_here).over(partition_by=stream).label("stream_due"),
-            func.max(busy_here).over(partition_by=stream).label("stream_busy"),
-        )
-        # Only the rows that can count: the due, the claimed and the retrying ones (all due by the
-        # cutoff). Any other live row is pending, never tried, so due at its next_attempt_at, after
-        # the cutoff: it comes after every kept row of its stream and changes none of their facts.
-        # Ranking them too sorted the whole horizon (75,000 rows on a busy night) every tick.
-        .where(
-            IN_LIVE_INDEX,
-            or_(actions.c.next_attempt_at <= cutoff, actions.c.state == CLAIMED, actions.c.attempts > 0),
-        )
-        .subquery()
+    # One pass over the rows that can count, each stream's facts taken by window functions. (Subqueries
+    # per stream made PostgreSQL pick nested loops on fresh statistics: 10 s for 10,000 pending rows.)
+    # The rows that can count are the claimed ones and the pending ones due by the cutoff: the due and
+    # the retrying ones that precede them (a row's next attempt is never before its due time). Any
+    # other live row comes after every due row of its stream and changes none of their facts. Both are
+    # ranges of the live rows' index by due time (migration 0016): a tick reads what it may act on,
+    # not the whole horizon.
+    columns = (
+        actions.c.id,
+        actions.c.stream_id,
+        actions.c.kind,
+        actions.c.due_at,
+        actions.c.sequence,
+        actions.c.attempts,
+        actions.c.next_attempt_at,
+        actions.c.state,
     )
+    counted = union_all(
+        select(*columns).where(IN_LIVE_INDEX, actions.c.state == PENDING, actions.c.due_at <= cutoff),
+        select(*columns).where(IN_LIVE_INDEX, actions.c.state == CLAIMED),
+    ).subquery()
+    stream = counted.c.stream_id
+    due_here = case((and_(counted.c.state == PENDING, counted.c.next_attempt_at <= cutoff), 1), else_=0)
+    busy_here = case((counted.c.state == CLAIMED, 1), else_=0)
+    ranked = select(
+        *(counted.c[column.name] for column in columns if column.name != "state"),
+        func.row_number()
+        .over(partition_by=stream, order_by=(counted.c.due_at, counted.c.sequence, counted.c.id))
+        .label("position"),
+        func.max(due_here).over(partition_by=stream).label("stream_due"),
+        func.max(busy_here).over(partition_by=stream).label("stream_busy"),
+    ).subquery()
     rows = session.execute(
         select(ranked)
         # A stream with a claimed row has only pending rows otherwise, so positions count pending rows.
@@ -351,7 +353,10 @@ def mark_missed(session: Session, now: datetime, actor: str = "dispatcher") -> l
     now = ensure_utc(now)
     rows = session.execute(
         select(actions.c.id, actions.c.stream_id, actions.c.kind, actions.c.deadline_at, actions.c.attempts)
-        .where(IN_LIVE_INDEX, actions.c.state == PENDING, actions.c.deadline_at <= now)
+        # A deadline is not before its due time, so this is a range of the live rows by due time
+        # (migration 0016); a row planned with one before is marked missed when it falls due.
+        .where(IN_LIVE_INDEX, actions.c.state == PENDING, actions.c.due_at <= now)
+        .where(actions.c.deadline_at <= now)
         .with_for_update(skip_locked=True)
     ).all()
     if not rows:

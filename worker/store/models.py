@@ -274,6 +274,15 @@ class Action(Base):
             postgresql_where=text("state IN ('pending', 'claimed')"),
             sqlite_where=text("state IN ('pending', 'claimed')"),
         ),
+        # The live rows by due time: a dispatcher tick reads the ones due by now, not the horizon
+        # (migration 0016).
+        Index(
+            "ix_actions_live_state_due_at",
+            "state",
+            "due_at",
+            postgresql_where=text("state IN ('pending', 'claimed')"),
+            sqlite_where=text("state IN ('pending', 'claimed')"),
+        ),
         Index(None, "stream_id", "due_at"),
         Index(None, "source", "source_id"),
         # The prune walks old actions one day at a time (migration 0008).
