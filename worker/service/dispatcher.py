@@ -26,9 +26,10 @@ from worker.store.db import transaction
 log = logging.getLogger("onair.dispatcher")
 
 Send = Callable[[Sequence[ledger.Claim]], None]
-# The take-over takes a few ms, but on SQLite it may wait for the write lock behind a planner tick
-# (~100 ms with a thousand broadcasts in the horizon); the executor then sleeps to the instant.
-WAKE_EARLY = timedelta(milliseconds=500)
+# The take-over takes a few ms, but on SQLite it may wait for the write lock behind a planner
+# transaction; it must be done before the executor reads the stream (CHECK_AHEAD, 300 ms before the
+# instant). The executor then sleeps to the instant.
+WAKE_EARLY = timedelta(seconds=1)
 # A batch holds actions due within this long of its first: one message, one take-over and outcomes
 # written together for all of them, while each is read just before its own instant and sent on it
 # (the executor hands each run to a thread only then). At 50 ms a steady 100 actions a second made

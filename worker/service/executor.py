@@ -49,7 +49,11 @@ from worker.store.events import Event
 log = logging.getLogger("onair.executor")
 
 # The stream is read at most this long before the due instant, and the act is sent at the instant.
-CHECK_AHEAD = timedelta(milliseconds=100)
+# The read and the write-ahead must be done by then: a read takes milliseconds from a nearby FastPix
+# and tens over the internet, and the reads of a hundred slots ending on one minute queue at FastPix
+# (at 100 ms, the last of 60 reads of one instant arrived 90 ms after it and their finishes up to
+# 210 ms late). A state 300 ms old is still fresh against an encoder's seconds.
+CHECK_AHEAD = timedelta(milliseconds=300)
 # A run is handed to a pool thread this long before its check (a thread's start is not instant).
 START_AHEAD = timedelta(milliseconds=50)
 # Outcomes are written together once the whole batch is done, or every this often while a slow call
