@@ -4,6 +4,7 @@ fall due together, so the last read of a burst is still done before its instant.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from worker.service.executor import CHECK_AHEAD, READ_SPACING, spread_reads
 
@@ -18,7 +19,7 @@ def test_fifty_acts_due_at_one_instant_read_one_after_the_other_the_earliest_fir
 
     assert reads[-1] == alone  # the last read is as late as a run alone would read
     assert reads[0] == alone - 49 * READ_SPACING
-    assert all(later - earlier == READ_SPACING for earlier, later in zip(reads, reads[1:], strict=False))
+    assert all(later - earlier == READ_SPACING for earlier, later in pairwise(reads))
 
 
 def test_acts_due_far_enough_apart_read_as_they_would_alone() -> None:
