@@ -66,7 +66,10 @@ CHECKPOINT_EVERY = 30.0
 _last_checkpoint = 0.0
 # A tick that stops renewing its lease for this long is taken as dead; the next tick re-plans all.
 LEASE_TTL = timedelta(minutes=2)
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+# The window's end moves at half past each minute: people schedule on the minute, so the acts fall
+# there, and the tick that plans a new minute (its writes) keeps out of their way (in a soak night its
+# tick fell a second after a 50-act burst, and took 130-170 ms instead of ~40).
+_EPOCH = datetime(2000, 1, 1, 0, 0, 30, tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
 
 
