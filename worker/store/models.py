@@ -260,6 +260,13 @@ class OffHours(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=_now())
 
 
+def _live_index(name: str, *columns: str) -> Index:
+    """An index on the ledger's live rows only (pending and claimed); queries name the same condition
+    (sqlutil.IN_LIVE_INDEX) so that SQLite uses it."""
+    live = "state IN ('pending', 'claimed')"
+    return Index(name, *columns, postgresql_where=text(live), sqlite_where=text(live))
+
+
 class Action(Base):
     """One planned action in the ledger: (stream, kind, instant), unique by idempotency_key."""
 
@@ -267,22 +274,10 @@ class Action(Base):
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
         # The live rows only, which the dispatcher, reaper and missed-marker read (migration 0004).
-        Index(
-            "ix_actions_live_state_next_attempt_at",
-            "state",
-            "next_attempt_at",
-            postgresql_where=text("state IN ('pending', 'claimed')"),
-            sqlite_where=text("state IN ('pending', 'claimed')"),
-        ),
+        _live_index("ix_actions_live_state_next_attempt_at", "state", "next_attempt_at"),
         # The live rows by due time: a dispatcher tick reads the ones due by now, not the horizon
         # (migration 0016).
-        Index(
-            "ix_actions_live_state_due_at",
-            "state",
-            "due_at",
-            postgresql_where=text("state IN ('pending', 'claimed')"),
-            sqlite_where=text("state IN ('pending', 'claimed')"),
-        ),
+        _live_index("ix_actions_live_state_due_at", "state", "due_at"),
         Index(None, "stream_id", "due_at"),
         Index(None, "source", "source_id"),
         # The prune walks old actions one day at a time (migration 0008).
