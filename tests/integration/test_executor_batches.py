@@ -254,3 +254,36 @@ def test_a_batch_due_later_holds_no_action_thread_before_its_time(
         [enable] = simulator.calls(since, stream_id=stream, endpoint="enable")
         lateness = (datetime.fromisoformat(enable.time) - at).total_seconds()
         assert 0 <= lateness < 2.0, f"{stream[:8]} acted {lateness:+.3f} s from its instant"
+
+
+def test_a_burst_larger_than_the_thread_pool_reads_every_stream_before_its_instant(
+    engine: Engine, one_thread: Runtime, simulator: Simulator
+) -> None:
+    """Between its state read and its act a run holds no thread of the action pool: with one thread,
+    six enables due at one instant are all read before the instant and all sent on it (once each run
+    slept in its thread until the instant, so only the first was read in time and the other five read
+    their streams after the instant, making their acts late)."""
+    streams = _streams(simulator, disabled=6, enabled=0)
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(s, ActionKind.ENABLE, due, source_id=i + 1) for i, s in enumerate(streams)],
+            scope_sources=[],
+            window_start=due - timedelta(days=1),
+            now=datetime.now(UTC),
+        )
+    claims = ledger.claim_due(
+        engine, now=datetime.now(UTC), ahead=timedelta(seconds=10), lease=LEASE, owner="test", limit=10
+    )
+    since = simulator.last_seq()
+
+    attempts = executor.execute_batch(one_thread, [(c.action_id, c.lease_token) for c in claims])
+
+    assert [a.state for a in attempts] == [ActionState.SUCCEEDED] * 6
+    for stream in streams:
+        [read] = simulator.calls(since, stream_id=stream, endpoint="get")
+        [enable] = simulator.calls(since, stream_id=stream, endpoint="enable")
+        read_at, acted_at = datetime.fromisoformat(read.time), datetime.fromisoformat(enable.time)
+        assert read_at < due, f"{stream[:8]} read {(read_at - due).total_seconds():+.3f} s from its instant"
+        assert acted_at >= due, f"{stream[:8]} acted {(acted_at - due).total_seconds():+.3f} s early"

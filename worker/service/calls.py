@@ -26,8 +26,9 @@ def record_call(call: CallRecord) -> None:
 
 
 @contextmanager
-def collecting_calls() -> Iterator[list[CallRecord]]:
-    calls: list[CallRecord] = []
+def collecting_calls(into: list[CallRecord] | None = None) -> Iterator[list[CallRecord]]:
+    """Calls made in this block are appended to `into` (a new list when None), which it yields."""
+    calls: list[CallRecord] = [] if into is None else into
     token = _current.set(calls)
     try:
         yield calls

@@ -1,10 +1,11 @@
 """Execute claimed actions: check each stream, act only if needed, record what happened.
 
 The dispatcher hands over actions in batches due within moments of each other. The executor takes over
-the whole batch in one transaction, runs each action in a thread of its own (one hanging call delays
-nothing else), commits the write-ahead records of the runs that reach their call together in one
-transaction, and records the outcomes together, in as few transactions as the calls allow. Each run
-sends the call `decide` chose and ends as one `Attempt` (worker.domain.attempts).
+the whole batch in one transaction, runs each action's check (the state read, before the instant) and
+its act (on the instant) on threads of the action pool (one hanging call delays nothing else), commits
+the write-ahead records of the runs that reach their call together in one transaction, and records the
+outcomes together, in as few transactions as the calls allow. Each run sends the call `decide` chose
+and ends as one `Attempt` (worker.domain.attempts).
 
 The lease is the fence: the executor first swaps the dispatcher's tokens for its own (a redelivered or
 duplicated message finds its token gone and stops), and every later write names that token, so a
@@ -13,14 +14,17 @@ stale worker whose lease expired cannot overwrite a newer outcome.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,7 +63,10 @@ CHECK_AHEAD = timedelta(milliseconds=300)
 # instant too (50 slots ending on one minute, one worker process: the last read arrived 95 ms after
 # the instant, and the finishes up to 117 ms late). See spread_reads.
 READ_SPACING = timedelta(milliseconds=8)
-# A run is handed to a pool thread this long before its check (a thread's start is not instant).
+# A step of a run (its check, then its act) is handed to a pool thread this long before its time (a
+# thread's start is not instant). Between its check and its act a run holds no thread: held asleep
+# until the instant, the first 32 runs of a burst took every thread of the process, and the others
+# read their streams only after the instant.
 START_AHEAD = timedelta(milliseconds=50)
 # Outcomes are written together once the whole batch is done, or every this often while a slow call
 # holds the rest of the batch back.
@@ -88,23 +95,28 @@ def execute_batch(
         paused_streams = pauses.in_force(session, [row.stream_id for row in rows], rt.clock.now())
     rng = rng or random.Random()
     intents = _Intents(rt, token)
-    # In check order; each is handed to the action pool only when its check is near (below).
-    waiting = [
+    ordered = [
         _Run(rt, _Snapshot.of(row), token, rng, intents, paused_streams.get(row.stream_id))
         for row in sorted(rows, key=lambda r: r.next_attempt_at)
     ]
-    reads = spread_reads([(run.check_at, run.action.attempts == 0) for run in waiting])
-    for run, at in zip(waiting, reads, strict=True):
+    reads = spread_reads([(run.check_at, run.action.attempts == 0) for run in ordered])
+    steps = _Steps()
+    for run, at in zip(ordered, reads, strict=True):
         run.check_at = at
-    runs: dict[Future[Attempt], _Run] = {}
+        steps.add(run.check_at, run, run.check)
+    runs: dict[Future[Attempt | None], _Run] = {}
     attempts: dict[int, Attempt] = {}
-    pending: set[Future[Attempt]] = set()
+    pending: set[Future[Attempt | None]] = set()
     heartbeat = _Heartbeat(rt, token)
-    while pending or waiting:
-        waiting = _start_due(rt, waiting, runs, pending)
+    while pending or steps:
+        for run, step in steps.due(rt.clock.now() + START_AHEAD):
+            future = rt.action_pool.submit(step)
+            runs[future] = run
+            pending.add(future)
         pause = RECORD_EVERY_SECONDS
-        if waiting:
-            pause = min(pause, max(0.0, (waiting[0].starts_at() - rt.clock.now()).total_seconds()))
+        next_at = steps.next_at()
+        if next_at is not None:
+            pause = min(pause, max(0.0, (next_at - START_AHEAD - rt.clock.now()).total_seconds()))
         if pending:
             done, pending = wait(pending, timeout=pause)
         else:
@@ -112,14 +124,19 @@ def execute_batch(
             time.sleep(pause)
         finished = []
         for future in done:
-            run = runs[future]
+            run = runs.pop(future)
             try:
-                finished.append((run, future.result()))
+                attempt = future.result()
             except Exception:  # a bug, not an API error: the lease runs out and the action is retried
                 log.exception("action #%s broke the executor; its lease will expire", run.action.id)
                 attempts[run.action.id] = Attempt.broke(run.action.id)
+                continue
+            if attempt is None:  # checked, its write-ahead committed: the act waits for its instant
+                steps.add(run.action.next_attempt_at, run, run.act)
+            else:
+                finished.append((run, attempt))
         attempts.update(_record(rt, token, finished))
-        heartbeat.beat([runs[future] for future in pending] + waiting)
+        heartbeat.beat([runs[future] for future in pending] + steps.runs())
     # An action named twice in one message ran once: the second mention is a stale duplicate.
     first = {action_id: index for index, (action_id, _) in reversed(list(enumerate(leases)))}
     return [
@@ -141,20 +158,35 @@ def spread_reads(reads: Sequence[tuple[datetime, bool]]) -> list[datetime]:
     return spread[::-1]
 
 
-def _start_due(
-    rt: Runtime, waiting: list[_Run], runs: dict[Future[Attempt], _Run], pending: set[Future[Attempt]]
-) -> list[_Run]:
-    """Hand the runs whose check is near to the action pool; the others wait here, in the batch's
-    thread. A run handed over at once would hold a pool thread asleep until its check: a batch spread
-    over its BATCH_SPREAD held the pool's threads for that long, and under a steady stream of actions
-    later runs queued for a thread past their instant."""
-    now = rt.clock.now()
-    while waiting and waiting[0].starts_at() <= now:
-        run = waiting.pop(0)
-        future = rt.action_pool.submit(run.go)
-        runs[future] = run
-        pending.add(future)
-    return waiting
+class _Steps:
+    """A batch's steps waiting for a pool thread (each run's check, then its act), in the order of
+    their times. They wait here, in the batch's thread: a step handed over at once would hold a pool
+    thread asleep until its time, and under a steady stream of actions later steps queued for a thread
+    past their instant."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, int, _Run, Callable[[], Attempt | None]]] = []
+        self._order = itertools.count()
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def add(self, at: datetime, run: _Run, step: Callable[[], Attempt | None]) -> None:
+        heapq.heappush(self._heap, (at, next(self._order), run, step))
+
+    def next_at(self) -> datetime | None:
+        return self._heap[0][0] if self._heap else None
+
+    def due(self, by: datetime) -> list[tuple[_Run, Callable[[], Attempt | None]]]:
+        """Take the steps whose time is `by` or before."""
+        taken = []
+        while self._heap and self._heap[0][0] <= by:
+            _, _, run, step = heapq.heappop(self._heap)
+            taken.append((run, step))
+        return taken
+
+    def runs(self) -> list[_Run]:
+        return [run for _, _, run, _ in self._heap]
 
 
 class _Heartbeat:
@@ -239,8 +271,9 @@ def _wait_until(rt: Runtime, when: datetime, lost: threading.Event) -> None:
 
 
 class _Run:
-    """One attempt at one action, on a thread of the action pool. What it sent and read is kept on it
-    (`calls`, `answer`) for the batch's record."""
+    """One attempt at one action, in two steps each on a thread of the action pool: the check before
+    the instant, the act on it. What it sent and read is kept on it (`calls`, `answer`) for the
+    batch's record."""
 
     def __init__(
         self,
@@ -265,27 +298,42 @@ class _Run:
         self.calls: list[CallRecord] = []
         # The stream as a PATCH answered: its name goes to the streams table.
         self.answer: LiveStream | None = None
+        # What the check read and chose to send at the instant.
+        self.stream: LiveStream | None = None
+        self.decision: Call | None = None
         # When it reads the stream (spread_reads may bring it forward). A message that waited long in
         # the broker may be early by more than the wake-up margin: read close to the instant, so the
         # state read is fresh. A retry reads no earlier than its time: that time may be a server's
         # Retry-After, which covers every request, the read too.
         self.check_at = action.next_attempt_at - (CHECK_AHEAD if action.attempts == 0 else timedelta(0))
 
-    def starts_at(self) -> datetime:
-        """When this run is handed to a pool thread: a little before it reads the stream."""
-        return self.check_at - START_AHEAD
-
-    def go(self) -> Attempt:
+    @contextmanager
+    def _scope(self) -> Iterator[None]:
+        """Where a step runs: the action named in the logs, its calls collected for the history, the
+        request budget waited for no later than the deadline."""
         a = self.action
-        with action_scope(a.id, a.stream_id, a.kind.value, a.due_at, self.attempt):
-            return self._go()
+        with (
+            action_scope(a.id, a.stream_id, a.kind.value, a.due_at, self.attempt),
+            collecting_calls(self.calls),
+            budget.waiting_until(a.deadline_at),
+        ):
+            yield
 
     def _done(
         self, state: ActionState, detail: str, error: str | None = None, cause: FailureCause | None = None
     ) -> Attempt:
         return Attempt.done(self.action.id, state, detail, error, cause)
 
-    def _go(self) -> Attempt:
+    def check(self) -> Attempt | None:
+        """Read the stream and decide, before the instant. None: the call is ready, its write-ahead
+        committed, and leaves at the instant (`act`); otherwise what the attempt came to."""
+        with self._scope():
+            outcome = self._check()
+        if outcome is None and self.rt.clock.now() >= self.action.next_attempt_at:
+            return self.act()  # read late: no hand-off to another thread
+        return outcome
+
+    def _check(self) -> Attempt | None:
         a = self.action
         _wait_until(self.rt, self.check_at, self.lost)
         if self.lost.is_set():
@@ -298,29 +346,38 @@ class _Run:
         if self.pause is not None:
             skip = paused(self.pause)
             return self._done(skip.state, skip.outcome)
-        client = self.rt.client
-        with collecting_calls() as self.calls, budget.waiting_until(a.deadline_at):
+        try:
+            record = self._merge_record()
+            stream = self.rt.client.get_stream(a.stream_id)
+            decision = decide(a.kind, stream.status, a.payload, metadata=stream.metadata, record=record)
+            if isinstance(decision, NoOp):
+                return self._done(decision.state, self._confirmed(decision.outcome))
+            merged = decision.record
+            if merged is not None and merged != record and not self._note(merged):
+                return Attempt.lease_lost(a.id)
+            if not self._intend():
+                return Attempt.lease_lost(a.id)
+        except FastPixError as exc:
+            return self._failed_call(exc)
+        self.stream, self.decision = stream, decision
+        return None
+
+    def act(self) -> Attempt:
+        """Send the call `check` chose, on the instant."""
+        a = self.action
+        assert self.decision is not None and self.stream is not None, "act before a check chose a call"
+        with self._scope():
+            _wait_until(self.rt, a.next_attempt_at, self.lost)
+            if not self._holds_lease():
+                return Attempt.lease_lost(a.id)
+            note_act_sent(self.rt, a.id, a.stream_id, a.kind, self.attempt, a.due_at, a.next_attempt_at)
             try:
-                record = self._merge_record()
-                stream = client.get_stream(a.stream_id)
-                decision = decide(a.kind, stream.status, a.payload, metadata=stream.metadata, record=record)
-                if isinstance(decision, NoOp):
-                    return self._done(decision.state, self._confirmed(decision.outcome))
-                merged = decision.record
-                if merged is not None and merged != record and not self._note(merged):
-                    return Attempt.lease_lost(a.id)
-                if not self._intend():
-                    return Attempt.lease_lost(a.id)
-                _wait_until(self.rt, a.next_attempt_at, self.lost)
-                if not self._holds_lease():
-                    return Attempt.lease_lost(a.id)
-                note_act_sent(self.rt, a.id, a.stream_id, a.kind, self.attempt, a.due_at, a.next_attempt_at)
-                self.answer = send(client, a.stream_id, decision)
+                self.answer = send(self.rt.client, a.stream_id, self.decision)
             except FastPixError as exc:
                 return self._failed_call(exc)
         done = _DONE[a.kind]
-        if decision.payload and "metadata" in decision.payload:
-            done += f"; {describe(stream.metadata or {}, decision.payload['metadata'])}"
+        if self.decision.payload and "metadata" in self.decision.payload:
+            done += f"; {describe(self.stream.metadata or {}, self.decision.payload['metadata'])}"
         return self._done(ActionState.SUCCEEDED, done)
 
     def _merge_record(self) -> MergeRecord | None:
