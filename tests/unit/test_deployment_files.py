@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,3 +97,33 @@ def test_every_queue_a_task_is_sent_to_is_consumed_by_every_deployment() -> None
     for name, argvs in (("Procfile", procfile), ("docker-compose.yml", compose), ("onair run", children)):
         consumed = set().union(*(_queues(argv) for argv in argvs))
         assert routed <= consumed, (name, routed - consumed)
+
+
+def _arenas_seen_by_a_child(tmp_path: Path) -> str:
+    from worker.cli.run import Child
+
+    seen = tmp_path / "arenas"
+    probe = "import os, sys; open(sys.argv[1], 'w').write(os.environ.get('MALLOC_ARENA_MAX', 'unset'))"
+    child = Child("probe", [sys.executable, "-c", probe, str(seen)])
+    child.start()
+    assert child.proc is not None and child.proc.wait(timeout=30) == 0
+    return seen.read_text()
+
+
+def test_every_long_running_process_caps_mallocs_arenas_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # glibc's default (8 arenas per core) let a busy night's RSS grow for hours, one arena at a time.
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert _arenas_seen_by_a_child(tmp_path) == "2", "onair run / onair worker children"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert _arenas_seen_by_a_child(tmp_path) == "8", "an operator's own setting wins"
+    procfile = _procfile()
+    for role in ("planner", "beat"):
+        assert procfile[role].startswith("env MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} "), role
+    assert "onair worker" in procfile["worker"]
+    compose = yaml.safe_load(COMPOSE.read_text())
+    assert compose["x-onair"]["environment"]["MALLOC_ARENA_MAX"] == "${MALLOC_ARENA_MAX:-2}"
+    services = compose["services"]
+    for name in ("worker", "planner", "beat"):
+        assert services[name]["environment"]["MALLOC_ARENA_MAX"] == "${MALLOC_ARENA_MAX:-2}", name

@@ -29,6 +29,10 @@ PLANNER_THREADS = 3
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # How long the children have, together, to stop after SIGTERM before they are killed.
 STOP_SECONDS = 15.0
+# glibc's malloc arenas per process (unless the environment says otherwise). Its default, 8 per core,
+# gives each of a worker's 64 threads an arena of its own as it first allocates, and each keeps its
+# high-water mark: a busy night's RSS grew for hours, one arena at a time (docs/performance.md).
+MALLOC_ARENAS = "2"
 
 
 @dataclass
@@ -51,7 +55,8 @@ class Child:
             os.nice(self.nice)
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=self.env, preexec_fn=self._prepare)
+        env = {"MALLOC_ARENA_MAX": MALLOC_ARENAS, **(self.env or os.environ)}
+        self.proc = subprocess.Popen(self.argv, env=env, preexec_fn=self._prepare)
         self.started_at = time.monotonic()
 
 
