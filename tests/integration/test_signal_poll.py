@@ -5,6 +5,7 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,7 +75,7 @@ def gets(simulator: Simulator, stream: str) -> int:
 
 
 def test_without_webhooks_the_stream_is_polled_and_no_signal_alerted_once(
-    rt: Runtime, engine: Engine, simulator: Simulator
+    rt: Runtime, engine: Engine, simulator: Simulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     with FastPixClient(simulator.base_url, *simulator.credentials) as api:
         quiet = api.create_stream().stream_id
@@ -95,9 +96,13 @@ def test_without_webhooks_the_stream_is_polled_and_no_signal_alerted_once(
     assert alert.text.endswith(", 2 min ago")
     assert gets(simulator, quiet) == 1 and gets(simulator, heard) == 0
 
-    # The next rounds: no second alert, and no second read within the minute.
+    # The next rounds: no second alert, no second read within the minute, and nothing in the log (each
+    # round once logged every alert of every silent slot again, as raised by another process).
     clock.set(clock.now() + timedelta(seconds=5))
-    assert signal_watch.check(rt, clock.now()) == []
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert signal_watch.check(rt, clock.now()) == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
     assert gets(simulator, quiet) == 1
 
     simulator.connect(quiet)

@@ -145,7 +145,7 @@ def raise_alert(engine: Engine, webhook_url: str, alert: Alert, *, now: datetime
         )
         first = True
     if not first:
-        log.info("alert %s already raised by another process", alert.key, extra=extra)
+        log.debug("alert %s already raised", alert.key, extra=extra)
         return False
     log.error(body["text"], extra=extra)
     if webhook_url:

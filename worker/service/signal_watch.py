@@ -23,7 +23,7 @@ from worker.fastpix.errors import FastPixError
 from worker.service import alerts
 from worker.service.outcomes import signals_of
 from worker.service.runtime import Runtime
-from worker.store import observations, webhooks
+from worker.store import alert_outbox, observations, webhooks
 from worker.store.db import transaction
 from worker.store.models import Action, Broadcast
 
@@ -44,15 +44,20 @@ def check(rt: Runtime, now: datetime) -> list[alerts.Alert]:
         signals = signals_of(session, rows)
         names = observations.stream_names(session)
     zone = _display_zone(rt)
-    raised = []
-    for row in rows:
-        reports = signals[row.id] or []
-        health = signal_health(reports, row.starts_at, row.ends_at, grace, now)
-        for event in health.events:
-            alert = _alert(row, names.get(row.stream_id) or row.stream_id, event, now, zone)
-            if alerts.raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=now):
-                raised.append(alert)
-    return raised
+    due = [
+        _alert(row, names.get(row.stream_id) or row.stream_id, event, now, zone)
+        for row in rows
+        for event in signal_health(signals[row.id] or [], row.starts_at, row.ends_at, grace, now).events
+    ]
+    # A slot's alerts stay due every round until it ends: those raised in an earlier round are skipped
+    # with one read (each round tried an insert per alert, and logged each as raised elsewhere).
+    recorded = alert_outbox.already_recorded(rt.engine, [alert.key for alert in due])
+    return [
+        alert
+        for alert in due
+        if alert.key not in recorded
+        and alerts.raise_alert(rt.engine, rt.settings.alert_webhook_url, alert, now=now)
+    ]
 
 
 def _watched(rt: Runtime, now: datetime) -> list[Broadcast]:

@@ -8,6 +8,7 @@ delivery (pending, sent, failed, logged), so an alert whose sender died is found
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,17 @@ def set_status(
             .where(SchedulerState.key == row_key(alert_key))
             .values(value=value, updated_at=ensure_utc(now))
         )
+
+
+def already_recorded(engine: Engine, alert_keys: Sequence[str]) -> set[str]:
+    """Which of these alerts are recorded already: one read, instead of an insert tried per alert."""
+    if not alert_keys:
+        return set()
+    with transaction(engine, immediate=False) as session:
+        found = session.scalars(
+            select(SchedulerState.key).where(SchedulerState.key.in_([row_key(k) for k in alert_keys]))
+        )
+        return {key.removeprefix(PREFIX) for key in found}
 
 
 def read(engine: Engine, alert_key: str) -> Record | None:
