@@ -287,3 +287,34 @@ def test_a_burst_larger_than_the_thread_pool_reads_every_stream_before_its_insta
         read_at, acted_at = datetime.fromisoformat(read.time), datetime.fromisoformat(enable.time)
         assert read_at < due, f"{stream[:8]} read {(read_at - due).total_seconds():+.3f} s from its instant"
         assert acted_at >= due, f"{stream[:8]} acted {(acted_at - due).total_seconds():+.3f} s early"
+
+
+def test_a_slow_read_holds_no_other_act_of_its_batch_past_its_instant(
+    engine: Engine, rt: Runtime, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two enables due at one instant, one stream's read answering 1.5 s late: the other act still
+    leaves on the instant. The batch's outcomes are written every 5 s here, so a batch that noticed a
+    finished read only when it next wrote outcomes would send that act seconds late."""
+    monkeypatch.setattr(executor, "RECORD_EVERY_SECONDS", 5.0)
+    slow, quick = _streams(simulator, disabled=2, enabled=0)
+    due = datetime.now(UTC) + timedelta(seconds=2.5)
+    with transaction(engine) as session:
+        ledger.apply_plan(
+            session,
+            [planned(s, ActionKind.ENABLE, due, source_id=i + 1) for i, s in enumerate((slow, quick))],
+            scope_sources=[],
+            window_start=due - timedelta(days=1),
+            now=datetime.now(UTC),
+        )
+    claims = ledger.claim_due(
+        engine, now=datetime.now(UTC), ahead=timedelta(seconds=10), lease=LEASE, owner="test", limit=10
+    )
+    simulator.inject_fault("get", "slow", delay=1.5, stream_id=slow)
+    since = simulator.last_seq()
+
+    attempts = executor.execute_batch(rt, [(c.action_id, c.lease_token) for c in claims])
+
+    assert [a.state for a in attempts] == [ActionState.SUCCEEDED] * 2
+    [acted] = simulator.calls(since, stream_id=quick, endpoint="enable")
+    lateness = (datetime.fromisoformat(acted.time) - due).total_seconds()
+    assert 0 <= lateness < 0.5, f"the quick act left {lateness:+.3f} s from its instant"

@@ -23,7 +23,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,8 +68,8 @@ READ_SPACING = timedelta(milliseconds=8)
 # until the instant, the first 32 runs of a burst took every thread of the process, and the others
 # read their streams only after the instant.
 START_AHEAD = timedelta(milliseconds=50)
-# Outcomes are written together once the whole batch is done, or every this often while a slow call
-# holds the rest of the batch back.
+# Outcomes are written together once the whole batch is done, or this long after the first of them
+# while a slow call holds the rest of the batch back.
 RECORD_EVERY_SECONDS = 0.5
 # While a batch runs, its leases are renewed this many times per lease (every 2 s with the default
 # 10 s lease): a live worker keeps its actions however slow the call, a dead one loses them a lease
@@ -107,22 +107,29 @@ def execute_batch(
     runs: dict[Future[Attempt | None], _Run] = {}
     attempts: dict[int, Attempt] = {}
     pending: set[Future[Attempt | None]] = set()
+    finished: list[tuple[_Run, Attempt]] = []
+    record_by: datetime | None = None
     heartbeat = _Heartbeat(rt, token)
     while pending or steps:
         for run, step in steps.due(rt.clock.now() + START_AHEAD):
             future = rt.action_pool.submit(step)
             runs[future] = run
             pending.add(future)
-        pause = RECORD_EVERY_SECONDS
-        next_at = steps.next_at()
-        if next_at is not None:
-            pause = min(pause, max(0.0, (next_at - START_AHEAD - rt.clock.now()).total_seconds()))
+        # Wake for the next step, the next write of outcomes, or any step done (a check done may
+        # have an act to hand over on its instant, whatever else is still running).
+        now = rt.clock.now()
+        wake = [now + timedelta(seconds=RECORD_EVERY_SECONDS)]
+        next_step = steps.next_at()
+        if next_step is not None:
+            wake.append(next_step - START_AHEAD)
+        if record_by is not None:
+            wake.append(record_by)
+        pause = max(0.0, (min(wake) - now).total_seconds())
         if pending:
-            done, pending = wait(pending, timeout=pause)
+            done, pending = wait(pending, timeout=pause, return_when=FIRST_COMPLETED)
         else:
             done = set()
             time.sleep(pause)
-        finished = []
         for future in done:
             run = runs.pop(future)
             try:
@@ -135,7 +142,11 @@ def execute_batch(
                 steps.add(run.action.next_attempt_at, run, run.act)
             else:
                 finished.append((run, attempt))
-        attempts.update(_record(rt, token, finished))
+        if finished:
+            record_by = record_by or rt.clock.now() + timedelta(seconds=RECORD_EVERY_SECONDS)
+            if not (pending or steps) or rt.clock.now() >= record_by:
+                attempts.update(_record(rt, token, finished))
+                finished, record_by = [], None
         heartbeat.beat([runs[future] for future in pending] + steps.runs())
     # An action named twice in one message ran once: the second mention is a stale duplicate.
     first = {action_id: index for index, (action_id, _) in reversed(list(enumerate(leases)))}
@@ -329,8 +340,8 @@ class _Run:
         committed, and leaves at the instant (`act`); otherwise what the attempt came to."""
         with self._scope():
             outcome = self._check()
-        if outcome is None and self.rt.clock.now() >= self.action.next_attempt_at:
-            return self.act()  # read late: no hand-off to another thread
+        if outcome is None and self.rt.clock.now() + START_AHEAD >= self.action.next_attempt_at:
+            return self.act()  # its instant is here: no hand-off to another thread
         return outcome
 
     def _check(self) -> Attempt | None:
