@@ -132,7 +132,8 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
 ) -> None:
     """FASTPIX_MAX_RPS=4 (3.6/s, one at once), six enables each due now with 2 s to its deadline: no
     second of calls goes over the budget, and the enables that found no slot in time were never sent;
-    each is put back for a retry whose recorded error names the budget and the deadline."""
+    each is put back for a retry (or, on a machine slow enough that the retry would come at the
+    deadline, given up) with a recorded error naming the budget and the deadline."""
     budgeted = Runtime(
         settings=rt.settings.model_copy(update={"data_dir": str(tmp_path / "data")}),
         fastpix=rt.fastpix.model_copy(update={"max_rps": 4.0}),
@@ -166,15 +167,19 @@ def test_under_a_budget_a_batch_keeps_to_it_and_what_cannot_run_by_its_deadline_
     assert busiest <= 4
     assert all(c.http_status != 429 for c in calls)
     succeeded = [o for o in outcomes if o.state is ActionState.SUCCEEDED]
-    retried = [o for o in outcomes if o.kind is AttemptKind.RETRY]
+    no_slot = [o for o in outcomes if o.kind is AttemptKind.RETRY or o.state is ActionState.FAILED]
     # A read and an act per enable at 3.6/s: at most four fit in the 2 s before the deadlines (the
     # fourth act at ~1.94 s), so at least two find no slot.
-    assert 1 <= len(succeeded) <= 4 and len(retried) >= 2 and len(succeeded) + len(retried) == 6
+    assert 1 <= len(succeeded) <= 4 and len(no_slot) >= 2 and len(succeeded) + len(no_slot) == 6
     enabled = {c.stream_id for c in calls if c.endpoint == "enable"}
     assert len(enabled) == len(succeeded), "an enable that found no slot was never sent"
     with transaction(engine, immediate=False) as session:
-        errors = session.execute(select(Action.last_error).where(Action.state == "pending")).scalars().all()
-    assert errors and all(
+        errors = (
+            session.execute(select(Action.last_error).where(Action.state.in_(("pending", "failed"))))
+            .scalars()
+            .all()
+        )
+    assert len(errors) == len(no_slot) and all(
         e and "FASTPIX_MAX_RPS=4" in e and "before the action's deadline" in e for e in errors
     ), errors
 

@@ -58,11 +58,6 @@ log = logging.getLogger("onair.executor")
 # (at 100 ms, the last of 60 reads of one instant arrived 90 ms after it and their finishes up to
 # 210 ms late). A state 300 ms old is still fresh against an encoder's seconds.
 CHECK_AHEAD = timedelta(milliseconds=300)
-# A worker process reads one stream (and commits its write-ahead) in a few ms of CPU: the reads of a
-# batch due at one instant are spaced this far apart, earlier ones first, so the last is done by the
-# instant too (50 slots ending on one minute, one worker process: the last read arrived 95 ms after
-# the instant, and the finishes up to 117 ms late). See spread_reads.
-READ_SPACING = timedelta(milliseconds=8)
 # A step of a run (its check, then its act) is handed to a pool thread this long before its time (a
 # thread's start is not instant). Between its check and its act a run holds no thread: held asleep
 # until the instant, the first 32 runs of a burst took every thread of the process, and the others
@@ -99,7 +94,9 @@ def execute_batch(
         _Run(rt, _Snapshot.of(row), token, rng, intents, paused_streams.get(row.stream_id))
         for row in sorted(rows, key=lambda r: r.next_attempt_at)
     ]
-    reads = spread_reads([(run.check_at, run.action.attempts == 0) for run in ordered])
+    reads = rt.read_schedule.plan(
+        [(run.check_at, run.action.attempts == 0) for run in ordered], rt.clock.now()
+    )
     steps = _Steps()
     for run, at in zip(ordered, reads, strict=True):
         run.check_at = at
@@ -154,19 +151,6 @@ def execute_batch(
         attempts.get(i, Attempt.stale(i)) if first[i] == n else Attempt.stale(i)
         for n, (i, _) in enumerate(leases)
     ]
-
-
-def spread_reads(reads: Sequence[tuple[datetime, bool]]) -> list[datetime]:
-    """When each run of a batch reads its stream, from (when it would read alone, whether it may read
-    earlier), in instant order. Each reads as late as it may, but at least READ_SPACING before the
-    next: runs due together read one after the other, the earliest-due first, and the last still
-    CHECK_AHEAD before its instant. A retry is never moved (its time may be a server's Retry-After)."""
-    spread: list[datetime] = []
-    for at, movable in reversed(reads):
-        if spread and movable:
-            at = min(at, spread[-1] - READ_SPACING)
-        spread.append(at)
-    return spread[::-1]
 
 
 class _Steps:
@@ -312,10 +296,10 @@ class _Run:
         # What the check read and chose to send at the instant.
         self.stream: LiveStream | None = None
         self.decision: Call | None = None
-        # When it reads the stream (spread_reads may bring it forward). A message that waited long in
-        # the broker may be early by more than the wake-up margin: read close to the instant, so the
-        # state read is fresh. A retry reads no earlier than its time: that time may be a server's
-        # Retry-After, which covers every request, the read too.
+        # When it reads the stream (the process's read schedule may bring it forward). A message that
+        # waited long in the broker may be early by more than the wake-up margin: read close to the
+        # instant, so the state read is fresh. A retry reads no earlier than its time: that time may be
+        # a server's Retry-After, which covers every request, the read too.
         self.check_at = action.next_attempt_at - (CHECK_AHEAD if action.attempts == 0 else timedelta(0))
 
     @contextmanager

@@ -19,6 +19,7 @@ from worker.config import FastPixSettings, OnairSettings, fastpix_settings, onai
 from worker.fastpix.client import FastPixClient
 from worker.service import budget
 from worker.service.calls import record_call
+from worker.service.reads import ReadSchedule
 from worker.store.db import make_engine
 
 DB_POOL_SIZE = 8
@@ -69,6 +70,11 @@ class Runtime:
     def action_pool(self) -> ThreadPoolExecutor:
         """Threads that run actions: each waits on HTTP and on its due instant, not on the CPU."""
         return ThreadPoolExecutor(self.settings.worker_concurrency, thread_name_prefix="onair-action")
+
+    @cached_property
+    def read_schedule(self) -> ReadSchedule:
+        """The state reads this process's batches have planned (worker.service.reads)."""
+        return ReadSchedule()
 
     @cached_property
     def viewer_pool(self) -> ThreadPoolExecutor:
