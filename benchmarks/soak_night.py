@@ -145,12 +145,18 @@ def build_night(sim: Simulator, shape: NightShape, starts_from: datetime) -> Nig
         period = shape.periods[index % len(shape.periods)]
         offset = (index // len(shape.periods)) % period if shape.stagger else 0
         broadcast_rules.append(Rule(stream, "broadcast", period, offset, shape.slot_seconds))
+    # The first off-hours window begins on the first whole minute after `starts_from`, like the slots
+    # (with a window already running when the night is written, onair's catch-up disable races its
+    # own start-up against the window's end: that measures the start-up, not the night).
+    first = starts_from.replace(second=0, microsecond=0)
+    if first < starts_from:
+        first += timedelta(minutes=1)
     offhours_rules = [
         Rule(
             stream,
             "off_hours",
             shape.offhours_period,
-            index % shape.offhours_period if shape.stagger else 0,
+            (first.minute + (index if shape.stagger else 0)) % shape.offhours_period,
             shape.offhours_seconds,
         )
         for index, stream in enumerate(offhours_streams)

@@ -35,8 +35,16 @@ if os.environ.get("ONAIR_SOAK_CENSUS"):
         _fields_ = [
             (name, ctypes.c_size_t)
             for name in (
-                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-                "fordblks", "keepcost",
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
             )
         ]
 
