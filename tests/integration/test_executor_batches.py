@@ -45,20 +45,20 @@ def _streams(simulator: Simulator, *, disabled: int, enabled: int) -> list[str]:
     return ids
 
 
-def _claim_enables(engine: Engine, streams: list[str]) -> list[ledger.Claim]:
-    now = datetime.now(UTC)
+def _enables_due(engine: Engine, streams: list[str], due: datetime) -> list[ledger.Claim]:
+    """Enables of `streams` due at `due`, planned and claimed now (ahead of their instant, or after it:
+    SQLite stores a due time rounded up to the millisecond)."""
     with transaction(engine) as session:
         ledger.apply_plan(
             session,
-            [planned(s, ActionKind.ENABLE, now, source_id=i + 1) for i, s in enumerate(streams)],
+            [planned(s, ActionKind.ENABLE, due, source_id=i + 1) for i, s in enumerate(streams)],
             scope_sources=[],
-            window_start=now - timedelta(days=1),
-            now=now,
+            window_start=due - timedelta(days=1),
+            now=datetime.now(UTC),
         )
-    # A second later: SQLite stores the due time rounded up to the millisecond.
-    claims = ledger.claim_due(
-        engine, now=now + timedelta(seconds=1), ahead=timedelta(0), lease=LEASE, owner="test", limit=100
-    )
+    now = datetime.now(UTC)
+    ahead = max(due - now, timedelta(0)) + timedelta(seconds=1)
+    claims = ledger.claim_due(engine, now=now, ahead=ahead, lease=LEASE, owner="test", limit=100)
     assert len(claims) == len(streams)
     return sorted(claims, key=lambda c: streams.index(c.stream_id))
 
@@ -72,7 +72,7 @@ def test_a_batch_acts_once_per_stream_and_refuses_duplicated_and_stale_messages(
     engine: Engine, rt: Runtime, simulator: Simulator
 ) -> None:
     off, on = _streams(simulator, disabled=1, enabled=1)
-    first, second = _claim_enables(engine, [off, on])
+    first, second = _enables_due(engine, [off, on], datetime.now(UTC))
     since = simulator.last_seq()
 
     outcomes = executor.execute_batch(
@@ -109,7 +109,7 @@ def test_a_slow_call_holds_no_other_action_of_its_batch_back(
     engine: Engine, rt: Runtime, simulator: Simulator
 ) -> None:
     slow, quick = _streams(simulator, disabled=2, enabled=0)
-    claims = _claim_enables(engine, [slow, quick])
+    claims = _enables_due(engine, [slow, quick], datetime.now(UTC))
     simulator.inject_fault("get", "slow", delay=4.0, stream_id=slow)
     started = time.monotonic()
     runner = threading.Thread(
@@ -194,17 +194,7 @@ def test_a_message_delivered_long_before_its_instant_still_acts_on_the_instant(
     leaves on the instant, never before it."""
     [stream] = _streams(simulator, disabled=1, enabled=0)
     due = datetime.now(UTC) + timedelta(seconds=2 * executor.WAIT_SLICE_SECONDS + 2)
-    with transaction(engine) as session:
-        ledger.apply_plan(
-            session,
-            [planned(stream, ActionKind.ENABLE, due, source_id=1)],
-            scope_sources=[],
-            window_start=due - timedelta(days=1),
-            now=datetime.now(UTC),
-        )
-    [claim] = ledger.claim_due(
-        engine, now=datetime.now(UTC), ahead=timedelta(seconds=90), lease=LEASE, owner="test", limit=1
-    )
+    [claim] = _enables_due(engine, [stream], due)
     since = simulator.last_seq()
 
     [attempt] = executor.execute_batch(rt, [(claim.action_id, claim.lease_token)])
@@ -270,17 +260,7 @@ def test_a_burst_larger_than_the_thread_pool_reads_every_stream_before_its_insta
     their streams after the instant, making their acts late)."""
     streams = _streams(simulator, disabled=6, enabled=0)
     due = datetime.now(UTC) + timedelta(seconds=3)
-    with transaction(engine) as session:
-        ledger.apply_plan(
-            session,
-            [planned(s, ActionKind.ENABLE, due, source_id=i + 1) for i, s in enumerate(streams)],
-            scope_sources=[],
-            window_start=due - timedelta(days=1),
-            now=datetime.now(UTC),
-        )
-    claims = ledger.claim_due(
-        engine, now=datetime.now(UTC), ahead=timedelta(seconds=10), lease=LEASE, owner="test", limit=10
-    )
+    claims = _enables_due(engine, streams, due)
     since = simulator.last_seq()
 
     attempts = executor.execute_batch(one_thread, [(c.action_id, c.lease_token) for c in claims])
@@ -303,17 +283,7 @@ def test_a_slow_read_holds_no_other_act_of_its_batch_past_its_instant(
     monkeypatch.setattr(executor, "RECORD_EVERY_SECONDS", 5.0)
     slow, quick = _streams(simulator, disabled=2, enabled=0)
     due = datetime.now(UTC) + timedelta(seconds=2.5)
-    with transaction(engine) as session:
-        ledger.apply_plan(
-            session,
-            [planned(s, ActionKind.ENABLE, due, source_id=i + 1) for i, s in enumerate((slow, quick))],
-            scope_sources=[],
-            window_start=due - timedelta(days=1),
-            now=datetime.now(UTC),
-        )
-    claims = ledger.claim_due(
-        engine, now=datetime.now(UTC), ahead=timedelta(seconds=10), lease=LEASE, owner="test", limit=10
-    )
+    claims = _enables_due(engine, [slow, quick], due)
     simulator.inject_fault("get", "slow", delay=1.5, stream_id=slow)
     since = simulator.last_seq()
 
