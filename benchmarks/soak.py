@@ -201,8 +201,9 @@ def run_night(name: str, shape: NightShape, args: argparse.Namespace) -> tuple[P
         # Written in the first third of a minute, the night's first off-hours window (on the first
         # minute from starts_from, see build_night) opens 40-60 s later and, with the default 90 s
         # windows every 3 minutes, the one before it closed 30-50 s earlier: none is running yet.
-        if datetime.now(UTC).second > 20:
-            time.sleep(60 - datetime.now(UTC).second)
+        second = datetime.now(UTC).second
+        if second > 20:
+            time.sleep(60 - second)
         starts_from = datetime.now(UTC) + timedelta(seconds=args.first_after)
         night = build_night(sim, shape, starts_from)
         written = datetime.now(UTC)

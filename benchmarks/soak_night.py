@@ -57,6 +57,12 @@ class Act:
     slot: datetime | None = None  # the broadcast slot's start (its encoder), None for off-hours
 
 
+def minute_from(moment: datetime) -> datetime:
+    """The first whole minute at or after `moment`."""
+    minute = moment.replace(second=0, microsecond=0)
+    return minute if minute >= moment else minute + timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class Rule:
     stream: str
@@ -71,9 +77,7 @@ class Rule:
 
     def firings(self, start: datetime, end: datetime) -> Iterator[datetime]:
         """Cron's firings in [start, end): each minute m >= offset with (m - offset) % period == 0."""
-        at = start.replace(second=0, microsecond=0)
-        if at < start:
-            at += timedelta(minutes=1)
+        at = minute_from(start)
         while at < end:
             if at.minute >= self.offset and (at.minute - self.offset) % self.period == 0:
                 yield at
@@ -148,9 +152,7 @@ def build_night(sim: Simulator, shape: NightShape, starts_from: datetime) -> Nig
     # The first off-hours window begins on the first whole minute after `starts_from`, like the slots
     # (with a window already running when the night is written, onair's catch-up disable races its
     # own start-up against the window's end: that measures the start-up, not the night).
-    first = starts_from.replace(second=0, microsecond=0)
-    if first < starts_from:
-        first += timedelta(minutes=1)
+    first = minute_from(starts_from)
     offhours_rules = [
         Rule(
             stream,
