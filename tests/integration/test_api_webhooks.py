@@ -97,6 +97,15 @@ def deliveries(control: SimulatorControl, sid: str, kind: str = "event") -> list
     return [d for d in control.webhooks(stream_id=sid)["deliveries"] if d["kind"] == kind]
 
 
+def connect_until_active(api: ApiServer, control: SimulatorControl, sid: str) -> None:
+    """Connect the encoder and wait for its last event, `active`: `recording` comes just before it
+    and already makes the stream active, so the status alone says too early that all arrived."""
+    control.connect(sid)
+    wait_for(
+        "the active event", lambda: [e for e in events(api.engine, sid) if e.type.endswith(".active")], 15
+    )
+
+
 def database_text(engine: Engine) -> str:
     """Every value of every table, as text: what a leaked secret would be found in."""
     found = []
@@ -112,10 +121,7 @@ def test_a_signed_event_is_stored_without_secrets_and_sets_the_status_at_once(
     api: ApiServer, sim: SimulatorHandle, control: SimulatorControl
 ) -> None:
     sid, data = live_stream(api, sim)
-    control.connect(sid)
-    wait_for(
-        "the active event", lambda: [e for e in events(api.engine, sid) if e.type.endswith(".active")], 15
-    )
+    connect_until_active(api, control, sid)
     stored = events(api.engine, sid)
     types = [e.type.removeprefix("video.live_stream.") for e in stored]
     assert types[0] == "created" and "connected" in types and types[-1] == "active"
@@ -149,8 +155,7 @@ def test_a_redelivered_event_changes_nothing(
     api: ApiServer, sim: SimulatorHandle, control: SimulatorControl
 ) -> None:
     sid, _ = live_stream(api, sim)
-    control.connect(sid)
-    wait_for("the stream active", lambda: known(api.engine, sid)[0] == "active", 15)
+    connect_until_active(api, control, sid)
     first = deliveries(control, sid)[0]  # the `created` event, older than the status now known
     before = [(e.id, e.event_id, e.status, e.created_at) for e in events(api.engine, sid)]
     status = known(api.engine, sid)
@@ -166,8 +171,7 @@ def test_an_older_event_never_rolls_a_newer_status_back(
     api: ApiServer, sim: SimulatorHandle, control: SimulatorControl
 ) -> None:
     sid, _ = live_stream(api, sim)
-    control.connect(sid)
-    wait_for("the stream active", lambda: known(api.engine, sid)[0] == "active", 15)
+    connect_until_active(api, control, sid)
     status = known(api.engine, sid)
     stale = control.send_webhook("stale", stream_id=sid, event="idle", age=30)
     assert stale["http_status"] == 200
