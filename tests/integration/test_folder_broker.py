@@ -1,0 +1,118 @@
+"""The embedded broker shares messages due later between the act workers polling its folder, and never
+holds back one that is wanted now (real message files, real kombu connections, Celery's own envelope)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu import Connection
+
+from worker.celery_app import make_celery
+from worker.config import OnairSettings
+from worker.folder_broker import SCHEME, Transport
+
+# Long enough that a loaded machine never stretches two takes a poll apart.
+POLL = 1.0
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "control").mkdir()
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def fresh_bindings() -> None:
+    # kombu keeps the queues it has bound in a process-wide table and never binds them again, so a
+    # second test's folder would have no binding: each test starts with the table empty.
+    Transport.global_state.clear()
+
+
+def reader(folder: Path) -> Connection:
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(folder / "control"),
+        "polling_interval": POLL,
+    }
+    return Connection(f"{SCHEME}://", transport_options=options)
+
+
+@pytest.fixture
+def readers(folder: Path) -> Iterator[tuple[Connection, Connection]]:
+    first, second = reader(folder), reader(folder)
+    yield first, second
+    first.release()
+    second.release()
+
+
+def put(folder: Path, body: str, eta: datetime | None) -> None:
+    headers: dict[str, Any] = {"eta": eta.isoformat()} if eta else {}
+    with reader(folder) as conn:
+        conn.SimpleQueue("onair").put(body, headers=headers)
+
+
+def take(conn: Connection) -> str | None:
+    queue = conn.SimpleQueue("onair")
+    try:
+        message = queue.get_nowait()
+    except queue.Empty:
+        return None
+    message.ack()
+    return str(message.payload)
+
+
+def later() -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=5)
+
+
+def test_a_reader_that_just_took_a_message_leaves_the_next_one_due_later_to_another(
+    folder: Path, readers: tuple[Connection, Connection]
+) -> None:
+    first, second = readers
+    for body in ("batch 1", "batch 2", "batch 3"):
+        put(folder, body, later())
+    assert take(first) == "batch 1"
+    assert take(first) is None  # batch 2 is left for a reader that has not just taken one
+    assert take(second) == "batch 2"
+    assert take(second) is None
+    time.sleep(POLL)
+    assert take(first) == "batch 3"
+
+
+def test_a_lone_reader_takes_what_it_left_at_its_next_poll(
+    folder: Path, readers: tuple[Connection, Connection]
+) -> None:
+    first, _ = readers
+    put(folder, "batch 1", later())
+    put(folder, "batch 2", later())
+    assert take(first) == "batch 1"
+    assert take(first) is None
+    time.sleep(POLL)
+    assert take(first) == "batch 2"
+
+
+def test_a_message_wanted_now_or_within_two_polls_is_never_left(
+    folder: Path, readers: tuple[Connection, Connection]
+) -> None:
+    first, _ = readers
+    put(folder, "batch 1", later())
+    assert take(first) == "batch 1"
+    put(folder, "batch 2", later())
+    put(folder, "tick", None)
+    put(folder, "soon", datetime.now(UTC) + timedelta(seconds=POLL))
+    assert {take(first), take(first)} == {"soon", "tick"}
+    assert take(first) is None
+
+
+def test_celery_puts_the_eta_in_the_name_of_an_act_batch(tmp_path: Path) -> None:
+    app = make_celery(OnairSettings(data_dir=str(tmp_path), broker_url=""))
+    eta = later()
+    app.send_task("onair.execute_batch", ([[1, "token"]],), eta=eta)
+    (name,) = [p.name for p in (tmp_path / "broker").glob("*.onair.msg")]
+    assert name.split("_")[1] == str(round(eta.timestamp() * 1000))
