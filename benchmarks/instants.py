@@ -6,7 +6,9 @@ second began, and the state reads in the second before and after it (how many ca
     .venv/bin/python -m benchmarks.instants WORK/simulator.calls.jsonl [--min 5]
 
 The instant is taken to be the whole second the acts arrived in: right for the soak, whose acts are
-all due on whole seconds and arrive well within a second of them.
+all due on whole seconds and arrive well within a second of them. Only onair's acts count: onair reads
+a stream before every act, so an act with no read of its stream since the stream's last act is the
+harness's own (the soak creates its streams and disables them before onair starts).
 """
 
 from __future__ import annotations
@@ -31,13 +33,17 @@ def main() -> None:
     args = parser.parse_args()
     acts: dict[datetime, list[datetime]] = defaultdict(list)
     reads: list[datetime] = []
+    read_since_act: set[str] = set()
     for line in args.calls.read_text().splitlines():
         call = json.loads(line)
         at = datetime.fromisoformat(call["time"].replace("Z", "+00:00"))
         if call["endpoint"] in ACTS:
-            acts[at.replace(microsecond=0)].append(at)
+            if call["stream_id"] in read_since_act:
+                acts[at.replace(microsecond=0)].append(at)
+            read_since_act.discard(call["stream_id"])
         elif call["endpoint"] == "get":
             reads.append(at)
+            read_since_act.add(call["stream_id"])
     lasts = []
     for instant, arrived in sorted(acts.items()):
         if len(arrived) < args.min:
