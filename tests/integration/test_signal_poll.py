@@ -112,3 +112,38 @@ def test_without_webhooks_the_stream_is_polled_and_no_signal_alerted_once(
     with transaction(engine, immediate=False) as session:
         verdict = outcomes.verdicts(session, [row], clock.now())[row.id]
     assert verdict.outcome is Outcome.LIVE and verdict.live_minutes == 0.0
+
+
+class TickingClock(FixedClock):
+    """Time passes while a round works, as on a real clock: each reading is 10 ms after the last."""
+
+    def now(self) -> datetime:
+        self.advance(0.01)
+        return super().now()
+
+
+def test_a_stream_live_at_the_first_poll_raises_nothing_and_a_recovery_is_told_once(
+    rt: Runtime, engine: Engine, simulator: Simulator
+) -> None:
+    with FastPixClient(simulator.base_url, *simulator.credentials) as api:
+        live = api.create_stream().stream_id
+        late = api.create_stream().stream_id
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    enabled_broadcast(engine, live, "Studio-D Morning show", start)
+    enabled_broadcast(engine, late, "Studio-E Noon show", start)
+    simulator.connect(live, delay=0)
+    clock = TickingClock(datetime.now(UTC))
+    rt.clock = clock
+
+    # Without webhooks the first look is after the grace: a live answer is no alert (it used to be a
+    # "no signal" and a "signal back" at once, for every healthy slot).
+    [alert] = signal_watch.check(rt, clock.now())
+    assert alert.event == "no_signal" and alert.fields["stream_id"] == late
+
+    simulator.connect(late, delay=0)
+    clock.advance(signal_watch.POLL_EVERY.total_seconds())
+    [back] = signal_watch.check(rt, clock.now())
+    assert back.event == "signal_recovered" and back.fields["stream_id"] == late
+    # The next round, by another worker: the recovery was told, whatever the time the round began.
+    clock.advance(5)
+    assert signal_watch.check(rt, clock.now()) == []

@@ -64,6 +64,29 @@ def test_a_status_change_before_the_slot_is_not_a_loss_nor_is_the_finish_at_the_
     assert changes(near_end, END) == []
 
 
+def polled(minutes: float, status: str) -> Report:
+    return Report(at(minutes), status, polled=True)
+
+
+def test_a_first_poll_after_the_grace_that_finds_it_live_is_no_alert() -> None:
+    # Without webhooks onair reads the stream once the grace has passed; a live answer is a slot that
+    # had its signal, not a no signal recovered at once (the soak's healthy slots raised both).
+    health = signal_health([polled(1.05, "active")], START, END, GRACE, at(1.1))
+    assert health.events == [] and health.active_now and health.ever_active
+    assert changes([polled(1.05, "idle")], at(1.1)) == [(Change.NO_SIGNAL, at(1))]
+    # Found live at the first look, dark at the next: lost, told at the poll that saw it.
+    assert changes([polled(1.05, "active"), polled(2.05, "idle")], at(2.1)) == [(Change.LOST, at(2.05))]
+
+
+def test_a_poll_from_before_the_slot_says_nothing_of_it() -> None:
+    # The previous slot's poll found the stream live; onair finished that slot since. This slot's
+    # first poll finds it idle: no signal, not a signal lost.
+    reports = [polled(-3, "active"), polled(1.05, "idle")]
+    assert changes(reports, at(1.1)) == [(Change.NO_SIGNAL, at(1))]
+    # A webhook before the slot still tells how it began.
+    assert changes([Report(at(-1), "active"), polled(1.05, "idle")], at(1.1)) == [(Change.LOST, at(1.05))]
+
+
 def _facts(reports: list[Report] | None) -> BroadcastFacts:
     enable = Act(ActionKind.ENABLE, ActionState.SUCCEEDED, at(-5))
     return BroadcastFacts(START, END, False, [enable], signal=reports, grace=GRACE)

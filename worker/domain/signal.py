@@ -8,8 +8,13 @@ picture. Within the slot [starts_at, ends_at):
     lost        the stream left `active` (once per departure)
     recovered   active again after a loss, or at last after a no signal
 
-A status reported before the slot counts from the slot's start. A departure in the slot's last
+A webhook reported before the slot counts from the slot's start. A departure in the slot's last
 FINISH_TOLERANCE is onair's own finish (or the encoder stopping on time), not a lost signal.
+
+A poll (onair's own GET where no webhook came) tells the status at its instant only: nothing of the
+time before it. Polls start once the grace has passed, so a first poll that finds the stream active is
+a slot that had its signal as far as anyone can tell, not a no signal recovered at once; and a poll
+from before the slot (the previous slot's, before onair finished it) says nothing of this one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ FINISH_TOLERANCE = timedelta(seconds=5)
 class Report:
     at: datetime
     status: str
+    polled: bool = False
 
 
 class Change(StrEnum):
@@ -63,7 +69,7 @@ def signal_health(
     """The slot's signal up to `now` (or its end), from the reports in time order."""
     until = min(now, ends_at)
     ordered = sorted(reports, key=lambda r: r.at)
-    before = [r for r in ordered if r.at < starts_at]
+    before = [r for r in ordered if r.at < starts_at and not r.polled]
     ordered = before[-1:] + [r for r in ordered if r.at >= starts_at]
     active = False
     since = starts_at
@@ -86,8 +92,10 @@ def signal_health(
             break
         # A report dated a little after `now` (another clock, or rounding in storage) counts from now.
         at = min(max(report.at, starts_at), until)
-        reach(at)
         now_active = report.status == ACTIVE
+        if report.polled and now_active and not events and since <= grace_at < at:
+            ever = True  # the first look after the grace found it live: unknown before, so no alert
+        reach(at)
         if now_active and not active and (events and events[-1].change is not Change.RECOVERED):
             events.append(SignalEvent(Change.RECOVERED, at))
         elif active and not now_active and at < ends_at - FINISH_TOLERANCE:

@@ -51,7 +51,10 @@ def signals_of(session: Session, rows: Sequence[Broadcast]) -> dict[int, list[Re
 
 
 def _around(reports: Sequence[Report], row: Broadcast) -> list[Report] | None:
-    before = [p for p in reports if row.starts_at - webhooks.LOOKBACK <= p.at < row.starts_at][-1:]
+    # A poll before the slot says nothing of it (worker.domain.signal): only a webhook carries over.
+    before = [
+        p for p in reports if row.starts_at - webhooks.LOOKBACK <= p.at < row.starts_at and not p.polled
+    ][-1:]
     inside = [p for p in reports if row.starts_at <= p.at < row.ends_at]
     return before + inside or None
 

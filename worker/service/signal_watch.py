@@ -40,6 +40,9 @@ def check(rt: Runtime, now: datetime) -> list[alerts.Alert]:
     if not rows:
         return []
     _poll(rt, [r for r in rows if r.starts_at + grace <= now < r.ends_at], now)
+    # The polls are dated when they answered: judged from before them, a poll's status would count from
+    # this round's start, and the next round (dating it by itself) would raise its alert again.
+    now = rt.clock.now()
     with transaction(rt.engine, immediate=False) as session:
         signals = signals_of(session, rows)
         names = observations.stream_names(session)

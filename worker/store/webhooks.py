@@ -74,7 +74,7 @@ def reports(
     found: dict[str, list[Report]] = {s: [] for s in stream_ids}
     for chunk in chunked(list(stream_ids)):
         rows = session.execute(
-            select(WebhookEvent.stream_id, WebhookEvent.created_at, WebhookEvent.status)
+            select(WebhookEvent.stream_id, WebhookEvent.created_at, WebhookEvent.status, WebhookEvent.type)
             .where(
                 WebhookEvent.stream_id.in_(chunk),
                 WebhookEvent.status.is_not(None),
@@ -83,8 +83,8 @@ def reports(
             )
             .order_by(WebhookEvent.created_at, WebhookEvent.id)
         ).all()
-        for stream_id, at, status in rows:
-            found[str(stream_id)].append(Report(ensure_utc(at), str(status)))
+        for stream_id, at, status, kind in rows:
+            found[str(stream_id)].append(Report(ensure_utc(at), str(status), polled=kind == POLL_TYPE))
     return found
 
 
