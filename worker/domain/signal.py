@@ -63,14 +63,19 @@ class SignalHealth:
         return any(e.change is Change.NO_SIGNAL for e in self.events)
 
 
+def carried_in(reports: Sequence[Report], starts_at: datetime) -> list[Report]:
+    """The report a slot begins with: the last webhook before it, if any (a poll says nothing of it)."""
+    before = sorted((r for r in reports if r.at < starts_at and not r.polled), key=lambda r: r.at)
+    return before[-1:]
+
+
 def signal_health(
     reports: Sequence[Report], starts_at: datetime, ends_at: datetime, grace: timedelta, now: datetime
 ) -> SignalHealth:
     """The slot's signal up to `now` (or its end), from the reports in time order."""
     until = min(now, ends_at)
-    ordered = sorted(reports, key=lambda r: r.at)
-    before = [r for r in ordered if r.at < starts_at and not r.polled]
-    ordered = before[-1:] + [r for r in ordered if r.at >= starts_at]
+    inside = sorted((r for r in reports if r.at >= starts_at), key=lambda r: r.at)
+    ordered = carried_in(reports, starts_at) + inside
     active = False
     since = starts_at
     live = 0.0

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from worker.config import onair_settings
 from worker.domain.causes import describe_failure
 from worker.domain.outcomes import Act, BroadcastFacts, Verdict, broadcast_outcome
-from worker.domain.signal import Report
+from worker.domain.signal import Report, carried_in
 from worker.domain.types import ActionKind, ActionState
 from worker.store import observations, webhooks
 from worker.store.models import Action, Broadcast
@@ -51,10 +51,7 @@ def signals_of(session: Session, rows: Sequence[Broadcast]) -> dict[int, list[Re
 
 
 def _around(reports: Sequence[Report], row: Broadcast) -> list[Report] | None:
-    # A poll before the slot says nothing of it (worker.domain.signal): only a webhook carries over.
-    before = [
-        p for p in reports if row.starts_at - webhooks.LOOKBACK <= p.at < row.starts_at and not p.polled
-    ][-1:]
+    before = carried_in([p for p in reports if p.at >= row.starts_at - webhooks.LOOKBACK], row.starts_at)
     inside = [p for p in reports if row.starts_at <= p.at < row.ends_at]
     return before + inside or None
 
