@@ -38,6 +38,9 @@ _TAKEN = ".taken"
 
 
 class Channel(filesystem.Channel):
+    # When this reader last took a message (monotonic seconds).
+    _took_at = float("-inf")
+
     def _put(self, queue: Any, message: Any, **kwargs: Any) -> None:  # type: ignore[override]
         # The ETA goes in the name, so a reader can leave a message without opening it.
         name = f"{round(monotonic() * 1000)}_{_eta_ms(message)}_{uuid.uuid4()}.{queue}.msg"
@@ -82,7 +85,7 @@ class Channel(filesystem.Channel):
         """Whether to leave this message to another reader: this one took a message less than a poll
         ago, and the message is not wanted for more than two polls."""
         poll = float(self.connection.polling_interval or 0)
-        if monotonic() - getattr(self, "_took_at", float("-inf")) >= poll:
+        if monotonic() - self._took_at >= poll:
             return False
         eta_ms = _name_eta_ms(name)
         return eta_ms > 0 and eta_ms / 1000 - time() > 2 * poll

@@ -12,18 +12,12 @@ from typing import Any
 import pytest
 from kombu import Connection
 
-from worker.celery_app import make_celery
+from worker.celery_app import broker_options, make_celery
 from worker.config import OnairSettings
-from worker.folder_broker import SCHEME, Transport
+from worker.folder_broker import Transport
 
 # Long enough that a loaded machine never stretches two takes a poll apart.
 POLL = 1.0
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    (tmp_path / "control").mkdir()
-    return tmp_path
 
 
 @pytest.fixture(autouse=True)
@@ -33,27 +27,23 @@ def fresh_bindings() -> None:
     Transport.global_state.clear()
 
 
-def reader(folder: Path) -> Connection:
-    options = {
-        "data_folder_in": str(folder),
-        "data_folder_out": str(folder),
-        "control_folder": str(folder / "control"),
-        "polling_interval": POLL,
-    }
-    return Connection(f"{SCHEME}://", transport_options=options)
+def reader(data_dir: Path) -> Connection:
+    """A connection as the workers open it (the shipped options), polling every POLL."""
+    url, options = broker_options(OnairSettings(data_dir=str(data_dir), broker_url=""))
+    return Connection(url, transport_options={**options, "polling_interval": POLL})
 
 
 @pytest.fixture
-def readers(folder: Path) -> Iterator[tuple[Connection, Connection]]:
-    first, second = reader(folder), reader(folder)
+def readers(tmp_path: Path) -> Iterator[tuple[Connection, Connection]]:
+    first, second = reader(tmp_path), reader(tmp_path)
     yield first, second
     first.release()
     second.release()
 
 
-def put(folder: Path, body: str, eta: datetime | None) -> None:
+def put(data_dir: Path, body: str, eta: datetime | None) -> None:
     headers: dict[str, Any] = {"eta": eta.isoformat()} if eta else {}
-    with reader(folder) as conn:
+    with reader(data_dir) as conn:
         conn.SimpleQueue("onair").put(body, headers=headers)
 
 
@@ -72,12 +62,12 @@ def later() -> datetime:
 
 
 def test_a_reader_that_just_took_a_message_leaves_the_next_one_due_later_to_another(
-    folder: Path, readers: tuple[Connection, Connection]
+    tmp_path: Path, readers: tuple[Connection, Connection]
 ) -> None:
     first, second = readers
     batches = {"batch 1", "batch 2", "batch 3"}
     for body in sorted(batches):  # written within a millisecond: taken in any order
-        put(folder, body, later())
+        put(tmp_path, body, later())
     taken = [take(first), take(first)]
     assert taken[0] in batches and taken[1] is None  # the next is left for a reader that took none
     taken += [take(second), take(second)]
@@ -88,11 +78,11 @@ def test_a_reader_that_just_took_a_message_leaves_the_next_one_due_later_to_anot
 
 
 def test_a_lone_reader_takes_what_it_left_at_its_next_poll(
-    folder: Path, readers: tuple[Connection, Connection]
+    tmp_path: Path, readers: tuple[Connection, Connection]
 ) -> None:
     first, _ = readers
-    put(folder, "batch 1", later())
-    put(folder, "batch 2", later())
+    put(tmp_path, "batch 1", later())
+    put(tmp_path, "batch 2", later())
     taken = [take(first), take(first)]
     assert taken[1] is None
     time.sleep(POLL)
@@ -101,14 +91,14 @@ def test_a_lone_reader_takes_what_it_left_at_its_next_poll(
 
 
 def test_a_message_wanted_now_or_within_two_polls_is_never_left(
-    folder: Path, readers: tuple[Connection, Connection]
+    tmp_path: Path, readers: tuple[Connection, Connection]
 ) -> None:
     first, _ = readers
-    put(folder, "batch 1", later())
+    put(tmp_path, "batch 1", later())
     assert take(first) == "batch 1"
-    put(folder, "batch 2", later())
-    put(folder, "tick", None)
-    put(folder, "soon", datetime.now(UTC) + timedelta(seconds=POLL))
+    put(tmp_path, "batch 2", later())
+    put(tmp_path, "tick", None)
+    put(tmp_path, "soon", datetime.now(UTC) + timedelta(seconds=POLL))
     assert {take(first), take(first)} == {"soon", "tick"}
     assert take(first) is None
 
